@@ -1,0 +1,27 @@
+"""Every workflow of the project is a nox session: `nox -l` lists them."""
+
+from __future__ import annotations
+
+import nox
+
+nox.options.sessions = ["lint", "tests"]
+nox.options.reuse_existing_virtualenvs = True
+
+
+def _install(session: nox.Session, *extras: str) -> None:
+    session.install("-e", f".[{','.join(extras)}]" if extras else ".")
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """The whole default suite: unit, property, integration and end-to-end tests."""
+    _install(session, "dev")
+    # pytest exits 5 when no test ran; nox treats any non-zero exit as a failure.
+    session.run("pytest", *session.posargs)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """Static checks with ruff."""
+    session.install("ruff>=0.5")
+    session.run("ruff", "check", ".")
