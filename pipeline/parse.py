@@ -1,0 +1,63 @@
+"""ParseEvents: Pub/Sub message bytes -> JSON object, or a dead letter saying why not."""
+
+from __future__ import annotations
+
+import json
+
+import apache_beam as beam
+
+from pipeline import errors, metrics
+from pipeline.messages import DeadLetter, Message, ParsedEvent
+
+DEAD_LETTER = "dead_letter"
+STEP = "parse"
+
+
+def _reject_constant(name: str):
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if value in (float("inf"), float("-inf")):
+        raise ValueError(f"number {text} is out of range")
+    return value
+
+
+def parse_message(message: Message) -> ParsedEvent | DeadLetter:
+    """Decode one message; never raises."""
+    try:
+        text = message.data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return DeadLetter(message, errors.INVALID_UTF8, f"payload is not UTF-8: {exc}", STEP)
+    try:
+        event = json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float)
+    except (ValueError, RecursionError) as exc:
+        return DeadLetter(message, errors.MALFORMED_JSON, f"payload is not JSON: {exc}", STEP)
+    if not isinstance(event, dict):
+        return DeadLetter(
+            message,
+            errors.NOT_AN_OBJECT,
+            f"payload is JSON {type(event).__name__}, expected an object",
+            STEP,
+        )
+    return ParsedEvent(event, message)
+
+
+class _ParseFn(beam.DoFn):
+    def process(self, element):
+        metrics.messages_read.inc()
+        result = parse_message(Message.of(element))
+        if isinstance(result, DeadLetter):
+            metrics.invalid(result.error_type).inc()
+            yield beam.pvalue.TaggedOutput(DEAD_LETTER, result)
+        else:
+            metrics.parsed.inc()
+            yield result
+
+
+class ParseEvents(beam.PTransform):
+    """``PubsubMessage``/bytes -> ``ParsedEvent`` (main) and ``DeadLetter`` (``dead_letter``)."""
+
+    def expand(self, pcoll):
+        return pcoll | beam.ParDo(_ParseFn()).with_outputs(DEAD_LETTER, main="events")

@@ -1,0 +1,97 @@
+"""ValidateEvents: check parsed events against the contract in :mod:`pipeline.schema`."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timezone
+from functools import lru_cache
+
+import apache_beam as beam
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import best_match
+
+from pipeline import errors, metrics, schema
+from pipeline.messages import DeadLetter, ParsedEvent, ValidEvent
+
+DEAD_LETTER = "dead_letter"
+STEP = "validate"
+
+# RFC 3339 section 5.6: full-date "T" full-time, with a mandatory offset.
+_RFC3339 = re.compile(
+    r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$"
+)
+
+
+@lru_cache(maxsize=1)
+def _validator() -> Draft202012Validator:
+    return Draft202012Validator(schema.event_json_schema())
+
+
+def parse_timestamp(text: str) -> datetime:
+    """Parse an RFC 3339 timestamp to an aware UTC datetime; ``ValueError`` if it is not one."""
+    if not _RFC3339.match(text):
+        raise ValueError(f"{text!r} is not an RFC 3339 timestamp with a time zone")
+    head, _, rest = text.replace("t", "T").replace(" ", "T").partition(".")
+    if rest:
+        # Python keeps microseconds: drop nanosecond digits rather than reject them.
+        digits = re.match(r"\d+", rest).group(0)
+        text = f"{head}.{digits[:6]}{rest[len(digits):]}"
+    return datetime.fromisoformat(text.replace("z", "Z")).astimezone(timezone.utc)
+
+
+def contract_violation(event: dict) -> tuple[str, str] | None:
+    """The first violation of the contract as ``(json_path, message)``, or None."""
+    error = best_match(_validator().iter_errors(event))
+    if error is None:
+        return None
+    return error.json_path, error.message
+
+
+def validate_event(parsed: ParsedEvent, max_event_bytes: int = schema.MAX_EVENT_BYTES):
+    """A ``ValidEvent``, or a ``DeadLetter`` naming the rule and JSON path it broke."""
+    message, event = parsed.message, parsed.event
+    event_id = event.get("event_id") if isinstance(event.get("event_id"), str) else None
+    if len(message.data) > max_event_bytes:
+        return DeadLetter(
+            message,
+            errors.OVERSIZE_PAYLOAD,
+            f"payload is {len(message.data)} bytes, the limit is {max_event_bytes}",
+            STEP,
+            event_id,
+        )
+    violation = contract_violation(event)
+    if violation is not None:
+        path, text = violation
+        return DeadLetter(message, errors.SCHEMA_VIOLATION, f"{path}: {text}", STEP, event_id)
+    try:
+        event_time = parse_timestamp(event["timestamp"])
+    except ValueError as exc:
+        return DeadLetter(message, errors.INVALID_TIMESTAMP, f"$.timestamp: {exc}", STEP, event_id)
+    return ValidEvent(event, message, event_time)
+
+
+class _ValidateFn(beam.DoFn):
+    def __init__(self, max_event_bytes: int):
+        self._max_event_bytes = max_event_bytes
+
+    def process(self, element):
+        result = validate_event(element, self._max_event_bytes)
+        if isinstance(result, DeadLetter):
+            metrics.invalid(result.error_type).inc()
+            yield beam.pvalue.TaggedOutput(DEAD_LETTER, result)
+        else:
+            metrics.valid.inc()
+            yield result
+
+
+class ValidateEvents(beam.PTransform):
+    """``ParsedEvent`` -> ``ValidEvent`` (main) and ``DeadLetter`` (``dead_letter``)."""
+
+    def __init__(self, max_event_bytes: int = schema.MAX_EVENT_BYTES):
+        super().__init__()
+        self._max_event_bytes = max_event_bytes
+
+    def expand(self, pcoll):
+        return pcoll | beam.ParDo(_ValidateFn(self._max_event_bytes)).with_outputs(
+            DEAD_LETTER, main="events"
+        )
