@@ -98,9 +98,10 @@ def _compile_avro(definition: str) -> Validator:
         raise InvalidSchema(f"AVRO definition is not valid JSON: {exc}") from None
     named: dict[str, Any] = {}
     try:
+        _require_record_fields(raw)
         parsed = fastavro.parse_schema(raw, named_schemas=named)
     except Exception as exc:  # fastavro raises several types for bad schemas
-        raise InvalidSchema(f"invalid AVRO schema: {exc}") from None
+        raise InvalidSchema(f"invalid AVRO schema: {type(exc).__name__}: {exc}") from None
 
     def validate(encoding: str, data: bytes) -> None:
         if encoding == "BINARY":
@@ -123,6 +124,18 @@ def _compile_avro(definition: str) -> Validator:
             raise SchemaViolation("AVRO JSON message is nested too deeply") from None
 
     return validate
+
+
+def _require_record_fields(node: Any) -> None:
+    """fastavro accepts a record without "fields"; the Avro spec (and the service) do not."""
+    if isinstance(node, list):
+        for item in node:
+            _require_record_fields(item)
+    elif isinstance(node, dict):
+        if node.get("type") in ("record", "error") and not isinstance(node.get("fields"), list):
+            raise ValueError(f'record {node.get("name")!r} needs a "fields" array')
+        for value in node.values():
+            _require_record_fields(value)
 
 
 _INT_RANGES = {"int": 2**31, "long": 2**63}

@@ -166,7 +166,14 @@ def test_round_trip_through_dict(registry: SchemaRegistry):
 
 @pytest.mark.parametrize(
     "definition",
-    ["", "{", '{"type": "nope"}', '{"type": "record", "name": "R", "fields": [{"name": "a"}]}'],
+    [
+        "",
+        "{",
+        '{"type": "nope"}',
+        '{"type": "record", "name": "R", "fields": [{"name": "a"}]}',
+        '{"type": "record", "name": "R"}',
+        '{"type": "record", "name": "R", "fields": [{"name": "a", "type": "int", "default": "x"}]}',
+    ],
 )
 def test_invalid_avro_definitions(registry: SchemaRegistry, definition: str):
     with pytest.raises(InvalidSchema):
