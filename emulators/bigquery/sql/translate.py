@@ -1,0 +1,251 @@
+"""BigQuery Standard SQL -> DuckDB SQL for the emulator (parse, resolve, rewrite, render)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+import sqlglot
+from sqlglot import exp
+from sqlglot.dialects.duckdb import DuckDB
+from sqlglot.errors import ErrorLevel, ParseError, TokenError
+
+from . import statements as st
+from .errors import SqlError, unsupported
+from .functions import rewrite_functions
+from .params import bind_parameters
+from .statements import Statement
+
+ResolveTable = Callable[[str, str, str], str]
+
+# sqlglot notes these while rendering but the output is still right for a UTC session.
+_BENIGN_NOTES = ("EXTRACT from TIMESTAMPTZ",)
+
+
+class _ResolveFailure(Exception):
+    """Carries the core's own error out of the translator untouched."""
+
+    def __init__(self, original: BaseException) -> None:
+        super().__init__(str(original))
+        self.original = original
+
+
+def translate(
+    sql: str,
+    *,
+    default_project: str,
+    default_dataset: str | None,
+    resolve_table: ResolveTable,
+    params: list | dict | None = None,
+) -> Statement:
+    """Translate one BigQuery statement. Raises SqlError for anything it cannot translate;
+    errors raised by ``resolve_table`` (e.g. the core's NotFound) propagate unchanged."""
+    try:
+        return _Translator(default_project, default_dataset, resolve_table).run(sql, params)
+    except _ResolveFailure as failure:
+        raise failure.original from None
+    except SqlError:
+        raise
+    except RecursionError:
+        raise unsupported("expression nesting too deep") from None
+    except Exception as error:  # sqlglot internals on odd input: still a query error
+        raise unsupported(f"{type(error).__name__}: {error}") from None
+
+
+class _Translator:
+    def __init__(self, project: str, dataset: str | None, resolve: ResolveTable) -> None:
+        self.project = project
+        self.dataset = dataset
+        self.resolve = resolve
+
+    def run(self, sql: str, params: list | dict | None) -> Statement:
+        tree = _parse(sql)
+        kind = st.classify(tree)
+        _reject_unsupported(tree)
+        if kind in st.DDL_KINDS:
+            return self._ddl(kind, tree, params)
+        stmt = Statement(kind=kind)
+        if kind in st.DML_KINDS:
+            stmt.target = self._table_ids(_dml_target(tree))
+        _normalize_dml(tree)
+        stmt.duckdb_params = bind_parameters(tree, params)
+        stmt.duckdb_sql = self._render(tree)
+        return stmt
+
+    def _ddl(self, kind: str, tree: exp.Expr, params: list | dict | None) -> Statement:
+        stmt = Statement(kind=kind)
+        if isinstance(tree, exp.Drop):
+            tables = tree.args.get("tables") or [tree.this]
+            if len(tables) != 1:
+                raise unsupported("DROP of several tables in one statement")
+            stmt.target = self._table_ids(tables[0])
+            stmt.if_exists = bool(tree.args.get("exists"))
+            return stmt
+        assert isinstance(tree, exp.Create)
+        stmt.or_replace = bool(tree.args.get("replace"))
+        stmt.if_not_exists = bool(tree.args.get("exists"))
+        if stmt.or_replace and stmt.if_not_exists:
+            raise SqlError("CREATE OR REPLACE and IF NOT EXISTS cannot both be present")
+        target = tree.this
+        if isinstance(target, exp.Schema):
+            stmt.schema = st.schema_from_columns(target.expressions) or None
+            target = target.this
+        stmt.target = self._table_ids(target)
+        if kind == st.CREATE_TABLE and not stmt.schema:
+            raise SqlError("Syntax error: CREATE TABLE needs column definitions or AS SELECT")
+        st.apply_create_properties(stmt, tree)
+        if kind == st.CREATE_VIEW and (stmt.partition_by or stmt.cluster_by):
+            raise SqlError("PARTITION BY and CLUSTER BY are not allowed in CREATE VIEW")
+        query = tree.expression
+        if query is not None:
+            if kind == st.CREATE_VIEW and (
+                list(query.find_all(exp.Parameter)) or list(query.find_all(exp.Placeholder))
+            ):
+                raise unsupported("query parameters in CREATE VIEW")
+            stmt.duckdb_params = bind_parameters(query, params)
+            stmt.query_sql = self._render(query)
+        return stmt
+
+    # --- tables ------------------------------------------------------------------------------
+
+    def _render(self, tree: exp.Expr) -> str:
+        self._resolve_tables(tree)
+        tree = rewrite_functions(tree)
+        generator = DuckDB().generator(unsupported_level=ErrorLevel.IGNORE)
+        sql = generator.generate(tree, copy=False)
+        problems = [m for m in generator.unsupported_messages if not m.startswith(_BENIGN_NOTES)]
+        if problems:
+            raise unsupported(problems[0])
+        return sql
+
+    def _resolve_tables(self, tree: exp.Expr) -> None:
+        cte_names = {cte.alias_or_name.lower() for cte in tree.find_all(exp.CTE)}
+        for table in list(tree.find_all(exp.Table)):
+            if not isinstance(table.this, exp.Identifier):
+                raise unsupported(f"table function {table.this.sql('bigquery')}")
+            if not table.args.get("db") and table.name.lower() in cte_names:
+                continue
+            if table.args.get("version") is not None:
+                raise unsupported("FOR SYSTEM_TIME AS OF")
+            ids = self._table_ids(table)
+            try:
+                resolved = self.resolve(*ids)
+            except Exception as error:
+                raise _ResolveFailure(error) from error
+            new = exp.to_table(resolved, dialect="duckdb")
+            if not table.args.get("alias") and not _is_insert_target(table):
+                table.set("alias", exp.TableAlias(this=exp.to_identifier(ids[2], quoted=True)))
+            for part in ("catalog", "db", "this"):
+                table.set(part, new.args.get(part))
+
+    def _table_ids(self, table: exp.Expr) -> tuple[str, str, str]:
+        if not isinstance(table, exp.Table) or not isinstance(table.this, exp.Identifier):
+            raise unsupported(f"table reference {table.sql('bigquery')}")
+        names = [part.name for part in table.parts]
+        if len(names) >= 2 and names[-2].upper() == "INFORMATION_SCHEMA":
+            names = [*names[:-2], f"INFORMATION_SCHEMA.{names[-1].upper()}"]
+        elif names[-1].upper().startswith("INFORMATION_SCHEMA."):
+            names[-1] = names[-1].upper()
+        if any(not n for n in names) or len(names) > 3:
+            raise SqlError(f"Invalid table name: {table.sql('bigquery')}")
+        if names[-1].endswith("*"):
+            raise unsupported("wildcard table")
+        if len(names) == 3:
+            project, dataset, name = names
+        elif len(names) == 2:
+            project, (dataset, name) = self.project, names
+        elif self.dataset:
+            project, dataset, name = self.project, self.dataset, names[0]
+        else:
+            raise SqlError(
+                f'Table "{names[0]}" must be qualified with a dataset (e.g. dataset.table).'
+            )
+        if dataset.lower().startswith("region-"):
+            raise unsupported("region-qualified INFORMATION_SCHEMA")
+        return project, dataset, name
+
+
+def _parse(sql: Any) -> exp.Expr:
+    if not isinstance(sql, str):
+        raise SqlError("Syntax error: query must be a string")
+    try:
+        trees = [t for t in sqlglot.parse(sql, read="bigquery") if t is not None]
+    except ParseError as error:
+        raise _syntax_error(error) from None
+    except TokenError as error:
+        raise SqlError(f"Syntax error: {_first_line(str(error))}") from None
+    if not trees or (isinstance(trees[0], exp.Select) and not trees[0].expressions):
+        raise SqlError("Syntax error: Unexpected end of script", (1, 1))
+    if len(trees) > 1:
+        raise unsupported("multi-statement script")
+    return trees[0]
+
+
+def _syntax_error(error: ParseError) -> SqlError:
+    details = error.errors[0] if error.errors else {}
+    line, col = details.get("line"), details.get("col")
+    highlight = (details.get("highlight") or "").strip()
+    description = details.get("description") or _first_line(str(error))
+    if highlight:
+        start = max(1, (col or 1) - len(highlight) + 1)
+        what = f'identifier "{highlight}"' if re.fullmatch(r"\w+", highlight) else f'"{highlight}"'
+        message = f"Syntax error: Unexpected {what} at [{line}:{start}] ({description})"
+        return SqlError(message, (line, start))
+    return SqlError(f"Syntax error: {description}", (line, col) if line else None)
+
+
+def _first_line(text: str) -> str:
+    return text.strip().splitlines()[0] if text.strip() else "invalid query"
+
+
+def _reject_unsupported(tree: exp.Expr) -> None:
+    for param in tree.find_all(exp.Parameter):
+        if isinstance(param.this, exp.Parameter):
+            raise unsupported(f"system variable @@{param.this.name}")
+
+
+def _dml_target(tree: exp.Expr) -> exp.Expr:
+    if isinstance(tree, exp.Delete) and not tree.this:
+        tables = tree.args.get("tables") or []
+        return tables[0] if tables else tree
+    target = tree.this
+    return target.this if isinstance(target, exp.Schema) else target
+
+
+def _normalize_dml(tree: exp.Expr) -> None:
+    """BigQuery's optional keywords -> the forms DuckDB needs; enforce mandatory WHERE."""
+    if isinstance(tree, exp.Delete):
+        if not tree.this and tree.args.get("tables"):
+            tree.set("this", tree.args["tables"][0])
+            tree.set("tables", None)
+        if not tree.args.get("where"):
+            raise SqlError("DELETE must have a WHERE clause")
+    if isinstance(tree, exp.Update) and not tree.args.get("where"):
+        raise SqlError("UPDATE must have a WHERE clause")
+    if isinstance(tree, exp.Update):
+        _unqualify_set_targets(tree.expressions)
+    if isinstance(tree, exp.Merge):
+        whens = tree.args.get("whens")
+        for when in whens.expressions if whens else []:
+            action = when.args.get("then")
+            if isinstance(action, exp.Update):
+                _unqualify_set_targets(action.expressions)
+            elif isinstance(action, exp.Insert) and isinstance(action.this, exp.Var):
+                if action.this.name.upper() == "ROW":
+                    action.set("this", exp.Star())
+
+
+def _unqualify_set_targets(assignments: list[exp.Expr]) -> None:
+    # BigQuery accepts SET T.col = ...; DuckDB wants the bare column name.
+    for assignment in assignments:
+        column = assignment.this if isinstance(assignment, exp.EQ) else None
+        if isinstance(column, exp.Column) and column.table:
+            assignment.set("this", exp.column(column.name, quoted=column.this.quoted))
+
+
+def _is_insert_target(table: exp.Table) -> bool:
+    parent = table.parent
+    if isinstance(parent, exp.Schema):
+        parent = parent.parent
+    return isinstance(parent, exp.Insert) and parent.this in (table, table.parent)
