@@ -137,6 +137,31 @@ def test_information_schema(con):
     assert calls == [(PROJECT, "ds", "INFORMATION_SCHEMA.TABLES")] * 2
 
 
+@pytest.mark.parametrize(
+    "ref, expected",
+    [
+        ("ds.INFORMATION_SCHEMA.COLUMNS", (PROJECT, "ds", "INFORMATION_SCHEMA.COLUMNS")),
+        ("`p2.ds2.INFORMATION_SCHEMA.TABLES`", ("p2", "ds2", "INFORMATION_SCHEMA.TABLES")),
+        ("`p2`.`ds2`.INFORMATION_SCHEMA.tables", ("p2", "ds2", "INFORMATION_SCHEMA.TABLES")),
+        ("INFORMATION_SCHEMA.SCHEMATA", (PROJECT, "INFORMATION_SCHEMA", "SCHEMATA")),
+        ("`p2`.INFORMATION_SCHEMA.SCHEMATA", ("p2", "INFORMATION_SCHEMA", "SCHEMATA")),
+        ("`region-us`.INFORMATION_SCHEMA.TABLES", (PROJECT, "INFORMATION_SCHEMA", "TABLES")),
+        ("`p2.region-eu.INFORMATION_SCHEMA.COLUMNS`", ("p2", "INFORMATION_SCHEMA", "COLUMNS")),
+    ],
+)
+def test_information_schema_references(ref, expected):
+    calls = []
+
+    def spy(*ids):
+        calls.append(ids)
+        return '"x"'
+
+    translate(
+        f"SELECT * FROM {ref}", default_project=PROJECT, default_dataset=None, resolve_table=spy
+    )
+    assert calls == [expected]
+
+
 # --- basic query shape --------------------------------------------------------------------
 
 
@@ -856,7 +881,7 @@ def test_create_table_schema():
     assert stmt.time_partitioning == {"type": "DAY", "field": "ts"}
     assert stmt.cluster_by == ["id", "name"]
     assert stmt.description == "a table"
-    assert stmt.options["labels"] == {"team": "data"}
+    assert stmt.options["labels"] == [["team", "data"]]
 
 
 def test_create_table_if_not_exists_default_dataset():
@@ -929,7 +954,6 @@ def test_syntax_error_message():
         ("SELECT * FROM ds.events FOR SYSTEM_TIME AS OF CURRENT_TIMESTAMP()", "FOR SYSTEM_TIME"),
         ("SELECT * FROM `ds.events_*`", "wildcard table"),
         ("SELECT @@dataset_id", "system variable"),
-        ("SELECT * FROM `region-us.INFORMATION_SCHEMA.JOBS`", "region-qualified"),
         ("BEGIN TRANSACTION", "statement"),
         ("SELECT CAST(x AS RANGE<DATE>) FROM ds.events", "RANGE"),
     ],

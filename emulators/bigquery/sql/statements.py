@@ -277,9 +277,6 @@ def apply_create_properties(stmt: Statement, create: exp.Create) -> None:
             continue
         else:
             raise unsupported(f"table property {prop.sql('bigquery')}")
-    labels = stmt.options.get("labels")
-    if isinstance(labels, list):
-        stmt.options["labels"] = {k: v for k, v in (pair for pair in labels if len(pair) == 2)}
     description = stmt.options.get("description")
     stmt.description = description if isinstance(description, str) else None
 

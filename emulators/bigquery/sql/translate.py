@@ -145,25 +145,42 @@ class _Translator:
         names = [part.name for part in table.parts]
         if len(names) >= 2 and names[-2].upper() == "INFORMATION_SCHEMA":
             names = [*names[:-2], f"INFORMATION_SCHEMA.{names[-1].upper()}"]
-        elif names[-1].upper().startswith("INFORMATION_SCHEMA."):
-            names[-1] = names[-1].upper()
+        if names[-1].upper().startswith("INFORMATION_SCHEMA."):
+            return self._information_schema_ids(names)
         if any(not n for n in names) or len(names) > 3:
             raise SqlError(f"Invalid table name: {table.sql('bigquery')}")
         if names[-1].endswith("*"):
             raise unsupported("wildcard table")
         if len(names) == 3:
-            project, dataset, name = names
-        elif len(names) == 2:
-            project, (dataset, name) = self.project, names
-        elif self.dataset:
-            project, dataset, name = self.project, self.dataset, names[0]
-        else:
-            raise SqlError(
-                f'Table "{names[0]}" must be qualified with a dataset (e.g. dataset.table).'
-            )
-        if dataset.lower().startswith("region-"):
-            raise unsupported("region-qualified INFORMATION_SCHEMA")
-        return project, dataset, name
+            return names[0], names[1], names[2]
+        if len(names) == 2:
+            return self.project, names[0], names[1]
+        if self.dataset:
+            return self.project, self.dataset, names[0]
+        raise SqlError(f'Table "{names[0]}" must be qualified with a dataset (e.g. dataset.table).')
+
+    def _information_schema_ids(self, names: list[str]) -> tuple[str, str, str]:
+        """Dataset-level views -> (project, dataset, "INFORMATION_SCHEMA.X"); project-level ones
+        (SCHEMATA, or region-qualified) -> (project, "INFORMATION_SCHEMA", "X")."""
+        view = names[-1].upper()
+        qualifiers = names[:-1]
+        if len(qualifiers) > 2:
+            raise SqlError(f"Invalid INFORMATION_SCHEMA reference: {'.'.join(names)}")
+        if qualifiers and qualifiers[-1].lower().startswith("region-"):
+            project = qualifiers[0] if len(qualifiers) == 2 else self.project
+            return project, "INFORMATION_SCHEMA", view.split(".", 1)[1]
+        if view.endswith(".SCHEMATA") or view.endswith(".SCHEMATA_OPTIONS"):
+            if len(qualifiers) > 1:
+                raise SqlError(f"Invalid INFORMATION_SCHEMA reference: {'.'.join(names)}")
+            project = qualifiers[0] if qualifiers else self.project
+            return project, "INFORMATION_SCHEMA", view.split(".", 1)[1]
+        if len(qualifiers) == 2:
+            return qualifiers[0], qualifiers[1], view
+        if len(qualifiers) == 1:
+            return self.project, qualifiers[0], view
+        if self.dataset:
+            return self.project, self.dataset, view
+        return self.project, "INFORMATION_SCHEMA", view.split(".", 1)[1]
 
 
 def _parse(sql: Any) -> exp.Expr:
@@ -190,9 +207,10 @@ def _syntax_error(error: ParseError) -> SqlError:
     if highlight:
         start = max(1, (col or 1) - len(highlight) + 1)
         what = f'identifier "{highlight}"' if re.fullmatch(r"\w+", highlight) else f'"{highlight}"'
-        message = f"Syntax error: Unexpected {what} at [{line}:{start}] ({description})"
-        return SqlError(message, (line, start))
-    return SqlError(f"Syntax error: {description}", (line, col) if line else None)
+        return SqlError(f"Syntax error: Unexpected {what} at [{line}:{start}]", (line, start))
+    if line:
+        return SqlError(f"Syntax error: {description} at [{line}:{col}]", (line, col))
+    return SqlError(f"Syntax error: {description}")
 
 
 def _first_line(text: str) -> str:
