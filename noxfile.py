@@ -25,3 +25,10 @@ def lint(session: nox.Session) -> None:
     """Static checks with ruff."""
     session.install("ruff>=0.5")
     session.run("ruff", "check", ".")
+
+
+@nox.session
+def demo(session: nox.Session) -> None:
+    """The main job: the real pipeline end to end on the local emulators, with a summary."""
+    _install(session)
+    session.run("python", "-m", "emulators.demo", *session.posargs)

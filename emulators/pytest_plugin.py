@@ -1,0 +1,160 @@
+"""pytest plugin (entry point ``streambench``): the emulator stack and the pipeline as fixtures.
+
+Servers are started once per test session; each test that asks for ``provisioned_stack`` gets a
+project of its own (unique name), so tests do not see each other's topics, tables or rows.
+
+Options: ``--emulator-backend {embedded,docker,testcontainers,external}`` (default embedded; or
+the ``STREAMBENCH_BACKEND`` variable) and ``--harness-config PATH`` (default: ``harness.toml``).
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+import pytest
+
+from emulators.stack import BACKENDS, Endpoints
+
+
+def pytest_addoption(parser):
+    group = parser.getgroup("streambench", "local Pub/Sub and BigQuery emulators")
+    group.addoption(
+        "--emulator-backend",
+        choices=BACKENDS,
+        default=os.environ.get("STREAMBENCH_BACKEND", "embedded"),
+        help="how the emulator stack is started (default: embedded local processes)",
+    )
+    group.addoption("--harness-config", default=None, help="harness file (default harness.toml)")
+
+
+@dataclass
+class ProvisionedStack:
+    """Emulators provisioned from the harness file under a project of this test's own."""
+
+    endpoints: Endpoints
+    config: object  # emulators.provision.HarnessConfig
+    publisher: object
+    subscriber: object
+    bigquery: object
+
+    @property
+    def project(self) -> str:
+        return self.config.project
+
+    @property
+    def topic(self) -> str:
+        """The topic the pipeline's subscription reads."""
+        return self.config.topic_path(self._subscription_spec()["topic"])
+
+    @property
+    def subscription(self) -> str:
+        return self.config.subscription_path(self.config.pipeline["input_subscription"])
+
+    @property
+    def events_table(self) -> str:
+        return f"{self.project}.{self.config.pipeline['output_table']}"
+
+    @property
+    def dead_letter_table(self) -> str:
+        return f"{self.project}.{self.config.pipeline['dead_letter_table']}"
+
+    def _subscription_spec(self) -> dict:
+        name = self.config.pipeline["input_subscription"]
+        return next(s for s in self.config.subscriptions if s["name"] == name)
+
+
+@pytest.fixture(scope="session")
+def emulator_stack(request):
+    """Both emulators, started once per session; yields :class:`emulators.stack.Endpoints`."""
+    from emulators.stack import Stack
+
+    stack = Stack(backend=request.config.getoption("--emulator-backend"))
+    stack.start()
+    yield stack.endpoints
+    stack.stop()
+
+
+@pytest.fixture(scope="session")
+def pubsub_emulator(emulator_stack) -> str:
+    """``host:port`` of the Pub/Sub emulator."""
+    return emulator_stack.pubsub
+
+
+@pytest.fixture(scope="session")
+def bigquery_emulator(emulator_stack) -> str:
+    """Base URL of the BigQuery emulator."""
+    return emulator_stack.bigquery
+
+
+@pytest.fixture
+def provisioned_stack(emulator_stack, request) -> ProvisionedStack:
+    """The harness file provisioned under a fresh project name."""
+    from emulators import clients
+    from emulators.provision import DEFAULT_CONFIG, HarnessConfig, provision
+
+    path = request.config.getoption("--harness-config") or DEFAULT_CONFIG
+    project = f"test-{uuid.uuid4().hex[:10]}"
+    config = HarnessConfig.load(path, project=project)
+    publisher = clients.publisher(emulator_stack)
+    subscriber = clients.subscriber(emulator_stack)
+    bq = clients.bigquery(emulator_stack, project)
+    provision(config, publisher, subscriber, bq)
+    yield ProvisionedStack(emulator_stack, config, publisher, subscriber, bq)
+    subscriber.close()
+
+
+@pytest.fixture
+def run_pipeline(provisioned_stack):
+    """Start the pipeline on the provisioned stack: ``run = run_pipeline(*extra_args)``.
+
+    Returns an :class:`emulators.running.PipelineRun`; it is drained and stopped after the test
+    (or earlier with ``run.stop()``, which returns the pipeline's counters).
+    """
+    from emulators.running import PipelineRun
+
+    runs: list[PipelineRun] = []
+
+    def start(*extra_args: str) -> PipelineRun:
+        args = provisioned_stack.config.pipeline_args() + list(extra_args)
+        run = PipelineRun(args, provisioned_stack.endpoints).start()
+        runs.append(run)
+        return run
+
+    yield start
+    for run in runs:
+        run.stop()
+
+
+@pytest.fixture
+def publish_events(provisioned_stack) -> Callable[..., list[str]]:
+    """``publish_events(events_or_payloads, **attributes) -> message ids``.
+
+    Dicts are sent as JSON; bytes as they are.
+    """
+    import json
+
+    from emulators import traffic
+
+    def publish(items: Iterable[dict | bytes], **attributes: str) -> list[str]:
+        payloads = [i if isinstance(i, bytes) else json.dumps(i).encode() for i in items]
+        return traffic.publish(
+            provisioned_stack.publisher, provisioned_stack.topic, payloads, **attributes
+        )
+
+    return publish
+
+
+@pytest.fixture
+def wait_for_rows(provisioned_stack) -> Callable[..., int]:
+    """``wait_for_rows(count, table=events_table, timeout=60) -> rows``."""
+    from emulators import traffic
+
+    def wait(count: int, table: str | None = None, timeout: float = 60.0) -> int:
+        return traffic.wait_for_rows(
+            provisioned_stack.bigquery, table or provisioned_stack.events_table, count, timeout
+        )
+
+    return wait

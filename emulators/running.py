@@ -1,0 +1,127 @@
+"""Run the production pipeline on Beam's DirectRunner in streaming mode, and stop it cleanly.
+
+Beam's DirectRunner acknowledges Pub/Sub messages as soon as it pulls them, before they are
+processed (Dataflow acknowledges only after the bundle is committed). Cancelling it mid-stream
+would therefore drop the messages in flight. :meth:`PipelineRun.stop` drains instead: it pauses
+the DirectRunner's pulls for this pipeline's subscription, waits until the pipeline's metrics stop
+moving (everything pulled has been written or dead-lettered), and only then cancels.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from contextlib import contextmanager
+
+from emulators.stack import Endpoints
+
+_LOG = logging.getLogger(__name__)
+_paused: set[str] = set()
+_gate_lock = threading.Lock()
+_gate_installed = False
+
+
+def _install_pull_gate() -> None:
+    """Let :func:`paused` hold back the DirectRunner's Pub/Sub pulls, per subscription."""
+    global _gate_installed
+    with _gate_lock:
+        if _gate_installed:
+            return
+        from apache_beam.runners.direct.transform_evaluator import _PubSubReadEvaluator
+
+        original = _PubSubReadEvaluator._read_from_pubsub
+
+        def gated(self, timestamp_attribute):
+            if self._sub_name in _paused:
+                time.sleep(0.05)
+                return []
+            return original(self, timestamp_attribute)
+
+        _PubSubReadEvaluator._read_from_pubsub = gated
+        _gate_installed = True
+
+
+@contextmanager
+def emulator_env(endpoints: Endpoints):
+    """Set the emulator variables for the duration of the block (Beam's clients read them)."""
+    saved = {k: os.environ.get(k) for k in endpoints.env()}
+    os.environ.update(endpoints.env())
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def _snapshot(result) -> tuple:
+    metrics = result.metrics().query()
+    counters = tuple(sorted((str(c.key), c.committed) for c in metrics["counters"]))
+    return counters
+
+
+def counters(result, namespace: str = "events") -> dict[str, int]:
+    """The committed counters of a pipeline result, by name."""
+    out: dict[str, int] = {}
+    for counter in result.metrics().query()["counters"]:
+        if counter.key.metric.namespace == namespace:
+            name = counter.key.metric.name
+            out[name] = out.get(name, 0) + (counter.committed or 0)
+    return out
+
+
+class PipelineRun:
+    """The event pipeline running in the background of this process."""
+
+    def __init__(self, args: list[str], endpoints: Endpoints):
+        self.args = list(args)
+        self.endpoints = endpoints
+        self.subscription = next(
+            a.split("=", 1)[1] for a in self.args if a.startswith("--input_subscription=")
+        )
+        self.result = None
+
+    def start(self) -> PipelineRun:
+        from pipeline.run import run
+
+        _install_pull_gate()
+        _paused.discard(self.subscription)
+        # The variables must stay set while the pipeline runs: its clients are made lazily.
+        os.environ.update(self.endpoints.env())
+        self.result = run(self.args, wait=False)
+        return self
+
+    def counters(self) -> dict[str, int]:
+        return counters(self.result)
+
+    def stop(self, quiet_seconds: float = 2.0, timeout: float = 60.0) -> dict[str, int]:
+        """Drain, then cancel. Returns the pipeline's final counters."""
+        if self.result is None:
+            return {}
+        _paused.add(self.subscription)
+        deadline = time.monotonic() + timeout
+        last, since = None, time.monotonic()
+        while time.monotonic() < deadline:
+            now = _snapshot(self.result)
+            if now != last:
+                last, since = now, time.monotonic()
+            elif time.monotonic() - since >= quiet_seconds:
+                break
+            time.sleep(0.1)
+        else:
+            _LOG.warning("pipeline did not go quiet in %.0fs; cancelling anyway", timeout)
+        final = self.counters()
+        self.result.cancel()
+        _paused.discard(self.subscription)
+        self.result = None
+        return final
+
+    def __enter__(self) -> PipelineRun:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
