@@ -1,0 +1,69 @@
+"""`python -m emulators.bigquery`: serve the BigQuery REST v2 API on DuckDB."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import socket
+import sys
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m emulators.bigquery", description="BigQuery REST v2 emulator on DuckDB."
+    )
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=9050, help="0 picks a free port")
+    parser.add_argument(
+        "--data-dir", default=None, help="persist data here (DuckDB file); in memory without it"
+    )
+    parser.add_argument("--project", default="local-project", help="project listed by default")
+    parser.add_argument(
+        "--insert-id-window",
+        type=float,
+        default=600.0,
+        metavar="SECONDS",
+        help="insertAll de-duplication window per table (0 disables)",
+    )
+    parser.add_argument("--log-level", default="warning")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr)
+    sock = socket.socket(socket.AF_INET6 if ":" in args.host else socket.AF_INET)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((args.host, args.port))
+    except OSError as exc:
+        print(f"bigquery emulator: cannot bind {args.host}:{args.port}: {exc}", file=sys.stderr)
+        return 1
+    port = sock.getsockname()[1]
+    url = f"http://{args.host}:{port}"
+
+    import uvicorn
+
+    from .server import build_app
+    from .service import BigQueryService
+
+    service = BigQueryService(args.data_dir, args.project, args.insert_id_window)
+    service.base_url = url
+
+    def ready() -> None:
+        print(f"bigquery emulator listening on {url}", flush=True)
+
+    app = build_app(service, on_startup=ready)
+    config = uvicorn.Config(
+        app, log_level=args.log_level, access_log=False, lifespan="on", timeout_graceful_shutdown=5
+    )
+    server = uvicorn.Server(config)
+    try:
+        server.run(sockets=[sock])
+    finally:
+        service.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,388 @@
+"""Projects, datasets and tables metadata, kept in memory and persisted as catalog rows in DuckDB."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import hashlib
+import json
+import re
+import time
+from typing import Any
+
+from .errors import Duplicate, Invalid, NotFound
+from .storage import Storage
+from .types import normalize_schema
+
+_DATASET_ID = re.compile(r"^[A-Za-z0-9_]{1,1024}$")
+_TABLE_ID = re.compile(r"^[\w\-$ ]{1,1024}$", re.UNICODE)
+
+# Resource keys the server computes; user input for them is ignored.
+_COMPUTED = {
+    "kind", "id", "selfLink", "etag", "creationTime", "lastModifiedTime", "numRows",
+    "numBytes", "numLongTermBytes", "type", "location", "tableReference", "datasetReference",
+    "schema", "streamingBuffer", "numPhysicalBytes",
+}  # fmt: skip
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def _etag(resource: dict) -> str:
+    return hashlib.md5(json.dumps(resource, sort_keys=True).encode()).hexdigest()[:16]
+
+
+@dataclasses.dataclass
+class Dataset:
+    project: str
+    dataset_id: str
+    location: str = "US"
+    properties: dict = dataclasses.field(default_factory=dict)
+    creation_time: int = dataclasses.field(default_factory=now_ms)
+    last_modified: int = dataclasses.field(default_factory=now_ms)
+
+    @property
+    def key(self) -> str:
+        return f"dataset:{self.project}:{self.dataset_id}"
+
+    def to_record(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @property
+    def etag(self) -> str:
+        return _etag(self.to_record())
+
+
+@dataclasses.dataclass
+class Table:
+    project: str
+    dataset_id: str
+    table_id: str
+    storage_name: str
+    schema: list = dataclasses.field(default_factory=list)
+    type: str = "TABLE"  # TABLE | VIEW
+    properties: dict = dataclasses.field(default_factory=dict)
+    creation_time: int = dataclasses.field(default_factory=now_ms)
+    last_modified: int = dataclasses.field(default_factory=now_ms)
+    location: str = "US"
+    view_duckdb_sql: str | None = None  # a view created by DDL keeps its translated query
+
+    @property
+    def key(self) -> str:
+        return f"table:{self.project}:{self.dataset_id}:{self.table_id}"
+
+    @property
+    def ref(self) -> tuple[str, str, str]:
+        return (self.project, self.dataset_id, self.table_id)
+
+    def to_record(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @property
+    def etag(self) -> str:
+        return _etag(self.to_record())
+
+    @property
+    def ingestion_partitioned(self) -> bool:
+        tp = self.properties.get("timePartitioning") or {}
+        return bool(tp) and not tp.get("field") and self.type == "TABLE"
+
+    @property
+    def view_query(self) -> str | None:
+        return (self.properties.get("view") or {}).get("query")
+
+
+def settable_properties(resource: dict) -> dict:
+    """The user-settable part of a dataset/table resource."""
+    return {k: copy.deepcopy(v) for k, v in resource.items() if k not in _COMPUTED}
+
+
+class Catalog:
+    """Datasets and tables of every project; each change commits with its DuckDB DDL."""
+
+    def __init__(self, storage: Storage, default_project: str):
+        self.storage = storage
+        self.default_project = default_project
+        self.projects: set[str] = {default_project}
+        self.datasets: dict[tuple[str, str], Dataset] = {}
+        self.tables: dict[tuple[str, str, str], Table] = {}
+        self.jobs: dict[tuple[str, str], dict] = {}
+        for _key, kind, record in storage.load_catalog():
+            if kind == "dataset":
+                ds = Dataset(**record)
+                self.datasets[(ds.project, ds.dataset_id)] = ds
+                self.projects.add(ds.project)
+            elif kind == "table":
+                table = Table(**record)
+                self.tables[table.ref] = table
+            elif kind == "job":
+                self.jobs[
+                    (record["jobReference"]["projectId"], record["jobReference"]["jobId"])
+                ] = record
+
+    # ------------------------------------------------------------------ datasets
+
+    def get_dataset(self, project: str, dataset_id: str) -> Dataset:
+        ds = self.datasets.get((project, dataset_id))
+        if ds is None:
+            raise NotFound(f"Not found: Dataset {project}:{dataset_id}")
+        return ds
+
+    def list_datasets(self, project: str) -> list[Dataset]:
+        return sorted(
+            (d for (p, _), d in self.datasets.items() if p == project), key=lambda d: d.dataset_id
+        )
+
+    def create_dataset(self, project: str, resource: dict) -> Dataset:
+        ref = resource.get("datasetReference") or {}
+        dataset_id = ref.get("datasetId") or ""
+        if ref.get("projectId") and ref["projectId"] != project:
+            raise Invalid("The project ID in the dataset reference does not match the request.")
+        if not _DATASET_ID.match(dataset_id):
+            raise Invalid(
+                f'Invalid dataset ID "{dataset_id}". Dataset IDs must be alphanumeric (plus '
+                "underscores) and must be at most 1024 characters long."
+            )
+        with self.storage.lock:
+            if (project, dataset_id) in self.datasets:
+                raise Duplicate(f"Already Exists: Dataset {project}:{dataset_id}")
+            ds = Dataset(
+                project=project,
+                dataset_id=dataset_id,
+                location=resource.get("location") or "US",
+                properties=settable_properties(resource),
+            )
+            with self.storage.transaction() as con:
+                Storage.put_record(con, ds.key, "dataset", ds.to_record())
+            self.datasets[(project, dataset_id)] = ds
+            self.projects.add(project)
+            return ds
+
+    def update_dataset(self, ds: Dataset, resource: dict, *, replace: bool) -> Dataset:
+        with self.storage.lock:
+            changes = settable_properties(resource)
+            if replace:
+                props = changes
+            else:
+                props = dict(ds.properties)
+                for key, value in changes.items():
+                    if value is None:
+                        props.pop(key, None)
+                    else:
+                        props[key] = value
+            updated = dataclasses.replace(ds, properties=props, last_modified=now_ms())
+            with self.storage.transaction() as con:
+                Storage.put_record(con, updated.key, "dataset", updated.to_record())
+            self.datasets[(ds.project, ds.dataset_id)] = updated
+            return updated
+
+    def delete_dataset(self, project: str, dataset_id: str, *, delete_contents: bool) -> None:
+        with self.storage.lock:
+            ds = self.get_dataset(project, dataset_id)
+            tables = self.list_tables(project, dataset_id)
+            if tables and not delete_contents:
+                raise Invalid(
+                    f"Dataset {project}:{dataset_id} is still in use", reason="resourceInUse"
+                )
+            with self.storage.transaction() as con:
+                for table in tables:
+                    Storage.drop_table(con, table.storage_name)
+                    Storage.delete_record(con, table.key)
+                Storage.delete_record(con, ds.key)
+            for table in tables:
+                self.tables.pop(table.ref, None)
+            self.datasets.pop((project, dataset_id), None)
+
+    # ------------------------------------------------------------------ tables
+
+    def get_table(self, project: str, dataset_id: str, table_id: str) -> Table:
+        table = self.tables.get((project, dataset_id, table_id))
+        if table is None:
+            self.get_dataset(project, dataset_id)
+            raise NotFound(f"Not found: Table {project}:{dataset_id}.{table_id}")
+        return table
+
+    def find_table(self, project: str, dataset_id: str, table_id: str) -> Table | None:
+        return self.tables.get((project, dataset_id, table_id))
+
+    def list_tables(self, project: str, dataset_id: str) -> list[Table]:
+        return sorted(
+            (t for (p, d, _), t in self.tables.items() if p == project and d == dataset_id),
+            key=lambda t: t.table_id,
+        )
+
+    def create_table(
+        self,
+        project: str,
+        dataset_id: str,
+        resource: dict,
+        *,
+        replace: bool = False,
+        view_duckdb_sql: str | None = None,
+        populate_sql: tuple[str, list] | None = None,
+    ) -> Table:
+        """Create a table or view from a REST resource (optionally filled by a DuckDB query)."""
+        ref = resource.get("tableReference") or {}
+        table_id = ref.get("tableId") or ""
+        if not _TABLE_ID.match(table_id):
+            raise Invalid(f'Invalid table ID "{table_id}".')
+        try:
+            schema = normalize_schema((resource.get("schema") or {}).get("fields") or [])
+        except ValueError as exc:
+            raise Invalid(str(exc)) from None
+        props = settable_properties(resource)
+        is_view = bool((props.get("view") or {}).get("query")) or view_duckdb_sql is not None
+        tp = props.get("timePartitioning")
+        if tp:
+            field = tp.get("field")
+            if field and not any(f["name"].lower() == field.lower() for f in schema):
+                raise Invalid(
+                    f"The field specified for time partitioning can only be of type TIMESTAMP, "
+                    f"DATE or DATETIME. The type found is: UNKNOWN for field {field}."
+                )
+            tp.setdefault("type", "DAY")
+        with self.storage.lock:
+            ds = self.get_dataset(project, dataset_id)
+            old = self.tables.get((project, dataset_id, table_id))
+            if old is not None and not replace:
+                raise Duplicate(f"Already Exists: Table {project}:{dataset_id}.{table_id}")
+            table = Table(
+                project=project,
+                dataset_id=dataset_id,
+                table_id=table_id,
+                storage_name=self.storage.new_name("v" if is_view else "t"),
+                schema=schema,
+                type="VIEW" if is_view else "TABLE",
+                properties=props,
+                location=ds.location,
+                view_duckdb_sql=view_duckdb_sql,
+            )
+            if table.ingestion_partitioned:
+                table.schema = schema  # pseudo-columns are hidden, stored as real columns
+            with self.storage.transaction() as con:
+                if old is not None:
+                    Storage.drop_table(con, old.storage_name)
+                if not is_view:
+                    if populate_sql is not None:
+                        sql, params = populate_sql
+                        from .types import quote_ident
+
+                        con.execute(
+                            f"CREATE TABLE {quote_ident(table.storage_name)} AS {sql}", params
+                        )
+                    else:
+                        Storage.create_table(con, table.storage_name, self.physical_schema(table))
+                Storage.put_record(con, table.key, "table", table.to_record())
+            self.tables[table.ref] = table
+            return table
+
+    @staticmethod
+    def physical_schema(table: Table) -> list[dict]:
+        """Stored columns: the schema plus pseudo-columns of ingestion-time partitioned tables."""
+        if table.ingestion_partitioned:
+            return table.schema + [
+                {"name": "_PARTITIONTIME", "type": "TIMESTAMP", "mode": "NULLABLE"}
+            ]
+        return table.schema
+
+    def save_table(self, table: Table, con: Any = None) -> None:
+        """Persist changed metadata (call with the storage lock held)."""
+        table.last_modified = now_ms()
+        if con is None:
+            with self.storage.transaction() as tx:
+                Storage.put_record(tx, table.key, "table", table.to_record())
+        else:
+            Storage.put_record(con, table.key, "table", table.to_record())
+        self.tables[table.ref] = table
+
+    def update_table(self, table: Table, resource: dict, *, replace: bool) -> Table:
+        """tables.patch / tables.update: properties, and schema changes that add columns."""
+        with self.storage.lock:
+            changes = settable_properties(resource)
+            if replace:
+                props = changes
+            else:
+                props = dict(table.properties)
+                for key, value in changes.items():
+                    if value is None:
+                        props.pop(key, None)
+                    else:
+                        props[key] = value
+            updated = dataclasses.replace(table, properties=props)
+            new_fields: list[dict] = []
+            if "schema" in resource and resource["schema"] is not None:
+                try:
+                    schema = normalize_schema(resource["schema"].get("fields") or [])
+                except ValueError as exc:
+                    raise Invalid(str(exc)) from None
+                if table.type == "TABLE":
+                    new_fields = _schema_additions(table.schema, schema)
+                updated.schema = schema
+            with self.storage.transaction() as con:
+                if table.type == "TABLE" and not table.schema and new_fields:
+                    Storage.drop_table(con, table.storage_name)
+                    Storage.create_table(con, table.storage_name, self.physical_schema(updated))
+                else:
+                    for field in new_fields:
+                        Storage.add_column(con, table.storage_name, field)
+                self.save_table(updated, con)
+            return updated
+
+    def delete_table(self, project: str, dataset_id: str, table_id: str) -> None:
+        with self.storage.lock:
+            table = self.get_table(project, dataset_id, table_id)
+            with self.storage.transaction() as con:
+                Storage.drop_table(con, table.storage_name)
+                Storage.delete_record(con, table.key)
+            self.tables.pop(table.ref, None)
+
+    # ------------------------------------------------------------------ jobs
+
+    def save_job(self, resource: dict) -> None:
+        ref = resource["jobReference"]
+        key = f"job:{ref['projectId']}:{ref['jobId']}"
+        with self.storage.transaction() as con:
+            Storage.put_record(con, key, "job", resource)
+        self.jobs[(ref["projectId"], ref["jobId"])] = resource
+
+
+def _schema_additions(old: list[dict], new: list[dict], path: str = "") -> list[dict]:
+    """Top-level fields to add; rejects anything but adding NULLABLE/REPEATED columns."""
+    old_by_name = {f["name"].lower(): f for f in old}
+    new_names = {f["name"].lower() for f in new}
+    for name, field in old_by_name.items():
+        if name not in new_names:
+            raise Invalid(
+                f"Provided Schema does not match Table. Field {path}{field['name']} is missing in new schema"
+            )
+    additions = []
+    for field in new:
+        before = old_by_name.get(field["name"].lower())
+        if before is None:
+            if field["mode"] == "REQUIRED":
+                raise Invalid(
+                    f"Provided Schema does not match Table. Cannot add required field "
+                    f"{path}{field['name']}."
+                )
+            additions.append(field)
+            continue
+        if before["type"] != field["type"]:
+            raise Invalid(
+                f"Provided Schema does not match Table. Field {path}{field['name']} has changed "
+                f"type from {before['type']} to {field['type']}"
+            )
+        if before["mode"] != field["mode"] and not (
+            before["mode"] == "REQUIRED" and field["mode"] == "NULLABLE"
+        ):
+            raise Invalid(
+                f"Provided Schema does not match Table. Field {path}{field['name']} has changed "
+                f"mode from {before['mode']} to {field['mode']}"
+            )
+        if field["type"] == "RECORD":
+            nested = _schema_additions(before["fields"], field["fields"], f"{path}{field['name']}.")
+            if nested:
+                raise Invalid(
+                    "Adding fields inside an existing RECORD is not supported by this emulator."
+                )
+    return additions

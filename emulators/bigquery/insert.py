@@ -1,0 +1,170 @@
+"""tabledata.insertAll: row validation with BigQuery's per-row errors, and insertId de-duplication."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Any
+
+from .types import ConversionError, scalar_parser
+
+CellError = tuple[str, str, str]  # (reason, location, message)
+
+
+class _FieldSpec:
+    __slots__ = ("name", "type", "mode", "parse", "children", "required_names")
+
+    def __init__(self, field: dict):
+        self.name = field["name"]
+        self.type = field["type"]
+        self.mode = field.get("mode") or "NULLABLE"
+        if self.type == "RECORD":
+            self.children = {f["name"].lower(): _FieldSpec(f) for f in field["fields"]}
+            self.required_names = [c.name for c in self.children.values() if c.mode == "REQUIRED"]
+            self.parse = None
+        else:
+            self.children = None
+            self.required_names = []
+            self.parse = scalar_parser(self.type)
+
+
+class RowValidator:
+    """Converts JSON rows to Python values for a schema, collecting BigQuery-style errors."""
+
+    def __init__(self, schema: list[dict]):
+        self.fields = {f["name"].lower(): _FieldSpec(f) for f in schema}
+        self.required = [s.name for s in self.fields.values() if s.mode == "REQUIRED"]
+
+    def convert(self, row: Any, *, ignore_unknown: bool) -> tuple[dict, list[CellError]]:
+        errors: list[CellError] = []
+        if not isinstance(row, dict):
+            return {}, [("invalid", "", "Row is not a JSON object.")]
+        out = _convert_record(self.fields, self.required, row, "", ignore_unknown, errors)
+        return out, errors
+
+
+def _convert_record(
+    fields: dict[str, _FieldSpec],
+    required: list[str],
+    row: dict,
+    path: str,
+    ignore_unknown: bool,
+    errors: list[CellError],
+) -> dict:
+    out: dict[str, Any] = {}
+    for key, value in row.items():
+        spec = fields.get(key.lower())
+        if spec is None:
+            if not ignore_unknown:
+                errors.append(("invalid", path + key, f"no such field: {path + key}."))
+            continue
+        location = path + spec.name
+        if value is None:
+            if spec.mode == "REQUIRED":
+                errors.append(("invalid", location, f"Missing required field: {location}."))
+            continue
+        if spec.mode == "REPEATED":
+            if not isinstance(value, list):
+                message = f"Non-array value specified for repeated field: {location}."
+                errors.append(("invalid", location, message))
+                continue
+            items = []
+            for item in value:
+                if item is None:
+                    errors.append(
+                        ("invalid", location, f"Array contains a null element in field {location}.")
+                    )
+                    break
+                items.append(_convert_value(spec, item, location, ignore_unknown, errors))
+            out[spec.name] = items
+        else:
+            if isinstance(value, list):
+                errors.append(
+                    ("invalid", location, f"Array specified for non-repeated field: {location}.")
+                )
+                continue
+            out[spec.name] = _convert_value(spec, value, location, ignore_unknown, errors)
+    for name in required:
+        if name not in out and not any(k.lower() == name.lower() for k in row):
+            location = path + name
+            errors.append(("invalid", location, f"Missing required field: {location}."))
+    return out
+
+
+def _convert_value(
+    spec: _FieldSpec, value: Any, location: str, ignore_unknown: bool, errors: list[CellError]
+) -> Any:
+    if spec.children is not None:
+        if not isinstance(value, dict):
+            errors.append(("invalid", location, f"This field: {location} is not a record."))
+            return None
+        return _convert_record(
+            spec.children, spec.required_names, value, location + ".", ignore_unknown, errors
+        )
+    try:
+        return spec.parse(value)
+    except ConversionError as exc:
+        errors.append(("invalid", location, str(exc)))
+        return None
+
+
+def error_entries(errors: list[CellError]) -> list[dict]:
+    """insertErrors[].errors entries as the REST API returns them."""
+    return [
+        {"reason": reason, "location": location, "debugInfo": "", "message": message}
+        for reason, location, message in errors
+    ]
+
+
+STOPPED = {"reason": "stopped", "location": "", "debugInfo": "", "message": ""}
+
+
+class InsertIdCache:
+    """insertIds seen per table within a time window (best-effort de-duplication, like BigQuery)."""
+
+    def __init__(self, window_seconds: float, clock: Callable[[], float] = time.monotonic):
+        self.window = window_seconds
+        self.clock = clock
+        self._seen: OrderedDict[tuple[str, str], float] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def filter_new(self, table_key: str, insert_ids: list[str | None]) -> list[int]:
+        """Indexes of rows to store: without insertId, or with one not seen in the window."""
+        if self.window <= 0:
+            return list(range(len(insert_ids)))
+        keep: list[int] = []
+        batch: set[str] = set()
+        with self._lock:
+            self._expire()
+            for index, insert_id in enumerate(insert_ids):
+                if not insert_id:
+                    keep.append(index)
+                elif (table_key, insert_id) not in self._seen and insert_id not in batch:
+                    batch.add(insert_id)
+                    keep.append(index)
+        return keep
+
+    def remember(self, table_key: str, insert_ids: list[str]) -> None:
+        if self.window <= 0:
+            return
+        expiry = self.clock() + self.window
+        with self._lock:
+            for insert_id in insert_ids:
+                key = (table_key, insert_id)
+                self._seen[key] = expiry
+                self._seen.move_to_end(key)
+
+    def forget_table(self, table_key: str) -> None:
+        with self._lock:
+            for key in [k for k in self._seen if k[0] == table_key]:
+                del self._seen[key]
+
+    def _expire(self) -> None:
+        now = self.clock()
+        while self._seen:
+            key, expiry = next(iter(self._seen.items()))
+            if expiry > now:
+                break
+            del self._seen[key]

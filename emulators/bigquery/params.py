@@ -1,0 +1,61 @@
+"""Query parameters: the REST `queryParameters` list as Python values for the SQL translator.
+
+Named parameters become a dict (name -> value), positional ones a list. Scalars are parsed
+to Python types (int, float, Decimal, bool, str, bytes, datetime, date, time); ARRAY becomes
+a list and STRUCT a dict in field order.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .errors import Invalid
+from .types import ConversionError, canonical_type, scalar_parser
+
+
+def _value(ptype: dict, pvalue: dict | None) -> Any:
+    type_name = (ptype.get("type") or "").upper()
+    if pvalue is None:
+        return None
+    if type_name == "ARRAY":
+        items = pvalue.get("arrayValues")
+        if items is None:
+            return [] if "value" not in pvalue else None
+        return [_value(ptype.get("arrayType") or {}, item) for item in items]
+    if type_name == "STRUCT":
+        values = pvalue.get("structValues") or {}
+        return {
+            f.get("name") or f"_field_{i + 1}": _value(
+                f.get("type") or {}, values.get(f.get("name"))
+            )
+            for i, f in enumerate(ptype.get("structTypes") or [])
+        }
+    raw = pvalue.get("value")
+    if raw is None:
+        return None
+    try:
+        return scalar_parser(canonical_type(type_name))(raw)
+    except (ConversionError, ValueError) as exc:
+        raise Invalid(f"Invalid query parameter value of type {type_name}: {exc}") from None
+
+
+def query_parameters(params: list | None, mode: str | None = None) -> list | dict | None:
+    """Python values of REST query parameters (dict when named, list when positional)."""
+    if not params:
+        return None
+    named = any(p.get("name") for p in params)
+    if named or (mode or "").upper() == "NAMED":
+        return {
+            p.get("name"): _value(p.get("parameterType") or {}, p.get("parameterValue"))
+            for p in params
+        }
+    return [_value(p.get("parameterType") or {}, p.get("parameterValue")) for p in params]
+
+
+def parameter_types(params: list | None) -> dict | list | None:
+    """REST parameter types alongside the values (same shape as query_parameters)."""
+    if not params:
+        return None
+    if any(p.get("name") for p in params):
+        return {p.get("name"): p.get("parameterType") or {} for p in params}
+    return [p.get("parameterType") or {} for p in params]

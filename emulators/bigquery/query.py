@@ -1,0 +1,489 @@
+"""Query execution: SQL translation hook, table resolution, SELECT/DML/DDL on DuckDB."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import threading
+from typing import TYPE_CHECKING, Any
+
+from .catalog import Table
+from .errors import BigQueryError, Duplicate, Invalid, InvalidQuery, NotFound
+from .params import query_parameters
+from .storage import SCRATCH
+from .types import duckdb_to_bq_field, quote_ident
+
+if TYPE_CHECKING:
+    from .service import BigQueryService
+
+_local = threading.local()
+
+
+@dataclasses.dataclass
+class QueryOutcome:
+    """What a query job produced, for job statistics and result reads."""
+
+    statement_type: str
+    schema: list[dict] = dataclasses.field(default_factory=list)
+    result_database: str = ""
+    result_name: str | None = None
+    total_rows: int = 0
+    total_bytes: int = 0
+    dml_affected: int | None = None
+    dml_stats: dict | None = None
+    ddl_operation: str | None = None
+    ddl_target: dict | None = None
+    destination: dict | None = None
+
+
+# ------------------------------------------------------------------ translation
+
+
+def _translator():
+    try:
+        from .sql import SqlError, translate  # the real translator, when it has landed
+    except ImportError:
+        from ._sql_fallback import SqlError, translate
+    return translate, SqlError
+
+
+def translate_sql(
+    service: BigQueryService,
+    sql: str,
+    default_project: str,
+    default_dataset: str | None,
+    params: list | dict | None = None,
+) -> Any:
+    translate, sql_error = _translator()
+    try:
+        return translate(
+            sql,
+            default_project=default_project,
+            default_dataset=default_dataset,
+            resolve_table=service.resolve_table,
+            params=params,
+        )
+    except sql_error as exc:
+        location = getattr(exc, "location", None)
+        message = exc.message if hasattr(exc, "message") else str(exc)
+        if isinstance(location, tuple) and not message.rstrip().endswith("]"):
+            message = f"{message} at [{location[0]}:{location[1]}]"
+        raise InvalidQuery(message, location="query") from None
+
+
+# ------------------------------------------------------------------ table resolution
+
+
+def resolve_table(service: BigQueryService, project: str, dataset_id: str, table_id: str) -> str:
+    """DuckDB identifier of a BigQuery table, view or INFORMATION_SCHEMA view."""
+    if table_id.upper().startswith("INFORMATION_SCHEMA."):
+        return _information_schema(service, project, dataset_id, table_id.split(".", 1)[1])
+    if dataset_id.upper() == "INFORMATION_SCHEMA":
+        return _information_schema(service, project, None, table_id)
+    table = service.catalog.find_table(project, dataset_id, table_id)
+    if table is None:
+        service.catalog.get_dataset(project, dataset_id)
+        raise NotFound(
+            f"Not found: Table {project}:{dataset_id}.{table_id} was not found in location US"
+        )
+    referenced = getattr(_local, "referenced", None)
+    if referenced is not None:
+        referenced.append(table)
+    if table.type == "VIEW":
+        _materialize_view(service, table)
+    return quote_ident(table.storage_name)
+
+
+def _materialize_view(service: BigQueryService, table: Table) -> None:
+    depth = getattr(_local, "view_depth", 0)
+    if depth > 16:
+        raise InvalidQuery(f"View {table.table_id} references itself")
+    _local.view_depth = depth + 1
+    try:
+        sql = table.view_duckdb_sql
+        params: list = []
+        if sql is None:
+            statement = translate_sql(
+                service, table.view_query or "", table.project, table.dataset_id
+            )
+            if statement.kind != "SELECT":
+                raise InvalidQuery("A view query must be a SELECT statement")
+            sql, params = statement.duckdb_sql, list(statement.duckdb_params or [])
+        if params:
+            raise InvalidQuery("Query parameters cannot be used in views")
+        with service.storage.lock:
+            service.storage.execute(
+                f"CREATE OR REPLACE VIEW {quote_ident(table.storage_name)} AS {sql}"
+            )
+    finally:
+        _local.view_depth = depth
+
+
+def describe_view(service: BigQueryService, table: Table) -> list[dict]:
+    """Schema of a view, from its translated query."""
+    name = resolve_table(service, table.project, table.dataset_id, table.table_id)
+    try:
+        cursor = service.storage.execute(f"SELECT * FROM {name} LIMIT 0")
+    except Exception as exc:
+        raise InvalidQuery(_duckdb_message(exc)) from None
+    return [duckdb_to_bq_field(col[0], col[1]) for col in cursor.description]
+
+
+_INFO_COLUMNS = {
+    "TABLES": [
+        ("table_catalog", "VARCHAR"), ("table_schema", "VARCHAR"), ("table_name", "VARCHAR"),
+        ("table_type", "VARCHAR"), ("is_insertable_into", "VARCHAR"), ("is_typed", "VARCHAR"),
+        ("creation_time", "TIMESTAMPTZ"), ("ddl", "VARCHAR"),
+    ],
+    "COLUMNS": [
+        ("table_catalog", "VARCHAR"), ("table_schema", "VARCHAR"), ("table_name", "VARCHAR"),
+        ("column_name", "VARCHAR"), ("ordinal_position", "BIGINT"), ("is_nullable", "VARCHAR"),
+        ("data_type", "VARCHAR"), ("is_generated", "VARCHAR"), ("is_hidden", "VARCHAR"),
+        ("is_partitioning_column", "VARCHAR"), ("clustering_ordinal_position", "BIGINT"),
+    ],
+    "SCHEMATA": [
+        ("catalog_name", "VARCHAR"), ("schema_name", "VARCHAR"), ("location", "VARCHAR"),
+        ("creation_time", "TIMESTAMPTZ"),
+    ],
+}  # fmt: skip
+
+
+def _sql_type(field: dict) -> str:
+    if field["type"] == "RECORD":
+        inner = ", ".join(f"{f['name']} {_sql_type(f)}" for f in field["fields"])
+        base = f"STRUCT<{inner}>"
+    else:
+        base = {"INTEGER": "INT64", "FLOAT": "FLOAT64", "BOOLEAN": "BOOL"}.get(
+            field["type"], field["type"]
+        )
+    return f"ARRAY<{base}>" if field.get("mode") == "REPEATED" else base
+
+
+def _information_schema(
+    service: BigQueryService, project: str, dataset_id: str | None, view: str
+) -> str:
+    import datetime as dt
+
+    view = view.upper()
+    if view not in _INFO_COLUMNS:
+        raise InvalidQuery(f"INFORMATION_SCHEMA.{view} is not supported by this emulator")
+    catalog = service.catalog
+    if dataset_id is not None:
+        catalog.get_dataset(project, dataset_id)
+    tables = [
+        t
+        for (p, d, _), t in sorted(catalog.tables.items())
+        if p == project and (dataset_id is None or d == dataset_id)
+    ]
+    rows: list[tuple] = []
+
+    def ts(ms: int) -> dt.datetime:
+        return dt.datetime.fromtimestamp(ms / 1000, tz=dt.UTC)
+
+    if view == "TABLES":
+        for t in tables:
+            kind = "VIEW" if t.type == "VIEW" else "BASE TABLE"
+            insertable = "NO" if t.type == "VIEW" else "YES"
+            rows.append(
+                (
+                    t.project,
+                    t.dataset_id,
+                    t.table_id,
+                    kind,
+                    insertable,
+                    "NO",
+                    ts(t.creation_time),
+                    None,
+                )
+            )
+    elif view == "COLUMNS":
+        for t in tables:
+            part = (t.properties.get("timePartitioning") or {}).get("field", "")
+            clustering = [
+                c.lower() for c in (t.properties.get("clustering") or {}).get("fields", [])
+            ]
+            for position, f in enumerate(t.schema, 1):
+                name = f["name"]
+                cluster_pos = (
+                    clustering.index(name.lower()) + 1 if name.lower() in clustering else None
+                )
+                rows.append(
+                    (
+                        t.project, t.dataset_id, t.table_id, name, position,
+                        "NO" if f.get("mode") in ("REQUIRED", "REPEATED") else "YES",
+                        _sql_type(f), "NEVER", "NO", "YES" if name.lower() == part.lower() else "NO",
+                        cluster_pos,
+                    )
+                )  # fmt: skip
+    else:
+        for (p, d), ds in sorted(catalog.datasets.items()):
+            if p == project:
+                rows.append((p, d, ds.location, ts(ds.creation_time)))
+    columns = _INFO_COLUMNS[view]
+    name = f"info_{view.lower()}_{threading.get_ident()}"
+    target = f"{SCRATCH}.{quote_ident(name)}"
+    defs = ", ".join(f"{c} {t}" for c, t in columns)
+    with service.storage.lock:
+        service.storage.execute(f"CREATE OR REPLACE TABLE {target} ({defs})")
+        if rows:
+            marks = ", ".join("?" for _ in columns)
+            service.storage.con.executemany(f"INSERT INTO {target} VALUES ({marks})", rows)
+    return target
+
+
+# ------------------------------------------------------------------ execution
+
+
+def _duckdb_message(exc: Exception) -> str:
+    text = str(exc)
+    for prefix in ("Binder Error: ", "Parser Error: ", "Catalog Error: ", "Conversion Error: ",
+                   "Invalid Input Error: ", "Constraint Error: ", "Out of Range Error: ",
+                   "Not implemented Error: ", "Type Error: "):  # fmt: skip
+        if text.startswith(prefix):
+            return text[len(prefix) :].split("\n\nLINE", 1)[0]
+    return text.split("\n\nLINE", 1)[0]
+
+
+def _run(service: BigQueryService, sql: str, params: list | None) -> Any:
+    import duckdb
+
+    try:
+        return service.storage.execute(sql, params or None)
+    except duckdb.Error as exc:
+        raise InvalidQuery(_duckdb_message(exc)) from None
+
+
+def result_schema(service: BigQueryService, sql: str, params: list | None) -> list[dict]:
+    cursor = _run(service, f"SELECT * FROM ({sql}) AS _emulator_q LIMIT 0", params)
+    return [duckdb_to_bq_field(col[0], col[1]) for col in cursor.description]
+
+
+def run_query(
+    service: BigQueryService,
+    project: str,
+    config: dict,
+    *,
+    job_id: str,
+    dry_run: bool = False,
+) -> QueryOutcome:
+    """Run one BigQuery statement from a query job configuration."""
+    sql = config.get("query")
+    if not isinstance(sql, str) or not sql.strip():
+        raise Invalid("Query text is required.", reason="invalid")
+    if config.get("useLegacySql") is True:
+        raise InvalidQuery("Legacy SQL is not supported by this emulator; use standard SQL.")
+    default = config.get("defaultDataset") or {}
+    default_project = default.get("projectId") or project
+    params = query_parameters(config.get("queryParameters"), config.get("parameterMode"))
+    _local.referenced = []
+    try:
+        with service.storage.lock:
+            statement = translate_sql(
+                service, sql, default_project, default.get("datasetId"), params
+            )
+            referenced = list(_local.referenced)
+            total_bytes = sum(
+                service.storage.count_rows(t.storage_name) * max(len(t.schema), 1) * 8
+                for t in referenced
+                if t.type == "TABLE"
+            )
+            outcome = _execute(service, statement, sql, config, job_id, dry_run)
+            outcome.total_bytes = total_bytes
+            return outcome
+    finally:
+        _local.referenced = None
+
+
+def _execute(
+    service: BigQueryService, st: Any, sql: str, config: dict, job_id: str, dry_run: bool
+) -> QueryOutcome:
+    kind = st.kind
+    params = list(st.duckdb_params or [])
+    if kind == "SELECT":
+        schema = result_schema(service, st.duckdb_sql, params)
+        if dry_run:
+            return QueryOutcome("SELECT", schema=schema)
+        return _select(service, st.duckdb_sql, params, schema, config, job_id)
+    if kind in ("INSERT", "UPDATE", "DELETE", "MERGE"):
+        if dry_run:
+            return QueryOutcome(kind)
+        affected = _run(service, st.duckdb_sql, params).fetchone()
+        count = int(affected[0]) if affected else 0
+        if st.target:
+            table = service.catalog.find_table(*st.target)
+            if table is not None:
+                service.catalog.save_table(table)
+        stats_key = {
+            "INSERT": "insertedRowCount",
+            "UPDATE": "updatedRowCount",
+            "DELETE": "deletedRowCount",
+            "MERGE": "updatedRowCount",
+        }[kind]
+        return QueryOutcome(kind, dml_affected=count, dml_stats={stats_key: str(count)})
+    if dry_run:
+        return QueryOutcome(kind)
+    return _ddl(service, st, sql, params)
+
+
+def _select(
+    service: BigQueryService,
+    sql: str,
+    params: list,
+    schema: list[dict],
+    config: dict,
+    job_id: str,
+) -> QueryOutcome:
+    dest = config.get("destinationTable")
+    if not dest:
+        name = f"anon_{re.sub(r'[^A-Za-z0-9_]', '_', job_id)}"
+        target = f"{SCRATCH}.{quote_ident(name)}"
+        _run(service, f"CREATE OR REPLACE TABLE {target} AS {sql}", params)
+        total = service.storage.fetchall(f"SELECT count(*) FROM {target}")[0][0]
+        return QueryOutcome(
+            "SELECT", schema=schema, result_database=SCRATCH, result_name=name, total_rows=total
+        )
+    table = write_into_table(
+        service,
+        dest,
+        schema,
+        sql,
+        params,
+        config.get("writeDisposition") or "WRITE_EMPTY",
+        config.get("createDisposition") or "CREATE_IF_NEEDED",
+    )
+    total = service.storage.count_rows(table.storage_name)
+    return QueryOutcome(
+        "SELECT",
+        schema=table.schema,
+        result_name=table.storage_name,
+        total_rows=total,
+        destination={
+            "projectId": table.project,
+            "datasetId": table.dataset_id,
+            "tableId": table.table_id,
+        },
+    )
+
+
+def write_into_table(
+    service: BigQueryService,
+    dest: dict,
+    schema: list[dict],
+    sql: str,
+    params: list,
+    write_disposition: str,
+    create_disposition: str,
+) -> Table:
+    """Write a DuckDB query's rows into a BigQuery table with the job's dispositions."""
+    project, dataset_id, table_id = (
+        dest.get("projectId"),
+        dest.get("datasetId"),
+        dest.get("tableId"),
+    )
+    catalog = service.catalog
+    table = catalog.find_table(project, dataset_id, table_id)
+    if table is not None and table.type != "TABLE":
+        raise Invalid(f"Cannot write to {project}:{dataset_id}.{table_id}, a {table.type}.")
+    if table is None:
+        if create_disposition == "CREATE_NEVER":
+            catalog.get_dataset(project, dataset_id)
+            raise NotFound(f"Not found: Table {project}:{dataset_id}.{table_id}")
+        table = catalog.create_table(
+            project, dataset_id, {"tableReference": dest, "schema": {"fields": schema}}
+        )
+    elif write_disposition == "WRITE_TRUNCATE":
+        table = catalog.create_table(
+            project,
+            dataset_id,
+            {**table.properties, "tableReference": dest, "schema": {"fields": schema}},
+            replace=True,
+        )
+    elif write_disposition == "WRITE_EMPTY":
+        if service.storage.count_rows(table.storage_name):
+            raise Duplicate(f"Already Exists: Table {project}:{dataset_id}.{table_id}")
+    elif write_disposition != "WRITE_APPEND":
+        raise Invalid(f"Invalid value for writeDisposition: {write_disposition}")
+    target_names = {f["name"].lower() for f in table.schema}
+    extra = [f["name"] for f in schema if f["name"].lower() not in target_names]
+    if extra:
+        raise Invalid(f"Invalid schema update. Field {extra[0]} is not in the destination table.")
+    cols = ", ".join(quote_ident(f["name"]) for f in schema)
+    _run(
+        service,
+        f"INSERT INTO {quote_ident(table.storage_name)} ({cols}) "
+        f"SELECT * FROM ({sql}) AS _emulator_q",
+        params,
+    )
+    catalog.save_table(table)
+    return table
+
+
+_VIEW_BODY = re.compile(r"\bAS\s*(\(?\s*(?:SELECT|WITH)\b.*)$", re.IGNORECASE | re.DOTALL)
+
+
+def _ddl(service: BigQueryService, st: Any, sql: str, params: list) -> QueryOutcome:
+    catalog = service.catalog
+    kind = st.kind
+    project, dataset_id, table_id = st.target
+    ref = {"projectId": project, "datasetId": dataset_id, "tableId": table_id}
+    existing = catalog.find_table(project, dataset_id, table_id)
+    if kind in ("DROP_TABLE", "DROP_VIEW"):
+        if existing is None:
+            if st.if_exists:
+                return QueryOutcome(kind, ddl_operation="SKIP", ddl_target=ref)
+            catalog.get_dataset(project, dataset_id)
+            noun = "Table" if kind == "DROP_TABLE" else "View"
+            raise NotFound(f"Not found: {noun} {project}:{dataset_id}.{table_id}")
+        service.delete_table(project, dataset_id, table_id)
+        return QueryOutcome(kind, ddl_operation="DROP", ddl_target=ref)
+    if existing is not None and not st.or_replace:
+        if st.if_not_exists:
+            return QueryOutcome(kind, ddl_operation="SKIP", ddl_target=ref)
+        raise Duplicate(f"Already Exists: Table {project}:{dataset_id}.{table_id}")
+    operation = "REPLACE" if existing is not None else "CREATE"
+    resource: dict[str, Any] = {"tableReference": ref}
+    if st.description:
+        resource["description"] = st.description
+    options = st.options or {}
+    if isinstance(options.get("labels"), list):
+        resource["labels"] = {k: v for k, v in options["labels"] if isinstance(k, str)}
+    if options.get("friendly_name"):
+        resource["friendlyName"] = options["friendly_name"]
+    if st.time_partitioning:
+        resource["timePartitioning"] = dict(st.time_partitioning)
+    if st.cluster_by:
+        resource["clustering"] = {"fields": list(st.cluster_by)}
+    if kind == "CREATE_TABLE":
+        resource["schema"] = {"fields": st.schema or []}
+        catalog.create_table(project, dataset_id, resource, replace=existing is not None)
+    elif kind == "CREATE_TABLE_AS_SELECT":
+        schema = st.schema or result_schema(service, st.query_sql, params)
+        resource["schema"] = {"fields": schema}
+        table = catalog.create_table(project, dataset_id, resource, replace=existing is not None)
+        cols = ", ".join(quote_ident(f["name"]) for f in schema)
+        _run(
+            service,
+            f"INSERT INTO {quote_ident(table.storage_name)} ({cols}) "
+            f"SELECT * FROM ({st.query_sql}) AS _emulator_q",
+            params,
+        )
+    elif kind == "CREATE_VIEW":
+        if params:
+            raise InvalidQuery("Query parameters cannot be used in views")
+        body = _VIEW_BODY.search(sql)
+        resource["view"] = {"query": body.group(1).strip() if body else sql, "useLegacySql": False}
+        schema = result_schema(service, st.query_sql, [])
+        resource["schema"] = {"fields": schema}
+        catalog.create_table(
+            project,
+            dataset_id,
+            resource,
+            replace=existing is not None,
+            view_duckdb_sql=st.query_sql,
+        )
+    else:
+        raise InvalidQuery(f"Unsupported statement: {kind}")
+    return QueryOutcome(kind, ddl_operation=operation, ddl_target=ref)
+
+
+__all__ = ["BigQueryError", "QueryOutcome", "run_query", "resolve_table", "describe_view"]

@@ -1,0 +1,414 @@
+"""HTTP wire layer: BigQuery REST v2 routes on Starlette, errors in BigQuery's JSON shape."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import threading
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from . import resources
+from .errors import BigQueryError, Invalid, NotFound, PreconditionFailed
+from .jobs import JobManager
+from .service import BigQueryService, decode_page_token, encode_page_token
+
+log = logging.getLogger("emulators.bigquery")
+
+API = "/bigquery/v2"
+UPLOAD = "/upload/bigquery/v2"
+
+
+class ParseError(BigQueryError):
+    code = 400
+    reason = "parseError"
+
+
+def _error_response(exc: BigQueryError) -> JSONResponse:
+    return JSONResponse(exc.to_json(), status_code=exc.code)
+
+
+def _json_body(raw: bytes) -> Any:
+    if not raw.strip():
+        return {}
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ParseError(f"Invalid JSON payload received. {exc}") from None
+
+
+def _object_body(raw: bytes) -> dict:
+    body = _json_body(raw)
+    if not isinstance(body, dict):
+        raise ParseError("Invalid JSON payload received. Expected an object.")
+    return body
+
+
+def _base_table(table_id: str) -> str:
+    """Table id without a partition decorator (`events$20240101` -> `events`)."""
+    return table_id.split("$", 1)[0]
+
+
+def _paginate(items: list, params: dict) -> tuple[list, str | None]:
+    start = decode_page_token(params.get("pageToken")) or 0
+    try:
+        size = int(params.get("maxResults") or 0) or 1000
+    except ValueError:
+        raise Invalid(f"Invalid value for maxResults: {params.get('maxResults')}") from None
+    page = items[start : start + size]
+    token = encode_page_token(start + size) if start + size < len(items) else None
+    return page, token
+
+
+class Api:
+    """Route handlers; each runs its blocking work on a worker thread."""
+
+    def __init__(self, service: BigQueryService):
+        self.service = service
+        self.catalog = service.catalog
+        self.jobs = JobManager(service)
+        self.uploads: dict[str, dict] = {}
+        self.uploads_lock = threading.Lock()
+
+    # ------------------------------------------------------------------ projects / datasets
+
+    def list_projects(self, req: Request, raw: bytes) -> dict:
+        projects = self.service.list_projects()
+        page, token = _paginate(projects, dict(req.query_params))
+        out: dict[str, Any] = {
+            "kind": "bigquery#projectList",
+            "etag": uuid.uuid4().hex[:16],
+            "projects": [
+                {
+                    "kind": "bigquery#project",
+                    "id": p,
+                    "numericId": str(abs(hash(p)) % 10**12),
+                    "projectReference": {"projectId": p},
+                    "friendlyName": p,
+                }
+                for p in page
+            ],
+            "totalItems": len(projects),
+        }
+        if token:
+            out["nextPageToken"] = token
+        return out
+
+    def list_datasets(self, req: Request, raw: bytes) -> dict:
+        project = req.path_params["project"]
+        datasets = self.catalog.list_datasets(project)
+        label_filter = req.query_params.get("filter")
+        if label_filter:
+            wanted = dict(
+                m.groups() for m in re.finditer(r"labels\.([\w-]+)(?::([\w-]*))?", label_filter)
+            )
+            datasets = [
+                d
+                for d in datasets
+                if all(
+                    k in d.properties.get("labels", {})
+                    and (not v or d.properties["labels"][k] == v)
+                    for k, v in wanted.items()
+                )
+            ]
+        page, token = _paginate(datasets, dict(req.query_params))
+        out: dict[str, Any] = {
+            "kind": "bigquery#datasetList",
+            "etag": uuid.uuid4().hex[:16],
+            "datasets": [resources.dataset_list_entry(d) for d in page],
+        }
+        if token:
+            out["nextPageToken"] = token
+        return out
+
+    def insert_dataset(self, req: Request, raw: bytes) -> dict:
+        project = req.path_params["project"]
+        ds = self.catalog.create_dataset(project, _object_body(raw))
+        return resources.dataset_resource(ds, self.service.base_url)
+
+    def get_dataset(self, req: Request, raw: bytes) -> dict:
+        p = req.path_params
+        return self.service.dataset_resource(p["project"], p["dataset"])
+
+    def _check_etag(self, req: Request, etag: str) -> None:
+        wanted = req.headers.get("if-match")
+        if wanted and wanted not in ("*", etag):
+            raise PreconditionFailed("Precondition check failed.")
+
+    def patch_dataset(self, req: Request, raw: bytes) -> dict:
+        p = req.path_params
+        ds = self.catalog.get_dataset(p["project"], p["dataset"])
+        self._check_etag(req, ds.etag)
+        ds = self.catalog.update_dataset(ds, _object_body(raw), replace=req.method == "PUT")
+        return resources.dataset_resource(ds, self.service.base_url)
+
+    def delete_dataset(self, req: Request, raw: bytes) -> None:
+        p = req.path_params
+        contents = req.query_params.get("deleteContents", "").lower() == "true"
+        self.catalog.delete_dataset(p["project"], p["dataset"], delete_contents=contents)
+
+    # ------------------------------------------------------------------ tables
+
+    def list_tables(self, req: Request, raw: bytes) -> dict:
+        p = req.path_params
+        self.catalog.get_dataset(p["project"], p["dataset"])
+        tables = self.catalog.list_tables(p["project"], p["dataset"])
+        page, token = _paginate(tables, dict(req.query_params))
+        out: dict[str, Any] = {
+            "kind": "bigquery#tableList",
+            "etag": uuid.uuid4().hex[:16],
+            "tables": [resources.table_list_entry(t) for t in page],
+            "totalItems": len(tables),
+        }
+        if token:
+            out["nextPageToken"] = token
+        return out
+
+    def insert_table(self, req: Request, raw: bytes) -> dict:
+        p = req.path_params
+        table = self.service.create_table(p["project"], p["dataset"], _object_body(raw))
+        return self.service.table_resource(table)
+
+    def get_table(self, req: Request, raw: bytes) -> dict:
+        p = req.path_params
+        table = self.catalog.get_table(p["project"], p["dataset"], _base_table(p["table"]))
+        return self.service.table_resource(table)
+
+    def patch_table(self, req: Request, raw: bytes) -> dict:
+        p = req.path_params
+        table = self.catalog.get_table(p["project"], p["dataset"], p["table"])
+        self._check_etag(req, table.etag)
+        table = self.catalog.update_table(table, _object_body(raw), replace=req.method == "PUT")
+        return self.service.table_resource(table)
+
+    def delete_table(self, req: Request, raw: bytes) -> None:
+        p = req.path_params
+        self.service.delete_table(p["project"], p["dataset"], p["table"])
+
+    def insert_all(self, req: Request, raw: bytes) -> dict:
+        p = req.path_params
+        body = _object_body(raw)
+        return self.service.insert_all(p["project"], p["dataset"], _base_table(p["table"]), body)
+
+    def list_rows(self, req: Request, raw: bytes) -> dict:
+        p = req.path_params
+        return self.service.list_rows(
+            p["project"], p["dataset"], _base_table(p["table"]), dict(req.query_params)
+        )
+
+    # ------------------------------------------------------------------ jobs
+
+    def insert_job(self, req: Request, raw: bytes) -> dict:
+        return self.jobs.insert(req.path_params["project"], _object_body(raw))
+
+    def list_jobs(self, req: Request, raw: bytes) -> dict:
+        params = dict(req.query_params)
+        params["stateFilter"] = req.query_params.getlist("stateFilter")
+        jobs = self.jobs.list(req.path_params["project"], params)
+        page, token = _paginate(jobs, params)
+        entries = []
+        for job in page:
+            entry = {
+                k: job[k]
+                for k in ("kind", "id", "jobReference", "configuration", "status", "statistics",
+                          "user_email", "principal_subject")
+                if k in job
+            }  # fmt: skip
+            entry["state"] = job["status"]["state"]
+            if "errorResult" in job["status"]:
+                entry["errorResult"] = job["status"]["errorResult"]
+            entries.append(entry)
+        out: dict[str, Any] = {"kind": "bigquery#jobList", "etag": "x", "jobs": entries}
+        if token:
+            out["nextPageToken"] = token
+        return out
+
+    def get_job(self, req: Request, raw: bytes) -> dict:
+        p = req.path_params
+        return self.jobs.get(p["project"], p["job"])
+
+    def cancel_job(self, req: Request, raw: bytes) -> dict:
+        p = req.path_params
+        return {
+            "kind": "bigquery#jobCancelResponse",
+            "job": self.jobs.cancel(p["project"], p["job"]),
+        }
+
+    def delete_job(self, req: Request, raw: bytes) -> None:
+        p = req.path_params
+        self.jobs.get(p["project"], p["job"])
+        self.catalog.jobs.pop((p["project"], p["job"]), None)
+
+    def query_results(self, req: Request, raw: bytes) -> dict:
+        p = req.path_params
+        return self.jobs.query_results(p["project"], p["job"], dict(req.query_params))
+
+    def query(self, req: Request, raw: bytes) -> dict:
+        return self.jobs.query(req.path_params["project"], _object_body(raw))
+
+    # ------------------------------------------------------------------ uploads
+
+    def upload_job(self, req: Request, raw: bytes) -> Any:
+        project = req.path_params["project"]
+        upload_type = req.query_params.get("uploadType", "")
+        if req.method == "PUT" or req.query_params.get("upload_id"):
+            return self._resumable_chunk(req, raw)
+        if upload_type == "multipart":
+            metadata, data = _split_multipart(req.headers.get("content-type", ""), raw)
+            return self.jobs.insert(project, metadata, data)
+        if upload_type == "resumable":
+            metadata = _object_body(raw)
+            upload_id = uuid.uuid4().hex
+            with self.uploads_lock:
+                self.uploads[upload_id] = {
+                    "project": project, "metadata": metadata, "data": bytearray(),
+                }  # fmt: skip
+            location = (
+                f"{str(req.base_url).rstrip('/')}{UPLOAD}/projects/{project}/jobs"
+                f"?uploadType=resumable&upload_id={upload_id}"
+            )
+            return Response(status_code=200, headers={"Location": location})
+        if upload_type == "media":
+            raise Invalid("uploadType=media needs job metadata; use multipart or resumable.")
+        raise Invalid(f"Unsupported uploadType: {upload_type or '(none)'}")
+
+    def _resumable_chunk(self, req: Request, raw: bytes) -> Any:
+        upload_id = req.query_params.get("upload_id", "")
+        with self.uploads_lock:
+            session = self.uploads.get(upload_id)
+        if session is None:
+            raise NotFound(f"Not found: upload session {upload_id}")
+        content_range = req.headers.get("content-range", "")
+        match = re.match(r"bytes (\*|(\d+)-(\d+))/(\*|\d+)", content_range)
+        total: int | None = None
+        data: bytearray = session["data"]
+        if match:
+            if match.group(4) != "*":
+                total = int(match.group(4))
+            if match.group(2) is not None:
+                start = int(match.group(2))
+                if start == len(data):
+                    data.extend(raw)
+                elif start < len(data):  # a resent chunk: keep what we already have
+                    data[start:] = raw
+                else:
+                    raise Invalid("Upload chunk does not follow the bytes received so far.")
+        else:
+            data.extend(raw)
+            total = len(data)
+        if total is not None and len(data) >= total:
+            with self.uploads_lock:
+                self.uploads.pop(upload_id, None)
+            return self.jobs.insert(session["project"], session["metadata"], bytes(data[:total]))
+        headers = {"Range": f"bytes=0-{len(data) - 1}"} if data else {}
+        return Response(status_code=308, headers=headers)
+
+
+def _split_multipart(content_type: str, body: bytes) -> tuple[dict, bytes]:
+    match = re.search(r'boundary="?([^";]+)"?', content_type)
+    if not match:
+        raise Invalid("Multipart upload without a boundary.")
+    boundary = b"--" + match.group(1).encode()
+    parts = []
+    for chunk in body.split(boundary)[1:]:
+        if chunk.startswith(b"--"):
+            break
+        chunk = chunk[2:] if chunk.startswith(b"\r\n") else chunk.lstrip(b"\n")
+        head, _, content = chunk.partition(b"\r\n\r\n")
+        if not _:
+            head, _, content = chunk.partition(b"\n\n")
+        if content.endswith(b"\r\n"):
+            content = content[:-2]
+        elif content.endswith(b"\n"):
+            content = content[:-1]
+        parts.append(content)
+    if len(parts) < 2:
+        raise Invalid("Multipart upload needs a metadata part and a data part.")
+    return _object_body(parts[0]), parts[1]
+
+
+Handler = Callable[[Request, bytes], Any]
+
+
+def _endpoint(handler: Handler, *, status: int = 200) -> Callable[[Request], Awaitable[Response]]:
+    async def endpoint(request: Request) -> Response:
+        try:
+            raw = await request.body()
+            result = await run_in_threadpool(handler, request, raw)
+        except BigQueryError as exc:
+            return _error_response(exc)
+        except Exception as exc:  # noqa: BLE001 - the server must keep serving
+            log.exception("internal error in %s", request.url.path)
+            return _error_response(_internal(exc))
+        if isinstance(result, Response):
+            return result
+        if result is None:
+            return Response(status_code=204)
+        return JSONResponse(result, status_code=status)
+
+    return endpoint
+
+
+def _internal(exc: Exception) -> BigQueryError:
+    from .errors import BackendError
+
+    return BackendError(f"Internal error: {type(exc).__name__}: {exc}")
+
+
+def build_app(service: BigQueryService, on_startup: Callable[[], None] | None = None) -> Starlette:
+    api = Api(service)
+    ds = API + "/projects/{project}/datasets/{dataset}"
+    tb = ds + "/tables/{table}"
+    routes = [
+        Route(API + "/projects", _endpoint(api.list_projects), methods=["GET"]),
+        Route(API + "/projects/{project}/datasets", _endpoint(api.list_datasets), methods=["GET"]),
+        Route(API + "/projects/{project}/datasets", _endpoint(api.insert_dataset), methods=["POST"]),
+        Route(ds, _endpoint(api.get_dataset), methods=["GET"]),
+        Route(ds, _endpoint(api.patch_dataset), methods=["PATCH", "PUT"]),
+        Route(ds, _endpoint(api.delete_dataset), methods=["DELETE"]),
+        Route(ds + "/tables", _endpoint(api.list_tables), methods=["GET"]),
+        Route(ds + "/tables", _endpoint(api.insert_table), methods=["POST"]),
+        Route(tb, _endpoint(api.get_table), methods=["GET"]),
+        Route(tb, _endpoint(api.patch_table), methods=["PATCH", "PUT"]),
+        Route(tb, _endpoint(api.delete_table), methods=["DELETE"]),
+        Route(tb + "/insertAll", _endpoint(api.insert_all), methods=["POST"]),
+        Route(tb + "/data", _endpoint(api.list_rows), methods=["GET"]),
+        Route(API + "/projects/{project}/jobs", _endpoint(api.insert_job), methods=["POST"]),
+        Route(API + "/projects/{project}/jobs", _endpoint(api.list_jobs), methods=["GET"]),
+        Route(API + "/projects/{project}/jobs/{job}", _endpoint(api.get_job), methods=["GET"]),
+        Route(API + "/projects/{project}/jobs/{job}/cancel", _endpoint(api.cancel_job), methods=["POST"]),
+        Route(API + "/projects/{project}/jobs/{job}/delete", _endpoint(api.delete_job), methods=["DELETE"]),
+        Route(API + "/projects/{project}/queries", _endpoint(api.query), methods=["POST"]),
+        Route(API + "/projects/{project}/queries/{job}", _endpoint(api.query_results), methods=["GET"]),
+        Route(UPLOAD + "/projects/{project}/jobs", _endpoint(api.upload_job), methods=["POST", "PUT"]),
+    ]  # fmt: skip
+
+    async def not_found(request: Request, exc: Exception) -> Response:
+        return _error_response(NotFound(f"Not found: URL {request.url.path}"))
+
+    async def bad_method(request: Request, exc: Exception) -> Response:
+        error = BigQueryError(f"Method {request.method} not allowed on {request.url.path}")
+        error.code = 405
+        return _error_response(error)
+
+    from contextlib import asynccontextmanager
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette):
+        if on_startup is not None:
+            on_startup()
+        yield
+
+    return Starlette(
+        routes=routes,
+        exception_handlers={404: not_found, 405: bad_method},
+        lifespan=lifespan,
+    )

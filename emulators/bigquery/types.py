@@ -1,0 +1,614 @@
+"""The BigQuery type system on DuckDB: type mapping, input parsing and wire encoding of values.
+
+Mapping (BigQuery -> DuckDB): STRING VARCHAR, BYTES BLOB, INTEGER BIGINT, FLOAT DOUBLE,
+NUMERIC DECIMAL(38,9), BIGNUMERIC DECIMAL(38,18) (DuckDB's widest exact decimal: 20 integer and
+18 fractional digits instead of BigQuery's 38/38), BOOLEAN BOOLEAN, TIMESTAMP TIMESTAMPTZ (the
+session time zone is UTC), DATETIME TIMESTAMP, DATE DATE, TIME TIME, JSON JSON, GEOGRAPHY VARCHAR
+(WKT text; DuckDB's spatial extension is not available offline), INTERVAL INTERVAL,
+RECORD STRUCT(...), mode REPEATED T[].
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import decimal
+import json
+import math
+import re
+from collections.abc import Callable
+from typing import Any
+
+# Canonical (legacy) names, as the REST API reports them in schemas.
+_CANONICAL = {
+    "STRING": "STRING",
+    "BYTES": "BYTES",
+    "INTEGER": "INTEGER",
+    "INT64": "INTEGER",
+    "FLOAT": "FLOAT",
+    "FLOAT64": "FLOAT",
+    "NUMERIC": "NUMERIC",
+    "DECIMAL": "NUMERIC",
+    "BIGNUMERIC": "BIGNUMERIC",
+    "BIGDECIMAL": "BIGNUMERIC",
+    "BOOLEAN": "BOOLEAN",
+    "BOOL": "BOOLEAN",
+    "TIMESTAMP": "TIMESTAMP",
+    "DATE": "DATE",
+    "TIME": "TIME",
+    "DATETIME": "DATETIME",
+    "JSON": "JSON",
+    "GEOGRAPHY": "GEOGRAPHY",
+    "INTERVAL": "INTERVAL",
+    "RECORD": "RECORD",
+    "STRUCT": "RECORD",
+}
+
+_SCALAR_DUCKDB = {
+    "STRING": "VARCHAR",
+    "BYTES": "BLOB",
+    "INTEGER": "BIGINT",
+    "FLOAT": "DOUBLE",
+    "NUMERIC": "DECIMAL(38,9)",
+    "BIGNUMERIC": "DECIMAL(38,18)",
+    "BOOLEAN": "BOOLEAN",
+    "TIMESTAMP": "TIMESTAMPTZ",
+    "DATE": "DATE",
+    "TIME": "TIME",
+    "DATETIME": "TIMESTAMP",
+    "JSON": "JSON",
+    "GEOGRAPHY": "VARCHAR",
+    "INTERVAL": "INTERVAL",
+}
+
+_FIELD_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,299}$")
+EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+_NAIVE_EPOCH = dt.datetime(1970, 1, 1)
+_US = dt.timedelta(microseconds=1)
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+
+
+def quote_ident(name: str) -> str:
+    """A DuckDB-quoted identifier."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def canonical_type(type_name: str | None) -> str:
+    """The legacy REST name of a BigQuery type (INT64 -> INTEGER, STRUCT -> RECORD, ...)."""
+    key = (type_name or "").upper()
+    if key.startswith(("NUMERIC(", "DECIMAL(")):
+        key = "NUMERIC"
+    elif key.startswith(("BIGNUMERIC(", "BIGDECIMAL(")):
+        key = "BIGNUMERIC"
+    elif key.startswith(("STRING(", "BYTES(")):
+        key = key.split("(", 1)[0]
+    try:
+        return _CANONICAL[key]
+    except KeyError:
+        raise ValueError(f"Invalid type: {type_name}") from None
+
+
+def normalize_schema(fields: list[dict], *, path: str = "") -> list[dict]:
+    """Validate a REST schema (list of TableFieldSchema) and return it with canonical types/modes."""
+    out: list[dict] = []
+    seen: set[str] = set()
+    for field in fields or []:
+        name = field.get("name") or ""
+        full = f"{path}.{name}" if path else name
+        if not _FIELD_NAME.match(name):
+            raise ValueError(
+                f'Invalid field name "{name}". Fields must contain only letters, numbers, '
+                "and underscores, start with a letter or underscore, and be at most 300 "
+                "characters long."
+            )
+        if name.lower() in seen:
+            raise ValueError(f"Duplicate column names in the schema: {full}")
+        seen.add(name.lower())
+        type_name = canonical_type(field.get("type") or "STRING")
+        mode = (field.get("mode") or "NULLABLE").upper()
+        if mode not in ("NULLABLE", "REQUIRED", "REPEATED"):
+            raise ValueError(f"Invalid mode {mode} for field {full}")
+        norm = {k: v for k, v in field.items() if k not in ("fields",)}
+        norm["name"] = name
+        norm["type"] = type_name
+        norm["mode"] = mode
+        if type_name == "RECORD":
+            if not field.get("fields"):
+                raise ValueError(f"Field {full} is type RECORD but has no schema")
+            norm["fields"] = normalize_schema(field["fields"], path=full)
+        out.append(norm)
+    return out
+
+
+def bq_to_duckdb_type(field: dict) -> str:
+    """DuckDB column type for a BigQuery schema field (mode REPEATED becomes a LIST)."""
+    type_name = canonical_type(field.get("type") or "STRING")
+    if type_name == "RECORD":
+        inner = ", ".join(
+            f"{quote_ident(sub['name'])} {bq_to_duckdb_type(sub)}"
+            for sub in field.get("fields", [])
+        )
+        base = f"STRUCT({inner})"
+    else:
+        base = _SCALAR_DUCKDB[type_name]
+    if (field.get("mode") or "").upper() == "REPEATED":
+        return base + "[]"
+    return base
+
+
+def _as_duckdb_type(duckdb_type: Any) -> Any:
+    if isinstance(duckdb_type, str):
+        import duckdb
+
+        return duckdb.sqltype(duckdb_type)
+    return duckdb_type
+
+
+_INT_IDS = {
+    "tinyint", "smallint", "integer", "bigint", "hugeint", "utinyint", "usmallint",
+    "uinteger", "ubigint", "uhugeint", "null", '"null"',
+}  # fmt: skip
+_SIMPLE_IDS = {
+    "float": "FLOAT",
+    "double": "FLOAT",
+    "varchar": "STRING",
+    "uuid": "STRING",
+    "enum": "STRING",
+    "bit": "STRING",
+    "blob": "BYTES",
+    "boolean": "BOOLEAN",
+    "date": "DATE",
+    "time": "TIME",
+    "time with time zone": "TIME",
+    "timestamp": "DATETIME",
+    "timestamp_s": "DATETIME",
+    "timestamp_ms": "DATETIME",
+    "timestamp_ns": "DATETIME",
+    "timestamp with time zone": "TIMESTAMP",
+    "interval": "INTERVAL",
+}
+
+
+def duckdb_to_bq_field(name: str, duckdb_type: Any) -> dict:
+    """BigQuery schema field (REST shape) for a DuckDB result column (type as str or DuckDBPyType)."""
+    t = _as_duckdb_type(duckdb_type)
+    type_id = t.id
+    if str(t) == "JSON":
+        return {"name": name, "type": "JSON", "mode": "NULLABLE"}
+    if type_id == "list" or type_id == "array":
+        child = t.children[0][1]
+        inner = duckdb_to_bq_field(name, child)
+        if inner["mode"] == "REPEATED":  # BigQuery has no arrays of arrays
+            inner = {"name": name, "type": "JSON", "mode": "NULLABLE"}
+        inner["mode"] = "REPEATED"
+        return inner
+    if type_id == "struct":
+        return {
+            "name": name,
+            "type": "RECORD",
+            "mode": "NULLABLE",
+            "fields": [duckdb_to_bq_field(n, c) for n, c in t.children],
+        }
+    if type_id == "map":
+        key_t, value_t = t.children[0][1], t.children[1][1]
+        return {
+            "name": name,
+            "type": "RECORD",
+            "mode": "REPEATED",
+            "fields": [duckdb_to_bq_field("key", key_t), duckdb_to_bq_field("value", value_t)],
+        }
+    if type_id == "decimal":
+        params = dict(t.children)
+        precision, scale = params["precision"], params["scale"]
+        bq = "NUMERIC" if scale <= 9 and precision - scale <= 29 else "BIGNUMERIC"
+        return {"name": name, "type": bq, "mode": "NULLABLE"}
+    if type_id in _INT_IDS or str(t) == '"NULL"':
+        return {"name": name, "type": "INTEGER", "mode": "NULLABLE"}
+    return {"name": name, "type": _SIMPLE_IDS.get(type_id, "STRING"), "mode": "NULLABLE"}
+
+
+# ---------------------------------------------------------------- input parsing (JSON -> Python)
+
+
+class ConversionError(ValueError):
+    """A cell value that cannot be converted to its column type."""
+
+
+def _parse_int(value: Any) -> int:
+    if isinstance(value, bool):
+        raise ConversionError(f"Cannot convert value to integer (bad value): {_show(value)}")
+    if isinstance(value, int):
+        result = value
+    elif isinstance(value, float):
+        if not value.is_integer():
+            raise ConversionError(f"Cannot convert value to integer (bad value): {value}")
+        result = int(value)
+    elif isinstance(value, str):
+        try:
+            result = int(value.strip(), 10)
+        except ValueError:
+            try:
+                as_float = float(value)
+            except ValueError:
+                as_float = math.nan
+            if not as_float.is_integer():
+                raise ConversionError(
+                    f"Cannot convert value to integer (bad value): {value}"
+                ) from None
+            result = int(as_float)
+    else:
+        raise ConversionError(f"Cannot convert value to integer (bad value): {_show(value)}")
+    if not INT64_MIN <= result <= INT64_MAX:
+        raise ConversionError(f"Cannot convert value to integer (out of range): {value}")
+    return result
+
+
+_FLOAT_WORDS = {"nan": math.nan, "infinity": math.inf, "-infinity": -math.inf, "inf": math.inf}
+
+
+def _parse_float(value: Any) -> float:
+    if isinstance(value, bool):
+        raise ConversionError(f"Cannot convert value to floating point (bad value): {_show(value)}")
+    if isinstance(value, (int, float)):
+        return float(value)
+    if isinstance(value, str):
+        word = _FLOAT_WORDS.get(value.strip().lower())
+        if word is not None:
+            return word
+        try:
+            return float(value)
+        except ValueError:
+            pass
+    raise ConversionError(f"Cannot convert value to floating point (bad value): {_show(value)}")
+
+
+def _decimal_parser(scale: int, int_digits: int, label: str) -> Callable[[Any], decimal.Decimal]:
+    quantum = decimal.Decimal(1).scaleb(-scale)
+    limit = decimal.Decimal(10) ** int_digits
+
+    def parse(value: Any) -> decimal.Decimal:
+        if isinstance(value, bool) or not isinstance(value, (int, float, str, decimal.Decimal)):
+            raise ConversionError(f"Invalid {label} value: {_show(value)}")
+        try:
+            number = decimal.Decimal(str(value).strip())
+        except decimal.InvalidOperation:
+            raise ConversionError(f"Invalid {label} value: {value}") from None
+        if not number.is_finite() or abs(number) >= limit:
+            raise ConversionError(f"Invalid {label} value: {value}")
+        return number.quantize(quantum, rounding=decimal.ROUND_HALF_UP)
+
+    return parse
+
+
+def _parse_bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        lowered = value.strip().lower()
+        if lowered in ("true", "1"):
+            return True
+        if lowered in ("false", "0"):
+            return False
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    raise ConversionError(f"Cannot convert value to boolean (bad value): {_show(value)}")
+
+
+def _parse_string(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return str(value)
+    raise ConversionError("Cannot convert value to string.")
+
+
+def _parse_bytes(value: Any) -> bytes:
+    if isinstance(value, str):
+        try:
+            return base64.b64decode(value, validate=True)
+        except ValueError:
+            try:
+                return base64.urlsafe_b64decode(value)
+            except ValueError:
+                pass
+    raise ConversionError(f"Cannot convert value to bytes (bad base64 value): {_show(value)}")
+
+
+_TS_FIX = re.compile(r"(\.\d{6})\d+")
+_TZ_SUFFIX = re.compile(r"\s*(UTC|Z)$", re.IGNORECASE)
+
+
+def _clean_datetime_text(text: str) -> str:
+    text = text.strip().replace("/", "-")
+    text = _TZ_SUFFIX.sub("+00:00", text)
+    text = _TS_FIX.sub(r"\1", text)  # Python keeps microseconds; BigQuery does too
+    # "+05" -> "+05:00"
+    if len(text) > 3 and text[-3] in "+-" and text[-2:].isdigit() and ":" in text[:-3]:
+        text += ":00"
+    return text
+
+
+def parse_timestamp(value: Any) -> dt.datetime:
+    """A BigQuery TIMESTAMP input (text in the accepted formats, or epoch seconds) as aware UTC."""
+    if isinstance(value, bool):
+        raise ConversionError(f"Cannot convert value to timestamp: {_show(value)}")
+    if isinstance(value, (int, float)):
+        try:
+            return EPOCH + dt.timedelta(microseconds=round(value * 1_000_000))
+        except OverflowError:
+            raise ConversionError(f"Timestamp out of range: {value}") from None
+    if isinstance(value, str):
+        try:
+            parsed = dt.datetime.fromisoformat(_clean_datetime_text(value))
+        except ValueError:
+            raise ConversionError(
+                f"Couldn't convert value to timestamp: Could not parse '{value}' as a "
+                "timestamp. Required format is YYYY-MM-DD HH:MM[:SS[.SSSSSS]] or "
+                "YYYY/MM/DD HH:MM[:SS[.SSSSSS]]"
+            ) from None
+        if parsed.tzinfo is None:
+            return parsed.replace(tzinfo=dt.UTC)
+        return parsed.astimezone(dt.UTC)
+    raise ConversionError(f"Cannot convert value to timestamp: {_show(value)}")
+
+
+def parse_datetime(value: Any) -> dt.datetime:
+    if isinstance(value, str):
+        try:
+            parsed = dt.datetime.fromisoformat(_TS_FIX.sub(r"\1", value.strip().replace("/", "-")))
+            if parsed.tzinfo is None:
+                return parsed
+        except ValueError:
+            pass
+    raise ConversionError(
+        f"Couldn't convert value to datetime: Could not parse '{_show(value)}' as a datetime. "
+        "Required format is YYYY-MM-DD[ HH:MM[:SS[.SSSSSS]]]"
+    )
+
+
+def parse_date(value: Any) -> dt.date:
+    if isinstance(value, str):
+        try:
+            return dt.date.fromisoformat(value.strip().replace("/", "-"))
+        except ValueError:
+            pass
+    raise ConversionError(f"Invalid date: '{_show(value)}'")
+
+
+def parse_time(value: Any) -> dt.time:
+    if isinstance(value, str):
+        try:
+            return dt.time.fromisoformat(_TS_FIX.sub(r"\1", value.strip()))
+        except ValueError:
+            pass
+    raise ConversionError(f'Invalid time string "{_show(value)}"')
+
+
+def _parse_json(value: Any) -> str:
+    if isinstance(value, str):
+        try:
+            json.loads(value)
+        except ValueError:
+            # A bare string is a JSON string value, not JSON text, when it does not parse.
+            return json.dumps(value)
+        return value
+    try:
+        return json.dumps(value, separators=(",", ":"), allow_nan=False)
+    except ValueError:
+        raise ConversionError(f"Invalid JSON value: {_show(value)}") from None
+
+
+def _parse_geography(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict):  # GeoJSON
+        return json.dumps(value)
+    raise ConversionError(f"Cannot convert value to geography: {_show(value)}")
+
+
+def _parse_interval(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    raise ConversionError(f"Cannot convert value to interval: {_show(value)}")
+
+
+def _show(value: Any) -> str:
+    text = json.dumps(value) if not isinstance(value, str) else value
+    return text if len(text) <= 100 else text[:100] + "..."
+
+
+def scalar_parser(type_name: str) -> Callable[[Any], Any]:
+    """Parser of JSON input (insertAll, NDJSON loads, query parameters) for a scalar type."""
+    return {
+        "STRING": _parse_string,
+        "BYTES": _parse_bytes,
+        "INTEGER": _parse_int,
+        "FLOAT": _parse_float,
+        "NUMERIC": _decimal_parser(9, 29, "NUMERIC"),
+        "BIGNUMERIC": _decimal_parser(18, 20, "BIGNUMERIC"),
+        "BOOLEAN": _parse_bool,
+        "TIMESTAMP": parse_timestamp,
+        "DATE": parse_date,
+        "TIME": parse_time,
+        "DATETIME": parse_datetime,
+        "JSON": _parse_json,
+        "GEOGRAPHY": _parse_geography,
+        "INTERVAL": _parse_interval,
+    }[type_name]
+
+
+def arrow_type(field: dict) -> Any:
+    """pyarrow type holding parsed values of a field (for bulk appends into DuckDB)."""
+    import pyarrow as pa
+
+    type_name = field["type"]
+    if type_name == "RECORD":
+        base = pa.struct([pa.field(f["name"], arrow_type(f)) for f in field["fields"]])
+    else:
+        base = {
+            "STRING": pa.string(),
+            "BYTES": pa.binary(),
+            "INTEGER": pa.int64(),
+            "FLOAT": pa.float64(),
+            "NUMERIC": pa.decimal128(38, 9),
+            "BIGNUMERIC": pa.decimal128(38, 18),
+            "BOOLEAN": pa.bool_(),
+            "TIMESTAMP": pa.timestamp("us", tz="UTC"),
+            "DATE": pa.date32(),
+            "TIME": pa.time64("us"),
+            "DATETIME": pa.timestamp("us"),
+            "JSON": pa.string(),
+            "GEOGRAPHY": pa.string(),
+            "INTERVAL": pa.string(),
+        }[type_name]
+    if field.get("mode") == "REPEATED":
+        return pa.list_(base)
+    return base
+
+
+# ------------------------------------------------------------ output encoding (Python -> wire)
+
+
+def _enc_float(value: Any) -> str:
+    value = float(value)
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "Infinity" if value > 0 else "-Infinity"
+    return repr(value)
+
+
+def _enc_decimal(value: Any) -> str:
+    if isinstance(value, decimal.Decimal):
+        text = format(value, "f")
+        if "." in text:
+            text = text.rstrip("0").rstrip(".")
+        return text if text not in ("-0", "") else "0"
+    return str(value)
+
+
+def timestamp_micros(value: Any) -> int:
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is None:
+            return (value - _NAIVE_EPOCH) // _US
+        return (value - EPOCH) // _US
+    if isinstance(value, dt.date):
+        return (dt.datetime(value.year, value.month, value.day) - _NAIVE_EPOCH) // _US
+    raise TypeError(f"not a timestamp: {value!r}")
+
+
+def _enc_ts_int64(value: Any) -> str:
+    return str(timestamp_micros(value))
+
+
+def _enc_ts_float(value: Any) -> str:
+    micros = timestamp_micros(value)
+    seconds, frac = divmod(micros, 1_000_000)
+    return f"{seconds}.{frac:06d}" if frac else f"{seconds}.0"
+
+
+def _enc_ts_iso(value: Any) -> str:
+    micros = timestamp_micros(value)
+    moment = EPOCH + dt.timedelta(microseconds=micros)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _enc_datetime(value: Any) -> str:
+    if isinstance(value, dt.datetime):
+        return value.replace(tzinfo=None).isoformat()
+    return str(value)
+
+
+def _enc_iso(value: Any) -> str:
+    return value.isoformat() if hasattr(value, "isoformat") else str(value)
+
+
+def _enc_bytes(value: Any) -> str:
+    if isinstance(value, str):
+        value = value.encode()
+    return base64.b64encode(bytes(value)).decode("ascii")
+
+
+def _enc_bool(value: Any) -> str:
+    return "true" if value else "false"
+
+
+def _enc_json(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def _enc_interval(value: Any) -> str:
+    if isinstance(value, dt.timedelta):
+        total = int(value.total_seconds())
+        days, rest = divmod(total, 86400)
+        hours, rest = divmod(rest, 3600)
+        minutes, seconds = divmod(rest, 60)
+        return f"0-0 {days} {hours}:{minutes}:{seconds}"
+    return str(value)
+
+
+_SCALAR_ENCODERS: dict[str, Callable[[Any], str]] = {
+    "STRING": str,
+    "GEOGRAPHY": str,
+    "JSON": _enc_json,
+    "INTEGER": lambda v: str(int(v)),
+    "FLOAT": _enc_float,
+    "NUMERIC": _enc_decimal,
+    "BIGNUMERIC": _enc_decimal,
+    "BOOLEAN": _enc_bool,
+    "DATE": _enc_iso,
+    "TIME": _enc_iso,
+    "DATETIME": _enc_datetime,
+    "BYTES": _enc_bytes,
+    "INTERVAL": _enc_interval,
+}
+
+TS_FLOAT, TS_INT64, TS_ISO = "float", "int64", "iso"
+
+
+def cell_encoder(field: dict, ts_format: str = TS_INT64) -> Callable[[Any], Any]:
+    """Function turning a DuckDB Python value of the field (or None) into the REST `v` value."""
+    type_name = field["type"]
+    if type_name == "RECORD":
+        subs = [(sub["name"], cell_encoder(sub, ts_format)) for sub in field["fields"]]
+
+        def base(value: Any) -> Any:
+            if isinstance(value, dict):
+                items = list(value.values())
+                if len(items) != len(subs):
+                    items = [value.get(name) for name, _ in subs]
+            else:
+                items = list(value)
+            return {"f": [{"v": enc(item)} for (_, enc), item in zip(subs, items, strict=False)]}
+
+    elif type_name == "TIMESTAMP":
+        base = {TS_INT64: _enc_ts_int64, TS_FLOAT: _enc_ts_float, TS_ISO: _enc_ts_iso}[ts_format]
+    else:
+        base = _SCALAR_ENCODERS.get(type_name, str)
+    if field.get("mode") == "REPEATED":
+
+        def repeated(value: Any) -> Any:
+            if value is None:  # BigQuery has no NULL arrays: they read back empty
+                return []
+            if isinstance(value, dict) and type_name == "RECORD":  # a DuckDB MAP
+                value = [{"key": k, "value": v} for k, v in value.items()]
+            return [{"v": None if item is None else base(item)} for item in value]
+
+        return repeated
+
+    def nullable(value: Any) -> Any:
+        return None if value is None else base(value)
+
+    return nullable
+
+
+def row_encoder(schema: list[dict], ts_format: str = TS_INT64) -> Callable[[tuple], dict]:
+    """Function turning a DuckDB row tuple into the REST `{"f": [{"v": ...}]}` row."""
+    encoders = [cell_encoder(field, ts_format) for field in schema]
+
+    def encode(row: tuple) -> dict:
+        return {"f": [{"v": enc(value)} for enc, value in zip(encoders, row, strict=False)]}
+
+    return encode
