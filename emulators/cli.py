@@ -92,7 +92,7 @@ def cmd_status(args) -> int:
     print(f"backend:  {state['backend']}")
     print(f"pubsub:   {endpoints.pubsub}")
     print(f"bigquery: {endpoints.bigquery}")
-    for pid, log in zip(state.get("pids", []), state.get("logs", [])):
+    for pid, log in zip(state.get("pids", []), state.get("logs", []), strict=True):
         alive = Path(f"/proc/{pid}").exists()
         print(f"pid {pid}: {'running' if alive else 'gone'}  (log {log})")
     try:

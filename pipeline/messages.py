@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import json
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 
@@ -28,7 +28,7 @@ class Message:
         publish_time = getattr(element, "publish_time", None)
         if publish_time is not None and not isinstance(publish_time, datetime):
             # Beam's DirectRunner hands over a protobuf Timestamp.
-            publish_time = publish_time.ToDatetime(tzinfo=timezone.utc)
+            publish_time = publish_time.ToDatetime(tzinfo=UTC)
         return cls(
             data=bytes(element.data or b""),
             attributes=dict(element.attributes or {}),
@@ -84,8 +84,8 @@ def to_bq_timestamp(value: datetime | None) -> str | None:
     """RFC 3339 in UTC with microseconds, as BigQuery's insertAll accepts for TIMESTAMP."""
     if value is None:
         return None
-    return value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def utc_now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)

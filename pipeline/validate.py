@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from functools import lru_cache
 
 import apache_beam as beam
@@ -36,7 +36,7 @@ def parse_timestamp(text: str) -> datetime:
         # Python keeps microseconds: drop nanosecond digits rather than reject them.
         digits = re.match(r"\d+", rest).group(0)
         text = f"{head}.{digits[:6]}{rest[len(digits):]}"
-    return datetime.fromisoformat(text.replace("z", "Z")).astimezone(timezone.utc)
+    return datetime.fromisoformat(text.replace("z", "Z")).astimezone(UTC)
 
 
 def contract_violation(event: dict) -> tuple[str, str] | None:
