@@ -1,0 +1,124 @@
+"""Point Apache Beam's Google Cloud IO at local emulators, configured by environment variables.
+
+`use_emulators_from_env()` is idempotent and cheap; call it at pipeline start and in
+`DoFn.setup` (so worker processes get it too). With `BIGQUERY_EMULATOR_HOST` set it:
+
+* points Beam's apitools BigQuery client (`BigqueryV2.BASE_URL`, used for tables.get/insert)
+  at `<host>/bigquery/v2/`;
+* makes the google-cloud-bigquery client Beam builds for insertAll
+  (`bigquery_tools.gcp_bigquery.Client`) use anonymous credentials and a default project
+  (it already honours `BIGQUERY_EMULATOR_HOST` for the endpoint);
+* makes Beam's credential lookup (`apache_beam.internal.gcp.auth`) return anonymous
+  credentials instead of asking for Application Default Credentials.
+
+With only `PUBSUB_EMULATOR_HOST` set, the Pub/Sub client needs nothing, but Beam's credential
+lookup is made anonymous unless ADC are available locally (GOOGLE_APPLICATION_CREDENTIALS or
+the gcloud ADC file). With neither variable set nothing is touched.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from typing import Any
+
+BIGQUERY_ENV = "BIGQUERY_EMULATOR_HOST"
+PUBSUB_ENV = "PUBSUB_EMULATOR_HOST"
+DEFAULT_PROJECT = "local-project"
+
+_lock = threading.Lock()
+_applied: dict[str, str] = {}
+
+
+def _normalize_bigquery_host(host: str) -> str:
+    host = host.strip().rstrip("/")
+    if "://" not in host:
+        host = "http://" + host
+    return host
+
+
+def emulator_project() -> str:
+    """The project Beam's clients use when none is given (GOOGLE_CLOUD_PROJECT or a default)."""
+    return (
+        os.environ.get("GOOGLE_CLOUD_PROJECT")
+        or os.environ.get("CLOUDSDK_CORE_PROJECT")
+        or DEFAULT_PROJECT
+    )
+
+
+def _local_adc_available() -> bool:
+    if os.environ.get("GOOGLE_APPLICATION_CREDENTIALS"):
+        return True
+    config_dir = os.environ.get("CLOUDSDK_CONFIG") or os.path.join(
+        os.path.expanduser("~"), ".config", "gcloud"
+    )
+    return os.path.exists(os.path.join(config_dir, "application_default_credentials.json"))
+
+
+def _anonymous_beam_credentials() -> None:
+    from apache_beam.internal.gcp import auth
+    from google.auth.credentials import AnonymousCredentials
+
+    adapter = getattr(auth, "_ApitoolsCredentialsAdapter", None)
+    credentials = adapter(AnonymousCredentials()) if adapter else None
+    with auth._Credentials._credentials_lock:
+        auth._Credentials._credentials = credentials
+        auth._Credentials._credentials_init = True
+
+
+class _EmulatorBigQueryModule:
+    """Stands in for `google.cloud.bigquery` inside Beam's bigquery_tools: same module, but
+    `Client()` defaults to anonymous credentials and the emulator project."""
+
+    def __init__(self, real: Any):
+        self._real = real
+        real_client = real.Client
+
+        class Client(real_client):  # type: ignore[misc, valid-type]
+            def __init__(self, project=None, credentials=None, *args, **kwargs):
+                from google.auth.credentials import AnonymousCredentials
+
+                super().__init__(
+                    project or emulator_project(),
+                    credentials or AnonymousCredentials(),
+                    *args,
+                    **kwargs,
+                )
+
+        self.Client = Client
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._real, name)
+
+
+def _point_beam_bigquery_at(host: str) -> None:
+    from apache_beam.io.gcp import bigquery_tools
+    from apache_beam.io.gcp.internal.clients.bigquery import bigquery_v2_client
+
+    base = f"{host}/bigquery/v2/"
+    bigquery_v2_client.BigqueryV2.BASE_URL = base
+    bigquery_v2_client.BigqueryV2.MTLS_BASE_URL = base
+    if not isinstance(bigquery_tools.gcp_bigquery, _EmulatorBigQueryModule):
+        bigquery_tools.gcp_bigquery = _EmulatorBigQueryModule(bigquery_tools.gcp_bigquery)
+
+
+def use_emulators_from_env() -> bool:
+    """Configure Beam for the emulators named in the environment; True if any is configured."""
+    bigquery_host = os.environ.get(BIGQUERY_ENV, "").strip()
+    pubsub_host = os.environ.get(PUBSUB_ENV, "").strip()
+    if not bigquery_host and not pubsub_host:
+        return False
+    with _lock:
+        if bigquery_host:
+            host = _normalize_bigquery_host(bigquery_host)
+            if host != bigquery_host:  # google-cloud-bigquery needs the scheme
+                os.environ[BIGQUERY_ENV] = host
+            if _applied.get("bigquery") != host:
+                _point_beam_bigquery_at(host)
+                _anonymous_beam_credentials()
+                _applied["bigquery"] = host
+        if pubsub_host and "pubsub" not in _applied:
+            if not bigquery_host and not _local_adc_available():
+                _anonymous_beam_credentials()
+            _applied["pubsub"] = pubsub_host
+    return True
