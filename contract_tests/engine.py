@@ -1,0 +1,170 @@
+"""Run samples through the production pipeline's own code and say what it did with each.
+
+Two engines, same code under test:
+
+* ``beam`` - :class:`pipeline.run.ProcessEvents` on Beam's DirectRunner (batch), the composite
+  the streaming job runs, so DoFn wiring, coders and tagged outputs are exercised too;
+* ``functions`` - ``parse_message -> validate_event -> to_row``, the functions those DoFns call,
+  in-process and without Beam's start-up cost (used by the pytest fixture).
+
+``message_id`` (``contract-<n>``) and ``publish_time`` (now) are synthetic: Pub/Sub sets them.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import threading
+from dataclasses import dataclass
+
+from pipeline import errors, schema
+from pipeline.enrich import STEP as ENRICH_STEP
+from pipeline.enrich import to_row
+from pipeline.messages import DeadLetter, Message, utc_now
+from pipeline.parse import parse_message
+from pipeline.validate import contract_violation, validate_event
+
+ENGINES = ("beam", "functions")
+WHOLE_PAYLOAD = "$"
+
+
+@dataclass
+class Outcome:
+    """What the pipeline did with one message: an events-table row, or a dead letter."""
+
+    row: dict | None = None
+    error_type: str | None = None
+    error_message: str | None = None
+    failed_step: str | None = None
+    event_id: str | None = None
+    path: str | None = None
+    reason: str | None = None
+
+    @property
+    def accepted(self) -> bool:
+        return self.row is not None
+
+    @classmethod
+    def of_row(cls, row: dict) -> Outcome:
+        return cls(row=row, event_id=row.get("event_id"))
+
+    @classmethod
+    def of_dead_letter(cls, dead: DeadLetter) -> Outcome:
+        path, reason = split_error(dead)
+        return cls(
+            error_type=dead.error_type,
+            error_message=dead.error_message,
+            failed_step=dead.failed_step,
+            event_id=dead.event_id,
+            path=path,
+            reason=reason,
+        )
+
+
+def split_error(dead: DeadLetter) -> tuple[str, str]:
+    """``(json_path, reason)`` of a dead letter's ``"<json path>: <reason>"`` message.
+
+    Schema violations are split with :func:`pipeline.validate.contract_violation` itself, so a
+    data key containing ``": "`` cannot shift the split. Errors about the payload as a whole
+    (not JSON, oversize, ...) have no path in their message and get ``$``.
+    """
+    text = dead.error_message
+    if dead.error_type == errors.SCHEMA_VIOLATION:
+        try:
+            violation = contract_violation(json.loads(dead.message.data))
+        except (ValueError, RecursionError):
+            violation = None
+        if violation and text == f"{violation[0]}: {violation[1]}":
+            return violation
+    if text.startswith("$"):
+        path, sep, reason = text.partition(": ")
+        if sep:
+            return path, reason
+    return WHOLE_PAYLOAD, text
+
+
+def messages_of(payloads: list[tuple[bytes, dict[str, str]]]) -> list[Message]:
+    now = utc_now()
+    return [
+        Message(data, dict(attributes), f"contract-{i}", now)
+        for i, (data, attributes) in enumerate(payloads, start=1)
+    ]
+
+
+def run(
+    payloads: list[tuple[bytes, dict[str, str]]],
+    engine: str = "beam",
+    max_event_bytes: int = schema.MAX_EVENT_BYTES,
+) -> list[Outcome]:
+    """One :class:`Outcome` per ``(data, attributes)``, in order."""
+    if engine not in ENGINES:
+        raise ValueError(f"engine must be one of {ENGINES}, not {engine!r}")
+    messages = messages_of(payloads)
+    if engine == "functions":
+        return [run_functions(m, max_event_bytes) for m in messages]
+    return run_beam(messages, max_event_bytes)
+
+
+def run_functions(message: Message, max_event_bytes: int = schema.MAX_EVENT_BYTES) -> Outcome:
+    parsed = parse_message(message)
+    if isinstance(parsed, DeadLetter):
+        return Outcome.of_dead_letter(parsed)
+    valid = validate_event(parsed, max_event_bytes)
+    if isinstance(valid, DeadLetter):
+        return Outcome.of_dead_letter(valid)
+    try:
+        return Outcome.of_row(to_row(valid, {}, utc_now()))
+    except Exception as exc:  # mirrors EnrichEvents: a failing enrich is a dead letter
+        dead = DeadLetter(
+            message, errors.ENRICH_FAILED, f"{type(exc).__name__}: {exc}", ENRICH_STEP,
+            valid.event.get("event_id"),
+        )
+        return Outcome.of_dead_letter(dead)
+
+
+# Beam's in-process runner calls these collectors in this process; results are keyed by a
+# per-run token so concurrent runs cannot mix.
+_RESULTS: dict[int, dict[str, Outcome]] = {}
+_TOKENS = itertools.count()
+_LOCK = threading.Lock()
+
+
+class _Collect:
+    def __init__(self, token: int):
+        self.token = token
+
+    def __call__(self, item) -> None:
+        if isinstance(item, DeadLetter):
+            key, outcome = item.message.message_id, Outcome.of_dead_letter(item)
+        else:
+            key, outcome = item["message_id"], Outcome.of_row(item)
+        with _LOCK:
+            _RESULTS[self.token].setdefault(key, outcome)
+
+
+def run_beam(messages: list[Message], max_event_bytes: int = schema.MAX_EVENT_BYTES):
+    import apache_beam as beam
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    from pipeline.run import ProcessEvents
+
+    token = next(_TOKENS)
+    _RESULTS[token] = {}
+    try:
+        options = PipelineOptions(flags=[], runner="DirectRunner", direct_num_workers=1)
+        with beam.Pipeline(options=options) as p:
+            rows, dead = (
+                p
+                | "Samples" >> beam.Create(messages, reshuffle=False)
+                | "Process" >> ProcessEvents(max_event_bytes=max_event_bytes)
+            )
+            _ = rows | "CollectRows" >> beam.Map(_Collect(token))
+            _ = dead | "CollectDeadLetters" >> beam.Map(_Collect(token))
+        found = _RESULTS[token]
+    finally:
+        _RESULTS.pop(token, None)
+    lost = Outcome(
+        error_type="lost", error_message="the pipeline produced no output", path="$",
+        reason="the pipeline produced no output",
+    )
+    return [found.get(m.message_id, lost) for m in messages]

@@ -1,0 +1,83 @@
+"""Verify samples: run them through the pipeline and judge each against what was expected."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from contract_tests import engine, registry
+from contract_tests.engine import Outcome
+from contract_tests.samples import Expectation, Sample
+from pipeline import schema
+
+
+@dataclass
+class Result:
+    """A sample, what the pipeline did with it, and whether that is what was expected."""
+
+    sample: Sample
+    outcome: Outcome
+    expect_reject: bool
+    problem: str | None = None
+    warning: str | None = None
+
+    @property
+    def passed(self) -> bool:
+        return self.problem is None
+
+    @property
+    def accepted(self) -> bool:
+        return self.outcome.accepted
+
+    def describe_outcome(self) -> str:
+        o = self.outcome
+        if o.accepted:
+            return f"accepted as event_id={o.event_id!r}"
+        return f"rejected: {o.error_type} at {o.path}: {o.reason} (step {o.failed_step})"
+
+
+def judge(outcome: Outcome, expect_reject: bool, expect: Expectation | None) -> str | None:
+    """Why the outcome is a failure, or None when it is what was expected."""
+    if not expect_reject:
+        return None if outcome.accepted else "the pipeline rejected the message"
+    if outcome.accepted:
+        wanted = f" ({expect.describe()})" if expect else ""
+        return f"expected a rejection{wanted}, but the pipeline accepted the message"
+    if expect is None:
+        return None
+    wrong = []
+    if expect.error_type and outcome.error_type != expect.error_type:
+        wrong.append(f"error_type {outcome.error_type!r} (expected {expect.error_type!r})")
+    if expect.path and outcome.path != expect.path:
+        wrong.append(f"path {outcome.path!r} (expected {expect.path!r})")
+    if expect.message_contains and expect.message_contains not in (outcome.error_message or ""):
+        wrong.append(f"a reason without {expect.message_contains!r}")
+    return ("rejected for the wrong reason: " + ", ".join(wrong)) if wrong else None
+
+
+def version_warning(outcome: Outcome) -> str | None:
+    """The pipeline accepts any metadata.version; say so when it was never published."""
+    version = (outcome.row or {}).get("schema_version")
+    published = registry.published_versions()
+    if version is None or version in published:
+        return None
+    return (
+        f"metadata.version {version!r} is not a published contract version "
+        f"({', '.join(published) or 'none'}); the pipeline validates against "
+        f"{schema.CONTRACT_VERSION}"
+    )
+
+
+def verify(
+    samples: list[Sample],
+    attributes: dict[str, str] | None = None,
+    expect_reject: bool = False,
+    engine_name: str = "beam",
+    max_event_bytes: int = schema.MAX_EVENT_BYTES,
+) -> list[Result]:
+    """One :class:`Result` per sample. ``attributes`` are added to every sample's own."""
+    payloads = [(s.data, {**(attributes or {}), **s.attributes}) for s in samples]
+    outcomes = engine.run(payloads, engine_name, max_event_bytes) if samples else []
+    return [
+        Result(s, o, expect_reject, judge(o, expect_reject, s.expect), version_warning(o))
+        for s, o in zip(samples, outcomes, strict=True)
+    ]
