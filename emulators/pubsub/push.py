@@ -9,7 +9,6 @@ and a plain dataclass all qualify.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
 import logging
@@ -149,7 +148,7 @@ class PushDispatcher:
                     return True
                 log.info("push to %s answered HTTP %s (nack)", endpoint, resp.status)
                 return False
-        except asyncio.TimeoutError:
+        except TimeoutError:
             log.info("push to %s timed out after %ss", endpoint, self.timeout.total)
         except Exception as exc:  # connection refused, bad URL, invalid header, ...
             log.info("push to %s failed: %s: %s", endpoint, type(exc).__name__, exc)
