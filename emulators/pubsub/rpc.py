@@ -1,0 +1,83 @@
+"""gRPC plumbing shared by the servicers: error mapping, fault hooks, handler registration."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import grpc
+
+from emulators.pubsub import wire
+from emulators.pubsub.errors import ApiError
+from emulators.pubsub.faults import Faults
+
+log = logging.getLogger("emulators.pubsub")
+
+
+def status_details(err: ApiError) -> tuple[tuple[str, bytes], ...]:
+    """``grpc-status-details-bin`` carrying a google.rpc.ErrorInfo, for exactly-once acks."""
+    if not err.metadata:
+        return ()
+    from google.protobuf import any_pb2
+    from google.rpc import error_details_pb2, status_pb2
+
+    info = error_details_pb2.ErrorInfo(
+        reason="EXACTLY_ONCE_ACKID_FAILURE", domain="pubsub.googleapis.com", metadata=err.metadata
+    )
+    detail = any_pb2.Any()
+    detail.Pack(info)
+    code = getattr(grpc.StatusCode, err.code).value[0]
+    status = status_pb2.Status(code=code, message=err.message, details=[detail])
+    return (("grpc-status-details-bin", status.SerializeToString()),)
+
+
+async def abort(context: grpc.aio.ServicerContext, err: ApiError) -> None:
+    await context.abort(
+        getattr(grpc.StatusCode, err.code), err.message, trailing_metadata=status_details(err)
+    )
+
+
+def unary(method: str, fn: Callable[[Any], Any], faults: Faults) -> Callable:
+    """Wrap a plain ``request -> response`` function (sync or async) as an aio handler."""
+    import inspect
+
+    is_async = inspect.iscoroutinefunction(fn)
+    injecting = faults.enabled
+
+    async def handler(request: Any, context: grpc.aio.ServicerContext) -> Any:
+        try:
+            if injecting:
+                await faults.inject(method)
+            if is_async:
+                return await fn(request, context)
+            return fn(request)
+        except ApiError as err:
+            await abort(context, err)
+        except ValueError as err:  # a malformed field the model could not take
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(err))
+
+    return handler
+
+
+def register(
+    server: grpc.aio.Server,
+    service: str,
+    methods: dict[str, tuple[Callable, Callable[[bytes], Any]]],
+    faults: Faults,
+    streaming: dict[str, tuple[Callable, Callable[[bytes], Any]]] | None = None,
+) -> None:
+    """Add ``service`` with unary ``methods`` (name -> (fn, deserializer)) and bidi streams."""
+    handlers = {
+        name: grpc.unary_unary_rpc_method_handler(
+            unary(name, fn, faults),
+            request_deserializer=deserialize,
+            response_serializer=wire.serialize,
+        )
+        for name, (fn, deserialize) in methods.items()
+    }
+    for name, (fn, deserialize) in (streaming or {}).items():
+        handlers[name] = grpc.stream_stream_rpc_method_handler(
+            fn, request_deserializer=deserialize, response_serializer=wire.serialize
+        )
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(service, handlers),))

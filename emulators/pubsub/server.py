@@ -1,0 +1,135 @@
+"""The emulator process: arguments, gRPC server, background ticker, signals."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import signal
+import sys
+
+TICK_S = 0.05
+SCHEMA_SAVE_S = 0.5
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m emulators.pubsub", description="Google Cloud Pub/Sub emulator (gRPC)."
+    )
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8085, help="0 picks a free port")
+    parser.add_argument("--data-dir", help="persist everything here (SQLite, WAL)")
+    parser.add_argument(
+        "--fsync",
+        choices=("normal", "always"),
+        default="normal",
+        help="normal: survive a killed process; always: also an OS crash (slower)",
+    )
+    parser.add_argument("--faults", help="fault-injection file (JSON or .toml), re-read on change")
+    parser.add_argument("--log-level", default="WARNING")
+    return parser.parse_args(argv)
+
+
+def _schema_registry():
+    try:
+        from emulators.pubsub.schemas import SchemaRegistry
+    except ImportError:
+        return None, None
+    return SchemaRegistry, SchemaRegistry()
+
+
+async def serve(args: argparse.Namespace) -> None:
+    import grpc
+
+    from emulators.pubsub import publisher, subscriber, wire
+    from emulators.pubsub.broker import Broker
+    from emulators.pubsub.faults import Faults
+    from emulators.pubsub.push_worker import PushWorkers
+    from emulators.pubsub.store import NullStore, SqliteStore
+
+    store = SqliteStore(args.data_dir, args.fsync) if args.data_dir else NullStore()
+    registry_cls, registry = _schema_registry()
+    state = store.load() if args.data_dir else None
+    if state and registry_cls is not None and "schemas" in state["resources"]:
+        registry = registry_cls.from_dict(state["resources"]["schemas"].get("registry", {}))
+    broker = Broker(store, registry)
+    broker.encode = wire.encode_message
+    faults = Faults(args.faults)
+    broker.duplicate = faults.duplicate if faults.enabled else (lambda: False)
+    if state:
+        broker.restore(state, wire.decode_message)
+
+    server = grpc.aio.server(
+        options=[
+            ("grpc.max_receive_message_length", 64 << 20),
+            ("grpc.max_send_message_length", 64 << 20),
+            ("grpc.so_reuseport", 0),
+        ]
+    )
+    publisher.add_to_server(server, broker, faults)
+    subscriber.add_to_server(server, broker, faults)
+    if registry is not None:
+        from emulators.pubsub import schema_service
+
+        schema_service.register_servicer(server, registry)
+    port = server.add_insecure_port(f"{args.host}:{args.port}")
+    if port == 0:
+        print(f"pubsub emulator: cannot bind {args.host}:{args.port}", file=sys.stderr)
+        raise SystemExit(1)
+    await server.start()
+
+    pushers = PushWorkers()
+    broker.on_subscription_change = pushers.on_change
+    for sub in list(broker.subscriptions.values()):
+        pushers.on_change(sub, sub.name)
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    print(f"pubsub emulator listening on {args.host}:{port}", flush=True)
+
+    ticker = loop.create_task(_tick(broker, registry, store))
+    await stop.wait()
+    ticker.cancel()
+    await server.stop(grace=0.5)
+    await pushers.close()
+    _save_schemas(registry, store, None)
+    store.close()
+
+
+def _save_schemas(registry, store, last: str | None) -> str | None:
+    if registry is None or not store.durable:
+        return last
+    body = json.dumps(registry.to_dict(), sort_keys=True)
+    if body != last:
+        store.put("schemas", "registry", {"registry": json.loads(body)})
+    return body
+
+
+async def _tick(broker, registry, store) -> None:
+    """Lease expiry, retry backoff and snapshot expiry; schemas saved when they change."""
+    log = logging.getLogger("emulators.pubsub")
+    last_schemas = _save_schemas(registry, store, None) if store.durable else None
+    schema_every = int(SCHEMA_SAVE_S / TICK_S)
+    n = 0
+    while True:
+        await asyncio.sleep(TICK_S)
+        try:
+            broker.tick()
+            n += 1
+            if n % schema_every == 0:
+                last_schemas = _save_schemas(registry, store, last_schemas)
+        except Exception:  # the ticker must survive anything one subscription does
+            log.exception("tick failed")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr)
+    try:
+        asyncio.run(serve(args))
+    except KeyboardInterrupt:
+        pass
+    return 0

@@ -1,0 +1,371 @@
+"""Model: a subscription's backlog, leases, ack deadlines, redelivery, ordering, dead letters.
+
+Everything here runs on the server's event loop thread, so nothing is locked. Time comes from
+``time.monotonic`` (deadlines) and ``time.time_ns`` (publish times, retention).
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from emulators.pubsub.durations import seconds
+from emulators.pubsub.errors import ApiError, invalid
+from emulators.pubsub.topics import Message
+
+DEFAULT_ACK_DEADLINE = 10
+MAX_ACK_DEADLINE = 600
+DEFAULT_RETENTION_S = 7 * 24 * 3600
+# Push subscriptions without a retry policy back off like the service does.
+PUSH_BACKOFF = (10.0, 600.0)
+INVALID_ACK_ID = "PERMANENT_FAILURE_INVALID_ACK_ID"
+
+
+class Entry:
+    """One unacked message in one subscription."""
+
+    __slots__ = ("msg", "attempts", "ack_id", "deadline", "owner")
+
+    def __init__(self, msg: Message, attempts: int = 0):
+        self.msg = msg
+        self.attempts = attempts
+        self.ack_id: str | None = None
+        self.deadline = 0.0
+        self.owner: Any = None  # the stream (or push worker) holding the lease
+
+
+class Subscription:
+    """State of one subscription; configuration is the proto's fields as a JSON-ready dict."""
+
+    _ack_counter = itertools.count(1)
+
+    def __init__(self, name: str, config: dict[str, Any], epoch: str):
+        self.name = name
+        self.epoch = epoch  # ack ids from another server run are expired, never confused
+        self.entries: dict[int, Entry] = {}  # seq -> unacked entry (ready, delayed or leased)
+        self.pending: deque[Entry] = deque()
+        self.key_queues: dict[str, deque[Entry]] = {}
+        self.key_leased: dict[str, set[Entry]] = {}
+        self.key_blocked: dict[str, float] = {}
+        self.ready_keys: deque[str] = deque()
+        self.delayed: list[tuple[float, int, Any]] = []
+        self.leases: dict[str, Entry] = {}
+        self.lease_heap: list[tuple[float, str]] = []
+        self.acked: deque[Message] = deque()  # kept for seek when retain_acked_messages
+        self.waiters: list[Any] = []
+        self.on_removed: Callable[[Subscription, list[Message]], None] = lambda s, m: None
+        self.dead_letter: Callable[[Subscription, Message, int], None] = lambda s, m, n: None
+        self.duplicate_rate: Callable[[], bool] = lambda: False
+        self._tiebreak = itertools.count()
+        self.deleted = False
+        self.configure(config)
+
+    # ---- configuration -------------------------------------------------------------------
+    def configure(self, config: dict[str, Any]) -> None:
+        from emulators.pubsub import filtering
+
+        self.config = config
+        self.topic: str = config["topic"]
+        self.ack_deadline = int(config.get("ack_deadline_seconds") or DEFAULT_ACK_DEADLINE)
+        self.ordered = bool(config.get("enable_message_ordering"))
+        self.exactly_once = bool(config.get("enable_exactly_once_delivery"))
+        self.retain_acked = bool(config.get("retain_acked_messages"))
+        self.retention_s = seconds(config.get("message_retention_duration"), DEFAULT_RETENTION_S)
+        self.detached = bool(config.get("detached"))
+        self.matches = filtering.compile(config.get("filter", ""))
+        dlp = config.get("dead_letter_policy") or {}
+        self.dead_letter_topic: str = dlp.get("dead_letter_topic", "")
+        self.max_delivery_attempts = int(dlp.get("max_delivery_attempts") or 5)
+        rp = config.get("retry_policy")
+        self.retry: tuple[float, float] | None = None
+        if rp is not None:
+            self.retry = (
+                seconds(rp.get("minimum_backoff"), 10.0),
+                seconds(rp.get("maximum_backoff"), 600.0),
+            )
+        self.push_endpoint: str = (config.get("push_config") or {}).get("push_endpoint", "")
+
+    # ---- waiting -------------------------------------------------------------------------
+    def notify(self) -> None:
+        waiters, self.waiters = self.waiters, []
+        for fut in waiters:
+            if not fut.done():
+                fut.set_result(None)
+
+    def has_ready(self) -> bool:
+        return bool(self.pending or self.ready_keys)
+
+    # ---- incoming ------------------------------------------------------------------------
+    def enqueue(self, messages: Iterable[Message]) -> list[Message]:
+        """Add published messages; returns those the filter let in (the others are acked)."""
+        accepted = []
+        matches = self.matches
+        for msg in messages:
+            if matches is not None and not matches(msg.attributes):
+                continue
+            entry = Entry(msg)
+            self.entries[msg.seq] = entry
+            self._ready(entry)
+            accepted.append(msg)
+        if accepted:
+            self.notify()
+        return accepted
+
+    def restore(self, msg: Message) -> None:
+        entry = Entry(msg)
+        self.entries[msg.seq] = entry
+        self._ready(entry)
+
+    def _ready(self, entry: Entry) -> None:
+        key = entry.msg.ordering_key
+        if not (self.ordered and key):
+            self.pending.append(entry)
+            return
+        queue = self.key_queues.get(key)
+        if queue is None:
+            queue = self.key_queues[key] = deque()
+        if queue and queue[-1].msg.seq > entry.msg.seq:
+            queue.append(entry)
+            self.key_queues[key] = deque(sorted(queue, key=lambda e: e.msg.seq))
+        else:
+            queue.append(entry)
+        self._maybe_ready_key(key)
+
+    def _maybe_ready_key(self, key: str) -> None:
+        if self.key_leased.get(key) or not self.key_queues.get(key) or key in self.ready_keys:
+            return
+        blocked = self.key_blocked.get(key)
+        if blocked is not None:
+            if blocked > time.monotonic():
+                return
+            del self.key_blocked[key]
+        self.ready_keys.append(key)
+
+    # ---- delivery ------------------------------------------------------------------------
+    def take(
+        self, max_messages: int, max_bytes: int, deadline_s: float, owner: Any = None
+    ) -> list[Entry]:
+        """Lease up to ``max_messages`` ready messages (at least one if any, bytes permitting)."""
+        out: list[Entry] = []
+        if max_messages <= 0:
+            return out
+        now = time.monotonic()
+        horizon = time.time_ns() - int(self.retention_s * 1e9)
+        size = 0
+        while self.ready_keys and len(out) < max_messages and (not out or size < max_bytes):
+            key = self.ready_keys.popleft()
+            queue = self.key_queues[key]
+            leased = self.key_leased.setdefault(key, set())
+            while queue and len(out) < max_messages and (not out or size < max_bytes):
+                entry = queue.popleft()
+                leased.add(entry)
+                size += entry.msg.size
+                out.append(entry)
+            if not queue:
+                del self.key_queues[key]
+        pending = self.pending
+        while pending and len(out) < max_messages and (not out or size < max_bytes):
+            entry = pending.popleft()
+            if entry.msg.publish_time_ns < horizon:
+                self._remove([entry])  # past the retention window: gone, as in the service
+                continue
+            size += entry.msg.size
+            out.append(entry)
+        deadline = now + deadline_s
+        leases = self.leases
+        heap = self.lease_heap
+        prefix = self.epoch
+        counter = self._ack_counter
+        for entry in out:
+            entry.attempts += 1
+            ack_id = f"{prefix}-{next(counter):x}"
+            entry.ack_id = ack_id
+            entry.deadline = deadline
+            entry.owner = owner
+            leases[ack_id] = entry
+            heapq.heappush(heap, (deadline, ack_id))
+        return out
+
+    def valid_ack_id(self, ack_id: str) -> bool:
+        prefix, _, counter = ack_id.rpartition("-")
+        return bool(prefix) and bool(counter) and all(c in "0123456789abcdef" for c in counter)
+
+    def _check_ack_ids(self, ack_ids: list[str]) -> None:
+        for ack_id in ack_ids:
+            if not self.valid_ack_id(ack_id):
+                raise invalid(
+                    f"You have passed an invalid ack ID to the service (ack_id={ack_id})."
+                )
+
+    # ---- acks ----------------------------------------------------------------------------
+    def ack(self, ack_ids: list[str]) -> list[str]:
+        """Acknowledge; returns the ack ids that were unknown or expired."""
+        self._check_ack_ids(ack_ids)
+        failed = []
+        done = []
+        leases = self.leases
+        for ack_id in ack_ids:
+            entry = leases.pop(ack_id, None)
+            if entry is None:
+                failed.append(ack_id)
+                continue
+            self._release(entry)
+            if self.duplicate_rate():
+                entry.ack_id = None
+                self.pending.append(entry)  # fault injection: the ack is "lost"
+                continue
+            done.append(entry)
+        if done:
+            self._remove(done)
+        if self.has_ready():
+            self.notify()
+        return failed
+
+    def modify(self, ack_ids: list[str], seconds_: int) -> list[str]:
+        """Set new ack deadlines (0 = nack); returns the unknown or expired ack ids."""
+        self._check_ack_ids(ack_ids)
+        if seconds_ < 0 or seconds_ > MAX_ACK_DEADLINE:
+            raise invalid(
+                f"Invalid ack deadline given: {seconds_}. It must be between 0 and "
+                f"{MAX_ACK_DEADLINE} seconds."
+            )
+        failed = []
+        now = time.monotonic()
+        for ack_id in ack_ids:
+            entry = self.leases.get(ack_id)
+            if entry is None:
+                failed.append(ack_id)
+                continue
+            if seconds_ == 0:
+                self.nack(entry, now)
+            else:
+                entry.deadline = now + seconds_
+                heapq.heappush(self.lease_heap, (entry.deadline, ack_id))
+        if self.has_ready():
+            self.notify()
+        return failed
+
+    def nack(self, entry: Entry, now: float, backoff: tuple[float, float] | None = None) -> None:
+        """Return a leased message: dead-letter it, delay it (retry policy) or make it ready."""
+        if entry.ack_id is not None:
+            self.leases.pop(entry.ack_id, None)
+        self._release(entry)
+        entry.ack_id = None
+        if self.dead_letter_topic and entry.attempts >= self.max_delivery_attempts:
+            self.dead_letter(self, entry.msg, entry.attempts)
+            self._remove([entry], forwarded=True)
+            return
+        key = entry.msg.ordering_key
+        group = [entry]
+        if self.ordered and key:
+            # Everything after a failed message of a key is redelivered too, in order.
+            for other in self.key_leased.pop(key, set()):
+                if other is not entry:
+                    if other.ack_id is not None:
+                        self.leases.pop(other.ack_id, None)
+                    self._release(other)
+                    other.ack_id = None
+                    group.append(other)
+        policy = self.retry or backoff
+        delay = 0.0
+        if policy:
+            low, high = policy
+            delay = min(high, low * (2 ** max(0, entry.attempts - 1)))
+        if self.ordered and key:
+            if delay > 0:
+                self.key_blocked[key] = now + delay
+                heapq.heappush(self.delayed, (now + delay, next(self._tiebreak), key))
+            for item in group:
+                self._ready(item)
+        elif delay > 0:
+            heapq.heappush(self.delayed, (now + delay, next(self._tiebreak), entry))
+        else:
+            self.pending.appendleft(entry)
+
+    def _release(self, entry: Entry) -> None:
+        owner = entry.owner
+        if owner is not None:
+            entry.owner = None
+            owner.release(entry)
+        if self.ordered:
+            key = entry.msg.ordering_key
+            leased = self.key_leased.get(key)
+            if leased is not None:
+                leased.discard(entry)
+                if not leased:
+                    del self.key_leased[key]
+                    self._maybe_ready_key(key)
+
+    def _remove(self, entries: list[Entry], forwarded: bool = False) -> None:
+        msgs = []
+        for entry in entries:
+            if self.entries.pop(entry.msg.seq, None) is not None:
+                msgs.append(entry.msg)
+        if self.retain_acked and not forwarded:
+            self.acked.extend(msgs)
+        if msgs:
+            self.on_removed(self, msgs)
+
+    # ---- time ----------------------------------------------------------------------------
+    def tick(self, now: float) -> None:
+        """Expire leases past their deadline and release delayed messages that are due."""
+        changed = False
+        heap = self.lease_heap
+        while heap and heap[0][0] <= now:
+            deadline, ack_id = heapq.heappop(heap)
+            entry = self.leases.get(ack_id)
+            if entry is not None and entry.deadline == deadline:
+                self.nack(entry, now)
+                changed = True
+        delayed = self.delayed
+        while delayed and delayed[0][0] <= now:
+            _, _, item = heapq.heappop(delayed)
+            if isinstance(item, str):
+                self.key_blocked.pop(item, None)
+                self._maybe_ready_key(item)
+            elif item.msg.seq in self.entries and item.ack_id is None:
+                self.pending.append(item)
+            changed = True
+        if self.retain_acked and self.acked:
+            horizon = time.time_ns() - int(self.retention_s * 1e9)
+            while self.acked and self.acked[0].publish_time_ns < horizon:
+                self.acked.popleft()
+        if changed and self.has_ready():
+            self.notify()
+
+    # ---- seek / snapshots / detach -------------------------------------------------------
+    def unacked_messages(self) -> list[Message]:
+        return [e.msg for e in self.entries.values()]
+
+    def reset(self, unacked: Iterable[Message], acked: Iterable[Message] = ()) -> None:
+        """Replace the backlog (seek): every lease is dropped, ``unacked`` becomes deliverable."""
+        for entry in list(self.leases.values()):
+            self._release(entry)
+        self.entries.clear()
+        self.pending.clear()
+        self.key_queues.clear()
+        self.key_leased.clear()
+        self.key_blocked.clear()
+        self.ready_keys.clear()
+        self.delayed.clear()
+        self.leases.clear()
+        self.lease_heap.clear()
+        self.acked = deque(acked) if self.retain_acked else deque()
+        for msg in sorted(unacked, key=lambda m: m.seq):
+            if self.matches is None or self.matches(msg.attributes):
+                self.restore(msg)
+        self.notify()
+
+    def retained_messages(self) -> list[Message]:
+        """Every message this subscription can still seek to (acked ones too, if retained)."""
+        return list(self.acked) + self.unacked_messages()
+
+    def require_active(self) -> None:
+        if self.detached:
+            raise ApiError(
+                "FAILED_PRECONDITION", f"Subscription {self.name} has been detached from its topic."
+            )

@@ -1,0 +1,125 @@
+"""Wire format at the edge: protobuf classes, dict conversion, hand-encoded hot-path responses.
+
+The message classes are the raw protobuf classes behind google-cloud-pubsub's proto-plus types
+(google-cloud-pubsub ships no ``_pb2`` modules). Received messages are written by hand from the
+cached serialized ``PubsubMessage`` so delivery makes no per-message protobuf objects.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from google.protobuf import empty_pb2, json_format, timestamp_pb2
+from google.pubsub_v1.types import pubsub as _types
+
+from emulators.pubsub.topics import Message
+
+Empty = empty_pb2.Empty
+Timestamp = timestamp_pb2.Timestamp
+
+
+def _pb(name: str) -> Any:
+    return getattr(_types, name).pb()
+
+
+Topic = _pb("Topic")
+Subscription = _pb("Subscription")
+Snapshot = _pb("Snapshot")
+PubsubMessage = _pb("PubsubMessage")
+PublishResponse = _pb("PublishResponse")
+PullResponse = _pb("PullResponse")
+StreamingPullRequest = _pb("StreamingPullRequest")
+StreamingPullResponse = _pb("StreamingPullResponse")
+ListTopicsResponse = _pb("ListTopicsResponse")
+ListTopicSubscriptionsResponse = _pb("ListTopicSubscriptionsResponse")
+ListTopicSnapshotsResponse = _pb("ListTopicSnapshotsResponse")
+ListSubscriptionsResponse = _pb("ListSubscriptionsResponse")
+ListSnapshotsResponse = _pb("ListSnapshotsResponse")
+DetachSubscriptionResponse = _pb("DetachSubscriptionResponse")
+SeekResponse = _pb("SeekResponse")
+
+
+def request_type(name: str) -> Any:
+    return _pb(name)
+
+
+def to_dict(message: Any) -> dict[str, Any]:
+    return json_format.MessageToDict(message, preserving_proto_field_name=True)
+
+
+def from_dict(cls: Any, data: dict[str, Any]) -> Any:
+    return json_format.ParseDict(data, cls(), ignore_unknown_fields=True)
+
+
+def timestamp_ns(ts: Any) -> int:
+    return ts.seconds * 1_000_000_000 + ts.nanos
+
+
+def timestamp(ns: int) -> Any:
+    return Timestamp(seconds=ns // 1_000_000_000, nanos=ns % 1_000_000_000)
+
+
+def encode_message(msg: Message) -> bytes:
+    ns = msg.publish_time_ns
+    return PubsubMessage(
+        data=msg.data,
+        attributes=msg.attributes,
+        message_id=str(msg.seq),
+        publish_time=Timestamp(seconds=ns // 1_000_000_000, nanos=ns % 1_000_000_000),
+        ordering_key=msg.ordering_key,
+    ).SerializeToString()
+
+
+def decode_message(seq: int, topic: str, body: bytes) -> Message:
+    pb = PubsubMessage.FromString(body)
+    return Message(
+        seq,
+        pb.data,
+        dict(pb.attributes),
+        pb.ordering_key,
+        timestamp_ns(pb.publish_time),
+        topic,
+        body,
+    )
+
+
+def _varint(n: int) -> bytes:
+    if n < 0x80:
+        return bytes((n,))
+    out = bytearray()
+    while n >= 0x80:
+        out.append((n & 0x7F) | 0x80)
+        n >>= 7
+    out.append(n)
+    return bytes(out)
+
+
+def received_messages(entries: list[Any], with_attempts: bool) -> bytes:
+    """``repeated ReceivedMessage received_messages = 1`` of Pull/StreamingPull responses."""
+    parts = []
+    varint = _varint
+    for entry in entries:
+        ack = entry.ack_id.encode()
+        body = entry.msg.wire
+        inner = b"\x0a" + varint(len(ack)) + ack + b"\x12" + varint(len(body)) + body
+        if with_attempts:
+            inner += b"\x18" + varint(entry.attempts)
+        parts.append(b"\x0a" + varint(len(inner)) + inner)
+    return b"".join(parts)
+
+
+def subscription_properties(exactly_once: bool, ordered: bool) -> bytes:
+    """``StreamingPullResponse.subscription_properties`` (field 4), serialized."""
+    return StreamingPullResponse(
+        subscription_properties={
+            "exactly_once_delivery_enabled": exactly_once,
+            "message_ordering_enabled": ordered,
+        }
+    ).SerializeToString()
+
+
+def serialize(message: Any) -> bytes:
+    """Response serializer that also passes hand-encoded bytes through."""
+    if isinstance(message, bytes):
+        return message
+    return message.SerializeToString()
