@@ -61,6 +61,15 @@ class ProvisionedStack:
     def dead_letter_table(self) -> str:
         return f"{self.project}.{self.config.pipeline['dead_letter_table']}"
 
+    def landed(self) -> tuple[int, int]:
+        """Rows in the events table and in the dead-letter table."""
+        from emulators import traffic
+
+        return (
+            traffic.count_rows(self.bigquery, self.events_table),
+            traffic.count_rows(self.bigquery, self.dead_letter_table),
+        )
+
     def _subscription_spec(self) -> dict:
         name = self.config.pipeline["input_subscription"]
         return next(s for s in self.config.subscriptions if s["name"] == name)
@@ -119,7 +128,7 @@ def run_pipeline(provisioned_stack):
 
     def start(*extra_args: str) -> PipelineRun:
         args = provisioned_stack.config.pipeline_args() + list(extra_args)
-        run = PipelineRun(args, provisioned_stack.endpoints).start()
+        run = PipelineRun(args, provisioned_stack.endpoints, provisioned_stack.landed).start()
         runs.append(run)
         return run
 

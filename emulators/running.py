@@ -13,12 +13,12 @@ import logging
 import os
 import threading
 import time
-from contextlib import contextmanager
 
 from emulators.stack import Endpoints
 
 _LOG = logging.getLogger(__name__)
 _paused: set[str] = set()
+_pulling: dict[str, int] = {}  # pulls under way, per subscription
 _gate_lock = threading.Lock()
 _gate_installed = False
 
@@ -34,52 +34,50 @@ def _install_pull_gate() -> None:
         original = _PubSubReadEvaluator._read_from_pubsub
 
         def gated(self, timestamp_attribute):
-            if self._sub_name in _paused:
+            with _gate_lock:
+                paused = self._sub_name in _paused
+                if not paused:
+                    _pulling[self._sub_name] = _pulling.get(self._sub_name, 0) + 1
+            if paused:
                 time.sleep(0.05)
                 return []
-            return original(self, timestamp_attribute)
+            try:
+                return original(self, timestamp_attribute)
+            finally:
+                with _gate_lock:
+                    _pulling[self._sub_name] -= 1
 
         _PubSubReadEvaluator._read_from_pubsub = gated
         _gate_installed = True
 
 
-@contextmanager
-def emulator_env(endpoints: Endpoints):
-    """Set the emulator variables for the duration of the block (Beam's clients read them)."""
-    saved = {k: os.environ.get(k) for k in endpoints.env()}
-    os.environ.update(endpoints.env())
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-
-
 def _snapshot(result) -> tuple:
-    metrics = result.metrics().query()
-    counters = tuple(sorted((str(c.key), c.committed) for c in metrics["counters"]))
-    return counters
+    return tuple(sorted((str(c.key), c.attempted) for c in result.metrics().query()["counters"]))
 
 
 def counters(result, namespace: str = "events") -> dict[str, int]:
-    """The committed counters of a pipeline result, by name."""
+    """The counters of a pipeline result, by name.
+
+    Attempted values: the streaming DirectRunner does not keep committed ones up to date, and
+    it does not retry bundles, so attempted is what happened.
+    """
     out: dict[str, int] = {}
     for counter in result.metrics().query()["counters"]:
         if counter.key.metric.namespace == namespace:
             name = counter.key.metric.name
-            out[name] = out.get(name, 0) + (counter.committed or 0)
+            out[name] = out.get(name, 0) + (counter.attempted or 0)
     return out
 
 
 class PipelineRun:
     """The event pipeline running in the background of this process."""
 
-    def __init__(self, args: list[str], endpoints: Endpoints):
+    def __init__(self, args: list[str], endpoints: Endpoints, progress=None):
+        """``progress``: a callable whose value changes while the pipeline still writes (e.g.
+        the row counts of its tables); :meth:`stop` waits for it to settle."""
         self.args = list(args)
         self.endpoints = endpoints
+        self.progress = progress
         self.subscription = next(
             a.split("=", 1)[1] for a in self.args if a.startswith("--input_subscription=")
         )
@@ -102,11 +100,16 @@ class PipelineRun:
         """Drain, then cancel. Returns the pipeline's final counters."""
         if self.result is None:
             return {}
-        _paused.add(self.subscription)
+        with _gate_lock:
+            _paused.add(self.subscription)
         deadline = time.monotonic() + timeout
         last, since = None, time.monotonic()
         while time.monotonic() < deadline:
-            now = _snapshot(self.result)
+            if _pulling.get(self.subscription):
+                # A pull already sent may still return messages (and ack them): wait for it.
+                time.sleep(0.05)
+                continue
+            now = (_snapshot(self.result), self.progress() if self.progress else None)
             if now != last:
                 last, since = now, time.monotonic()
             elif time.monotonic() - since >= quiet_seconds:
@@ -116,7 +119,8 @@ class PipelineRun:
             _LOG.warning("pipeline did not go quiet in %.0fs; cancelling anyway", timeout)
         final = self.counters()
         self.result.cancel()
-        _paused.discard(self.subscription)
+        with _gate_lock:
+            _paused.discard(self.subscription)
         self.result = None
         return final
 

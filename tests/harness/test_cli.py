@@ -1,0 +1,95 @@
+"""``python -m emulators up|env|status|down`` as a user runs it."""
+
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from emulators import clients
+from emulators.stack import Endpoints, Stack, StackError
+
+pytestmark = pytest.mark.integration
+
+
+def _cli(*args, state_dir: Path, check=True):
+    result = subprocess.run(
+        [sys.executable, "-m", "emulators", "--state-dir", str(state_dir), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    if check:
+        assert result.returncode == 0, result.stderr
+    return result
+
+
+def _exports(text: str) -> dict[str, str]:
+    return dict(re.findall(r"^export (\w+)=(\S+)$", text, re.M))
+
+
+def test_up_env_status_down(tmp_path):
+    up = _cli("up", state_dir=tmp_path)
+    exports = _exports(up.stdout)
+    assert set(exports) == {"PUBSUB_EMULATOR_HOST", "BIGQUERY_EMULATOR_HOST"}
+    try:
+        assert _exports(_cli("env", state_dir=tmp_path).stdout) == exports
+        status = _cli("status", state_dir=tmp_path)
+        assert "health:   ok" in status.stdout
+        endpoints = Endpoints(exports["PUBSUB_EMULATOR_HOST"], exports["BIGQUERY_EMULATOR_HOST"])
+        # Provisioned from harness.toml, seen through the real clients.
+        topics = [t.name for t in clients.publisher(endpoints).list_topics(project="projects/local-project")]
+        assert "projects/local-project/topics/events" in topics
+        tables = [t.table_id for t in clients.bigquery(endpoints, "local-project").list_tables("analytics")]
+        assert {"events", "events_dlq", "sources"} <= set(tables)
+        assert _cli("up", state_dir=tmp_path, check=False).returncode == 2  # already up
+    finally:
+        _cli("down", state_dir=tmp_path)
+    pids = [int(p) for p in re.findall(r"pid (\d+)", status.stdout)]
+    assert len(pids) == 2
+    deadline = time.monotonic() + 15
+    while any(Path(f"/proc/{pid}").exists() for pid in pids) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(Path(f"/proc/{pid}").exists() for pid in pids)
+    gone = _cli("status", state_dir=tmp_path, check=False)
+    assert gone.returncode == 2 and "no stack is up" in gone.stderr
+
+
+def _docker_engine_available() -> bool:
+    if shutil.which("docker") is None:
+        return False
+    return subprocess.run(["docker", "info"], capture_output=True).returncode == 0
+
+
+@pytest.mark.skipif(_docker_engine_available(), reason="a Docker engine is running here")
+@pytest.mark.parametrize("backend", ["docker", "testcontainers"])
+def test_container_backends_without_docker_say_so_in_one_sentence(tmp_path, backend):
+    result = _cli("up", "--backend", backend, state_dir=tmp_path, check=False)
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1, result.stderr
+    assert "Docker engine" in result.stderr and "embedded" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_external_backend_takes_the_variables_as_given(monkeypatch):
+    monkeypatch.setenv("PUBSUB_EMULATOR_HOST", "127.0.0.1:1")
+    monkeypatch.setenv("BIGQUERY_EMULATOR_HOST", "127.0.0.1:2")
+    stack = Stack(backend="external")
+    assert stack._start_external() == Endpoints("127.0.0.1:1", "http://127.0.0.1:2")
+    monkeypatch.delenv("BIGQUERY_EMULATOR_HOST")
+    with pytest.raises(StackError, match="BIGQUERY_EMULATOR_HOST"):
+        stack._start_external()
+
+
+def test_provisioned_stack_has_a_project_of_its_own(provisioned_stack):
+    stack = provisioned_stack
+    assert stack.project.startswith("test-")
+    topics = {t.name for t in stack.publisher.list_topics(project=f"projects/{stack.project}")}
+    assert topics == {stack.config.topic_path(t["name"]) for t in stack.config.topics}
+    subscription = stack.subscriber.get_subscription(subscription=stack.subscription)
+    assert subscription.dead_letter_policy.max_delivery_attempts == 10
+    tables = {t.table_id for t in stack.bigquery.list_tables(f"{stack.project}.analytics")}
+    assert tables == {"events", "events_dlq", "sources"}
