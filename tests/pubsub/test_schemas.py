@@ -5,6 +5,11 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import pathlib
+import re
+import select
+import subprocess
+import sys
 import threading
 
 import fastavro
@@ -487,3 +492,119 @@ def test_client_bad_names_get_invalid_argument(client: SchemaServiceClient, pare
         )
     # the server keeps serving after errors
     assert list(client.list_schemas(parent=parent)) == []
+
+
+# --- topics with schema settings, through the emulator process ----------------------------------
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def emulator_host():
+    """The emulator as a real subprocess on a free port; PUBSUB_EMULATOR_HOST points at it."""
+    if not (ROOT / "emulators" / "pubsub" / "server.py").exists():
+        pytest.skip("the emulator core (emulators/pubsub/server.py) is not there yet")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "emulators.pubsub", "--port", "0"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    ready, _, _ = select.select([proc.stdout], [], [], 60)
+    line = proc.stdout.readline() if ready else ""
+    match = re.search(r"listening on (\S+:\d+)", line)
+    if not match:
+        proc.kill()
+        pytest.fail(f"emulator did not start: {line!r}")
+    env = pytest.MonkeyPatch()
+    env.setenv("PUBSUB_EMULATOR_HOST", match.group(1))
+    yield match.group(1)
+    env.undo()
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+def _topic_with_schema(emulator_host, schema_type, definition, encoding, suffix):
+    from google.cloud import pubsub_v1
+
+    schemas = SchemaServiceClient()
+    project = f"schema-topics-{suffix}"
+    schema = schemas.create_schema(
+        parent=f"projects/{project}",
+        schema=Schema(type_=schema_type, definition=definition),
+        schema_id=f"rides-{suffix}",
+    )
+    publisher = pubsub_v1.PublisherClient()
+    topic = publisher.topic_path(project, f"rides-{suffix}")
+    publisher.create_topic(
+        request={
+            "name": topic,
+            "schema_settings": {"schema": schema.name, "encoding": encoding},
+        }
+    )
+    subscriber = pubsub_v1.SubscriberClient()
+    sub = subscriber.subscription_path(project, f"rides-{suffix}")
+    subscriber.create_subscription(name=sub, topic=topic)
+    return publisher, topic, subscriber, sub, schema
+
+
+@pytest.mark.integration
+def test_topic_with_avro_json_schema_rejects_bad_publish(emulator_host):
+    publisher, topic, subscriber, sub, schema = _topic_with_schema(
+        emulator_host, Schema.Type.AVRO, json.dumps(AVRO_V1), Encoding.JSON, "avro-json"
+    )
+    with pytest.raises(gexc.InvalidArgument, match=r"\$.fare: expected double"):
+        publisher.publish(topic, json.dumps({**GOOD_RIDE, "fare": "x"}).encode()).result(30)
+    with pytest.raises(gexc.InvalidArgument):
+        publisher.publish(topic, avro_binary(AVRO_V1, {**GOOD_RIDE, "note": None})).result(30)
+    message_id = publisher.publish(topic, json.dumps(GOOD_RIDE).encode()).result(30)
+    received = subscriber.pull(subscription=sub, max_messages=10, timeout=30).received_messages
+    assert [m.message.message_id for m in received] == [message_id]
+    attributes = received[0].message.attributes
+    assert attributes["googclient_schemaname"] == schema.name
+    assert attributes["googclient_schemaencoding"] == "JSON"
+    assert attributes["googclient_schemarevisionid"] == schema.revision_id
+
+
+@pytest.mark.integration
+def test_topic_with_proto_binary_schema_rejects_bad_publish(emulator_host):
+    from google.protobuf import descriptor_pool, message_factory
+
+    from emulators.pubsub.schemas import compile_proto
+
+    publisher, topic, subscriber, sub, _ = _topic_with_schema(
+        emulator_host, Schema.Type.PROTOCOL_BUFFER, PROTO, Encoding.BINARY, "proto-binary"
+    )
+    fds, root = compile_proto(PROTO)
+    pool = descriptor_pool.DescriptorPool()
+    for fd in fds.file:
+        pool.Add(fd)
+    ride = message_factory.GetMessageClass(pool.FindMessageTypeByName(root))
+    with pytest.raises(gexc.InvalidArgument, match="invalid PROTOCOL_BUFFER binary"):
+        publisher.publish(topic, b"\xff\xff\xff").result(30)
+    with pytest.raises(gexc.InvalidArgument):
+        publisher.publish(topic, b'{"rideId": "r1"}').result(30)  # JSON on a BINARY topic
+    good = ride(ride_id="r1", passengers=3).SerializeToString()
+    message_id = publisher.publish(topic, good).result(30)
+    received = subscriber.pull(subscription=sub, max_messages=10, timeout=30).received_messages
+    assert [(m.message.message_id, m.message.data) for m in received] == [(message_id, good)]
+
+
+@pytest.mark.integration
+def test_topic_with_unknown_schema_is_refused(emulator_host):
+    from google.cloud import pubsub_v1
+
+    publisher = pubsub_v1.PublisherClient()
+    with pytest.raises(gexc.NotFound):
+        publisher.create_topic(
+            request={
+                "name": publisher.topic_path("schema-topics-missing", "rides"),
+                "schema_settings": {
+                    "schema": "projects/schema-topics-missing/schemas/nope",
+                    "encoding": Encoding.JSON,
+                },
+            }
+        )
