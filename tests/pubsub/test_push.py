@@ -5,7 +5,13 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import pathlib
+import re
+import select
 import socket
+import subprocess
+import sys
+import threading
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -239,3 +245,174 @@ def test_deliver_unwrapped_body_and_headers():
     assert headers["x-goog-pubsub-message-id"] == "42"
     assert headers["x-goog-pubsub-publish-time"] == "2024-05-06T07:08:09.123Z"
     assert headers.get("Content-Type") != "application/json"
+
+
+# --- end to end: push subscriptions of the emulator process ------------------------------------
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def emulator_host():
+    """The emulator as a real subprocess on a free port; PUBSUB_EMULATOR_HOST points at it."""
+    if not (ROOT / "emulators" / "pubsub" / "server.py").exists():
+        pytest.skip("the emulator core (emulators/pubsub/server.py) is not there yet")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "emulators.pubsub", "--port", "0"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    ready, _, _ = select.select([proc.stdout], [], [], 60)
+    line = proc.stdout.readline() if ready else ""
+    match = re.search(r"listening on (\S+:\d+)", line)
+    if not match:
+        proc.kill()
+        pytest.fail(f"emulator did not start: {line!r}")
+    env = pytest.MonkeyPatch()
+    env.setenv("PUBSUB_EMULATOR_HOST", match.group(1))
+    yield match.group(1)
+    env.undo()
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+class ThreadedEndpoint:
+    """An aiohttp push endpoint on its own loop/thread, for the synchronous Google clients."""
+
+    def __init__(self, statuses: list[int]):
+        self.statuses = list(statuses)
+        self.requests: list[tuple[dict, bytes]] = []
+        self.changed = threading.Condition()
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+        self.url = asyncio.run_coroutine_threadsafe(self._start(), self.loop).result(30)
+
+    async def _start(self) -> str:
+        async def handle(request: web.Request) -> web.Response:
+            body = await request.read()
+            with self.changed:
+                self.requests.append((dict(request.headers), body))
+                status = self.statuses.pop(0) if self.statuses else 200
+                self.changed.notify_all()
+            return web.Response(status=status)
+
+        app = web.Application()
+        app.router.add_post("/push", handle)
+        self.runner = web.AppRunner(app)
+        await self.runner.setup()
+        site = web.TCPSite(self.runner, "127.0.0.1", 0)
+        await site.start()
+        return f"http://127.0.0.1:{self.runner.addresses[0][1]}/push"
+
+    def wait_for(self, count: int, limit: float = 60) -> list[tuple[dict, bytes]]:
+        with self.changed:
+            self.changed.wait_for(lambda: len(self.requests) >= count, timeout=limit)
+            assert len(self.requests) >= count, f"only {len(self.requests)} push requests"
+            return list(self.requests)
+
+    def close(self) -> None:
+        asyncio.run_coroutine_threadsafe(self.runner.cleanup(), self.loop).result(30)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+
+
+def _pull_ids(subscriber, sub: str, wait_s: float) -> list[str]:
+    """Message ids a blocking pull returns within ``wait_s`` (none: an empty list)."""
+    from google.api_core import exceptions as gexc
+    from google.api_core import retry as gretry
+
+    try:
+        response = subscriber.pull(
+            request={"subscription": sub, "max_messages": 10},
+            timeout=wait_s,
+            retry=gretry.Retry(deadline=wait_s),
+        )
+    except (gexc.DeadlineExceeded, gexc.RetryError):
+        return []
+    return [m.message.message_id for m in response.received_messages]
+
+
+@pytest.mark.integration
+def test_push_subscription_retries_500_and_acks_200(emulator_host):
+    from google.cloud import pubsub_v1
+
+    publisher = pubsub_v1.PublisherClient()
+    subscriber = pubsub_v1.SubscriberClient()
+    project = "push-e2e"
+    topic = publisher.create_topic(name=publisher.topic_path(project, "rides")).name
+    dead = publisher.create_topic(name=publisher.topic_path(project, "rides-dead")).name
+    sub = subscriber.subscription_path(project, "rides-push")
+    endpoint = ThreadedEndpoint([500])
+    try:
+        subscriber.create_subscription(
+            request={
+                "name": sub,
+                "topic": topic,
+                "push_config": {"push_endpoint": endpoint.url},
+                "ack_deadline_seconds": 10,
+                "retry_policy": {
+                    "minimum_backoff": timedelta(milliseconds=100),
+                    "maximum_backoff": timedelta(seconds=1),
+                },
+                "dead_letter_policy": {"dead_letter_topic": dead, "max_delivery_attempts": 5},
+            }
+        )
+        first_id = publisher.publish(topic, b"ride-1", city="Oslo").result(30)
+        (h1, b1), (h2, b2) = endpoint.wait_for(2)[:2]
+        first, second = json.loads(b1), json.loads(b2)
+        assert h1["Content-Type"] == "application/json"
+        assert first["subscription"] == sub
+        assert first["message"]["messageId"] == first["message"]["message_id"] == first_id
+        assert base64.b64decode(first["message"]["data"]) == b"ride-1"
+        assert first["message"]["attributes"] == {"city": "Oslo"}
+        assert first["message"]["publishTime"].endswith("Z")
+        assert (first["deliveryAttempt"], second["deliveryAttempt"]) == (1, 2)
+        assert second["message"]["messageId"] == first_id  # the 500 was retried
+
+        # after the 200 the message is acked: the next push is the next message, and a pull
+        # once the subscription is switched to pull finds nothing left
+        second_id = publisher.publish(topic, b"ride-2").result(30)
+        later = [json.loads(b)["message"]["messageId"] for _, b in endpoint.wait_for(3)[2:]]
+        assert later == [second_id]
+        subscriber.modify_push_config(subscription=sub, push_config={})
+        # a nacked message would be ready again within maximum_backoff (1 s); wait longer
+        assert _pull_ids(subscriber, sub, wait_s=3) == []
+    finally:
+        endpoint.close()
+
+
+@pytest.mark.integration
+def test_push_no_wrapper_with_metadata(emulator_host):
+    from google.cloud import pubsub_v1
+
+    publisher = pubsub_v1.PublisherClient()
+    subscriber = pubsub_v1.SubscriberClient()
+    project = "push-e2e-unwrapped"
+    topic = publisher.create_topic(name=publisher.topic_path(project, "rides")).name
+    sub = subscriber.subscription_path(project, "rides-push")
+    endpoint = ThreadedEndpoint([])
+    try:
+        subscriber.create_subscription(
+            request={
+                "name": sub,
+                "topic": topic,
+                "push_config": {
+                    "push_endpoint": endpoint.url,
+                    "no_wrapper": {"write_metadata": True},
+                },
+            }
+        )
+        message_id = publisher.publish(topic, b"\x00raw", color="red").result(30)
+        [(headers, body)] = endpoint.wait_for(1)
+        assert body == b"\x00raw"
+        assert headers["color"] == "red"
+        assert headers["x-goog-pubsub-message-id"] == message_id
+        assert headers["x-goog-pubsub-subscription-name"] == sub
+        assert headers["x-goog-pubsub-publish-time"].endswith("Z")
+    finally:
+        endpoint.close()
