@@ -149,7 +149,11 @@ def cmd_compat(args) -> int:
         new_name, new = _load_schema(args.new)
     else:
         new_name, new = "pipeline/schema.py", schema.event_json_schema()
-    result = check(old, new, args.examples)
+    try:
+        result = check(old, new, args.examples)
+    except ImportError as exc:  # hypothesis is a dev extra
+        raise UsageError(f"the counterexample search needs {exc.name}: pip install "
+                         "'streambench[dev]', or pass --examples 0 for the rules only") from None
     cx = result.counterexample
     if args.format == "json":
         body = {

@@ -40,7 +40,7 @@ class Break:
         return f"{self.path}: {self.rule}: {self.detail}"
 
 
-class _Document:
+class SchemaDocument:
     """A schema document with its local ``$ref`` targets (``#``, ``#/...`` pointers, anchors)."""
 
     def __init__(self, root):
@@ -105,7 +105,7 @@ def _child(path: str, key: str) -> str:
 
 class _Comparer:
     def __init__(self, old_root, new_root):
-        self.old, self.new = _Document(old_root), _Document(new_root)
+        self.old, self.new = SchemaDocument(old_root), SchemaDocument(new_root)
         self._active: set[tuple[int, int]] = set()
 
     def compare(self, o, n, path: str) -> list[Break]:

@@ -59,6 +59,12 @@ class Landing:
     table: str | None = None  # EVENTS | DEAD_LETTER | None
     error_type: str | None = None
 
+    def describe(self) -> str:
+        if self.table is None:
+            return f"nowhere (message_id {self.message_id})"
+        detail = f" as {self.error_type}" if self.table == DEAD_LETTER else ""
+        return f"{self.table} table{detail} (message_id {self.message_id})"
+
 
 def _set_env(endpoints: Endpoints) -> None:
     # The clients read the emulator hosts from the environment.
@@ -152,6 +158,7 @@ def problem(result: Result, landing: Landing) -> str | None:
 def merge(results: list[Result], landings: list[Landing]) -> None:
     """Add end-to-end disagreements to the results' problems, in place."""
     for result, landing in zip(results, landings, strict=True):
+        result.landed = landing.describe()
         extra = problem(result, landing)
         if extra:
             result.problem = f"{result.problem}; {extra}" if result.problem else extra

@@ -16,7 +16,7 @@ from functools import lru_cache
 from hypothesis import strategies as st
 from jsonschema import Draft202012Validator, FormatChecker
 
-from contract_tests.compat import _Document
+from contract_tests.compat import SchemaDocument
 from pipeline.validate import parse_timestamp
 
 MAX_DEPTH = 3
@@ -63,7 +63,7 @@ _JSON = st.recursive(
 
 class _Generator:
     def __init__(self, schema: dict):
-        self.doc = _Document(schema)
+        self.doc = SchemaDocument(schema)
 
     def node(self, node, depth: int) -> st.SearchStrategy:
         node = self.doc.expand(node)

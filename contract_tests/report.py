@@ -49,6 +49,8 @@ def result_dict(result: Result) -> dict:
         item["problem"] = result.problem
     if result.warning:
         item["warning"] = result.warning
+    if result.landed:
+        item["landed"] = result.landed
     return item
 
 
@@ -66,6 +68,8 @@ def to_text(results: list[Result], show_rows: bool = True) -> str:
             lines.append(f"      problem: {r.problem}")
         if r.warning:
             lines.append(f"      warning: {r.warning}")
+        if r.landed:
+            lines.append(f"      end-to-end: landed in the {r.landed}")
         if show_rows and r.accepted:
             lines.append(f"      row: {json.dumps(r.outcome.row, ensure_ascii=False)}")
     s = summary(results)

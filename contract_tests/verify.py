@@ -19,6 +19,7 @@ class Result:
     expect_reject: bool
     problem: str | None = None
     warning: str | None = None
+    landed: str | None = None  # end-to-end: where the stack put it ("events", "dead_letter ...")
 
     @property
     def passed(self) -> bool:

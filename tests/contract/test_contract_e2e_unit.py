@@ -39,3 +39,5 @@ def test_merge_flags_disagreements_only():
     assert "dead-lettered by the stack (bigquery_insert_failed)" in problems[2]
     assert "reached neither" in problems[3]
     assert "dead-lettered as invalid_utf8, locally as malformed_json" in problems[4]
+    assert results[1].landed == "dead_letter table as schema_violation (message_id 1)"
+    assert results[3].landed == "nowhere (message_id 3)"
