@@ -5,12 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import pathlib
-import re
-import select
 import socket
-import subprocess
-import sys
 import threading
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -249,35 +244,15 @@ def test_deliver_unwrapped_body_and_headers():
 
 # --- end to end: push subscriptions of the emulator process ------------------------------------
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
-
 
 @pytest.fixture(scope="module")
-def emulator_host():
-    """The emulator as a real subprocess on a free port; PUBSUB_EMULATOR_HOST points at it."""
-    if not (ROOT / "emulators" / "pubsub" / "server.py").exists():
-        pytest.skip("the emulator core (emulators/pubsub/server.py) is not there yet")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "emulators.pubsub", "--port", "0"],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    ready, _, _ = select.select([proc.stdout], [], [], 60)
-    line = proc.stdout.readline() if ready else ""
-    match = re.search(r"listening on (\S+:\d+)", line)
-    if not match:
-        proc.kill()
-        pytest.fail(f"emulator did not start: {line!r}")
+def emulator_host(ours):
+    """The session's emulator process (tests/pubsub/conftest.py); the clients find it through
+    PUBSUB_EMULATOR_HOST, like any application would."""
     env = pytest.MonkeyPatch()
-    env.setenv("PUBSUB_EMULATOR_HOST", match.group(1))
-    yield match.group(1)
+    env.setenv("PUBSUB_EMULATOR_HOST", ours.host)
+    yield ours.host
     env.undo()
-    proc.terminate()
-    try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
 
 
 class ThreadedEndpoint:
