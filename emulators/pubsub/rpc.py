@@ -32,6 +32,28 @@ def status_details(err: ApiError) -> tuple[tuple[str, bytes], ...]:
     return (("grpc-status-details-bin", status.SerializeToString()),)
 
 
+class Malformed:
+    """Stands in for a request that did not parse, so the handler can answer in API shape."""
+
+    def __init__(self, error: Exception):
+        self.error = error
+
+
+def tolerant(deserialize: Callable[[bytes], Any]) -> Callable[[bytes], Any]:
+    def wrapped(raw: bytes) -> Any:
+        try:
+            return deserialize(raw)
+        except Exception as exc:  # DecodeError and friends
+            return Malformed(exc)
+
+    return wrapped
+
+
+MALFORMED = ApiError(
+    "INVALID_ARGUMENT", "Invalid request: the request message could not be parsed."
+)
+
+
 async def abort(context: grpc.aio.ServicerContext, err: ApiError) -> None:
     await context.abort(
         getattr(grpc.StatusCode, err.code), err.message, trailing_metadata=status_details(err)
@@ -47,6 +69,8 @@ def unary(method: str, fn: Callable[[Any], Any], faults: Faults) -> Callable:
 
     async def handler(request: Any, context: grpc.aio.ServicerContext) -> Any:
         try:
+            if isinstance(request, Malformed):
+                raise MALFORMED
             if injecting:
                 await faults.inject(method)
             if is_async:
@@ -71,13 +95,13 @@ def register(
     handlers = {
         name: grpc.unary_unary_rpc_method_handler(
             unary(name, fn, faults),
-            request_deserializer=deserialize,
+            request_deserializer=tolerant(deserialize),
             response_serializer=wire.serialize,
         )
         for name, (fn, deserialize) in methods.items()
     }
     for name, (fn, deserialize) in (streaming or {}).items():
         handlers[name] = grpc.stream_stream_rpc_method_handler(
-            fn, request_deserializer=deserialize, response_serializer=wire.serialize
+            fn, request_deserializer=tolerant(deserialize), response_serializer=wire.serialize
         )
     server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(service, handlers),))

@@ -11,7 +11,7 @@ from emulators.pubsub import names, wire
 from emulators.pubsub.broker import Broker
 from emulators.pubsub.errors import ApiError, invalid
 from emulators.pubsub.faults import Faults
-from emulators.pubsub.rpc import abort, register
+from emulators.pubsub.rpc import MALFORMED, Malformed, abort, register
 from emulators.pubsub.subscriptions import MAX_ACK_DEADLINE, Entry, Subscription
 
 SERVICE = "google.pubsub.v1.Subscriber"
@@ -172,6 +172,8 @@ class SubscriberServicer:
         except StopAsyncIteration:
             return
         try:
+            if isinstance(first, Malformed):
+                raise MALFORMED
             if self.faults.enabled:
                 await self.faults.inject("StreamingPull")
             sub = self.broker.subscription(first.subscription)
@@ -240,6 +242,8 @@ class SubscriberServicer:
 
     async def _read(self, requests: Any, sub: Subscription, stream: Stream, outbox) -> None:
         async for req in requests:
+            if isinstance(req, Malformed):
+                return  # ends the stream; the client reconnects
             self._apply(sub, stream, req, outbox)
             if outbox:
                 stream.wake()

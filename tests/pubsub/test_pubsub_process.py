@@ -1,0 +1,228 @@
+"""The emulator as a process: ready line, signals, persistence across kill -9, bad input."""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+
+import grpc
+import pytest
+from google.api_core import exceptions
+
+from tests.pubsub.conftest import Emulator, Target
+
+pytestmark = pytest.mark.integration
+
+
+def test_port_zero_and_clean_sigterm():
+    emulator = Emulator().start()
+    assert emulator.port > 0
+    target = Target("ours", emulator.host)
+    target.topic()
+    assert emulator.stop() == 0
+
+
+def test_sigint_exits_cleanly():
+    emulator = Emulator().start()
+    emulator.proc.send_signal(2)
+    assert emulator.proc.wait(10) == 0
+    emulator.stop()
+
+
+def test_persistence_survives_kill_9(tmp_path):
+    data = str(tmp_path / "data")
+    emulator = Emulator("--data-dir", data).start()
+    try:
+        target = Target("ours", emulator.host)
+        topic = target.topic()
+        sub = target.subscription(topic, enable_message_ordering=True)
+        other = target.subscription(topic)
+        target.publisher.api.publish(
+            topic=topic,
+            messages=[
+                {"data": f"m{i}".encode(), "attributes": {"i": str(i)}, "ordering_key": "k"}
+                for i in range(5)
+            ],
+        )
+        got = target.pull(sub, expect=5)
+        acked = [m for m in got if m.message.data in (b"m0", b"m1")]
+        target.subscriber.acknowledge(subscription=sub, ack_ids=[m.ack_id for m in acked])
+        snap = target.snapshot_path()
+        target.subscriber.create_snapshot(name=snap, subscription=other)
+        emulator.kill()  # SIGKILL: no chance to flush anything
+    finally:
+        emulator.stop()
+
+    restarted = Emulator("--data-dir", data).start()
+    try:
+        target = Target("ours", restarted.host)
+        assert target.publisher.get_topic(topic=topic).name == topic
+        assert target.subscriber.get_subscription(subscription=sub).enable_message_ordering
+        got = target.pull(sub, expect=3)
+        assert [m.message.data for m in got] == [b"m2", b"m3", b"m4"]
+        assert got[0].message.attributes["i"] == "2"
+        assert got[0].message.ordering_key == "k"
+        assert len(target.pull(other, expect=5)) == 5
+        assert target.subscriber.get_snapshot(snapshot=snap).topic == topic
+        ids = target.publish(topic, b"after restart")
+        assert int(ids[0]) > 5  # ids keep growing, never reused
+        target.subscriber.acknowledge(subscription=sub, ack_ids=[m.ack_id for m in got])
+    finally:
+        assert restarted.stop() == 0
+
+    again = Emulator("--data-dir", data).start()
+    try:
+        target = Target("ours", again.host)
+        got = target.pull(sub, expect=1)
+        assert [m.message.data for m in got] == [b"after restart"]
+    finally:
+        again.stop()
+
+
+def test_deleted_resources_stay_deleted(tmp_path):
+    data = str(tmp_path / "data")
+    emulator = Emulator("--data-dir", data).start()
+    target = Target("ours", emulator.host)
+    topic = target.topic()
+    sub = target.subscription(topic)
+    target.subscriber.delete_subscription(subscription=sub)
+    target.publisher.delete_topic(topic=topic)
+    emulator.kill()
+    emulator.stop()
+    restarted = Emulator("--data-dir", data).start()
+    try:
+        target = Target("ours", restarted.host)
+        with pytest.raises(exceptions.NotFound):
+            target.publisher.get_topic(topic=topic)
+        with pytest.raises(exceptions.NotFound):
+            target.subscriber.get_subscription(subscription=sub)
+    finally:
+        restarted.stop()
+
+
+def test_malformed_input_keeps_serving(ours_target):
+    channel = grpc.insecure_channel(ours_target.host)
+    publish = channel.unary_unary(
+        "/google.pubsub.v1.Publisher/Publish",
+        request_serializer=lambda b: b,
+        response_deserializer=lambda b: b,
+    )
+    with pytest.raises(grpc.RpcError) as err:
+        publish(b"\xff\xff\xff\xff garbage", timeout=5)
+    assert err.value.code() in (grpc.StatusCode.INTERNAL, grpc.StatusCode.INVALID_ARGUMENT)
+    unknown = channel.unary_unary(
+        "/google.pubsub.v1.Publisher/NoSuchMethod",
+        request_serializer=lambda b: b,
+        response_deserializer=lambda b: b,
+    )
+    with pytest.raises(grpc.RpcError) as err:
+        unknown(b"", timeout=5)
+    assert err.value.code() == grpc.StatusCode.UNIMPLEMENTED
+    channel.close()
+    # raw junk on the socket, then a normal call still works
+    host, port = ours_target.host.rsplit(":", 1)
+    with socket.create_connection((host, int(port))) as sock:
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n" + b"\x00" * 100)
+        sock.settimeout(2)
+        try:
+            sock.recv(100)
+        except OSError:
+            pass
+    topic = ours_target.topic()
+    assert ours_target.publish(topic, b"still alive")
+
+
+def test_faults_inject_errors_and_can_be_turned_off(tmp_path):
+    faults = tmp_path / "faults.json"
+    faults.write_text(
+        json.dumps({"seed": 1, "methods": {"GetTopic": {"error_rate": 1.0, "error_code": "UNAVAILABLE"}}})
+    )
+    emulator = Emulator("--faults", str(faults)).start()
+    try:
+        target = Target("ours", emulator.host)
+        topic = target.topic()
+        with pytest.raises((exceptions.ServiceUnavailable, exceptions.RetryError)):
+            target.publisher.get_topic(request={"topic": topic}, retry=None, timeout=5)
+        faults.write_text(
+            json.dumps(
+                {"methods": {"GetTopic": {"error_rate": 1.0, "error_code": "DEADLINE_EXCEEDED"}}}
+            )
+        )
+        with pytest.raises(exceptions.DeadlineExceeded):
+            target.publisher.get_topic(request={"topic": topic}, retry=None, timeout=5)
+        faults.write_text("{}")
+        assert target.publisher.get_topic(request={"topic": topic}, retry=None).name == topic
+    finally:
+        emulator.stop()
+
+
+def test_faults_error_rate_is_seeded(tmp_path):
+    def outcomes() -> list[bool]:
+        faults = tmp_path / "f.json"
+        faults.write_text(json.dumps({"seed": 42, "methods": {"*": {"error_rate": 0.5}}}))
+        emulator = Emulator("--faults", str(faults)).start()
+        try:
+            channel = grpc.insecure_channel(emulator.host)
+            get = channel.unary_unary(
+                "/google.pubsub.v1.Publisher/GetTopic",
+                request_serializer=lambda b: b,
+                response_deserializer=lambda b: b,
+            )
+            result = []
+            for _ in range(20):
+                try:
+                    get(b"", timeout=5)
+                    result.append(True)
+                except grpc.RpcError as err:
+                    result.append(err.code() == grpc.StatusCode.UNAVAILABLE)
+            channel.close()
+            return result
+        finally:
+            emulator.stop()
+
+    first = outcomes()
+    assert first == outcomes()
+    assert 0 < first.count(True) < 20
+
+
+def test_faults_duplicates_and_broken_streams(tmp_path):
+    faults = tmp_path / "faults.toml"
+    faults.write_text("seed = 3\nduplicate_rate = 1.0\n")
+    emulator = Emulator("--faults", str(faults)).start()
+    try:
+        target = Target("ours", emulator.host)
+        topic = target.topic()
+        sub = target.subscription(topic)
+        target.publish(topic, b"dup")
+        [first] = target.pull(sub)
+        target.subscriber.acknowledge(subscription=sub, ack_ids=[first.ack_id])
+        [second] = target.pull(sub)  # the ack was "lost"
+        assert second.message.message_id == first.message.message_id
+        faults.write_text("stream_break_after_messages = 2\n")
+        time.sleep(0.05)
+        target.subscriber.acknowledge(subscription=sub, ack_ids=[second.ack_id])
+        from google.pubsub_v1.types import StreamingPullRequest
+
+        target.publisher.api.publish(topic=topic, messages=[{"data": b"a"}, {"data": b"b"}])
+        stream = target.subscriber.api.streaming_pull(
+            requests=iter([StreamingPullRequest(subscription=sub, stream_ack_deadline_seconds=60)])
+        )
+        with pytest.raises(exceptions.ServiceUnavailable):
+            for _ in stream:
+                pass
+    finally:
+        emulator.stop()
+
+
+def test_latency_fault(tmp_path):
+    faults = tmp_path / "faults.json"
+    faults.write_text(json.dumps({"methods": {"CreateTopic": {"latency_ms": 300}}}))
+    emulator = Emulator("--faults", str(faults)).start()
+    try:
+        target = Target("ours", emulator.host)
+        started = time.monotonic()
+        target.topic()
+        assert time.monotonic() - started >= 0.3
+    finally:
+        emulator.stop()
