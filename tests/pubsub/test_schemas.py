@@ -14,6 +14,8 @@ from google.api_core import exceptions as gexc
 from google.cloud.pubsub import SchemaServiceClient
 from google.pubsub_v1.services.schema_service.transports import SchemaServiceGrpcTransport
 from google.pubsub_v1.types import Encoding, Schema, SchemaView
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from emulators.pubsub.schema_service import register_servicer
 from emulators.pubsub.schemas import (
@@ -583,3 +585,111 @@ def test_topic_with_unknown_schema_is_refused(emulator_host):
                 },
             }
         )
+
+
+# --- property tests ---------------------------------------------------------------------------
+
+PROPERTY_AVRO = {
+    "type": "record",
+    "name": "Event",
+    "namespace": "bench",
+    "fields": [
+        {"name": "id", "type": "long"},
+        {"name": "score", "type": "double"},
+        {"name": "ok", "type": "boolean"},
+        {"name": "raw", "type": "bytes"},
+        {"name": "kind", "type": {"type": "enum", "name": "Kind", "symbols": ["A", "B"]}},
+        {"name": "choice", "type": ["null", "string", "int", "bench.Kind"]},
+        {"name": "tags", "type": {"type": "map", "values": ["null", "long"]}},
+        {"name": "code", "type": {"type": "fixed", "name": "Code", "size": 2}},
+        {"name": "items", "type": {"type": "array", "items": "string"}},
+    ],
+}
+
+avro_records = st.fixed_dictionaries(
+    {
+        "id": st.integers(-(2**63), 2**63 - 1),
+        "score": st.floats(allow_nan=False, allow_infinity=False),
+        "ok": st.booleans(),
+        "raw": st.binary(max_size=8),
+        "kind": st.sampled_from(["A", "B"]),
+        "choice": st.one_of(
+            st.none(),
+            st.text(max_size=5),
+            st.integers(-(2**31), 2**31 - 1),
+        ),
+        "tags": st.dictionaries(
+            st.text(min_size=1, max_size=3), st.one_of(st.none(), st.integers(0, 9))
+        ),
+        "code": st.binary(min_size=2, max_size=2),
+        "items": st.lists(st.text(max_size=3), max_size=3),
+    }
+)
+
+
+@pytest.fixture(scope="module")
+def property_registry() -> tuple[SchemaRegistry, str, str]:
+    registry = SchemaRegistry()
+    avro = registry.create(PROJECT, "events-avro", "AVRO", json.dumps(PROPERTY_AVRO))
+    proto = registry.create(PROJECT, "events-proto", "PROTOCOL_BUFFER", PROTO)
+    return registry, avro.name, proto.name
+
+
+@settings(max_examples=150, deadline=None)
+@given(record=avro_records)
+def test_avro_records_written_by_fastavro_validate(property_registry, record):
+    registry, avro, _ = property_registry
+    parsed = fastavro.parse_schema(PROPERTY_AVRO)
+    registry.validate_message(avro, "BINARY", avro_binary(PROPERTY_AVRO, record))
+    text = io.StringIO()
+    fastavro.json_writer(text, parsed, [record])
+    registry.validate_message(avro, "JSON", text.getvalue().encode())
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    ride_id=st.text(max_size=10),
+    fare=st.floats(allow_nan=False, allow_infinity=False),
+    passengers=st.integers(-(2**31), 2**31 - 1),
+    tags=st.lists(st.text(max_size=4), max_size=3),
+)
+def test_proto_messages_validate_in_both_encodings(
+    property_registry, ride_id, fare, passengers, tags
+):
+    from google.protobuf import descriptor_pool, json_format, message_factory
+
+    from emulators.pubsub.schemas import compile_proto
+
+    registry, _, proto = property_registry
+    fds, root = compile_proto(PROTO)
+    pool = descriptor_pool.DescriptorPool()
+    for fd in fds.file:
+        pool.Add(fd)
+    ride = message_factory.GetMessageClass(pool.FindMessageTypeByName(root))
+    msg = ride(ride_id=ride_id, fare=fare, passengers=passengers, tags=tags)
+    registry.validate_message(proto, "BINARY", msg.SerializeToString())
+    registry.validate_message(proto, "JSON", json_format.MessageToJson(msg).encode())
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    data=st.one_of(
+        st.binary(max_size=40),
+        st.recursive(
+            st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=5),
+            lambda inner: (
+                st.lists(inner, max_size=3)
+                | st.dictionaries(st.sampled_from(["id", "rideId", "x", "choice"]), inner)
+            ),
+            max_leaves=8,
+        ).map(lambda v: json.dumps(v).encode()),
+    ),
+    encoding=st.sampled_from(["JSON", "BINARY"]),
+    which=st.sampled_from([1, 2]),
+)
+def test_garbage_messages_only_raise_schema_violation(property_registry, data, encoding, which):
+    registry, *names = property_registry
+    try:
+        registry.validate_message(names[which - 1], encoding, data)
+    except SchemaViolation:
+        pass
