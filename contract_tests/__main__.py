@@ -56,6 +56,11 @@ def _parser() -> argparse.ArgumentParser:
                    "same parse/validate/enrich functions without Beam")
     v.add_argument("--max-event-bytes", type=int, default=schema.MAX_EVENT_BYTES,
                    help="the pipeline's --max_event_bytes (default: %(default)s)")
+    v.add_argument("--reference-file", metavar="PATH",
+                   help="the pipeline's --reference_file (JSON, NDJSON or CSV keyed by source), "
+                   "so rows show production's enrichment")
+    v.add_argument("--quiet", action="store_true",
+                   help="text format: print failures and the summary only")
     v.add_argument("--suite-name", default="contract", help="JUnit testsuite name")
     e2e = v.add_argument_group("end-to-end (needs a running stack)")
     e2e.add_argument("--e2e", action="store_true",
@@ -116,12 +121,15 @@ def cmd_verify(args) -> int:
         raise UsageError("no samples found in " + " ".join(args.paths))
     from contract_tests.verify import verify  # imports Beam: only once the input is known good
 
-    results = verify(samples, attributes, args.expect_reject, args.engine, args.max_event_bytes)
+    if args.reference_file and not Path(args.reference_file).is_file():
+        raise UsageError(f"{args.reference_file}: no such reference file")
+    results = verify(samples, attributes, args.expect_reject, args.engine, args.max_event_bytes,
+                     args.reference_file)
     if endpoints is not None:
         from contract_tests import e2e
 
         e2e.merge(results, e2e.run_e2e(samples, endpoints, args.timeout, attributes))
-    _emit(report.render(results, args.format, args.suite_name), args.output)
+    _emit(report.render(results, args.format, args.suite_name, args.quiet), args.output)
     if args.output and args.format != "text":
         sys.stdout.write(report.to_text(results, show_rows=False))
     return OK if all(r.passed for r in results) else FAILED

@@ -84,9 +84,23 @@ class SchemaDocument:
         return node
 
 
+def _json_type(value) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "integer"
+    if isinstance(value, float):
+        return "number"
+    return {str: "string", list: "array", dict: "object"}[type(value)]
+
+
 def _types(node: dict) -> set[str]:
     declared = node.get("type")
     if declared is None:
+        if "const" in node or "enum" in node:  # the values say which types can occur
+            return {_json_type(v) for v in node.get("enum", [node.get("const")])}
         return set(ALL_TYPES)
     return {declared} if isinstance(declared, str) else set(declared)
 

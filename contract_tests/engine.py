@@ -95,17 +95,29 @@ def run(
     payloads: list[tuple[bytes, dict[str, str]]],
     engine: str = "beam",
     max_event_bytes: int = schema.MAX_EVENT_BYTES,
+    reference_file: str | None = None,
 ) -> list[Outcome]:
-    """One :class:`Outcome` per ``(data, attributes)``, in order."""
+    """One :class:`Outcome` per ``(data, attributes)``, in order.
+
+    ``reference_file`` is the pipeline's ``--reference_file`` (JSON, NDJSON or CSV rows keyed
+    by ``source``), so rows show the enrichment production would apply.
+    """
     if engine not in ENGINES:
         raise ValueError(f"engine must be one of {ENGINES}, not {engine!r}")
     messages = messages_of(payloads)
     if engine == "functions":
-        return [run_functions(m, max_event_bytes) for m in messages]
-    return run_beam(messages, max_event_bytes)
+        references = {}
+        if reference_file:
+            from pipeline.reference import keyed, read_reference_file
+
+            references = dict(keyed(read_reference_file(reference_file)))
+        return [run_functions(m, max_event_bytes, references) for m in messages]
+    return run_beam(messages, max_event_bytes, reference_file)
 
 
-def run_functions(message: Message, max_event_bytes: int = schema.MAX_EVENT_BYTES) -> Outcome:
+def run_functions(
+    message: Message, max_event_bytes: int = schema.MAX_EVENT_BYTES, references=None
+) -> Outcome:
     parsed = parse_message(message)
     if isinstance(parsed, DeadLetter):
         return Outcome.of_dead_letter(parsed)
@@ -113,7 +125,7 @@ def run_functions(message: Message, max_event_bytes: int = schema.MAX_EVENT_BYTE
     if isinstance(valid, DeadLetter):
         return Outcome.of_dead_letter(valid)
     try:
-        return Outcome.of_row(to_row(valid, {}, utc_now()))
+        return Outcome.of_row(to_row(valid, references or {}, utc_now()))
     except Exception as exc:  # mirrors EnrichEvents: a failing enrich is a dead letter
         dead = DeadLetter(
             message, errors.ENRICH_FAILED, f"{type(exc).__name__}: {exc}", ENRICH_STEP,
@@ -142,10 +154,15 @@ class _Collect:
             _RESULTS[self.token].setdefault(key, outcome)
 
 
-def run_beam(messages: list[Message], max_event_bytes: int = schema.MAX_EVENT_BYTES):
+def run_beam(
+    messages: list[Message],
+    max_event_bytes: int = schema.MAX_EVENT_BYTES,
+    reference_file: str | None = None,
+) -> list[Outcome]:
     import apache_beam as beam
     from apache_beam.options.pipeline_options import PipelineOptions
 
+    from pipeline.reference import LoadReference
     from pipeline.run import ProcessEvents
 
     token = next(_TOKENS)
@@ -153,10 +170,13 @@ def run_beam(messages: list[Message], max_event_bytes: int = schema.MAX_EVENT_BY
     try:
         options = PipelineOptions(flags=[], runner="DirectRunner", direct_num_workers=1)
         with beam.Pipeline(options=options) as p:
+            references = None
+            if reference_file:
+                references = p | "Reference" >> LoadReference(path=reference_file)
             rows, dead = (
                 p
                 | "Samples" >> beam.Create(messages, reshuffle=False)
-                | "Process" >> ProcessEvents(max_event_bytes=max_event_bytes)
+                | "Process" >> ProcessEvents(references, max_event_bytes)
             )
             _ = rows | "CollectRows" >> beam.Map(_Collect(token))
             _ = dead | "CollectDeadLetters" >> beam.Map(_Collect(token))

@@ -59,9 +59,11 @@ def to_json(results: list[Result]) -> str:
     return json.dumps(body, indent=2, ensure_ascii=False) + "\n"
 
 
-def to_text(results: list[Result], show_rows: bool = True) -> str:
+def to_text(results: list[Result], show_rows: bool = True, quiet: bool = False) -> str:
     lines = []
     for r in results:
+        if quiet and r.passed:
+            continue
         mark = "PASS" if r.passed else "FAIL"
         lines.append(f"{mark}  {r.sample.name}: {r.describe_outcome()}")
         if r.problem:
@@ -70,7 +72,7 @@ def to_text(results: list[Result], show_rows: bool = True) -> str:
             lines.append(f"      warning: {r.warning}")
         if r.landed:
             lines.append(f"      end-to-end: landed in the {r.landed}")
-        if show_rows and r.accepted:
+        if show_rows and r.accepted and not quiet:
             lines.append(f"      row: {json.dumps(r.outcome.row, ensure_ascii=False)}")
     s = summary(results)
     verdict = "OK" if s["ok"] else "FAILED"
@@ -109,9 +111,11 @@ def to_junit(results: list[Result], suite_name: str = "contract") -> str:
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(suites, "unicode") + "\n"
 
 
-def render(results: list[Result], fmt: str, suite_name: str = "contract") -> str:
+def render(
+    results: list[Result], fmt: str, suite_name: str = "contract", quiet: bool = False
+) -> str:
     if fmt == "json":
         return to_json(results)
     if fmt == "junit":
         return to_junit(results, suite_name)
-    return to_text(results)
+    return to_text(results, quiet=quiet)

@@ -74,10 +74,13 @@ def verify(
     expect_reject: bool = False,
     engine_name: str = "beam",
     max_event_bytes: int = schema.MAX_EVENT_BYTES,
+    reference_file: str | None = None,
 ) -> list[Result]:
     """One :class:`Result` per sample. ``attributes`` are added to every sample's own."""
     payloads = [(s.data, {**(attributes or {}), **s.attributes}) for s in samples]
-    outcomes = engine.run(payloads, engine_name, max_event_bytes) if samples else []
+    outcomes = (
+        engine.run(payloads, engine_name, max_event_bytes, reference_file) if samples else []
+    )
     return [
         Result(s, o, expect_reject, judge(o, expect_reject, s.expect), version_warning(o))
         for s, o in zip(samples, outcomes, strict=True)

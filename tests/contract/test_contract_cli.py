@@ -109,6 +109,28 @@ def test_stdin_ndjson_with_attributes():
     assert attributes == {"team": "growth", "env": "ci", "x": "1"}
 
 
+def test_reference_file_enriches_rows_like_production(tmp_path):
+    reference = tmp_path / "sources.csv"
+    reference.write_text("source,team\ncli-test,growth\n")
+    payload = (json.dumps(EVENT) + "\n").encode()
+    code, body = verify_json("--reference-file", reference, "-", stdin=payload)
+    assert code == 0
+    row = body["results"][0]["row"]
+    assert row["reference_found"] is True
+    assert json.loads(row["reference"]) == {"source": "cli-test", "team": "growth"}
+
+
+def test_quiet_text_shows_only_failures(tmp_path):
+    path = tmp_path / "two.ndjson"
+    path.write_text(json.dumps(EVENT) + "\n{\n")
+    proc = run("verify", "--quiet", path)
+    lines = proc.stdout.decode().splitlines()
+    assert proc.returncode == 1
+    assert lines[0].startswith(f"FAIL  {path}:2: rejected: malformed_json at $")
+    assert lines[-1] == "2 sample(s): 1 accepted, 1 rejected, 1 failed - FAILED"
+    assert not any(line.startswith("PASS") for line in lines)
+
+
 def test_oversize_payload_is_rejected(tmp_path):
     big = {**EVENT, "data": {"blob": "x" * 2000}}
     (tmp_path / "big.json").write_text(json.dumps(big))

@@ -110,6 +110,7 @@ def test_rules_on_small_schemas(old, new, rule):
         ({"type": ["string", "null"]}, {"anyOf": [{"type": "null"}, {"type": "string"}]}),
         ({"enum": ["a"]}, {"enum": ["a", "b"]}),
         ({"type": "integer", "minimum": 1}, {"type": "integer", "exclusiveMinimum": 0}),
+        ({"enum": ["a", "b"]}, {"type": "string"}),
     ],
 )
 def test_widening_on_small_schemas(old, new):

@@ -77,6 +77,16 @@ def test_beam_and_functions_engines_agree():
     assert [_comparable(r) for r in beam] == [_comparable(r) for r in functions]
 
 
+def test_engines_agree_with_a_reference_file(tmp_path):
+    reference = tmp_path / "sources.ndjson"
+    reference.write_text(json.dumps({"source": "iot-gateway", "tier": "bronze"}) + "\n")
+    beam = verify(GOOD, engine_name="beam", reference_file=str(reference))
+    functions = verify(GOOD, engine_name="functions", reference_file=str(reference))
+    assert [_comparable(r) for r in beam] == [_comparable(r) for r in functions]
+    found = {r.outcome.row["source"]: r.outcome.row["reference_found"] for r in beam}
+    assert found == {"checkout-service": False, "web-clickstream": False, "iot-gateway": True}
+
+
 def test_thousands_of_messages_in_one_beam_run():
     base = json.loads(GOOD[0].data)
     samples = [from_message({**base, "event_id": f"bulk-{i}"}, f"bulk:{i}") for i in range(3000)]
