@@ -64,18 +64,24 @@ def envelope(
 ) -> dict:
     """The JSON body of a wrapped push request.
 
+    ``data`` (base64) and ``attributes`` are left out when empty, like protobuf JSON.
+
     ``deliveryAttempt`` is present only when ``delivery_attempt`` is given, which the caller
     should do only for subscriptions with a dead-letter policy (as the service does).
     """
     publish_time = rfc3339(message.publish_time)
-    body: dict[str, Any] = {
-        "data": base64.b64encode(bytes(message.data)).decode("ascii"),
-        "attributes": dict(message.attributes),
-        "messageId": message.message_id,
-        "message_id": message.message_id,
-        "publishTime": publish_time,
-        "publish_time": publish_time,
-    }
+    body: dict[str, Any] = {}
+    # proto3 JSON, as the service writes it, leaves out empty data and empty attributes
+    if message.data:
+        body["data"] = base64.b64encode(bytes(message.data)).decode("ascii")
+    if message.attributes:
+        body["attributes"] = dict(message.attributes)
+    body.update(
+        messageId=message.message_id,
+        message_id=message.message_id,
+        publishTime=publish_time,
+        publish_time=publish_time,
+    )
     ordering_key = getattr(message, "ordering_key", "")
     if ordering_key:
         body["orderingKey"] = ordering_key

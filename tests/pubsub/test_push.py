@@ -50,8 +50,9 @@ def test_envelope_optional_fields():
     body = envelope(Msg(b"", ordering_key="user-1"), SUB, 3)
     assert body["message"]["orderingKey"] == "user-1"
     assert body["deliveryAttempt"] == 3
-    assert body["message"]["data"] == ""
-    assert body["message"]["attributes"] == {}
+    # empty data and attributes are omitted, as protobuf JSON does
+    assert "data" not in body["message"] and "attributes" not in body["message"]
+    assert "data" in envelope(Msg(b"x"), SUB, None)["message"]
 
 
 def test_envelope_accepts_proto_plus_and_pb2_messages():
