@@ -18,12 +18,10 @@ import threading
 from dataclasses import dataclass
 
 from pipeline import errors, schema
-from pipeline.enrich import STEP as ENRICH_STEP
-from pipeline.enrich import to_row
 from pipeline.messages import DeadLetter, Message, utc_now
-from pipeline.parse import parse_message
-from pipeline.validate import contract_violation, validate_event
 
+# The pipeline's transforms import Beam (a second to load); they are imported where used so the
+# CLI can report usage errors and the pytest plugin can register without paying for it.
 ENGINES = ("beam", "functions")
 WHOLE_PAYLOAD = "$"
 
@@ -70,6 +68,8 @@ def split_error(dead: DeadLetter) -> tuple[str, str]:
     """
     text = dead.error_message
     if dead.error_type == errors.SCHEMA_VIOLATION:
+        from pipeline.validate import contract_violation
+
         try:
             violation = contract_violation(json.loads(dead.message.data))
         except (ValueError, RecursionError):
@@ -118,6 +118,11 @@ def run(
 def run_functions(
     message: Message, max_event_bytes: int = schema.MAX_EVENT_BYTES, references=None
 ) -> Outcome:
+    from pipeline.enrich import STEP as ENRICH_STEP
+    from pipeline.enrich import to_row
+    from pipeline.parse import parse_message
+    from pipeline.validate import validate_event
+
     parsed = parse_message(message)
     if isinstance(parsed, DeadLetter):
         return Outcome.of_dead_letter(parsed)
