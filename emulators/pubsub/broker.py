@@ -109,7 +109,10 @@ class Broker:
         self.snapshots: dict[str, Snapshot] = {}
         self.seq = 0
         self.epoch = secrets.token_hex(4)
-        self.encode: Callable[[Message], bytes] = lambda m: b""
+        # (messages, publish_ns, client bodies or None) -> sets each message's ``wire``
+        self.encode: Callable[[list[Message], int, list[bytes] | None], None] = (
+            lambda msgs, ns, bodies: None
+        )
         self.duplicate: Callable[[], bool] = lambda: False
         self.on_subscription_change: Callable[[Subscription | None, str], None] = lambda s, n: None
 
@@ -213,16 +216,24 @@ class Broker:
             "googclient_schemarevisionid": str(revision or ""),
         }
 
-    def publish(self, topic: Topic, messages: list[Message]) -> list[Message]:
-        """Assign ids and times, fan out to subscriptions and snapshots, persist; return them."""
+    def publish(
+        self, topic: Topic, messages: list[Message], bodies: list[bytes] | None = None
+    ) -> list[Message]:
+        """Assign ids and times, fan out to subscriptions and snapshots, persist; return them.
+
+        ``bodies``, when given, are the messages as the client serialized them (no id or
+        publish time), so the wire layer only appends those fields.
+        """
         now = time.time_ns()
-        encode = self.encode
+        seq = self.seq
+        name = topic.name
         for msg in messages:
-            self.seq += 1
-            msg.seq = self.seq
+            seq += 1
+            msg.seq = seq
             msg.publish_time_ns = now
-            msg.topic = topic.name
-            msg.wire = encode(msg)
+            msg.topic = name
+        self.seq = seq
+        self.encode(messages, now, bodies)
         fanout = []
         for sub in topic.subscriptions.values():
             if sub.detached:

@@ -76,9 +76,10 @@ class PublisherServicer:
             raise _too_large("request_size", size, MAX_REQUEST_BYTES)
         schema = topic.schema_settings is not None
         messages = []
+        bodies: list[bytes | None] = []
         for pb in pbs:
             data = pb.data
-            attrs = dict(pb.attributes)
+            attrs = dict(pb.attributes) if len(pb.attributes) else {}
             if not data and not attrs:
                 raise invalid(
                     "One or more messages in the publish request is empty. Each message must "
@@ -89,12 +90,15 @@ class PublisherServicer:
             key = pb.ordering_key
             if key and len(key.encode()) > MAX_ORDERING_KEY_BYTES:
                 raise _too_large("ordering_key", len(key.encode()), MAX_ORDERING_KEY_BYTES)
+            reuse = not (schema or pb.message_id or pb.HasField("publish_time"))
             if schema:
                 extra = broker.validate_schema(topic, data)
                 if extra:
                     attrs.update(extra)
             messages.append(Message(0, data, attrs, key, 0))
-        broker.publish(topic, messages)
+            # the client's own bytes, to which only id and publish time get appended
+            bodies.append(pb.SerializeToString() if reuse else None)
+        broker.publish(topic, messages, bodies)
         return wire.PublishResponse(message_ids=[str(m.seq) for m in messages])
 
 

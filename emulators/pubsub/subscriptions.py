@@ -195,8 +195,9 @@ class Subscription:
         return bool(prefix) and bool(counter) and all(c in "0123456789abcdef" for c in counter)
 
     def _check_ack_ids(self, ack_ids: list[str]) -> None:
+        leases = self.leases
         for ack_id in ack_ids:
-            if not self.valid_ack_id(ack_id):
+            if ack_id not in leases and not self.valid_ack_id(ack_id):
                 raise invalid(
                     f"You have passed an invalid ack ID to the service (ack_id={ack_id})."
                 )

@@ -10,17 +10,31 @@ from typing import Any
 from emulators.pubsub.durations import seconds
 
 
-@dataclass(slots=True, eq=False)
 class Message:
     """One published message, shared (never copied) by every subscription that holds it."""
 
-    seq: int
-    data: bytes
-    attributes: dict[str, str]
-    ordering_key: str
-    publish_time_ns: int
-    topic: str = ""
-    wire: bytes | None = None  # serialized PubsubMessage, cached by the wire layer
+    __slots__ = ("seq", "data", "attributes", "ordering_key", "publish_time_ns", "topic", "wire", "size")
+
+    def __init__(
+        self,
+        seq: int,
+        data: bytes,
+        attributes: dict[str, str],
+        ordering_key: str,
+        publish_time_ns: int,
+        topic: str = "",
+        wire: bytes | None = None,
+    ):
+        self.seq = seq
+        self.data = data
+        self.attributes = attributes
+        self.ordering_key = ordering_key
+        self.publish_time_ns = publish_time_ns
+        self.topic = topic
+        self.wire = wire  # serialized PubsubMessage, made by the wire layer
+        self.size = len(data) + (
+            sum(len(k) + len(v) for k, v in attributes.items()) if attributes else 0
+        )
 
     @property
     def message_id(self) -> str:
@@ -29,10 +43,6 @@ class Message:
     @property
     def publish_time(self) -> datetime:
         return datetime.fromtimestamp(self.publish_time_ns / 1e9, tz=timezone.utc)
-
-    @property
-    def size(self) -> int:
-        return len(self.data) + sum(len(k) + len(v) for k, v in self.attributes.items())
 
 
 @dataclass(eq=False)

@@ -70,6 +70,22 @@ def encode_message(msg: Message) -> bytes:
     ).SerializeToString()
 
 
+def encode_published(messages: list[Message], ns: int, bodies: list[bytes] | None) -> None:
+    """Set ``wire`` on freshly published messages: the client's bytes plus id and time."""
+    ts = Timestamp(seconds=ns // 1_000_000_000, nanos=ns % 1_000_000_000).SerializeToString()
+    time_field = b"\x22" + _varint(len(ts)) + ts
+    if bodies is None:
+        for msg in messages:
+            msg.wire = encode_message(msg)
+        return
+    for msg, body in zip(messages, bodies, strict=True):
+        if body is None:
+            msg.wire = encode_message(msg)
+            continue
+        mid = str(msg.seq).encode()
+        msg.wire = body + b"\x1a" + bytes((len(mid),)) + mid + time_field
+
+
 def decode_message(seq: int, topic: str, body: bytes) -> Message:
     pb = PubsubMessage.FromString(body)
     return Message(
@@ -101,10 +117,12 @@ def received_messages(entries: list[Any], with_attempts: bool) -> bytes:
     for entry in entries:
         ack = entry.ack_id.encode()
         body = entry.msg.wire
-        inner = b"\x0a" + varint(len(ack)) + ack + b"\x12" + varint(len(body)) + body
+        # ack ids are short: one length byte
+        inner = b"\x0a" + bytes((len(ack),)) + ack + b"\x12" + varint(len(body)) + body
         if with_attempts:
             inner += b"\x18" + varint(entry.attempts)
-        parts.append(b"\x0a" + varint(len(inner)) + inner)
+        parts.append(b"\x0a" + varint(len(inner)))
+        parts.append(inner)
     return b"".join(parts)
 
 
