@@ -2,9 +2,11 @@
 
 A new schema is compatible when it accepts every message the old one accepted. The rules
 below compare the two schemas node by node and list every place where the new one may reject
-something the old one allowed. They are sound but conservative: a change they cannot prove
-harmless (a different regex, an unknown keyword) is reported as breaking. The property check
-in :mod:`contract_tests.counterexample` backs them with concrete messages.
+something the old one allowed. They are conservative: a change they cannot prove harmless (a
+different regex, an unknown keyword) is reported as breaking. Two approximations go the other
+way - a new ``oneOf`` is read as ``anyOf`` (a value matching two branches would fail), and
+``patternProperties`` are only compared for equality - which is what the property check in
+:mod:`contract_tests.counterexample` is for: it backs the rules with concrete messages.
 """
 
 from __future__ import annotations
@@ -317,7 +319,8 @@ def _show(bound) -> str:
 
 def structural_breaks(old: dict, new: dict) -> list[Break]:
     """Every structural reason ``new`` may reject a message ``old`` accepted (empty: compatible)."""
-    return _Comparer(old, new).compare(old, new, "$")
+    breaks = _Comparer(old, new).compare(old, new, "$")
+    return list(dict.fromkeys(breaks))  # each branch of an old anyOf may report the same break
 
 
 @dataclass

@@ -39,6 +39,12 @@ class Endpoints:
                    os.environ.get("PUBSUB_EMULATOR_HOST"),
                    os.environ.get("BIGQUERY_EMULATOR_HOST"))
 
+    @classmethod
+    def of_stack(cls, stack) -> Endpoints:
+        """From the harness's ``provisioned_stack`` fixture (read by attribute, no import)."""
+        return cls(stack.project, stack.topic, stack.events_table, stack.dead_letter_table,
+                   stack.endpoints.pubsub, stack.endpoints.bigquery)
+
     def topic_path(self) -> str:
         if self.topic.startswith("projects/"):
             return self.topic

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import logging
 import threading
 from dataclasses import dataclass
 
@@ -24,6 +25,9 @@ from pipeline.messages import DeadLetter, Message, utc_now
 # CLI can report usage errors and the pytest plugin can register without paying for it.
 ENGINES = ("beam", "functions")
 WHOLE_PAYLOAD = "$"
+CRASH = "pipeline_crash"
+"""``error_type`` of a message the pipeline raised on instead of dead-lettering it: in the
+streaming job such a message fails its bundle again on every redelivery."""
 
 
 @dataclass
@@ -41,6 +45,17 @@ class Outcome:
     @property
     def accepted(self) -> bool:
         return self.row is not None
+
+    @property
+    def crashed(self) -> bool:
+        return self.error_type == CRASH
+
+    @classmethod
+    def of_crash(cls, step: str, exc: BaseException) -> Outcome:
+        reason = (f"the pipeline raised {type(exc).__name__}: {exc} - not dead-lettered; the "
+                  "streaming job would fail on this message at every redelivery")
+        return cls(error_type=CRASH, error_message=reason, failed_step=step,
+                   path=WHOLE_PAYLOAD, reason=reason)
 
     @classmethod
     def of_row(cls, row: dict) -> Outcome:
@@ -105,14 +120,21 @@ def run(
     if engine not in ENGINES:
         raise ValueError(f"engine must be one of {ENGINES}, not {engine!r}")
     messages = messages_of(payloads)
-    if engine == "functions":
-        references = {}
-        if reference_file:
-            from pipeline.reference import keyed, read_reference_file
+    if engine == "beam":
+        try:
+            return run_beam(messages, max_event_bytes, reference_file)
+        except Exception as exc:
+            # A message made a DoFn raise and Beam failed the whole batch; the same functions
+            # one message at a time show which message it was and why.
+            logging.getLogger(__name__).warning(
+                "the Beam run failed (%s: %s); verifying message by message", type(exc).__name__,
+                exc)
+    references = {}
+    if reference_file:
+        from pipeline.reference import keyed, read_reference_file
 
-            references = dict(keyed(read_reference_file(reference_file)))
-        return [run_functions(m, max_event_bytes, references) for m in messages]
-    return run_beam(messages, max_event_bytes, reference_file)
+        references = dict(keyed(read_reference_file(reference_file)))
+    return [run_functions(m, max_event_bytes, references) for m in messages]
 
 
 def run_functions(
@@ -123,10 +145,16 @@ def run_functions(
     from pipeline.parse import parse_message
     from pipeline.validate import validate_event
 
-    parsed = parse_message(message)
+    try:
+        parsed = parse_message(message)
+    except Exception as exc:  # the pipeline's contract is "never raises"
+        return Outcome.of_crash("parse", exc)
     if isinstance(parsed, DeadLetter):
         return Outcome.of_dead_letter(parsed)
-    valid = validate_event(parsed, max_event_bytes)
+    try:
+        valid = validate_event(parsed, max_event_bytes)
+    except Exception as exc:
+        return Outcome.of_crash("validate", exc)
     if isinstance(valid, DeadLetter):
         return Outcome.of_dead_letter(valid)
     try:

@@ -14,10 +14,12 @@ FORMATS = ("text", "json", "junit")
 
 def summary(results: list[Result]) -> dict:
     failed = sum(not r.passed for r in results)
+    crashed = sum(r.outcome.crashed for r in results)
     return {
         "samples": len(results),
         "accepted": sum(r.accepted for r in results),
-        "rejected": sum(not r.accepted for r in results),
+        "rejected": sum(not r.accepted for r in results) - crashed,
+        "crashed": crashed,
         "passed": len(results) - failed,
         "failed": failed,
         "ok": failed == 0,
@@ -28,7 +30,7 @@ def result_dict(result: Result) -> dict:
     o = result.outcome
     item = {
         "sample": result.sample.name,
-        "status": "accepted" if o.accepted else "rejected",
+        "status": "accepted" if o.accepted else "crashed" if o.crashed else "rejected",
         "passed": result.passed,
         "expect_reject": result.expect_reject,
         "event_id": o.event_id,
@@ -76,8 +78,9 @@ def to_text(results: list[Result], show_rows: bool = True, quiet: bool = False) 
             lines.append(f"      row: {json.dumps(r.outcome.row, ensure_ascii=False)}")
     s = summary(results)
     verdict = "OK" if s["ok"] else "FAILED"
+    crashed = f", {s['crashed']} CRASHED the pipeline" if s["crashed"] else ""
     lines.append(
-        f"{s['samples']} sample(s): {s['accepted']} accepted, {s['rejected']} rejected, "
+        f"{s['samples']} sample(s): {s['accepted']} accepted, {s['rejected']} rejected{crashed}, "
         f"{s['failed']} failed - {verdict}"
     )
     return "\n".join(lines) + "\n"

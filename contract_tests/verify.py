@@ -33,11 +33,15 @@ class Result:
         o = self.outcome
         if o.accepted:
             return f"accepted as event_id={o.event_id!r}"
+        if o.crashed:
+            return f"CRASHED the pipeline in its {o.failed_step} step"
         return f"rejected: {o.error_type} at {o.path}: {o.reason} (step {o.failed_step})"
 
 
 def judge(outcome: Outcome, expect_reject: bool, expect: Expectation | None) -> str | None:
     """Why the outcome is a failure, or None when it is what was expected."""
+    if outcome.crashed:  # neither accepted nor rejected: always a failure
+        return outcome.reason
     if not expect_reject:
         return None if outcome.accepted else "the pipeline rejected the message"
     if outcome.accepted:

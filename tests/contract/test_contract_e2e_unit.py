@@ -14,6 +14,20 @@ def test_names():
     assert ENDPOINTS.table_id(ENDPOINTS.dead_letter_table) == "other.ds.dead_letters"
 
 
+def test_endpoints_of_the_harness_stack():
+    class Stack:  # the attributes emulators.pytest_plugin.ProvisionedStack offers
+        project, topic = "p1", "projects/p1/topics/events"
+        events_table, dead_letter_table = "p1.analytics.events", "p1.analytics.events_dlq"
+
+        class endpoints:
+            pubsub, bigquery = "127.0.0.1:1", "http://127.0.0.1:2"
+
+    endpoints = Endpoints.of_stack(Stack)
+    assert endpoints.topic_path() == "projects/p1/topics/events"
+    assert endpoints.table_id(endpoints.dead_letter_table) == "p1.analytics.events_dlq"
+    assert (endpoints.pubsub_host, endpoints.bigquery_host) == ("127.0.0.1:1", "http://127.0.0.1:2")
+
+
 def test_sql_quotes_message_ids():
     sql = in_list_sql("p.d.t", "message_id", ["1", "it's"])
     assert sql == "SELECT message_id FROM `p.d.t` WHERE message_id IN ('1', 'it\\'s')"

@@ -97,6 +97,38 @@ def test_thousands_of_messages_in_one_beam_run():
     assert results[2999].outcome.row["event_id"] == "bulk-2999"
 
 
+@pytest.mark.parametrize("engine_name", engine.ENGINES)
+def test_a_message_that_crashes_the_pipeline_is_a_failure_even_when_bad(monkeypatch, engine_name):
+    import pipeline.validate
+
+    real = pipeline.validate.parse_timestamp
+
+    def parse_timestamp(text):
+        if text.startswith("1999"):
+            raise RuntimeError("boom")
+        return real(text)
+
+    monkeypatch.setattr(pipeline.validate, "parse_timestamp", parse_timestamp)
+    base = json.loads(GOOD[0].data)
+    samples = [from_message(base), from_message({**base, "timestamp": "1999-01-01T00:00:00Z"})]
+    ok, crashed = verify(samples, expect_reject=True, engine_name=engine_name)
+    assert not ok.passed and ok.accepted  # expected a rejection
+    assert crashed.outcome.crashed and not crashed.passed
+    assert crashed.outcome.failed_step == "validate"
+    assert "raised RuntimeError: boom - not dead-lettered" in crashed.problem
+
+
+@pytest.mark.xfail(strict=True, reason="pipeline bug: parse_timestamp raises OverflowError for "
+                   "offsets at the edge of datetime's range and validate_event only catches "
+                   "ValueError, so the message crashes ValidateEvents instead of being "
+                   "dead-lettered as invalid_timestamp")
+def test_timestamp_at_the_edge_of_the_range_is_dead_lettered():
+    base = json.loads(GOOD[0].data)
+    (result,) = verify([from_message({**base, "timestamp": "0001-01-01T00:00:00+01:00"})],
+                       engine_name="functions")
+    assert result.outcome.error_type == "invalid_timestamp"
+
+
 def test_unpublished_version_is_accepted_with_a_warning():
     base = json.loads(GOOD[0].data)
     (result,) = verify([from_message({**base, "metadata": {"source": "x", "version": "9.9"}})],
