@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import socket
 import sys
@@ -57,7 +58,18 @@ def main(argv: list[str] | None = None) -> int:
     config = uvicorn.Config(
         app, log_level=args.log_level, access_log=False, lifespan="on", timeout_graceful_shutdown=5
     )
-    server = uvicorn.Server(config)
+
+    class Server(uvicorn.Server):
+        @contextlib.contextmanager
+        def capture_signals(self):
+            # uvicorn re-raises SIGTERM/SIGINT after a graceful shutdown; we exit 0 instead.
+            with super().capture_signals():
+                try:
+                    yield
+                finally:
+                    self._captured_signals.clear()
+
+    server = Server(config)
     try:
         server.run(sockets=[sock])
     finally:

@@ -282,7 +282,18 @@ class Catalog:
         """Stored columns: the schema plus pseudo-columns of ingestion-time partitioned tables."""
         if table.ingestion_partitioned:
             return table.schema + [
-                {"name": "_PARTITIONTIME", "type": "TIMESTAMP", "mode": "NULLABLE"}
+                {
+                    "name": "_PARTITIONTIME",
+                    "type": "TIMESTAMP",
+                    "mode": "NULLABLE",
+                    "_sql_suffix": "DEFAULT date_trunc('day', current_timestamp)",
+                },
+                {
+                    "name": "_PARTITIONDATE",
+                    "type": "DATE",
+                    "mode": "NULLABLE",
+                    "_sql_suffix": 'AS (CAST("_PARTITIONTIME" AS DATE))',
+                },
             ]
         return table.schema
 

@@ -77,3 +77,11 @@ class NotImplementedYet(BigQueryError):
 class BackendError(BigQueryError):
     code = 500
     reason = "backendError"
+
+
+class EmulatorBug(BigQueryError):
+    """An unexpected exception inside the emulator. Its reason is deliberately not one the
+    client retries (backendError/internalError would be retried for minutes)."""
+
+    code = 500
+    reason = "emulatorInternalError"

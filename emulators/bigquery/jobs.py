@@ -106,7 +106,7 @@ class JobManager:
             }
         except Exception as exc:  # noqa: BLE001 - any bug becomes a failed job, not a crash
             error = {
-                "reason": "backendError",
+                "reason": "emulatorInternalError",
                 "message": f"Internal error: {exc}",
                 "domain": "global",
             }
@@ -287,7 +287,7 @@ class JobManager:
 
 def _job_error(job: dict) -> BigQueryError:
     error = job["status"]["errorResult"]
-    from .errors import BackendError, InvalidQuery
+    from .errors import BackendError, EmulatorBug, InvalidQuery
 
     reason = error.get("reason", "invalid")
     cls = {
@@ -295,5 +295,6 @@ def _job_error(job: dict) -> BigQueryError:
         "duplicate": Duplicate,
         "invalidQuery": InvalidQuery,
         "backendError": BackendError,
+        "emulatorInternalError": EmulatorBug,
     }.get(reason, Invalid)
     return cls(error.get("message", ""), location=error.get("location"), reason=reason)

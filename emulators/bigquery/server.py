@@ -358,9 +358,9 @@ def _endpoint(handler: Handler, *, status: int = 200) -> Callable[[Request], Awa
 
 
 def _internal(exc: Exception) -> BigQueryError:
-    from .errors import BackendError
+    from .errors import EmulatorBug
 
-    return BackendError(f"Internal error: {type(exc).__name__}: {exc}")
+    return EmulatorBug(f"Internal error: {type(exc).__name__}: {exc}")
 
 
 def build_app(service: BigQueryService, on_startup: Callable[[], None] | None = None) -> Starlette:

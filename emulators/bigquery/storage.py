@@ -91,7 +91,10 @@ class Storage:
 
     @staticmethod
     def column_defs(schema: list[dict]) -> str:
-        return ", ".join(f"{quote_ident(f['name'])} {bq_to_duckdb_type(f)}" for f in schema)
+        return ", ".join(
+            f"{quote_ident(f['name'])} {bq_to_duckdb_type(f)} {f.get('_sql_suffix', '')}".rstrip()
+            for f in schema
+        )
 
     @staticmethod
     def create_table(con: Any, name: str, schema: list[dict]) -> None:
@@ -102,8 +105,15 @@ class Storage:
 
     @staticmethod
     def drop_table(con: Any, name: str) -> None:
-        con.execute(f"DROP TABLE IF EXISTS {quote_ident(name)}")
-        con.execute(f"DROP VIEW IF EXISTS {quote_ident(name)}")
+        """Drop a table or view by its storage name (a no-op when absent)."""
+        found = con.execute(
+            "SELECT table_type FROM information_schema.tables "
+            "WHERE table_schema = 'main' AND table_name = ? AND table_catalog = current_database()",
+            [name],
+        ).fetchall()
+        if found:
+            kind = "VIEW" if found[0][0] == "VIEW" else "TABLE"
+            con.execute(f"DROP {kind} {quote_ident(name)}")
 
     @staticmethod
     def add_column(con: Any, name: str, field: dict) -> None:

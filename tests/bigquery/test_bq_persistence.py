@@ -1,0 +1,66 @@
+"""Acknowledged writes survive kill -9 and a restart on the same --data-dir."""
+
+from __future__ import annotations
+
+import io
+import signal
+
+import pytest
+from conftest import make_client, start_emulator, stop_emulator
+from google.cloud import bigquery
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+def test_data_survives_kill_9(tmp_path):
+    data_dir = str(tmp_path / "bq")
+    first = start_emulator("--data-dir", data_dir)
+    try:
+        client = make_client(first.url)
+        client.create_dataset("durable")
+        ref = f"{client.project}.durable.events"
+        table = bigquery.Table(
+            ref,
+            schema=[
+                bigquery.SchemaField("id", "INTEGER", mode="REQUIRED"),
+                bigquery.SchemaField("rec", "RECORD", fields=[bigquery.SchemaField("x", "STRING")]),
+            ],
+        )
+        table.description = "kept"
+        client.create_table(table)
+        assert not client.insert_rows_json(
+            ref, [{"id": i, "rec": {"x": str(i)}} for i in range(100)]
+        )
+        client.query_and_wait(f"DELETE FROM `{ref}` WHERE id >= 90")
+        client.load_table_from_file(
+            io.BytesIO(b'{"id": 500}\n'),
+            ref,
+            job_config=bigquery.LoadJobConfig(source_format="NEWLINE_DELIMITED_JSON"),
+        ).result()
+        client.query_and_wait(f"CREATE VIEW `{client.project}.durable.v` AS SELECT id FROM `{ref}`")
+    finally:
+        first.process.send_signal(signal.SIGKILL)
+        first.process.wait()
+
+    second = start_emulator("--data-dir", data_dir)
+    try:
+        client = make_client(second.url)
+        restored = client.get_table(ref)
+        assert restored.description == "kept" and restored.num_rows == 91
+        assert [f.name for f in restored.schema] == ["id", "rec"]
+        ids = sorted(r["id"] for r in client.list_rows(ref))
+        assert ids == [*range(90), 500]
+        count = next(
+            iter(client.query_and_wait(f"SELECT COUNT(*) AS c FROM `{client.project}.durable.v`"))
+        )
+        assert count.c == 91
+        assert "durable" in [d.dataset_id for d in client.list_datasets()]
+    finally:
+        stop_emulator(second)
+    assert second.process.returncode == 0
+
+
+def test_sigterm_exits_cleanly():
+    emulator = start_emulator()
+    emulator.process.send_signal(signal.SIGTERM)
+    assert emulator.process.wait(timeout=15) == 0
