@@ -10,8 +10,10 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
+import threading
 import time
 import uuid
+from datetime import datetime, timezone
 
 from emulators import clients, traffic
 from emulators.provision import HarnessConfig, provision
@@ -30,22 +32,44 @@ def _percentile(values: list[float], q: float) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1]
 
 
-class LandingWatch:
-    """Polls the events table and notes when each event_id first becomes visible."""
+class LandingWatch(threading.Thread):
+    """Polls both tables in the background; notes when each event_id first becomes visible."""
 
-    def __init__(self, bq, table: str):
-        self.bq, self.table = bq, table
+    def __init__(self, bq, events_table: str, dead_letter_table: str, interval: float = 0.2):
+        super().__init__(name="landing-watch", daemon=True)
+        self.bq, self.events_table, self.dead_letter_table = bq, events_table, dead_letter_table
+        self.interval = interval
         self.first_seen: dict[str, float] = {}
+        self.written = self.dead = 0
+        self._since = datetime(1970, 1, 1, tzinfo=timezone.utc)
+        self._stop_event = threading.Event()
 
-    def poll(self) -> int:
-        rows = traffic.query_rows(self.bq, f"SELECT event_id FROM `{self.table}`")
+    def poll(self) -> None:
+        # Only rows processed since the last poll: a full scan each time would slow the demo.
+        rows = traffic.query_rows(
+            self.bq,
+            f"SELECT event_id, processing_time FROM `{self.events_table}` "
+            f"WHERE processing_time >= @since",
+            since=self._since,
+        )
         now = time.monotonic()
         for row in rows:
             self.first_seen.setdefault(row["event_id"], now)
-        return len(rows)
+            self._since = max(self._since, row["processing_time"])
+        self.written = len(self.first_seen)
+        self.dead = traffic.count_rows(self.bq, self.dead_letter_table)
+
+    def run(self) -> None:
+        while not self._stop_event.wait(self.interval):
+            self.poll()
+
+    def stop(self) -> None:
+        self._stop_event.set()
+        self.join()
+        self.poll()
 
 
-def run_demo(events: int, bad_ratio: float, backend: str, timeout: float) -> int:
+def run_demo(events: int, bad_ratio: float, backend: str, timeout: float, rate: float) -> int:
     # A project of its own, so a demo against long-lived (external) emulators starts empty.
     config = HarnessConfig.load(project=f"demo-{uuid.uuid4().hex[:8]}")
     pipe = config.pipeline
@@ -74,30 +98,36 @@ def run_demo(events: int, bad_ratio: float, backend: str, timeout: float) -> int
 
             batch = samples.mixed_batch(events, bad_ratio)
             expected_bad = sum(1 for _, error in batch if error)
-            _say(f"[4/5] publishing {events} events ({expected_bad} deliberately bad) ...")
-            watch = LandingWatch(bq, events_table)
+            pace = f"at {rate:.0f}/s" if rate > 0 else "at once"
+            _say(f"[4/5] publishing {events} events {pace} ({expected_bad} deliberately bad) ...")
+            watch = LandingWatch(bq, events_table, dlq_table)
             watch.poll()
+            watch.start()
             sent_at: dict[str, float] = {}
             started = time.monotonic()
+            last_report = started
             futures = []
-            for payload, error in batch:
+            for i, (payload, error) in enumerate(batch):
+                if rate > 0:  # pace: event i leaves at i / rate seconds
+                    time.sleep(max(0.0, started + i / rate - time.monotonic()))
                 futures.append(publisher.publish(topic, payload))
                 if error is None:
                     sent_at[samples_event_id(payload)] = time.monotonic()
+                if time.monotonic() - last_report >= 2:
+                    last_report = time.monotonic()
+                    _progress(i + 1, watch)
             for future in futures:
                 future.result(timeout=60)
             published_in = time.monotonic() - started
 
             total = events + 1  # the warm-up event
             deadline = time.monotonic() + timeout
-            while True:
-                written = watch.poll()
-                dead = traffic.count_rows(bq, dlq_table)
-                _say(f"      landed {written + dead - 1:>6} / {events}"
-                     f"   rows {written - 1:>6}   dead letters {dead:>5}")
-                if written + dead >= total or time.monotonic() > deadline:
-                    break
-                time.sleep(0.5)
+            while watch.written + watch.dead < total and time.monotonic() < deadline:
+                _progress(events, watch)
+                time.sleep(1)
+            watch.stop()
+            written, dead = watch.written, watch.dead
+            _progress(events, watch)
             elapsed = time.monotonic() - started
         finally:
             run.stop()
@@ -125,6 +155,13 @@ def run_demo(events: int, bad_ratio: float, backend: str, timeout: float) -> int
         _say(f"\n{'OK' if ok else 'MISMATCH'}: published {events} == written {written}"
              f" + dead-lettered {dead}")
         return 0 if ok else 1
+
+
+def _progress(published: int, watch: LandingWatch) -> None:
+    _say(
+        f"      published {published:>6}   rows {watch.written - 1:>6}"
+        f"   dead letters {watch.dead:>5}"
+    )
 
 
 def samples_event_id(payload: bytes) -> str:
@@ -163,8 +200,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--bad-ratio", type=float, default=0.05, help="share of bad events")
     parser.add_argument("--backend", choices=BACKENDS, default="embedded")
     parser.add_argument("--timeout", type=float, default=300, help="seconds to wait for landing")
+    parser.add_argument(
+        "--rate", type=float, default=100, help="events per second to publish (0: all at once)"
+    )
     args = parser.parse_args(argv)
-    return run_demo(args.events, args.bad_ratio, args.backend, args.timeout)
+    return run_demo(args.events, args.bad_ratio, args.backend, args.timeout, args.rate)
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
+from datetime import datetime
 
 
 def publish(publisher, topic: str, payloads: Iterable[bytes], **attributes: str) -> list[str]:
@@ -26,6 +27,8 @@ def query_rows(client, sql: str, **params) -> list[dict]:
 
 
 def _param_type(value) -> str:
+    if isinstance(value, datetime):
+        return "TIMESTAMP"
     if isinstance(value, bool):
         return "BOOL"
     if isinstance(value, int):
