@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -11,30 +12,54 @@ from emulators.pubsub.durations import seconds
 
 
 class Message:
-    """One published message, shared (never copied) by every subscription that holds it."""
+    """One published message, shared (never copied) by every subscription that holds it.
 
-    __slots__ = ("seq", "data", "attributes", "ordering_key", "publish_time_ns", "topic", "wire", "size")
+    Published messages keep only their serialized form (``wire``); ``data`` is decoded from
+    it on the rare paths that need it (push, dead letters), which halves the memory a large
+    backlog takes.
+    """
+
+    __slots__ = (
+        "seq",
+        "_data",
+        "attributes",
+        "ordering_key",
+        "publish_time_ns",
+        "topic",
+        "wire",
+        "size",
+    )
+    decode_data: Callable[[bytes], bytes] = staticmethod(lambda wire: b"")
 
     def __init__(
         self,
         seq: int,
-        data: bytes,
+        data: bytes | None,
         attributes: dict[str, str],
         ordering_key: str,
         publish_time_ns: int,
         topic: str = "",
         wire: bytes | None = None,
+        size: int | None = None,
     ):
         self.seq = seq
-        self.data = data
+        self._data = data
         self.attributes = attributes
         self.ordering_key = ordering_key
         self.publish_time_ns = publish_time_ns
         self.topic = topic
         self.wire = wire  # serialized PubsubMessage, made by the wire layer
-        self.size = len(data) + (
-            sum(len(k) + len(v) for k, v in attributes.items()) if attributes else 0
-        )
+        if size is None:
+            size = len(data or b"") + (
+                sum(len(k) + len(v) for k, v in attributes.items()) if attributes else 0
+            )
+        self.size = size
+
+    @property
+    def data(self) -> bytes:
+        if self._data is None:
+            return Message.decode_data(self.wire or b"")
+        return self._data
 
     @property
     def message_id(self) -> str:

@@ -39,6 +39,9 @@ DetachSubscriptionResponse = _pb("DetachSubscriptionResponse")
 SeekResponse = _pb("SeekResponse")
 
 
+Message.decode_data = staticmethod(lambda body: PubsubMessage.FromString(body).data)
+
+
 def request_type(name: str) -> Any:
     return _pb(name)
 
@@ -81,22 +84,18 @@ def encode_published(messages: list[Message], ns: int, bodies: list[bytes] | Non
     for msg, body in zip(messages, bodies, strict=True):
         if body is None:
             msg.wire = encode_message(msg)
-            continue
-        mid = str(msg.seq).encode()
-        msg.wire = body + b"\x1a" + bytes((len(mid),)) + mid + time_field
+        else:
+            mid = str(msg.seq).encode()
+            msg.wire = b"".join((body, b"\x1a", bytes((len(mid),)), mid, time_field))
+        msg._data = None  # the payload lives in ``wire`` from now on
 
 
 def decode_message(seq: int, topic: str, body: bytes) -> Message:
     pb = PubsubMessage.FromString(body)
-    return Message(
-        seq,
-        pb.data,
-        dict(pb.attributes),
-        pb.ordering_key,
-        timestamp_ns(pb.publish_time),
-        topic,
-        body,
-    )
+    attrs = dict(pb.attributes)
+    msg = Message(seq, pb.data, attrs, pb.ordering_key, timestamp_ns(pb.publish_time), topic, body)
+    msg._data = None
+    return msg
 
 
 def _varint(n: int) -> bytes:

@@ -1,0 +1,283 @@
+"""Our Pub/Sub emulator against Google's, side by side, in one run.
+
+    python bench/pubsub_bench.py --out bench/results/pubsub.json
+
+Measures, for each emulator started as a subprocess on a free loopback port:
+
+- cold start: process spawn to the first successful RPC (ListTopics), mean of several starts;
+- publish throughput: google-cloud-pubsub PublisherClient with batching on, 1 KB messages,
+  to a topic with one subscription (msgs/s until every publish future resolved);
+- streaming-pull throughput: SubscriberClient.subscribe() with the callback acking, over the
+  messages just published (msgs/s until all were received and acked);
+- publish capacity: 1000-message Publish requests, pre-serialized, from 4 threads at once
+  (the server's limit rather than the Python client's).
+
+Prints a Markdown table and writes JSON with each figure and the ratio ours/google. Google's
+emulator is skipped (figures null) when java or its jar is missing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+JAR = Path(
+    "/usr/lib/google-cloud-sdk/platform/pubsub-emulator/lib/cloud-pubsub-emulator-0.8.20-all.jar"
+)
+PROJECT = "bench-project"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def command(kind: str, port: int) -> list[str]:
+    if kind == "ours":
+        return [sys.executable, "-m", "emulators.pubsub", "--port", str(port)]
+    return ["java", "-jar", str(JAR), "--host=127.0.0.1", f"--port={port}"]
+
+
+def first_rpc(host: str, timeout: float = 60.0) -> None:
+    """Block until ListTopics succeeds: poll the TCP port, then one RPC.
+
+    (Polling with gRPC calls alone would measure the channel's reconnect backoff.)
+    """
+    import grpc
+
+    address, port = host.rsplit(":", 1)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection((address, int(port)), timeout=0.5).close()
+            break
+        except OSError:
+            time.sleep(0.002)
+    request = b"\x0a" + bytes((len(f"projects/{PROJECT}"),)) + f"projects/{PROJECT}".encode()
+    with grpc.insecure_channel(host) as channel:
+        call = channel.unary_unary(
+            "/google.pubsub.v1.Publisher/ListTopics",
+            request_serializer=lambda b: b,
+            response_deserializer=lambda b: b,
+        )
+        call(request, timeout=max(1.0, deadline - time.monotonic()), wait_for_ready=True)
+
+
+class Server:
+    def __init__(self, kind: str):
+        self.kind = kind
+        self.port = free_port()
+        self.host = f"127.0.0.1:{self.port}"
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> float:
+        started = time.perf_counter()
+        self.proc = subprocess.Popen(
+            command(self.kind, self.port),
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        first_rpc(self.host)
+        return time.perf_counter() - started
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def clients(host: str):
+    from google.cloud import pubsub_v1
+
+    os.environ["PUBSUB_EMULATOR_HOST"] = host
+    publisher = pubsub_v1.PublisherClient(
+        batch_settings=pubsub_v1.types.BatchSettings(
+            max_messages=1000, max_bytes=9_000_000, max_latency=0.01
+        )
+    )
+    subscriber = pubsub_v1.SubscriberClient()
+    return publisher, subscriber
+
+
+def cold_start(kind: str, starts: int) -> float:
+    times = []
+    for _ in range(starts):
+        server = Server(kind)
+        try:
+            times.append(server.start())
+        finally:
+            server.stop()
+    return sum(times) / len(times)
+
+
+def throughput(host: str, messages: int) -> tuple[float, float]:
+    from google.cloud import pubsub_v1
+
+    publisher, subscriber = clients(host)
+    suffix = uuid.uuid4().hex[:8]
+    topic = f"projects/{PROJECT}/topics/bench-{suffix}"
+    sub = f"projects/{PROJECT}/subscriptions/bench-{suffix}"
+    publisher.create_topic(name=topic)
+    subscriber.create_subscription(name=sub, topic=topic, ack_deadline_seconds=60)
+    payload = b"x" * 1024
+
+    started = time.perf_counter()
+    futures = [publisher.publish(topic, payload) for _ in range(messages)]
+    for future in futures:
+        future.result(timeout=120)
+    publish_rate = messages / (time.perf_counter() - started)
+
+    received = 0
+    lock = threading.Lock()
+    done = threading.Event()
+
+    def callback(message):
+        nonlocal received
+        message.ack()
+        with lock:
+            received += 1
+            if received >= messages:
+                done.set()
+
+    started = time.perf_counter()
+    future = subscriber.subscribe(
+        sub, callback, flow_control=pubsub_v1.types.FlowControl(max_messages=5000)
+    )
+    done.wait(120)
+    elapsed = time.perf_counter() - started
+    future.cancel()
+    try:
+        future.result(timeout=10)
+    except Exception:  # the cancelled stream reports its cancellation
+        pass
+    subscriber.close()
+    publisher.stop()
+    return publish_rate, received / elapsed
+
+
+def publish_capacity(host: str, seconds: float = 3.0, threads: int = 4) -> float:
+    import grpc
+    from google.pubsub_v1.types import PublishRequest, PubsubMessage
+
+    topic = f"projects/{PROJECT}/topics/capacity-{uuid.uuid4().hex[:8]}"
+    publisher, subscriber = clients(host)
+    publisher.create_topic(name=topic)
+    subscriber.create_subscription(
+        name=topic.replace("/topics/", "/subscriptions/"), topic=topic
+    )
+    raw = PublishRequest.serialize(
+        PublishRequest(topic=topic, messages=[PubsubMessage(data=b"x" * 1024)] * 1000)
+    )
+    channel = grpc.insecure_channel(host, options=[("grpc.max_send_message_length", 64 << 20)])
+    call = channel.unary_unary(
+        "/google.pubsub.v1.Publisher/Publish",
+        request_serializer=lambda b: b,
+        response_deserializer=lambda b: b,
+    )
+    counts = [0] * threads
+    stop_at = time.perf_counter() + seconds
+
+    def worker(i: int) -> None:
+        while time.perf_counter() < stop_at:
+            call(raw, timeout=30)
+            counts[i] += 1000
+
+    started = time.perf_counter()
+    pool = [threading.Thread(target=worker, args=(i,)) for i in range(threads)]
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join()
+    rate = sum(counts) / (time.perf_counter() - started)
+    channel.close()
+    return rate
+
+
+def measure(kind: str, messages: int, starts: int) -> dict[str, float]:
+    result = {"cold_start_s": cold_start(kind, starts)}
+    server = Server(kind)
+    server.start()
+    try:
+        result["publish_msgs_per_s"], result["streaming_pull_msgs_per_s"] = throughput(
+            server.host, messages
+        )
+        result["publish_capacity_msgs_per_s"] = publish_capacity(server.host)
+    finally:
+        server.stop()
+    return result
+
+
+LABELS = {
+    "publish_msgs_per_s": "publish, client batching (msgs/s)",
+    "streaming_pull_msgs_per_s": "streaming pull deliver+ack (msgs/s)",
+    "publish_capacity_msgs_per_s": "publish capacity, 4 callers (msgs/s)",
+    "cold_start_s": "cold start to first RPC (s)",
+}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", default=str(ROOT / "bench/results/pubsub.json"))
+    parser.add_argument("--messages", type=int, default=30_000)
+    parser.add_argument("--starts", type=int, default=5)
+    args = parser.parse_args()
+    sys.path.insert(0, str(ROOT))
+
+    has_google = shutil.which("java") is not None and JAR.exists()
+    ours = measure("ours", args.messages, args.starts)
+    google = measure("google", args.messages, max(2, args.starts // 2)) if has_google else {}
+    ratio = {
+        k: (ours[k] / google[k] if google.get(k) else None)
+        for k in ours
+    }
+    report = {
+        "messages": args.messages,
+        "message_bytes": 1024,
+        "ours": ours,
+        "google": google or None,
+        "ratio_ours_over_google": ratio,
+        "goals": {
+            "throughput_ratio_min": 2.0,
+            "cold_start_max_s": 0.5,
+            "cold_start_met": ours["cold_start_s"] < 0.5,
+            "publish_met": bool(ratio["publish_msgs_per_s"] and ratio["publish_msgs_per_s"] >= 2),
+            "streaming_pull_met": bool(
+                ratio["streaming_pull_msgs_per_s"] and ratio["streaming_pull_msgs_per_s"] >= 2
+            ),
+        },
+    }
+    print("| measure | ours | google | ours/google |")
+    print("| --- | ---: | ---: | ---: |")
+    for key, label in LABELS.items():
+        g = google.get(key)
+        r = ratio[key]
+        fmt = "{:.3f}" if key == "cold_start_s" else "{:,.0f}"
+        print(
+            f"| {label} | {fmt.format(ours[key])} | {fmt.format(g) if g else 'n/a'} | "
+            f"{f'{r:.2f}' if r else 'n/a'} |"
+        )
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"\nwritten to {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
