@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from contract_tests.__main__ import main
+
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "contract_tests" / "examples"
 GOOD = EXAMPLES / "good"
@@ -31,6 +33,17 @@ def run(*args, stdin: bytes | None = None):
 def verify_json(*args, stdin=None):
     proc = run("verify", "--format", "json", *args, stdin=stdin)
     return proc.returncode, json.loads(proc.stdout)
+
+
+@pytest.fixture
+def cli(capsys):
+    """The same CLI in this process, for option details (one Beam import for all of them)."""
+
+    def call(*args):
+        code = main(["verify", *map(str, args)])
+        return code, capsys.readouterr().out
+
+    return call
 
 
 def test_good_directory_passes_with_rows():
@@ -68,18 +81,20 @@ def test_bad_directory_passes_with_expect_reject():
     assert body["summary"]["rejected"] == body["summary"]["samples"] >= 17
 
 
-def test_expect_reject_fails_when_a_sample_is_accepted(tmp_path):
+def test_expect_reject_fails_when_a_sample_is_accepted(tmp_path, cli):
     (tmp_path / "wrongly-bad.json").write_text(json.dumps(EVENT))
-    code, body = verify_json("--expect-reject", tmp_path)
+    code, out = cli("--format", "json", "--expect-reject", tmp_path)
+    body = json.loads(out)
     assert code == 1
     assert "accepted" in body["results"][0]["problem"]
 
 
-def test_expect_reject_fails_for_the_wrong_reason(tmp_path):
+def test_expect_reject_fails_for_the_wrong_reason(tmp_path, cli):
     wrapper = {"_expect": {"error_type": "invalid_timestamp", "path": "$.timestamp"},
                "message": {**EVENT, "event_id": ""}}
     (tmp_path / "wrong-reason.json").write_text(json.dumps(wrapper))
-    code, body = verify_json("--expect-reject", tmp_path / "wrong-reason.json")
+    code, out = cli("--format", "json", "--expect-reject", tmp_path / "wrong-reason.json")
+    body = json.loads(out)
     assert code == 1
     problem = body["results"][0]["problem"]
     assert "'schema_violation' (expected 'invalid_timestamp')" in problem
@@ -109,32 +124,34 @@ def test_stdin_ndjson_with_attributes():
     assert attributes == {"team": "growth", "env": "ci", "x": "1"}
 
 
-def test_reference_file_enriches_rows_like_production(tmp_path):
+def test_reference_file_enriches_rows_like_production(tmp_path, cli):
     reference = tmp_path / "sources.csv"
     reference.write_text("source,team\ncli-test,growth\n")
-    payload = (json.dumps(EVENT) + "\n").encode()
-    code, body = verify_json("--reference-file", reference, "-", stdin=payload)
+    (tmp_path / "event.json").write_text(json.dumps(EVENT))
+    code, out = cli("--format", "json", "--reference-file", reference, tmp_path / "event.json")
+    body = json.loads(out)
     assert code == 0
     row = body["results"][0]["row"]
     assert row["reference_found"] is True
     assert json.loads(row["reference"]) == {"source": "cli-test", "team": "growth"}
 
 
-def test_quiet_text_shows_only_failures(tmp_path):
+def test_quiet_text_shows_only_failures(tmp_path, cli):
     path = tmp_path / "two.ndjson"
     path.write_text(json.dumps(EVENT) + "\n{\n")
-    proc = run("verify", "--quiet", path)
-    lines = proc.stdout.decode().splitlines()
-    assert proc.returncode == 1
+    code, out = cli("--quiet", path)
+    lines = out.splitlines()
+    assert code == 1
     assert lines[0].startswith(f"FAIL  {path}:2: rejected: malformed_json at $")
     assert lines[-1] == "2 sample(s): 1 accepted, 1 rejected, 1 failed - FAILED"
     assert not any(line.startswith("PASS") for line in lines)
 
 
-def test_oversize_payload_is_rejected(tmp_path):
+def test_oversize_payload_is_rejected(tmp_path, cli):
     big = {**EVENT, "data": {"blob": "x" * 2000}}
     (tmp_path / "big.json").write_text(json.dumps(big))
-    code, body = verify_json("--max-event-bytes", "1000", tmp_path / "big.json")
+    code, out = cli("--format", "json", "--max-event-bytes", "1000", tmp_path / "big.json")
+    body = json.loads(out)
     assert code == 1
     error = body["results"][0]["error"]
     assert (error["error_type"], error["path"]) == ("oversize_payload", "$")
