@@ -123,8 +123,13 @@ def cmd_verify(args) -> int:
     samples = read_paths(args.paths)
     if not samples:
         raise UsageError("no samples found in " + " ".join(args.paths))
-    if args.reference_file and not Path(args.reference_file).is_file():
-        raise UsageError(f"{args.reference_file}: no such reference file")
+    if args.reference_file:
+        from pipeline.reference import keyed, read_reference_file
+
+        try:
+            keyed(read_reference_file(args.reference_file))
+        except (OSError, ValueError) as exc:
+            raise UsageError(f"{args.reference_file}: not a usable reference file: {exc}") from None
     results = verify(samples, attributes, args.expect_reject, args.engine, args.max_event_bytes,
                      args.reference_file)
     if endpoints is not None:

@@ -136,6 +136,13 @@ def test_reference_file_enriches_rows_like_production(tmp_path, cli):
     assert json.loads(row["reference"]) == {"source": "cli-test", "team": "growth"}
 
 
+def test_unusable_reference_file_is_a_usage_error(tmp_path, capsys):
+    reference = tmp_path / "sources.csv"
+    reference.write_text("team\ngrowth\n")  # no source column
+    assert main(["verify", "--reference-file", str(reference), str(GOOD)]) == 2
+    assert "not a usable reference file" in capsys.readouterr().err
+
+
 def test_quiet_text_shows_only_failures(tmp_path, cli):
     path = tmp_path / "two.ndjson"
     path.write_text(json.dumps(EVENT) + "\n{\n")
