@@ -300,10 +300,9 @@ def _execute(
     kind = st.kind
     params = list(st.duckdb_params or [])
     if kind == "SELECT":
-        schema = result_schema(service, st.duckdb_sql, params)
         if dry_run:
-            return QueryOutcome("SELECT", schema=schema)
-        return _select(service, st.duckdb_sql, params, schema, config, job_id)
+            return QueryOutcome("SELECT", schema=result_schema(service, st.duckdb_sql, params))
+        return _select(service, st.duckdb_sql, params, config, job_id)
     if kind in ("INSERT", "UPDATE", "DELETE", "MERGE"):
         if dry_run:
             return QueryOutcome(kind)
@@ -325,32 +324,38 @@ def _execute(
     return _ddl(service, st, sql, params)
 
 
+def _materialize(service: BigQueryService, sql: str, params: list, job_id: str) -> tuple:
+    """Run a SELECT once into a scratch table; returns (qualified name, name, schema, rows)."""
+    name = f"anon_{re.sub(r'[^A-Za-z0-9_]', '_', job_id)}"
+    target = f"{SCRATCH}.{quote_ident(name)}"
+    _run(service, f"CREATE OR REPLACE TABLE {target} AS {sql}", params)
+    described = service.storage.fetchall(f"DESCRIBE {target}")
+    schema = [duckdb_to_bq_field(row[0], row[1]) for row in described]
+    total = service.storage.fetchall(f"SELECT count(*) FROM {target}")[0][0]
+    return target, name, schema, total
+
+
 def _select(
-    service: BigQueryService,
-    sql: str,
-    params: list,
-    schema: list[dict],
-    config: dict,
-    job_id: str,
+    service: BigQueryService, sql: str, params: list, config: dict, job_id: str
 ) -> QueryOutcome:
+    target, name, schema, total = _materialize(service, sql, params, job_id)
     dest = config.get("destinationTable")
     if not dest:
-        name = f"anon_{re.sub(r'[^A-Za-z0-9_]', '_', job_id)}"
-        target = f"{SCRATCH}.{quote_ident(name)}"
-        _run(service, f"CREATE OR REPLACE TABLE {target} AS {sql}", params)
-        total = service.storage.fetchall(f"SELECT count(*) FROM {target}")[0][0]
         return QueryOutcome(
             "SELECT", schema=schema, result_database=SCRATCH, result_name=name, total_rows=total
         )
-    table = write_into_table(
-        service,
-        dest,
-        schema,
-        sql,
-        params,
-        config.get("writeDisposition") or "WRITE_EMPTY",
-        config.get("createDisposition") or "CREATE_IF_NEEDED",
-    )
+    try:
+        table = write_into_table(
+            service,
+            dest,
+            schema,
+            f"SELECT * FROM {target}",
+            [],
+            config.get("writeDisposition") or "WRITE_EMPTY",
+            config.get("createDisposition") or "CREATE_IF_NEEDED",
+        )
+    finally:
+        service.storage.execute(f"DROP TABLE IF EXISTS {target}")
     total = service.storage.count_rows(table.storage_name)
     return QueryOutcome(
         "SELECT",
@@ -457,16 +462,21 @@ def _ddl(service: BigQueryService, st: Any, sql: str, params: list) -> QueryOutc
         resource["schema"] = {"fields": st.schema or []}
         catalog.create_table(project, dataset_id, resource, replace=existing is not None)
     elif kind == "CREATE_TABLE_AS_SELECT":
-        schema = st.schema or result_schema(service, st.query_sql, params)
-        resource["schema"] = {"fields": schema}
-        table = catalog.create_table(project, dataset_id, resource, replace=existing is not None)
-        cols = ", ".join(quote_ident(f["name"]) for f in schema)
-        _run(
-            service,
-            f"INSERT INTO {quote_ident(table.storage_name)} ({cols}) "
-            f"SELECT * FROM ({st.query_sql}) AS _emulator_q",
-            params,
-        )
+        target, _, schema, _ = _materialize(service, st.query_sql, params, "ctas")
+        try:
+            schema = st.schema or schema
+            resource["schema"] = {"fields": schema}
+            table = catalog.create_table(
+                project, dataset_id, resource, replace=existing is not None
+            )
+            cols = ", ".join(quote_ident(f["name"]) for f in schema)
+            _run(
+                service,
+                f"INSERT INTO {quote_ident(table.storage_name)} ({cols}) SELECT * FROM {target}",
+                [],
+            )
+        finally:
+            service.storage.execute(f"DROP TABLE IF EXISTS {target}")
     elif kind == "CREATE_VIEW":
         if params:
             raise InvalidQuery("Query parameters cannot be used in views")
