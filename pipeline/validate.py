@@ -36,7 +36,10 @@ def parse_timestamp(text: str) -> datetime:
         # Python keeps microseconds: drop nanosecond digits rather than reject them.
         digits = re.match(r"\d+", rest).group(0)
         text = f"{head}.{digits[:6]}{rest[len(digits):]}"
-    return datetime.fromisoformat(text.replace("z", "Z")).astimezone(UTC)
+    try:
+        return datetime.fromisoformat(text.replace("z", "Z")).astimezone(UTC)
+    except OverflowError as exc:  # e.g. 0001-01-01T00:00:00+01:00 is before year 1 in UTC
+        raise ValueError(f"{text!r} is outside the range of timestamps") from exc
 
 
 def contract_violation(event: dict) -> tuple[str, str] | None:

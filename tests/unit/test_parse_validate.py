@@ -68,6 +68,8 @@ def test_valid_event_passes_with_utc_time():
         ({"timestamp": "2024-05-06T07:08:09"}, errors.INVALID_TIMESTAMP, "$.timestamp"),
         ({"timestamp": "2024-13-06T07:08:09Z"}, errors.INVALID_TIMESTAMP, "$.timestamp"),
         ({"timestamp": "yesterday"}, errors.INVALID_TIMESTAMP, "$.timestamp"),
+        ({"timestamp": "0001-01-01T00:00:00+01:00"}, errors.INVALID_TIMESTAMP, "$.timestamp"),
+        ({"timestamp": "9999-12-31T23:59:59-01:00"}, errors.INVALID_TIMESTAMP, "$.timestamp"),
         ({"data": []}, errors.SCHEMA_VIOLATION, "$.data"),
         ({"data": {"list": [1, 2]}}, errors.SCHEMA_VIOLATION, "$.data.list"),
         ({"metadata": {"source": "s"}}, errors.SCHEMA_VIOLATION, "$.metadata"),
