@@ -502,6 +502,23 @@ class Broker:
         for snap in [s for s in self.snapshots.values() if s.expire_time_ns < wall]:
             self.delete_snapshot(snap.name)
 
+    def collect_garbage(self) -> int:
+        """Delete stored messages that no subscription, snapshot or topic log holds any more."""
+        if not self.store.durable:
+            return 0
+        live: set[int] = set()
+        for sub in self.subscriptions.values():
+            live.update(sub.entries)
+            live.update(m.seq for m in sub.acked)
+        for snap in self.snapshots.values():
+            live.update(snap.messages)
+        for topic in self.topics.values():
+            live.update(m.seq for m in topic.log)
+        dead = [seq for seq in self.store.message_seqs() if seq not in live]
+        if dead:
+            self.store.drop_messages(dead)
+        return len(dead)
+
     # ---- restore -------------------------------------------------------------------------
     def restore(self, state: dict[str, Any], decode: Callable[[int, str, bytes], Message]) -> None:
         """Rebuild from ``store.load()``; drop stored messages nothing refers to any more."""

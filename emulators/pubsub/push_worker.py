@@ -64,8 +64,11 @@ class PushWorkers:
             if not entries:
                 waiter = loop.create_future()
                 lane.waiter = waiter
-                sub.waiters.append(waiter)
-                await waiter
+                sub.waiters.add(waiter)
+                try:
+                    await waiter
+                finally:
+                    sub.waiters.discard(waiter)
 
     async def _deliver(self, push: Any, sub: Subscription, entry: Entry) -> None:
         ack_id = entry.ack_id

@@ -12,6 +12,7 @@ import sys
 
 TICK_S = 0.05
 SCHEMA_SAVE_S = 0.5
+GARBAGE_S = 30.0
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -119,6 +120,7 @@ async def _tick(broker, registry, store) -> None:
     log = logging.getLogger("emulators.pubsub")
     last_schemas = _save_schemas(registry, store, None) if store.durable else None
     schema_every = int(SCHEMA_SAVE_S / TICK_S)
+    garbage_every = int(GARBAGE_S / TICK_S)
     n = 0
     while True:
         await asyncio.sleep(TICK_S)
@@ -127,6 +129,8 @@ async def _tick(broker, registry, store) -> None:
             n += 1
             if n % schema_every == 0:
                 last_schemas = _save_schemas(registry, store, last_schemas)
+            if n % garbage_every == 0:
+                broker.collect_garbage()
         except Exception:  # the ticker must survive anything one subscription does
             log.exception("tick failed")
 

@@ -134,6 +134,9 @@ class SqliteStore(NullStore):
             "max_seq": db.execute("SELECT COALESCE(MAX(seq), 0) FROM messages").fetchone()[0],
         }
 
+    def message_seqs(self) -> list[int]:
+        return [row[0] for row in self.db.execute("SELECT seq FROM messages")]
+
     def drop_messages(self, seqs: Iterable[int]) -> None:
         self._tx([("DELETE FROM messages WHERE seq = ?", [(s,) for s in seqs])])
 

@@ -9,7 +9,7 @@ import grpc
 
 from emulators.pubsub import names, wire
 from emulators.pubsub.broker import Broker
-from emulators.pubsub.errors import ApiError, invalid
+from emulators.pubsub.errors import ApiError, invalid, not_found
 from emulators.pubsub.faults import Faults
 from emulators.pubsub.rpc import MALFORMED, Malformed, abort, register
 from emulators.pubsub.subscriptions import MAX_ACK_DEADLINE, Entry, Subscription
@@ -158,11 +158,13 @@ class SubscriberServicer:
             until = loop.time() + PULL_WAIT_S
             while not entries and not sub.deleted and loop.time() < until:
                 fut = loop.create_future()
-                sub.waiters.append(fut)
+                sub.waiters.add(fut)
                 try:
                     await asyncio.wait_for(fut, until - loop.time())
                 except TimeoutError:
                     break
+                finally:
+                    sub.waiters.discard(fut)
                 entries = sub.take(req.max_messages, UNLIMITED, sub.ack_deadline)
         return wire.received_messages(entries, bool(sub.dead_letter_topic))
 
@@ -211,8 +213,12 @@ class SubscriberServicer:
         sent = 0
         while not reader.done():
             if sub.deleted:
-                raise_err = ApiError("NOT_FOUND", f"Resource not found (resource={sub.name}).")
-                await abort(context, raise_err)
+                await abort(context, not_found(sub.name))
+            if sub.detached:
+                try:
+                    sub.require_active()
+                except ApiError as err:
+                    await abort(context, err)
             if break_seconds and loop.time() - started >= break_seconds:
                 await context.abort(grpc.StatusCode.UNAVAILABLE, "Injected fault: stream broken.")
             if outbox:
@@ -234,9 +240,12 @@ class SubscriberServicer:
                 continue
             waiter = loop.create_future()
             stream.waiter = waiter
-            sub.waiters.append(waiter)
-            await waiter
-            stream.waiter = None
+            sub.waiters.add(waiter)
+            try:
+                await waiter
+            finally:
+                stream.waiter = None
+                sub.waiters.discard(waiter)
         if reader.exception() is not None and not reader.cancelled():
             raise reader.exception()
 

@@ -56,7 +56,7 @@ class Subscription:
         self.leases: dict[str, Entry] = {}
         self.lease_heap: list[tuple[float, str]] = []
         self.acked: deque[Message] = deque()  # kept for seek when retain_acked_messages
-        self.waiters: list[Any] = []
+        self.waiters: set[Any] = set()  # futures of pulls/streams waiting for messages
         self.on_removed: Callable[[Subscription, list[Message]], None] = lambda s, m: None
         self.dead_letter: Callable[[Subscription, Message, int], None] = lambda s, m, n: None
         self.duplicate_rate: Callable[[], bool] = lambda: False
@@ -91,7 +91,7 @@ class Subscription:
 
     # ---- waiting -------------------------------------------------------------------------
     def notify(self) -> None:
-        waiters, self.waiters = self.waiters, []
+        waiters, self.waiters = self.waiters, set()
         for fut in waiters:
             if not fut.done():
                 fut.set_result(None)
@@ -217,7 +217,7 @@ class Subscription:
             self._release(entry)
             if self.duplicate_rate():
                 entry.ack_id = None
-                self.pending.append(entry)  # fault injection: the ack is "lost"
+                self._ready(entry)  # fault injection: the ack is "lost"
                 continue
             done.append(entry)
         if done:
