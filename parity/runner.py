@@ -1,0 +1,154 @@
+"""Run scenarios on two sides (live targets or recorded snapshots) and compare them."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from parity import diffing, snapshots
+from parity.normalise import normalise_steps
+from parity.scenario import Context, Scenario, crash_step
+from parity.targets import Target
+
+
+def run_scenario(scenario: Scenario, target: Target) -> dict:
+    """Run one scenario on a started target; the normalised result (crashes are a step too)."""
+    ctx = Context(target)
+    started = time.monotonic()
+    try:
+        scenario.run(ctx)
+    except Exception as exc:  # a broken scenario or target is recorded, not fatal
+        ctx.steps.append(crash_step(exc))
+    finally:
+        ctx.run_cleanups()
+    return {
+        "scenario": scenario.name,
+        "service": scenario.service,
+        "target": target.label,
+        "seconds": round(time.monotonic() - started, 2),
+        "steps": normalise_steps([s.to_dict() for s in ctx.steps], ctx.token, target.project),
+    }
+
+
+class Live:
+    """A side that runs scenarios on a target (started on first use, for the services needed)."""
+
+    def __init__(self, target: Target):
+        self.target = target
+        self.label = target.label
+        self._started = False
+
+    def serves(self, scenario: Scenario) -> bool:
+        return scenario.service in self.target.services
+
+    def prepare(self, scenarios: list[Scenario]) -> None:
+        needed = {s.service for s in scenarios if self.serves(s)}
+        if needed and not self._started:
+            self.target.start(needed)
+            self._started = True
+
+    def result(self, scenario: Scenario) -> dict | None:
+        return run_scenario(scenario, self.target) if self.serves(scenario) else None
+
+    def close(self) -> None:
+        self.target.stop()
+
+
+class Replay:
+    """A side read from recorded snapshots; a scenario without a file is unsupported."""
+
+    def __init__(self, directory: Path):
+        self.directory = Path(directory)
+        if not self.directory.is_dir():
+            raise FileNotFoundError(f"no snapshot directory {self.directory}")
+        self.label = f"replay:{snapshots.recorded_target(self.directory)}"
+
+    def serves(self, scenario: Scenario) -> bool:
+        return (self.directory / f"{scenario.name}.json").exists()
+
+    def prepare(self, scenarios: list[Scenario]) -> None:
+        pass
+
+    def result(self, scenario: Scenario) -> dict | None:
+        return snapshots.read(self.directory, scenario.name)
+
+    def close(self) -> None:
+        pass
+
+
+@dataclass
+class Outcome:
+    """The comparison of one scenario."""
+
+    scenario: str
+    service: str
+    description: str
+    status: str  # same | different | unsupported
+    diff: str = ""
+    differing: tuple[str, ...] = ()
+    a: dict | None = None
+    b: dict | None = None
+    unsupported_by: str = ""
+
+    def to_dict(self) -> dict:
+        return {
+            "scenario": self.scenario,
+            "service": self.service,
+            "description": self.description,
+            "status": self.status,
+            "unsupported_by": self.unsupported_by,
+            "differing_steps": list(self.differing),
+            "diff": self.diff,
+            "a": self.a,
+            "b": self.b,
+        }
+
+
+def compare(scenarios: list[Scenario], a, b, progress=None) -> list[Outcome]:
+    """Each scenario on both sides; unsupported when either side does not serve it."""
+    a.prepare(scenarios)
+    b.prepare(scenarios)
+    outcomes = []
+    for scenario in scenarios:
+        missing = [side.label for side in (a, b) if not side.serves(scenario)]
+        if missing:
+            outcome = Outcome(
+                scenario.name,
+                scenario.service,
+                scenario.description,
+                "unsupported",
+                unsupported_by=", ".join(missing),
+            )
+        else:
+            ra, rb = a.result(scenario), b.result(scenario)
+            text = diffing.diff(ra["steps"], rb["steps"], a.label, b.label)
+            outcome = Outcome(
+                scenario.name,
+                scenario.service,
+                scenario.description,
+                "different" if text else "same",
+                text,
+                tuple(diffing.differing_labels(ra["steps"], rb["steps"])),
+                ra,
+                rb,
+            )
+        outcomes.append(outcome)
+        if progress:
+            progress(outcome)
+    return outcomes
+
+
+def record(scenarios: list[Scenario], side: Live, directory: Path, progress=None) -> list[dict]:
+    """Run the scenarios ``side`` serves and write their results to ``directory``."""
+    side.prepare(scenarios)
+    results = []
+    for scenario in scenarios:
+        if not side.serves(scenario):
+            continue
+        result = side.result(scenario)
+        snapshots.write(Path(directory), result)
+        results.append(result)
+        if progress:
+            progress(result)
+    return results

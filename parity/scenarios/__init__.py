@@ -1,0 +1,1 @@
+"""Parity scenarios: one module each, ``SERVICE`` + docstring + ``run(ctx)``."""

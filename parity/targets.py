@@ -1,0 +1,274 @@
+"""Where scenarios run: our emulators, Google's Pub/Sub emulator, any endpoints, or real GCP.
+
+Target specs (``--a`` / ``--b``):
+
+* ``embedded``: our emulators, started by the runner on free ports (only the services needed);
+* ``google-emulator``: Google's Pub/Sub emulator (java jar), Pub/Sub only;
+* ``external:pubsub=HOST:PORT,bigquery=URL``: endpoints already running (either or both);
+* ``gcp:PROJECT``: real Google Cloud with application-default credentials. It costs money, so
+  it runs only with ``--i-know-this-costs-money``; scenarios create uniquely named resources and
+  delete them afterwards.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+GOOGLE_JAR = Path(
+    os.environ.get(
+        "PUBSUB_EMULATOR_JAR",
+        "/usr/lib/google-cloud-sdk/platform/pubsub-emulator/lib/cloud-pubsub-emulator-0.8.20-all.jar",
+    )
+)
+EMULATOR_PROJECT = "parity-project"
+COST_FLAG = "--i-know-this-costs-money"
+
+
+class TargetError(RuntimeError):
+    """A target spec is wrong or the target cannot start; the message says why."""
+
+
+class Target:
+    """Base: ``services`` it serves, ``start``/``stop``, and lazily made clients."""
+
+    kind = "target"
+    services: frozenset[str] = frozenset()
+    project = EMULATOR_PROJECT
+
+    def __init__(self) -> None:
+        self._clients: dict[str, object] = {}
+        self.pubsub_host: str | None = None
+        self.bigquery_url: str | None = None
+
+    @property
+    def label(self) -> str:
+        return self.kind
+
+    def start(self, services: set[str]) -> None:
+        """Make ``services`` (a subset of :attr:`services`) reachable."""
+
+    def stop(self) -> None:
+        for client in self._clients.values():
+            close = getattr(client, "close", None)
+            if callable(close):
+                try:
+                    close()
+                except Exception:
+                    pass
+        self._clients.clear()
+
+    def clients(self, kind: str):
+        if kind not in self._clients:
+            self._clients[kind] = self._make_client(kind)
+        return self._clients[kind]
+
+    def _make_client(self, kind: str):
+        if kind in ("publisher", "subscriber", "schemas"):
+            if not self.pubsub_host:
+                raise TargetError(f"{self.label} does not serve Pub/Sub")
+            return _emulator_pubsub_client(kind, self.pubsub_host)
+        if kind == "bigquery":
+            if not self.bigquery_url:
+                raise TargetError(f"{self.label} does not serve BigQuery")
+            from emulators import clients
+            from emulators.stack import Endpoints
+
+            return clients.bigquery(Endpoints("", self.bigquery_url), self.project)
+        raise KeyError(kind)
+
+
+def _emulator_pubsub_client(kind: str, host: str):
+    import grpc
+    from google.cloud import pubsub_v1
+    from google.pubsub_v1.services.publisher.transports import PublisherGrpcTransport
+    from google.pubsub_v1.services.schema_service import SchemaServiceClient
+    from google.pubsub_v1.services.schema_service.transports import SchemaServiceGrpcTransport
+    from google.pubsub_v1.services.subscriber.transports import SubscriberGrpcTransport
+
+    channel = grpc.insecure_channel(
+        host,
+        options=[("grpc.max_send_message_length", -1), ("grpc.max_receive_message_length", -1)],
+    )
+    if kind == "publisher":
+        return pubsub_v1.PublisherClient(transport=PublisherGrpcTransport(channel=channel))
+    if kind == "subscriber":
+        return pubsub_v1.SubscriberClient(transport=SubscriberGrpcTransport(channel=channel))
+    return SchemaServiceClient(transport=SchemaServiceGrpcTransport(channel=channel))
+
+
+class Embedded(Target):
+    """Our emulators as subprocesses (``python -m emulators.pubsub`` / ``.bigquery``)."""
+
+    kind = "embedded"
+    services = frozenset({"pubsub", "bigquery"})
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._processes: list = []
+        self._dir: Path | None = None
+
+    def start(self, services: set[str]) -> None:
+        from emulators.stack import start_emulator
+
+        self._dir = Path(tempfile.mkdtemp(prefix="parity-"))
+        if "pubsub" in services:
+            proc = start_emulator("pubsub", self._dir)
+            self._processes.append(proc)
+            self.pubsub_host = f"{proc.host}:{proc.port}"
+        if "bigquery" in services:
+            proc = start_emulator("bigquery", self._dir, extra_args=("--project", self.project))
+            self._processes.append(proc)
+            self.bigquery_url = f"http://{proc.host}:{proc.port}"
+
+    def stop(self) -> None:
+        super().stop()
+        for proc in self._processes:
+            proc.stop()
+        self._processes.clear()
+        if self._dir:
+            shutil.rmtree(self._dir, ignore_errors=True)
+
+
+class GoogleEmulator(Target):
+    """Google's Pub/Sub emulator from the Cloud SDK (needs java and the jar)."""
+
+    kind = "google-emulator"
+    services = frozenset({"pubsub"})
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._proc: subprocess.Popen | None = None
+
+    def start(self, services: set[str]) -> None:
+        from emulators.stack import free_port
+
+        if shutil.which("java") is None:
+            raise TargetError("google-emulator needs java on PATH")
+        if not GOOGLE_JAR.exists():
+            raise TargetError(f"google-emulator: no jar at {GOOGLE_JAR} (set PUBSUB_EMULATOR_JAR)")
+        port = free_port()
+        self._proc = subprocess.Popen(
+            ["java", "-jar", str(GOOGLE_JAR), "--host=127.0.0.1", f"--port={port}"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        started = threading.Event()
+
+        def drain() -> None:  # keep reading so the JVM never blocks on a full pipe
+            for line in self._proc.stdout:
+                if "Server started" in line:
+                    started.set()
+
+        threading.Thread(target=drain, daemon=True).start()
+        deadline = time.monotonic() + 60
+        while not started.wait(0.1):
+            if self._proc.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise TargetError("Google's Pub/Sub emulator did not start")
+        self.pubsub_host = f"127.0.0.1:{port}"
+
+    def stop(self) -> None:
+        super().stop()
+        if self._proc and self._proc.poll() is None:
+            self._proc.terminate()
+            try:
+                self._proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait()
+        self._proc = None
+
+
+class External(Target):
+    """Endpoints already running: ``external:pubsub=HOST:PORT,bigquery=URL``."""
+
+    kind = "external"
+
+    def __init__(self, pubsub: str | None, bigquery: str | None) -> None:
+        super().__init__()
+        self.pubsub_host = pubsub
+        self.bigquery_url = bigquery.rstrip("/") if bigquery else None
+        self.services = frozenset(s for s, v in (("pubsub", pubsub), ("bigquery", bigquery)) if v)
+
+    @property
+    def label(self) -> str:
+        parts = [f"pubsub={self.pubsub_host}"] if self.pubsub_host else []
+        parts += [f"bigquery={self.bigquery_url}"] if self.bigquery_url else []
+        return "external:" + ",".join(parts)
+
+
+class Gcp(Target):
+    """Real Google Cloud, application-default credentials. Costs money: opt-in only."""
+
+    kind = "gcp"
+    services = frozenset({"pubsub", "bigquery"})
+
+    def __init__(self, project: str) -> None:
+        super().__init__()
+        self.project = project
+
+    @property
+    def label(self) -> str:
+        return f"gcp:{self.project}"
+
+    def start(self, services: set[str]) -> None:
+        # An emulator variable left in the environment would silently redirect the clients.
+        for var in ("PUBSUB_EMULATOR_HOST", "BIGQUERY_EMULATOR_HOST"):
+            os.environ.pop(var, None)
+
+    def _make_client(self, kind: str):
+        from google.cloud import bigquery, pubsub_v1
+
+        if kind == "publisher":
+            return pubsub_v1.PublisherClient()
+        if kind == "subscriber":
+            return pubsub_v1.SubscriberClient()
+        if kind == "schemas":
+            return pubsub_v1.SchemaServiceClient()
+        if kind == "bigquery":
+            return bigquery.Client(project=self.project)
+        raise KeyError(kind)
+
+
+def parse_target(spec: str, allow_cost: bool = False) -> Target:
+    """A :class:`Target` from its spec; :class:`TargetError` when it is wrong or not allowed."""
+    kind, _, rest = spec.partition(":")
+    if kind == "embedded" and not rest:
+        return Embedded()
+    if kind == "google-emulator" and not rest:
+        return GoogleEmulator()
+    if kind == "external":
+        fields: dict[str, str] = {}
+        for part in filter(None, (p.strip() for p in rest.split(","))):
+            key, eq, value = part.partition("=")
+            if not eq or key not in ("pubsub", "bigquery") or not value or key in fields:
+                raise TargetError(
+                    f"bad external target {spec!r}: use "
+                    "external:pubsub=HOST:PORT,bigquery=http://HOST:PORT (either or both)"
+                )
+            fields[key] = value
+        if not fields:
+            raise TargetError("external: give pubsub=HOST:PORT and/or bigquery=URL")
+        if "bigquery" in fields and "://" not in fields["bigquery"]:
+            fields["bigquery"] = "http://" + fields["bigquery"]
+        return External(fields.get("pubsub"), fields.get("bigquery"))
+    if kind == "gcp":
+        if not rest or not all(c.isalnum() or c in "-:." for c in rest):
+            raise TargetError("gcp needs an explicit project: gcp:PROJECT_ID")
+        if not allow_cost:
+            raise TargetError(
+                f"gcp:{rest} runs against real Google Cloud and costs money; "
+                f"add {COST_FLAG} to confirm"
+            )
+        return Gcp(rest)
+    raise TargetError(
+        f"unknown target {spec!r}: embedded, google-emulator, "
+        "external:pubsub=HOST:PORT,bigquery=URL or gcp:PROJECT"
+    )
