@@ -13,58 +13,75 @@ from .types import ConversionError, scalar_parser
 CellError = tuple[str, str, str]  # (reason, location, message)
 
 
-class _FieldSpec:
-    __slots__ = ("name", "type", "mode", "parse", "children", "required_names")
+class _Record:
+    """Fields of a record level: exact-name and case-insensitive lookups, required names."""
 
-    def __init__(self, field: dict):
+    __slots__ = ("exact", "lower", "required")
+
+    def __init__(self, fields: list[dict], lenient_json: bool):
+        specs = [_FieldSpec(f, lenient_json) for f in fields]
+        self.exact = {s.name: s for s in specs}
+        self.lower = {s.name.lower(): s for s in specs}
+        self.required = [s.name for s in specs if s.mode == "REQUIRED"]
+
+
+class _FieldSpec:
+    __slots__ = ("name", "type", "mode", "parse", "record")
+
+    def __init__(self, field: dict, lenient_json: bool):
         self.name = field["name"]
         self.type = field["type"]
         self.mode = field.get("mode") or "NULLABLE"
         if self.type == "RECORD":
-            self.children = {f["name"].lower(): _FieldSpec(f) for f in field["fields"]}
-            self.required_names = [c.name for c in self.children.values() if c.mode == "REQUIRED"]
+            self.record = _Record(field["fields"], lenient_json)
             self.parse = None
         else:
-            self.children = None
-            self.required_names = []
-            self.parse = scalar_parser(self.type)
+            self.record = None
+            self.parse = scalar_parser(self.type, lenient_json=lenient_json)
 
 
 class RowValidator:
-    """Converts JSON rows to Python values for a schema, collecting BigQuery-style errors."""
+    """Converts JSON rows to Python values for a schema, collecting BigQuery-style errors.
 
-    def __init__(self, schema: list[dict]):
-        self.fields = {f["name"].lower(): _FieldSpec(f) for f in schema}
-        self.required = [s.name for s in self.fields.values() if s.mode == "REQUIRED"]
+    With `lenient_json`, JSON-typed text is not parsed here (DuckDB validates it in bulk)."""
+
+    def __init__(self, schema: list[dict], *, lenient_json: bool = False):
+        self.record = _Record(schema, lenient_json)
 
     def convert(self, row: Any, *, ignore_unknown: bool) -> tuple[dict, list[CellError]]:
         errors: list[CellError] = []
         if not isinstance(row, dict):
             return {}, [("invalid", "", "Row is not a JSON object.")]
-        out = _convert_record(self.fields, self.required, row, "", ignore_unknown, errors)
+        out = _convert_record(self.record, row, "", ignore_unknown, errors)
         return out, errors
 
 
 def _convert_record(
-    fields: dict[str, _FieldSpec],
-    required: list[str],
-    row: dict,
-    path: str,
-    ignore_unknown: bool,
-    errors: list[CellError],
+    record: _Record, row: dict, path: str, ignore_unknown: bool, errors: list[CellError]
 ) -> dict:
     out: dict[str, Any] = {}
+    exact = record.exact
     for key, value in row.items():
-        spec = fields.get(key.lower())
+        spec = exact.get(key)
         if spec is None:
-            if not ignore_unknown:
-                errors.append(("invalid", path + key, f"no such field: {path + key}."))
-            continue
-        location = path + spec.name
+            spec = record.lower.get(key.lower())
+            if spec is None:
+                if not ignore_unknown:
+                    errors.append(("invalid", path + key, f"no such field: {path + key}."))
+                continue
         if value is None:
             if spec.mode == "REQUIRED":
+                location = path + spec.name
                 errors.append(("invalid", location, f"Missing required field: {location}."))
             continue
+        parse = spec.parse
+        if parse is not None and spec.mode != "REPEATED" and type(value) is not list:
+            try:
+                out[spec.name] = parse(value)
+            except ConversionError as exc:
+                errors.append(("invalid", path + spec.name, str(exc)))
+            continue
+        location = path + spec.name
         if spec.mode == "REPEATED":
             if not isinstance(value, list):
                 message = f"Non-array value specified for repeated field: {location}."
@@ -73,20 +90,18 @@ def _convert_record(
             items = []
             for item in value:
                 if item is None:
-                    errors.append(
-                        ("invalid", location, f"Array contains a null element in field {location}.")
-                    )
+                    message = f"Array contains a null element in field {location}."
+                    errors.append(("invalid", location, message))
                     break
                 items.append(_convert_value(spec, item, location, ignore_unknown, errors))
             out[spec.name] = items
+        elif isinstance(value, list):
+            errors.append(
+                ("invalid", location, f"Array specified for non-repeated field: {location}.")
+            )
         else:
-            if isinstance(value, list):
-                errors.append(
-                    ("invalid", location, f"Array specified for non-repeated field: {location}.")
-                )
-                continue
             out[spec.name] = _convert_value(spec, value, location, ignore_unknown, errors)
-    for name in required:
+    for name in record.required:
         if name not in out and not any(k.lower() == name.lower() for k in row):
             location = path + name
             errors.append(("invalid", location, f"Missing required field: {location}."))
@@ -96,13 +111,11 @@ def _convert_record(
 def _convert_value(
     spec: _FieldSpec, value: Any, location: str, ignore_unknown: bool, errors: list[CellError]
 ) -> Any:
-    if spec.children is not None:
+    if spec.record is not None:
         if not isinstance(value, dict):
             errors.append(("invalid", location, f"This field: {location} is not a record."))
             return None
-        return _convert_record(
-            spec.children, spec.required_names, value, location + ".", ignore_unknown, errors
-        )
+        return _convert_record(spec.record, value, location + ".", ignore_unknown, errors)
     try:
         return spec.parse(value)
     except ConversionError as exc:

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from .service import BigQueryService
 
 USER_EMAIL = "emulator@localhost"
+MAX_KEPT_RESULTS = 500  # query results kept in memory for jobs.getQueryResults
 
 
 class JobManager:
@@ -147,6 +148,8 @@ class JobManager:
         if not dry_run:
             with self._lock:
                 self._results[(ref["projectId"], ref["jobId"])] = outcome
+                while len(self._results) > MAX_KEPT_RESULTS:  # oldest results expire
+                    self._results.pop(next(iter(self._results)))
 
     def _run_copy(self, config: dict) -> None:
         sources = config.get("sourceTables") or (
@@ -199,7 +202,7 @@ class JobManager:
             response["dmlStats"] = stats.get("dmlStats")
         with self._lock:
             outcome = self._results.get((ref["projectId"], ref["jobId"]))
-        if outcome is None or outcome.result_name is None:
+        if outcome is None or (outcome.result_name is None and outcome.arrow is None):
             if stats.get("statementType") == "SELECT":
                 raise NotFound(
                     f"Not found: results of job {project}:{job_id} (they are kept in memory "
@@ -208,17 +211,25 @@ class JobManager:
             response["schema"] = {"fields": []}
             return response
         response["schema"] = {"fields": outcome.schema}
-        if outcome.result_database:
-            total = outcome.total_rows
+        storage = self.service.storage
+        if outcome.arrow is not None:
+            arrow = outcome.arrow
+            total = arrow.num_rows
+
+            def fetch(offset: int, limit: int) -> list[tuple]:
+                part = arrow.slice(offset, limit)
+                return list(zip(*(col.to_pylist() for col in part.columns), strict=True))
+
         else:
-            total = self.service.storage.count_rows(outcome.result_name)
+            name = outcome.result_name
+            total = storage.count_rows(name)
+            columns = [f["name"] for f in outcome.schema]
+
+            def fetch(offset: int, limit: int) -> list[tuple]:
+                return storage.read_rows(name, columns, offset, limit)
+
         page = self.service.read_page(
-            outcome.result_name,
-            outcome.result_database,
-            outcome.schema,
-            total,
-            params,
-            ts_format_from(params),
+            fetch, outcome.schema, total, params, ts_format_from(params)
         )
         response.update(page)
         return response

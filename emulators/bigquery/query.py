@@ -25,6 +25,7 @@ class QueryOutcome:
 
     statement_type: str
     schema: list[dict] = dataclasses.field(default_factory=list)
+    arrow: Any = None  # anonymous results, held in memory as a pyarrow Table
     result_database: str = ""
     result_name: str | None = None
     total_rows: int = 0
@@ -338,12 +339,22 @@ def _materialize(service: BigQueryService, sql: str, params: list, job_id: str) 
 def _select(
     service: BigQueryService, sql: str, params: list, config: dict, job_id: str
 ) -> QueryOutcome:
-    target, name, schema, total = _materialize(service, sql, params, job_id)
     dest = config.get("destinationTable")
     if not dest:
-        return QueryOutcome(
-            "SELECT", schema=schema, result_database=SCRATCH, result_name=name, total_rows=total
-        )
+        import duckdb
+
+        try:
+            with service.storage.lock:
+                relation = service.storage.con.sql(sql, params=params or None)
+                schema = [
+                    duckdb_to_bq_field(n, t)
+                    for n, t in zip(relation.columns, relation.types, strict=True)
+                ]
+                arrow = relation.to_arrow_table()
+        except duckdb.Error as exc:
+            raise InvalidQuery(_duckdb_message(exc)) from None
+        return QueryOutcome("SELECT", schema=schema, arrow=arrow, total_rows=arrow.num_rows)
+    target, name, schema, total = _materialize(service, sql, params, job_id)
     try:
         table = write_into_table(
             service,

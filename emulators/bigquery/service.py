@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from . import resources
@@ -50,8 +51,10 @@ class _Writer:
     def __init__(self, table: Table):
         import pyarrow as pa
 
-        self.etag = table.etag
-        self.validator = RowValidator(table.schema)
+        self.table = table
+        self.schema = table.schema
+        self.validator = RowValidator(table.schema, lenient_json=True)
+        self.strict_validator = RowValidator(table.schema)
         self.columns = [f["name"] for f in table.schema]
         self.arrow_schema = pa.schema([pa.field(f["name"], arrow_type(f)) for f in table.schema])
 
@@ -138,7 +141,8 @@ class BigQueryService:
     def _writer(self, table: Table) -> _Writer:
         with self._writers_lock:
             writer = self._writers.get(table.ref)
-            if writer is None or writer.etag != table.etag:
+            # Schema changes always produce a new Table (or schema list) object.
+            if writer is None or writer.table is not table or writer.schema is not table.schema:
                 writer = _Writer(table)
                 self._writers[table.ref] = writer
             return writer
@@ -155,9 +159,20 @@ class BigQueryService:
         table = self.catalog.get_table(project, dataset_id, table_id)
         if table.type != "TABLE":
             raise Invalid(f"Cannot add rows to a table of type {table.type}.")
+        writer = self._writer(table)
+        try:
+            return self._insert_rows(table, writer, writer.validator, rows, body)
+        except _BulkConversionError:
+            # DuckDB rejected a value the lenient validator let through (JSON text):
+            # nothing was written; validate strictly to report the offending rows.
+            return self._insert_rows(table, writer, writer.strict_validator, rows, body)
+
+    def _insert_rows(
+        self, table: Table, writer: _Writer, validator: RowValidator, rows: list, body: dict
+    ) -> dict:
+        project, dataset_id, table_id = table.ref
         skip_invalid = bool(body.get("skipInvalidRows"))
         ignore_unknown = bool(body.get("ignoreUnknownValues"))
-        writer = self._writer(table)
         converted: list[dict] = []
         insert_ids: list[str | None] = []
         failures: list[dict] = []
@@ -167,7 +182,7 @@ class BigQueryService:
                     {"index": index, "errors": error_entries([("invalid", "", "Invalid row.")])}
                 )
                 continue
-            values, errors = writer.validator.convert(
+            values, errors = validator.convert(
                 entry.get("json"), ignore_unknown=ignore_unknown
             )
             if errors:
@@ -196,6 +211,7 @@ class BigQueryService:
         return response
 
     def _append(self, table: Table, writer: _Writer, rows: list[dict]) -> None:
+        import duckdb
         import pyarrow as pa
 
         arrow_table = pa.Table.from_pylist(rows, schema=writer.arrow_schema)
@@ -205,7 +221,10 @@ class BigQueryService:
                 raise NotFound(
                     f"Not found: Table {table.project}:{table.dataset_id}.{table.table_id}"
                 )
-            self.storage.append_arrow(table.storage_name, writer.columns, arrow_table)
+            try:
+                self.storage.append_arrow(table.storage_name, writer.columns, arrow_table)
+            except duckdb.ConversionException as exc:
+                raise _BulkConversionError(str(exc)) from None
 
     def append_rows(self, table: Table, rows: list[dict]) -> None:
         """Append already converted rows (load jobs)."""
@@ -228,15 +247,19 @@ class BigQueryService:
                 raise Invalid(f"Field {unknown[0]} not found in table schema.")
             schema = [by_name[w] for w in dict.fromkeys(wanted)]
         total = self.storage.count_rows(table.storage_name)
-        page = self.read_page(table.storage_name, "", schema, total, params, ts_format_from(params))
+        names = [f["name"] for f in schema]
+
+        def fetch(offset: int, limit: int) -> list[tuple]:
+            return self.storage.read_rows(table.storage_name, names, offset, limit)
+
+        page = self.read_page(fetch, schema, total, params, ts_format_from(params))
         page["kind"] = "bigquery#tableDataList"
         page["etag"] = table.etag
         return page
 
     def read_page(
         self,
-        storage_name: str,
-        database: str,
+        fetch: Callable[[int, int], list[tuple]],
         schema: list[dict],
         total: int,
         params: dict,
@@ -248,16 +271,10 @@ class BigQueryService:
             offset = _int_param(params, "startIndex", 0)
         max_results = _int_param(params, "maxResults", DEFAULT_PAGE_ROWS)
         limit = max(0, min(max_results, DEFAULT_PAGE_ROWS))
-        rows = (
-            self.storage.read_rows(
-                storage_name, [f["name"] for f in schema], offset, limit, database
-            )
-            if limit and schema
-            else []
-        )
-        encode = row_encoder(schema, ts_format)
+        rows = fetch(offset, limit) if limit and schema and offset < total else []
         page: dict[str, Any] = {"totalRows": str(total)}
         if rows:  # like BigQuery, no `rows` key on an empty page (maxResults=0 probes rely on it)
+            encode = row_encoder(schema, ts_format)
             page["rows"] = [encode(row) for row in rows]
         if offset + len(rows) < total and limit:
             page["pageToken"] = encode_page_token(offset + len(rows))
@@ -270,6 +287,10 @@ class BigQueryService:
         from .query import resolve_table
 
         return resolve_table(self, project, dataset_id, table_id)
+
+
+class _BulkConversionError(Exception):
+    """DuckDB refused a batch (a value only DuckDB validates, such as JSON text)."""
 
 
 def _int_param(params: dict, name: str, default: int) -> int:

@@ -215,6 +215,8 @@ class ConversionError(ValueError):
 
 
 def _parse_int(value: Any) -> int:
+    if type(value) is int and INT64_MIN <= value <= INT64_MAX:
+        return value
     if isinstance(value, bool):
         raise ConversionError(f"Cannot convert value to integer (bad value): {_show(value)}")
     if isinstance(value, int):
@@ -295,7 +297,7 @@ def _parse_bool(value: Any) -> bool:
 
 
 def _parse_string(value: Any) -> str:
-    if isinstance(value, str):
+    if type(value) is str:
         return value
     if isinstance(value, bool):
         return "true" if value else "false"
@@ -330,8 +332,19 @@ def _clean_datetime_text(text: str) -> str:
     return text
 
 
+_fromisoformat = dt.datetime.fromisoformat
+_UTC = dt.timezone.utc
+
+
 def parse_timestamp(value: Any) -> dt.datetime:
     """A BigQuery TIMESTAMP input (text in the accepted formats, or epoch seconds) as aware UTC."""
+    if type(value) is str:  # fast path: ISO 8601 / RFC 3339 text, the common case
+        try:
+            parsed = _fromisoformat(value)
+        except ValueError:
+            pass
+        else:
+            return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=_UTC)
     if isinstance(value, bool):
         raise ConversionError(f"Cannot convert value to timestamp: {_show(value)}")
     if isinstance(value, (int, float)):
@@ -386,13 +399,20 @@ def parse_time(value: Any) -> dt.time:
     raise ConversionError(f'Invalid time string "{_show(value)}"')
 
 
+def _parse_json_lenient(value: Any) -> str:
+    """JSON text is passed through unchecked: DuckDB validates it when the batch is inserted,
+    and on failure the request is re-validated with `_parse_json` to find the bad rows."""
+    if type(value) is str:
+        return value
+    return _parse_json(value)
+
+
 def _parse_json(value: Any) -> str:
     if isinstance(value, str):
         try:
             json.loads(value)
-        except ValueError:
-            # A bare string is a JSON string value, not JSON text, when it does not parse.
-            return json.dumps(value)
+        except ValueError as exc:
+            raise ConversionError(f"Invalid JSON value: {_show(value)} ({exc})") from None
         return value
     try:
         return json.dumps(value, separators=(",", ":"), allow_nan=False)
@@ -419,8 +439,10 @@ def _show(value: Any) -> str:
     return text if len(text) <= 100 else text[:100] + "..."
 
 
-def scalar_parser(type_name: str) -> Callable[[Any], Any]:
+def scalar_parser(type_name: str, *, lenient_json: bool = False) -> Callable[[Any], Any]:
     """Parser of JSON input (insertAll, NDJSON loads, query parameters) for a scalar type."""
+    if type_name == "JSON" and lenient_json:
+        return _parse_json_lenient
     return {
         "STRING": _parse_string,
         "BYTES": _parse_bytes,
