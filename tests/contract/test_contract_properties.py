@@ -1,7 +1,6 @@
 """The published schema tells producers the truth: the pipeline accepts exactly what it allows."""
 
 import json
-import re
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -15,13 +14,6 @@ PUBLISHED = registry.load(schema.CONTRACT_VERSION)
 CHECK = validator(PUBLISHED)
 SETTINGS = settings(max_examples=150, derandomize=True, database=None, deadline=None,
                     suppress_health_check=list(HealthCheck))
-_EDGE_OF_RANGE = re.compile(r"^(0001|9999)-.*[+-]\d\d:\d\d$")
-
-
-def _known_pipeline_bug(event) -> bool:
-    """See test_timestamp_at_the_edge_of_the_range_is_dead_lettered (strict xfail)."""
-    timestamp = event.get("timestamp") if isinstance(event, dict) else None
-    return isinstance(timestamp, str) and bool(_EDGE_OF_RANGE.match(timestamp))
 
 
 def outcome(event):
@@ -31,8 +23,6 @@ def outcome(event):
 @SETTINGS
 @given(valid_messages(PUBLISHED))
 def test_every_message_the_published_schema_allows_is_accepted(event):
-    if _known_pipeline_bug(event):
-        return
     result = outcome(event)
     assert result.accepted, (result.error_type, result.error_message)
 
