@@ -75,9 +75,13 @@ async def serve(args: argparse.Namespace) -> None:
         from emulators.pubsub import schema_service
 
         schema_service.register_servicer(server, registry)
-    port = server.add_insecure_port(f"{args.host}:{args.port}")
+    try:
+        port = server.add_insecure_port(f"{args.host}:{args.port}")
+    except RuntimeError:
+        port = 0
     if port == 0:
-        print(f"pubsub emulator: cannot bind {args.host}:{args.port}", file=sys.stderr)
+        print(f"pubsub emulator: cannot listen on {args.host}:{args.port}", file=sys.stderr)
+        store.close()
         raise SystemExit(1)
     await server.start()
     # Millions of small long-lived objects (messages, leases) make the default cyclic GC

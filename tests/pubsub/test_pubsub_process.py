@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import socket
+import threading
 import time
 
 import grpc
@@ -224,5 +225,37 @@ def test_latency_fault(tmp_path):
         started = time.monotonic()
         target.topic()
         assert time.monotonic() - started >= 0.3
+    finally:
+        emulator.stop()
+
+
+def test_port_in_use_exits_with_error(ours):
+    emulator = Emulator(port=ours.port)
+    with pytest.raises(RuntimeError):
+        emulator.start(timeout=10)
+    assert emulator.proc.wait(10) == 1
+
+
+def test_stream_break_after_seconds(tmp_path):
+    from google.pubsub_v1.types import StreamingPullRequest
+
+    faults = tmp_path / "faults.json"
+    faults.write_text(json.dumps({"stream_break_after_seconds": 0.3}))
+    emulator = Emulator("--faults", str(faults)).start()
+    try:
+        target = Target("ours", emulator.host)
+        topic = target.topic()
+        sub = target.subscription(topic)
+        hold = threading.Event()
+
+        def requests():
+            yield StreamingPullRequest(subscription=sub, stream_ack_deadline_seconds=60)
+            hold.wait(10)
+
+        stream = target.subscriber.api.streaming_pull(requests=requests())
+        with pytest.raises(exceptions.ServiceUnavailable):
+            for _ in stream:
+                pass
+        hold.set()
     finally:
         emulator.stop()
