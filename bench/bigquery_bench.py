@@ -154,13 +154,21 @@ def api(url: str, path: str) -> str:
 
 
 def setup_table(session: requests.Session, url: str, table: str) -> None:
-    response = session.post(api(url, "/datasets"), json={"datasetReference": {"datasetId": DATASET}})
+    response = session.post(
+        api(url, "/datasets"), json={"datasetReference": {"datasetId": DATASET}}
+    )
     if response.status_code not in (200, 409):
         raise RuntimeError(f"create dataset: HTTP {response.status_code} {response.text[:200]}")
     response = session.post(
         api(url, f"/datasets/{DATASET}/tables"),
         json={"tableReference": {"tableId": table}, "schema": {"fields": SCHEMA}},
     )
+    if response.status_code == 400:  # a peer without REQUIRED columns: give it NULLABLE ones
+        nullable = [dict(f, mode="NULLABLE") for f in SCHEMA]
+        response = session.post(
+            api(url, f"/datasets/{DATASET}/tables"),
+            json={"tableReference": {"tableId": table}, "schema": {"fields": nullable}},
+        )
     if response.status_code not in (200, 409):
         raise RuntimeError(f"create table: HTTP {response.status_code} {response.text[:200]}")
 
@@ -169,9 +177,7 @@ def insert_all_rate(url: str, batches: int, threads: int, table: str) -> dict:
     """rows/s of insertAll with `threads` concurrent senders (HTTP keep-alive sessions)."""
     session = requests.Session()
     setup_table(session, url, table)
-    bodies = [
-        json.dumps({"rows": make_rows(BATCH, b * BATCH)}).encode() for b in range(batches)
-    ]
+    bodies = [json.dumps({"rows": make_rows(BATCH, b * BATCH)}).encode() for b in range(batches)]
     target = api(url, f"/datasets/{DATASET}/tables/{table}/insertAll")
     headers = {"content-type": "application/json"}
     warm = session.post(target, data=json.dumps({"rows": make_rows(5, 10**8)}), headers=headers)
@@ -211,27 +217,8 @@ def run_query(session: requests.Session, url: str, sql: str) -> dict:
     return {"rows": rows}
 
 
-def query_latency_ours(url: str, rows: int, repeats: int) -> dict:
-    session = requests.Session()
-    generate = GENERATE_SQL.format(project=PROJECT, dataset=DATASET, rows=rows)
-    start = time.perf_counter()
-    run_query(session, url, generate)
-    load_s = time.perf_counter() - start
-    sql = QUERY_SQL.format(project=PROJECT, dataset=DATASET)
-    times, result_rows = [], 0
-    for _ in range(repeats):
-        start = time.perf_counter()
-        result_rows = len(run_query(session, url, sql)["rows"])
-        times.append(time.perf_counter() - start)
-    return {
-        "generate_seconds": round(load_s, 3),
-        "median_ms": round(statistics.median(times) * 1000, 2),
-        "result_rows": result_rows,
-    }
-
-
-def query_latency_duckdb(rows: int, repeats: int) -> dict:
-    """The same statements, translated once, run in a plain in-process DuckDB."""
+def duckdb_baseline(rows: int):
+    """An in-process DuckDB holding the same generated table; returns (run query, query SQL)."""
     import duckdb
 
     from emulators.bigquery.sql import translate
@@ -255,12 +242,44 @@ def query_latency_duckdb(rows: int, repeats: int) -> dict:
         default_dataset=None,
         resolve_table=resolve,
     )
-    times, result_rows = [], 0
+
+    def run() -> int:
+        return len(con.execute(query.duckdb_sql, query.duckdb_params or None).fetchall())
+
+    return run, query.duckdb_sql
+
+
+def query_latency(url: str, rows: int, repeats: int) -> dict:
+    """Ours over HTTP vs DuckDB direct, measured alternately so machine load hits both alike."""
+    session = requests.Session()
+    session.post(api(url, "/datasets"), json={"datasetReference": {"datasetId": DATASET}})
+    start = time.perf_counter()
+    run_query(session, url, GENERATE_SQL.format(project=PROJECT, dataset=DATASET, rows=rows))
+    generate_s = time.perf_counter() - start
+    duck_run, duck_sql = duckdb_baseline(rows)
+    sql = QUERY_SQL.format(project=PROJECT, dataset=DATASET)
+    ours_rows = len(run_query(session, url, sql)["rows"])  # warm-up, both sides
+    duck_rows = duck_run()
+    ours_t, duck_t = [], []
     for _ in range(repeats):
         start = time.perf_counter()
-        result_rows = len(con.execute(query.duckdb_sql, query.duckdb_params or None).fetchall())
-        times.append(time.perf_counter() - start)
-    return {"median_ms": round(statistics.median(times) * 1000, 2), "result_rows": result_rows}
+        run_query(session, url, sql)
+        ours_t.append(time.perf_counter() - start)
+        start = time.perf_counter()
+        duck_run()
+        duck_t.append(time.perf_counter() - start)
+    return {
+        "ours": {
+            "generate_seconds": round(generate_s, 3),
+            "median_ms": round(statistics.median(ours_t) * 1000, 2),
+            "result_rows": ours_rows,
+        },
+        "duckdb": {
+            "median_ms": round(statistics.median(duck_t) * 1000, 2),
+            "result_rows": duck_rows,
+            "sql": duck_sql,
+        },
+    }
 
 
 def bench_peer(name: str, executable: str, argv: list[str], args: argparse.Namespace) -> dict:
@@ -299,7 +318,7 @@ def main() -> int:
     parser.add_argument("--out", default="bench/results/bigquery.json")
     parser.add_argument("--batches", type=int, default=60, help="insertAll batches of 500 rows")
     parser.add_argument("--query-rows", type=int, default=1_000_000)
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=9)
     parser.add_argument(
         "--peer-bin",
         action="append",
@@ -316,14 +335,15 @@ def main() -> int:
     }
     process, url = start_ours()
     try:
+        latency = query_latency(url, args.query_rows, args.repeats)
         results["ours"] = {
             "insert_all": insert_all_rate(url, args.batches, 1, "events_seq"),
             "insert_all_4_threads": insert_all_rate(url, args.batches, 4, "events_par"),
-            "query": query_latency_ours(url, args.query_rows, args.repeats),
+            "query": latency["ours"],
         }
+        results["duckdb"] = {"query": latency["duckdb"]}
     finally:
         stop(process)
-    results["duckdb"] = {"query": query_latency_duckdb(args.query_rows, args.repeats)}
     ours_q = results["ours"]["query"]["median_ms"]
     duck_q = results["duckdb"]["query"]["median_ms"]
     results["query_overhead_ratio"] = round(ours_q / duck_q, 2) if duck_q else None
