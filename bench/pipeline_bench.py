@@ -1,0 +1,296 @@
+"""End to end on the embedded stack: Beam's stock DirectRunner against prototype fixes.
+
+    python bench/pipeline_bench.py --out bench/results/pipeline.json [--profile]
+
+Variants (loadtest/runner_tuning.py): ``stock`` (Beam and the pipeline as they are),
+``pull1000`` (pulls of 1000 messages instead of 10), ``tuned`` (pull1000 plus cached DoFn
+specs, a JSON-length row size and a pre-crawled JSON Schema registry). For each variant, on a
+fresh embedded stack each time:
+
+1. saturation: a backlog is published before the pipeline starts, then the pipeline drains it;
+   events/s = rows landed per second over the steady part of the drain (start-up excluded),
+   counted with ``COUNT(*)`` on the events table every 0.5 s; time-boxed.
+2. latency: a fresh stack, the pipeline warmed up, then events published at 50 % of the
+   saturation rate for a fixed time; every event's latency is (first poll that sees its row in
+   BigQuery) - (the moment publish() was called), so it includes client batching and a poll
+   interval (~0.2 s) of resolution. p50 / p95 / p99 over all events.
+
+``--profile`` runs cProfile on the DirectRunner's executor thread during saturation and writes
+the top entries next to the JSON (see bench/README.md for the reading of it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import io
+import json
+import pstats
+import statistics
+import sys
+import threading
+import time
+import uuid
+from dataclasses import asdict
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from loadtest.runner_tuning import ALL, PULL_ONLY, STOCK, Tuning  # noqa: E402
+
+VARIANTS = {"stock": STOCK, "pull1000": PULL_ONLY, "tuned": ALL}
+GOAL_EVENTS_PER_S = 1000
+GOAL_P99_S = 3.0
+
+
+def _count(bq, table: str, prefix: str) -> int:
+    from emulators import traffic
+
+    sql = f"SELECT COUNT(*) AS n FROM `{table}` WHERE STARTS_WITH(event_id, @prefix)"
+    return traffic.query_rows(bq, sql, prefix=prefix)[0]["n"]
+
+
+def _payloads(prefix: str, count: int) -> list[bytes]:
+    import random
+
+    from pipeline import samples
+
+    rng = random.Random(1)
+    return [
+        samples.encode(samples.valid_event(rng, event_id=f"{prefix}{i:08d}")) for i in range(count)
+    ]
+
+
+class WorkerProfile:
+    """cProfile of the DirectRunner's executor thread(s), plus their CPU time against wall time."""
+
+    def __init__(self):
+        self.profiles: list[cProfile.Profile] = []
+        self.cpu: dict[str, float] = {}
+        self.enabled = False
+
+    def install(self) -> None:
+        from apache_beam.runners.direct.executor import _ExecutorService
+
+        worker = _ExecutorService._ExecutorServiceWorker
+        original = worker.run
+        probe = self
+
+        def run(thread):
+            if not probe.enabled:
+                return original(thread)
+            profile = cProfile.Profile()
+            probe.profiles.append(profile)
+            start = time.thread_time()
+            profile.enable()
+            try:
+                return original(thread)
+            finally:
+                profile.disable()
+                probe.cpu[thread.name] = time.thread_time() - start
+
+        worker.run = run
+        self.enabled = True
+
+    def stop(self) -> None:
+        for profile in self.profiles:
+            profile.disable()
+        self.enabled = False
+
+    def dump(self, path: Path) -> None:
+        """Raw stats, for ``python -m pstats`` or snakeviz."""
+        if self.profiles:
+            stats = pstats.Stats(self.profiles[0])
+            for profile in self.profiles[1:]:
+                stats.add(profile)
+            stats.dump_stats(path)
+
+    def report(self, limit: int = 40) -> str:
+        if not self.profiles:
+            return "no executor thread was profiled"
+        stats = pstats.Stats(self.profiles[0])
+        for profile in self.profiles[1:]:
+            stats.add(profile)
+        out = io.StringIO()
+        stats.stream = out
+        stats.sort_stats("cumulative").print_stats(limit)
+        stats.sort_stats("tottime").print_stats(limit)
+        return out.getvalue()
+
+
+def saturation(tuning: Tuning, backlog: int, time_box: float, profile: WorkerProfile | None):
+    """Publish ``backlog`` events, start the pipeline, measure the steady drain rate."""
+    from loadtest.local_stack import LocalStack
+
+    prefix = f"sat-{uuid.uuid4().hex[:6]}-"
+    stack = LocalStack(tuning=tuning)
+    target = stack.start_emulators()
+    try:
+        publisher = target.publisher(max_messages=1000, max_latency=0.05)
+        futures = [publisher.publish(target.topic, p) for p in _payloads(prefix, backlog)]
+        for future in futures:
+            future.result(timeout=120)
+        publisher.transport.close()
+        if profile:
+            profile.install()
+        started = time.monotonic()
+        stack.start_pipeline(warm_up=False)
+        series = [(0.0, 0)]
+        while True:
+            time.sleep(0.5)
+            count = _count(stack.bq, target.events_table, prefix)
+            series.append((time.monotonic() - started, count))
+            if count >= backlog or time.monotonic() - started > time_box:
+                break
+        if profile:
+            profile.stop()
+        counters = stack.counters()
+    finally:
+        stack.stop(drain=False)
+    return _drain_rate(series, backlog), series, counters
+
+
+def _drain_rate(series: list[tuple[float, int]], backlog: int) -> dict:
+    """Rows/s between 10 % and 90 % of what landed (start-up and tail excluded)."""
+    landed = series[-1][1]
+    low = next((p for p in series if p[1] >= 0.1 * landed), series[0])
+    high = next((p for p in series if p[1] >= 0.9 * landed), series[-1])
+    steady = (high[1] - low[1]) / (high[0] - low[0]) if high[0] > low[0] else 0.0
+    first = next((p for p in series if p[1] > 0), series[-1])
+    return {
+        "events_per_s": round(steady, 1),
+        "backlog": backlog,
+        "landed": landed,
+        "seconds": round(series[-1][0], 2),
+        "first_row_after_s": round(first[0], 2),
+    }
+
+
+def latency(tuning: Tuning, rate: float, seconds: float, settle: float = 60.0) -> dict:
+    """Publish at ``rate`` for ``seconds``; end-to-end latency of every event."""
+    from loadtest.landing import LandingWatch
+    from loadtest.local_stack import LocalStack
+
+    prefix = f"lat-{uuid.uuid4().hex[:6]}-"
+    count = max(1, int(rate * seconds))
+    payloads = _payloads(prefix, count)
+    with LocalStack(tuning=tuning) as stack:
+        target = stack.target
+        watch = LandingWatch(stack.bq, target.events_table, prefix)
+        publisher = target.publisher(max_messages=100, max_latency=0.01)
+        sent: dict[str, float] = {}
+        done = threading.Event()
+
+        def publish():
+            start = time.monotonic()
+            futures = []
+            for i, payload in enumerate(payloads):
+                time.sleep(max(0.0, start + i / rate - time.monotonic()))
+                sent[f"{prefix}{i:08d}"] = time.monotonic()
+                futures.append(publisher.publish(target.topic, payload))
+            for future in futures:
+                future.result(timeout=120)
+            done.set()
+
+        thread = threading.Thread(target=publish, daemon=True)
+        started = time.monotonic()
+        thread.start()
+        deadline = None
+        while len(watch.first_seen) < count:
+            watch.poll()
+            if done.is_set() and deadline is None:
+                deadline = time.monotonic() + settle
+            if deadline and time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+        elapsed = max(watch.first_seen.values(), default=started) - started
+        thread.join(5)
+        publisher.transport.close()
+    values = sorted(watch.first_seen[e] - sent[e] for e in watch.first_seen if e in sent)
+    return {
+        "rate_offered": round(rate, 1),
+        "seconds": seconds,
+        "published": count,
+        "landed": len(values),
+        "events_per_s": round(len(values) / elapsed, 1) if elapsed else 0.0,
+        **{f"p{q}_s": round(_percentile(values, q), 3) for q in (50, 95, 99)},
+        "max_s": round(values[-1], 3) if values else None,
+    }
+
+
+def _percentile(values: list[float], q: int) -> float:
+    if len(values) < 2:
+        return values[0] if values else float("nan")
+    return statistics.quantiles(values, n=100, method="inclusive")[q - 1]
+
+
+def run_variant(name: str, args, profile: bool) -> dict:
+    tuning = VARIANTS[name]
+    probe = WorkerProfile() if profile else None
+    backlog = args.backlog if tuning.pull_max_messages else args.stock_backlog
+    print(f"[{name}] saturation: backlog {backlog} ...", flush=True)
+    drain, series, counters = saturation(tuning, backlog, args.time_box, probe)
+    print(f"[{name}] {drain}", flush=True)
+    rate = max(1.0, drain["events_per_s"] / 2)
+    print(f"[{name}] latency at {rate:.0f}/s for {args.latency_seconds:.0f} s ...", flush=True)
+    lat = latency(tuning, rate, args.latency_seconds)
+    print(f"[{name}] {lat}", flush=True)
+    result = {"tuning": asdict(tuning), "saturation": drain, "latency_at_half": lat,
+              "drain_series": series, "pipeline_counters": counters}
+    if probe:
+        result["executor_cpu_s"] = probe.cpu
+        path = Path(args.out).with_name(f"pipeline-profile-{name}.txt")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(probe.report())
+        probe.dump(path.with_suffix(".prof"))
+        result["profile"] = str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", default=str(ROOT / "bench/results/pipeline.json"))
+    parser.add_argument("--variants", default="stock,pull1000,tuned", help="comma-separated")
+    parser.add_argument("--backlog", type=int, default=30_000, help="saturation backlog (tuned)")
+    parser.add_argument("--stock-backlog", type=int, default=2_000)
+    parser.add_argument("--time-box", type=float, default=30.0, help="saturation max seconds")
+    parser.add_argument("--latency-seconds", type=float, default=20.0)
+    parser.add_argument("--profile", action="store_true", help="cProfile the executor thread")
+    args = parser.parse_args(argv)
+
+    variants = {}
+    for name in args.variants.split(","):
+        if name not in VARIANTS:
+            parser.error(f"unknown variant {name!r}; choose from {', '.join(VARIANTS)}")
+        variants[name] = run_variant(name, args, args.profile)
+
+    report = {"variants": variants, "goals": {"events_per_s": GOAL_EVENTS_PER_S,
+                                               "p99_s_at_half_rate": GOAL_P99_S}}
+    stock = variants.get("stock")
+    for name, v in variants.items():
+        if stock and name != "stock":
+            report[f"ratio_{name}_over_stock"] = {
+                "events_per_s": _ratio(v["saturation"]["events_per_s"],
+                                       stock["saturation"]["events_per_s"]),
+                "p99_s": _ratio(v["latency_at_half"]["p99_s"], stock["latency_at_half"]["p99_s"]),
+            }
+    for name, v in variants.items():
+        report["goals"][f"{name}_met"] = bool(
+            v["saturation"]["events_per_s"] >= GOAL_EVENTS_PER_S
+            and v["latency_at_half"]["p99_s"] <= GOAL_P99_S
+        )
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2) + "\n")
+    print(json.dumps({k: v for k, v in report.items() if k != "variants"}, indent=2))
+    print(f"written to {out}")
+    return 0
+
+
+def _ratio(a, b):
+    return round(a / b, 2) if a and b else None
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
