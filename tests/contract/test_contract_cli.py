@@ -56,10 +56,9 @@ def test_good_directory_passes_with_rows():
         assert item["row"]["reference_found"] is False
 
 
-def test_text_report_of_a_good_file():
-    proc = run("verify", GOOD / "iot-sensor-reading.json")
-    text = proc.stdout.decode()
-    assert proc.returncode == 0, text
+def test_text_report_of_a_good_file(cli):
+    code, text = cli(GOOD / "iot-sensor-reading.json")
+    assert code == 0, text
     assert "PASS" in text and "sensor-th-0042:1714979289" in text
     assert '"event_timestamp": "2024-05-06T07:08:09.123456Z"' in text  # nanoseconds truncated
     assert "1 sample(s): 1 accepted, 0 rejected, 0 failed - OK" in text
