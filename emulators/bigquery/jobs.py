@@ -228,9 +228,7 @@ class JobManager:
             def fetch(offset: int, limit: int) -> list[tuple]:
                 return storage.read_rows(name, columns, offset, limit)
 
-        page = self.service.read_page(
-            fetch, outcome.schema, total, params, ts_format_from(params)
-        )
+        page = self.service.read_page(fetch, outcome.schema, total, params, ts_format_from(params))
         response.update(page)
         return response
 

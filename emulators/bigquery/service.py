@@ -182,9 +182,7 @@ class BigQueryService:
                     {"index": index, "errors": error_entries([("invalid", "", "Invalid row.")])}
                 )
                 continue
-            values, errors = validator.convert(
-                entry.get("json"), ignore_unknown=ignore_unknown
-            )
+            values, errors = validator.convert(entry.get("json"), ignore_unknown=ignore_unknown)
             if errors:
                 failures.append({"index": index, "errors": error_entries(errors)})
                 continue

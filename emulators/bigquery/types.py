@@ -311,13 +311,15 @@ def _parse_bytes(value: Any) -> bytes:
         try:
             return base64.b64decode(value, validate=True)
         except ValueError:
-            try:
-                return base64.urlsafe_b64decode(value)
-            except ValueError:
-                pass
+            if _URLSAFE_B64.match(value):
+                try:
+                    return base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
+                except ValueError:
+                    pass
     raise ConversionError(f"Cannot convert value to bytes (bad base64 value): {_show(value)}")
 
 
+_URLSAFE_B64 = re.compile(r"^[A-Za-z0-9_-]*={0,2}$")
 _TS_FIX = re.compile(r"(\.\d{6})\d+")
 _TZ_SUFFIX = re.compile(r"\s*(UTC|Z)$", re.IGNORECASE)
 

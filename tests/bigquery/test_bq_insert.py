@@ -233,3 +233,54 @@ def test_null_repeated_reads_back_empty(bq_client, bq_dataset):
     )
     assert not bq_client.insert_rows_json(table, [{"tags": None}, {}])
     assert [r["tags"] for r in bq_client.list_rows(table)] == [[], []]
+
+
+def test_json_columns_validated(bq_client, bq_dataset):
+    table = bq_client.create_table(
+        bigquery.Table(
+            f"{bq_client.project}.{bq_dataset}.docs",
+            schema=[bigquery.SchemaField("id", "INTEGER"), bigquery.SchemaField("doc", "JSON")],
+        )
+    )
+    rows = [
+        {"id": 1, "doc": '{"a": [1, 2]}'},
+        {"id": 2, "doc": "{not json"},
+        {"id": 3, "doc": {"b": 1}},
+    ]
+    errors = bq_client.insert_rows_json(table, rows)
+    assert [(e["index"], e["errors"][0]["reason"]) for e in errors] == [
+        (0, "stopped"),
+        (1, "invalid"),
+        (2, "stopped"),
+    ]
+    assert errors[1]["errors"][0]["location"] == "doc"
+    assert _ids(bq_client, table) == []
+    assert len(bq_client.insert_rows_json(table, rows, skip_invalid_rows=True)) == 1
+    docs = {r["id"]: r["doc"] for r in bq_client.list_rows(table)}
+    assert docs == {1: {"a": [1, 2]}, 3: {"b": 1}}
+
+
+def test_parallel_inserts_all_land(bq_emulator, bq_dataset):
+    import concurrent.futures
+
+    from conftest import make_client
+
+    client = make_client(bq_emulator.url)
+    table = client.create_table(
+        bigquery.Table(
+            f"{client.project}.{bq_dataset}.parallel",
+            schema=[bigquery.SchemaField("id", "INTEGER"), bigquery.SchemaField("w", "STRING")],
+        )
+    )
+
+    def send(worker: int) -> list:
+        errors = []
+        for batch in range(10):
+            rows = [{"id": worker * 1000 + batch * 50 + i, "w": str(worker)} for i in range(50)]
+            errors += client.insert_rows_json(table, rows, row_ids=[str(r["id"]) for r in rows])
+        return errors
+
+    with concurrent.futures.ThreadPoolExecutor(6) as pool:
+        assert all(not errors for errors in pool.map(send, range(6)))
+    ids = [r["id"] for r in client.list_rows(table)]
+    assert len(ids) == 3000 and len(set(ids)) == 3000
