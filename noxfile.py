@@ -32,3 +32,17 @@ def demo(session: nox.Session) -> None:
     """The main job: the real pipeline end to end on the local emulators, with a summary."""
     _install(session)
     session.run("python", "-m", "emulators.demo", *session.posargs)
+
+
+@nox.session
+def contract(session: nox.Session) -> None:
+    """Producer contract kit: published schemas match pipeline/schema.py, examples behave."""
+    _install(session, "dev")
+    kit = ("python", "-m", "contract_tests")
+    session.run(*kit, "export-schema", "--check")
+    session.run(
+        *kit, "verify", "--quiet", "contract_tests/examples/good",
+        "contract_tests/examples/samples.ndjson",
+    )
+    session.run(*kit, "verify", "--quiet", "--expect-reject", "contract_tests/examples/bad")
+    session.run("pytest", "tests/contract", *session.posargs)
