@@ -179,6 +179,17 @@ def test_division_is_float64(con):
     assert one(con, "SELECT 6 / 3") == 2.0 and isinstance(one(con, "SELECT 6 / 3"), float)
 
 
+def test_division_by_zero_raises_like_bigquery(con):
+    stmt = tr("SELECT id / (id - id) FROM ds.events")
+    with pytest.raises(duckdb.Error, match="division by zero"):
+        con.execute(stmt.duckdb_sql).fetchall()
+    assert one(con, "SELECT IEEE_DIVIDE(1, 0), IEEE_DIVIDE(-1, 0)") == (
+        float("inf"),
+        float("-inf"),
+    )
+    assert one(con, "SELECT 1 / NULL") is None
+
+
 def test_div_mod_truncate_toward_zero(con):
     assert one(con, "SELECT DIV(-7, 2), MOD(-7, 2), DIV(7, 2)") == (-3, -1, 3)
 
@@ -528,6 +539,27 @@ def test_date_and_timestamp_constructors(con):
     )
 
 
+def test_nested_rewrites_apply_inside_each_other(con):
+    assert one(
+        con,
+        """SELECT DATE_ADD(DATE_TRUNC(DATE '2024-03-15', MONTH), INTERVAL 1 DAY),
+                  EXTRACT(DAYOFWEEK FROM DATE_SUB(DATE '2024-01-08', INTERVAL 1 DAY)),
+                  ARRAY_AGG(DATE_TRUNC(d, MONTH) ORDER BY d DESC LIMIT 1)
+           FROM ds.events""",
+    ) == (dt.date(2024, 3, 2), 1, [dt.date(2024, 2, 1)])
+
+
+def test_time_of_day_functions(con):
+    assert one(
+        con,
+        """SELECT TIME_TRUNC(TIME '10:34:56', HOUR), FORMAT_TIME('%H:%M', TIME '03:04:05'),
+                  TIME_ADD(TIME '23:30:00', INTERVAL 45 MINUTE),
+                  TIME_DIFF(TIME '10:00:00', TIME '08:30:00', MINUTE)""",
+    ) == (dt.time(10), "03:04", dt.time(0, 15), 90)
+    now = one(con, "SELECT CURRENT_DATETIME()")
+    assert isinstance(now, dt.datetime) and now.tzinfo is None
+
+
 def test_current_time_functions(con):
     before = dt.datetime.now(UTC)
     now, today = one(con, "SELECT CURRENT_TIMESTAMP(), CURRENT_DATE()")
@@ -782,6 +814,12 @@ def test_update_with_implicit_alias(con):
     assert con.execute(stmt.duckdb_sql).fetchall() == [(1,)]
 
 
+def test_truncate_table_is_a_delete(con):
+    stmt = tr("TRUNCATE TABLE ds.target")
+    assert (stmt.kind, stmt.target) == ("DELETE", (PROJECT, "ds", "target"))
+    assert con.execute(stmt.duckdb_sql).fetchall() == [(3,)]
+
+
 def test_update_and_delete_need_where():
     with pytest.raises(SqlError, match="UPDATE must have a WHERE clause"):
         tr("UPDATE ds.target SET v = 'x'")
@@ -956,6 +994,15 @@ def test_syntax_error_message():
         ("SELECT @@dataset_id", "system variable"),
         ("BEGIN TRANSACTION", "statement"),
         ("SELECT CAST(x AS RANGE<DATE>) FROM ds.events", "RANGE"),
+        ("SELECT CAST(d AS STRING FORMAT 'YYYY') FROM ds.events", "CAST ... FORMAT"),
+        ("SELECT RANGE_BUCKET(15, [0, 10, 20])", "function RANGE_BUCKET"),
+        ("SELECT ST_GEOGPOINT(1, 2)", "function ST_GEOGPOINT"),
+        ("SELECT NET.HOST('http://x.com')", "NET.*"),
+        ("SELECT HLL_COUNT.MERGE(x) FROM UNNEST([1]) AS x", "function HLL_COUNT.MERGE"),
+        ("SELECT NOT_A_FUNCTION(1)", "function NOT_A_FUNCTION"),
+        ("CREATE TABLE ds.c COPY ds.events", "COPY"),
+        ("DECLARE x INT64 DEFAULT 1", "DECLARE"),
+        ("EXECUTE IMMEDIATE 'SELECT 1'", "EXECUTE"),
     ],
 )
 def test_unsupported_constructs(sql, construct):

@@ -6,6 +6,7 @@ BigQuery's semantics (0-based offsets, Sunday weeks, INT64/FLOAT64 literal types
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
 
@@ -20,14 +21,66 @@ _Rewrite = Callable[[exp.Expr], exp.Expr]
 
 
 def rewrite_functions(tree: exp.Expr) -> exp.Expr:
-    """Apply every rewrite (bottom-up) and return the new tree."""
+    """Apply every rewrite (children before parents) and return the new tree."""
+    _reject_unknown_functions(tree)
     tree = _rewrite_unnest_offsets(tree)
-    return tree.transform(_rewrite_node, copy=False)
+    return _rewrite_bottom_up(tree)
 
 
-def _rewrite_node(node: exp.Expr) -> exp.Expr:
+def _rewrite_bottom_up(node: exp.Expr) -> exp.Expr:
+    # sqlglot's transform() is top-down and skips the inside of replaced nodes; rewrites here
+    # wrap their input (e.g. CAST(DATE_ADD(...) AS DATE)), so children must be done first.
+    for child in list(node.iter_expressions()):
+        _rewrite_bottom_up(child)
     rewrite = _REWRITES.get(type(node))
-    return rewrite(node) if rewrite else node
+    if rewrite is None:
+        return node
+    parent, arg_key, index = node.parent, node.arg_key, node.index
+    new = rewrite(node)
+    if new is not node and parent is not None and arg_key:
+        parent.set(arg_key, new, index)
+    return new
+
+
+@functools.cache
+def _duckdb_functions() -> frozenset[str]:
+    import duckdb
+
+    with duckdb.connect() as con:
+        names = con.execute("SELECT DISTINCT function_name FROM duckdb_functions()").fetchall()
+    return frozenset(name.lower() for (name,) in names)
+
+
+# BigQuery functions sqlglot knows but renders as calls DuckDB does not have.
+_NO_DUCKDB_EQUIVALENT: dict[str, str] = {
+    "RangeBucket": "RANGE_BUCKET",
+    "NetFunc": "NET.*",
+    "LaxBool": "LAX_BOOL",
+    "LaxInt64": "LAX_INT64",
+    "LaxFloat64": "LAX_FLOAT64",
+    "LaxString": "LAX_STRING",
+    "CodePointsToString": "CODE_POINTS_TO_STRING",
+    "ToCodePoints": "TO_CODE_POINTS",
+    "Normalize": "NORMALIZE",
+    "Soundex": "SOUNDEX",
+}
+
+
+def _reject_unknown_functions(tree: exp.Expr) -> None:
+    known = _duckdb_functions()
+    for node in tree.find_all(exp.Func):
+        name = _NO_DUCKDB_EQUIVALENT.get(type(node).__name__)
+        if name:
+            raise unsupported(f"function {name}")
+        if isinstance(node, exp.Anonymous):
+            fname = node.name
+            if isinstance(node.parent, exp.Dot) and node.parent.expression is node:
+                raise unsupported(f"function {node.parent.this.sql('bigquery')}.{fname}")
+            if fname.lower() not in known and fname.upper() not in _OWN_FUNCTIONS:
+                raise unsupported(f"function {fname.upper()}")
+
+
+_OWN_FUNCTIONS = {"IEEE_DIVIDE", "CURRENT_DATETIME"}
 
 
 def _fn(name: str, *args: exp.Expr) -> exp.Anonymous:
@@ -314,6 +367,9 @@ def _format_string(node: exp.Expr | None) -> exp.Expr | None:
 def _time_to_str(node: exp.TimeToStr) -> exp.Expr:
     fmt = _format_string(node.args.get("format"))
     value = node.this
+    if isinstance(value, exp.TsOrDsToTime):  # FORMAT_TIME: DuckDB's strftime needs a timestamp
+        epoch = _cast(exp.Literal.string("1970-01-01"), "DATE")
+        return _fn("strftime", exp.Add(this=epoch, expression=value.this), fmt)
     zone = node.args.get("zone")
     if zone is not None:
         if isinstance(value, exp.TsOrDsToTimestamp):
@@ -338,6 +394,54 @@ def _str_to_time(node: exp.StrToTime) -> exp.Expr:
 
 def _parse_datetime(node: exp.Expr) -> exp.Expr:
     node.set("format", _format_string(node.args.get("format")))
+    return node
+
+
+def _current_datetime(node: exp.Expr) -> exp.Expr:
+    zone = node.this if isinstance(node, exp.CurrentDatetime) else None
+    now = exp.CurrentTimestamp()
+    if zone is not None:
+        return exp.AtTimeZone(this=now, zone=zone)
+    return _cast(now, "TIMESTAMP")
+
+
+def _time_trunc(node: exp.TimeTrunc) -> exp.Expr:
+    # DuckDB cannot truncate a TIME; truncate it as a timestamp on 1970-01-01.
+    on_epoch = exp.Add(this=_cast(exp.Literal.string("1970-01-01"), "DATE"), expression=node.this)
+    trunc = _fn("date_trunc", exp.Literal.string(_unit_name(node).lower()), on_epoch)
+    return _cast(trunc, "TIME")
+
+
+def _division(node: exp.Div) -> exp.Expr:
+    # BigQuery raises on x / 0 (DuckDB would return inf/NaN); SAFE_DIVIDE is the NULL form.
+    divisor = node.expression
+    guarded = (
+        exp.case()
+        .when(
+            exp.EQ(this=divisor.copy(), expression=exp.Literal.number(0)),
+            _fn("error", exp.Literal.string("division by zero")),
+        )
+        .else_(divisor)
+    )
+    node.set("expression", guarded)
+    return node
+
+
+def _anonymous(node: exp.Anonymous) -> exp.Expr:
+    name = node.name.upper()
+    args = node.expressions
+    if name == "IEEE_DIVIDE" and len(args) == 2:
+        return exp.Div(this=_cast(args[0], "DOUBLE"), expression=_cast(args[1], "DOUBLE"))
+    if name == "CURRENT_DATETIME":
+        zone = args[0] if args else None
+        node = exp.CurrentDatetime(this=zone) if zone is not None else exp.CurrentDatetime()
+        return _current_datetime(node)
+    return node
+
+
+def _cast_check(node: exp.Cast) -> exp.Expr:
+    if node.args.get("format") is not None:
+        raise unsupported("CAST ... FORMAT")
     return node
 
 
@@ -410,4 +514,10 @@ _REWRITES: dict[type, _Rewrite] = {
     exp.TimeToStr: _time_to_str,
     exp.StrToTime: _str_to_time,
     exp.ParseDatetime: _parse_datetime,
+    exp.CurrentDatetime: _current_datetime,
+    exp.TimeTrunc: _time_trunc,
+    exp.Div: _division,
+    exp.Anonymous: _anonymous,
+    exp.Cast: _cast_check,
+    exp.TryCast: _cast_check,
 }

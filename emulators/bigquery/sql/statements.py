@@ -59,7 +59,7 @@ def classify(tree: exp.Expr) -> str:
         return INSERT
     if isinstance(tree, exp.Update):
         return UPDATE
-    if isinstance(tree, exp.Delete):
+    if isinstance(tree, (exp.Delete, exp.TruncateTable)):
         return DELETE
     if isinstance(tree, exp.Merge):
         return MERGE

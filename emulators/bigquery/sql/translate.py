@@ -62,6 +62,8 @@ class _Translator:
     def run(self, sql: str, params: list | dict | None) -> Statement:
         tree = _parse(sql)
         kind = st.classify(tree)
+        if isinstance(tree, exp.TruncateTable):
+            tree = _truncate_as_delete(tree)
         _reject_unsupported(tree)
         if kind in st.DDL_KINDS:
             return self._ddl(kind, tree, params)
@@ -260,6 +262,14 @@ def _unqualify_set_targets(assignments: list[exp.Expr]) -> None:
         column = assignment.this if isinstance(assignment, exp.EQ) else None
         if isinstance(column, exp.Column) and column.table:
             assignment.set("this", exp.column(column.name, quoted=column.this.quoted))
+
+
+def _truncate_as_delete(tree: exp.TruncateTable) -> exp.Delete:
+    """TRUNCATE TABLE t -> DELETE FROM t WHERE TRUE (so the core reports deleted rows)."""
+    tables = tree.expressions
+    if len(tables) != 1:
+        raise unsupported("TRUNCATE of several tables")
+    return exp.Delete(this=tables[0], where=exp.Where(this=exp.true()))
 
 
 def _is_insert_target(table: exp.Table) -> bool:
