@@ -254,38 +254,41 @@ class Subscription:
         """Return a leased message: dead-letter it, delay it (retry policy) or make it ready."""
         if entry.ack_id is not None:
             self.leases.pop(entry.ack_id, None)
-        self._release(entry)
         entry.ack_id = None
         if self.dead_letter_topic and entry.attempts >= self.max_delivery_attempts:
+            self._release(entry)
             self.dead_letter(self, entry.msg, entry.attempts)
             self._remove([entry], forwarded=True)
             return
-        key = entry.msg.ordering_key
-        group = [entry]
-        if self.ordered and key:
-            # Everything after a failed message of a key is redelivered too, in order.
-            for other in self.key_leased.pop(key, set()):
-                if other is not entry:
-                    if other.ack_id is not None:
-                        self.leases.pop(other.ack_id, None)
-                    self._release(other)
-                    other.ack_id = None
-                    group.append(other)
         policy = self.retry or backoff
         delay = 0.0
         if policy:
             low, high = policy
             delay = min(high, low * (2 ** max(0, entry.attempts - 1)))
-        if self.ordered and key:
+        key = entry.msg.ordering_key
+        if not (self.ordered and key):
+            self._release(entry)
             if delay > 0:
-                self.key_blocked[key] = now + delay
-                heapq.heappush(self.delayed, (now + delay, next(self._tiebreak), key))
-            for item in group:
-                self._ready(item)
-        elif delay > 0:
-            heapq.heappush(self.delayed, (now + delay, next(self._tiebreak), entry))
-        else:
-            self.pending.appendleft(entry)
+                heapq.heappush(self.delayed, (now + delay, next(self._tiebreak), entry))
+            else:
+                self.pending.appendleft(entry)
+            return
+        if delay > 0:
+            # block the key first, so releasing the lease cannot make it ready early
+            self.key_blocked[key] = now + delay
+            heapq.heappush(self.delayed, (now + delay, next(self._tiebreak), key))
+        # Everything after a failed message of a key is redelivered too, in order.
+        group = [entry]
+        for other in self.key_leased.get(key, ()):
+            if other is not entry:
+                group.append(other)
+        for item in group:
+            if item is not entry and item.ack_id is not None:
+                self.leases.pop(item.ack_id, None)
+                item.ack_id = None
+            self._release(item)
+        for item in group:
+            self._ready(item)
 
     def _release(self, entry: Entry) -> None:
         owner = entry.owner
@@ -328,7 +331,7 @@ class Subscription:
             if isinstance(item, str):
                 self.key_blocked.pop(item, None)
                 self._maybe_ready_key(item)
-            elif item.msg.seq in self.entries and item.ack_id is None:
+            elif self.entries.get(item.msg.seq) is item and item.ack_id is None:
                 self.pending.append(item)
             changed = True
         if self.retain_acked and self.acked:
