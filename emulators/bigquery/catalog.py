@@ -131,7 +131,8 @@ class Catalog:
 
     def list_datasets(self, project: str) -> list[Dataset]:
         return sorted(
-            (d for (p, _), d in self.datasets.items() if p == project), key=lambda d: d.dataset_id
+            (d for (p, _), d in list(self.datasets.items()) if p == project),
+            key=lambda d: d.dataset_id,
         )
 
     def create_dataset(self, project: str, resource: dict) -> Dataset:
@@ -208,7 +209,7 @@ class Catalog:
 
     def list_tables(self, project: str, dataset_id: str) -> list[Table]:
         return sorted(
-            (t for (p, d, _), t in self.tables.items() if p == project and d == dataset_id),
+            (t for (p, d, _), t in list(self.tables.items()) if p == project and d == dataset_id),
             key=lambda t: t.table_id,
         )
 

@@ -37,7 +37,7 @@ class JobManager:
         return job
 
     def list(self, project: str, params: dict) -> list[dict]:
-        jobs = [j for (p, _), j in self.catalog.jobs.items() if p == project]
+        jobs = [j for (p, _), j in list(self.catalog.jobs.items()) if p == project]
         state = params.get("stateFilter")
         if state:
             wanted = {s.upper() for s in (state if isinstance(state, list) else [state])}

@@ -122,12 +122,15 @@ def _materialize_view(service: BigQueryService, table: Table) -> None:
 
 def describe_view(service: BigQueryService, table: Table) -> list[dict]:
     """Schema of a view, from its translated query."""
-    name = resolve_table(service, table.project, table.dataset_id, table.table_id)
-    try:
-        cursor = service.storage.execute(f"SELECT * FROM {name} LIMIT 0")
-    except Exception as exc:
-        raise InvalidQuery(_duckdb_message(exc)) from None
-    return [duckdb_to_bq_field(col[0], col[1]) for col in cursor.description]
+    import duckdb
+
+    with service.storage.lock:  # the cursor's description must be read before others run
+        name = resolve_table(service, table.project, table.dataset_id, table.table_id)
+        try:
+            cursor = service.storage.execute(f"SELECT * FROM {name} LIMIT 0")
+        except duckdb.Error as exc:
+            raise InvalidQuery(_duckdb_message(exc)) from None
+        return [duckdb_to_bq_field(col[0], col[1]) for col in cursor.description]
 
 
 _INFO_COLUMNS = {
@@ -173,7 +176,7 @@ def _information_schema(
         catalog.get_dataset(project, dataset_id)
     tables = [
         t
-        for (p, d, _), t in sorted(catalog.tables.items())
+        for (p, d, _), t in sorted(list(catalog.tables.items()))
         if p == project and (dataset_id is None or d == dataset_id)
     ]
     rows: list[tuple] = []
@@ -217,7 +220,7 @@ def _information_schema(
                     )
                 )  # fmt: skip
     else:
-        for (p, d), ds in sorted(catalog.datasets.items()):
+        for (p, d), ds in sorted(list(catalog.datasets.items())):
             if p == project:
                 rows.append((p, d, ds.location, ts(ds.creation_time)))
     columns = _INFO_COLUMNS[view]
@@ -255,8 +258,9 @@ def _run(service: BigQueryService, sql: str, params: list | None) -> Any:
 
 
 def result_schema(service: BigQueryService, sql: str, params: list | None) -> list[dict]:
-    cursor = _run(service, f"SELECT * FROM ({sql}) AS _emulator_q LIMIT 0", params)
-    return [duckdb_to_bq_field(col[0], col[1]) for col in cursor.description]
+    with service.storage.lock:
+        cursor = _run(service, f"SELECT * FROM ({sql}) AS _emulator_q LIMIT 0", params)
+        return [duckdb_to_bq_field(col[0], col[1]) for col in cursor.description]
 
 
 def run_query(

@@ -82,7 +82,7 @@ class BigQueryService:
 
     def list_projects(self) -> list[str]:
         projects = set(self.catalog.projects)
-        projects.update(p for p, _ in self.catalog.datasets)
+        projects.update(p for p, _ in list(self.catalog.datasets))
         return sorted(projects)
 
     def dataset_resource(self, project: str, dataset_id: str) -> dict:
@@ -165,7 +165,10 @@ class BigQueryService:
         except _BulkConversionError:
             # DuckDB rejected a value the lenient validator let through (JSON text):
             # nothing was written; validate strictly to report the offending rows.
-            return self._insert_rows(table, writer, writer.strict_validator, rows, body)
+            try:
+                return self._insert_rows(table, writer, writer.strict_validator, rows, body)
+            except _BulkConversionError as exc:
+                raise Invalid(f"Cannot store the rows: {exc}") from None
 
     def _insert_rows(
         self, table: Table, writer: _Writer, validator: RowValidator, rows: list, body: dict
