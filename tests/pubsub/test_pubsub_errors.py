@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from google.api_core import exceptions
 
@@ -255,3 +257,32 @@ def test_detach_subscription(ours_target):
     assert detached.detached
     with pytest.raises(exceptions.FailedPrecondition):
         pubsub_target.subscriber.pull(subscription=sub, max_messages=1)
+
+
+def test_snapshot_update_and_expiration_policy_metadata(ours_target):
+    from google.protobuf import field_mask_pb2
+
+    topic = ours_target.topic()
+    sub = ours_target.subscription(topic, expiration_policy={"ttl": {"seconds": 86400}})
+    got = ours_target.subscriber.get_subscription(subscription=sub)
+    assert got.expiration_policy.ttl.total_seconds() == 86400
+    snap = ours_target.snapshot_path()
+    created = ours_target.subscriber.create_snapshot(
+        request={"name": snap, "subscription": sub, "labels": {"a": "1"}}
+    )
+    assert dict(created.labels) == {"a": "1"}
+    assert created.expire_time.timestamp() > time.time() + 6 * 86400
+    updated = ours_target.subscriber.update_snapshot(
+        request={
+            "snapshot": {"name": snap, "labels": {"b": "2"}},
+            "update_mask": field_mask_pb2.FieldMask(paths=["labels"]),
+        }
+    )
+    assert dict(updated.labels) == {"b": "2"}
+    with pytest.raises(exceptions.InvalidArgument):
+        ours_target.subscriber.update_snapshot(
+            request={
+                "snapshot": {"name": snap},
+                "update_mask": field_mask_pb2.FieldMask(paths=["topic"]),
+            }
+        )

@@ -199,3 +199,28 @@ def test_store_restore_and_garbage(tmp_path):
     [msg] = publish(restored, b"d")
     assert msg.seq == 4
     store.close()
+
+
+def test_retention_drops_old_messages():
+    broker = make_broker(message_retention_duration="600s")
+    [old, new] = publish(broker, b"old", b"new")
+    old.publish_time_ns -= 601 * 10**9  # published 10 minutes and a second ago
+    sub = broker.subscriptions[SUB]
+    assert [e.msg.data for e in sub.take(10, 1 << 30, 10)] == [b"new"]
+    assert old.seq not in sub.entries
+
+
+def test_topic_retention_keeps_a_log_for_seek():
+    broker = make_broker()
+    broker.update_topic(
+        {"name": TOPIC, "message_retention_duration": "3600s"}, ["message_retention_duration"]
+    )
+    publish(broker, b"kept")
+    broker.create_subscription({"name": SUB + "-late", "topic": TOPIC})
+    broker.seek_time(SUB + "-late", 0)
+    late = broker.subscriptions[SUB + "-late"]
+    assert [e.msg.data for e in late.take(10, 1 << 30, 10)] == [b"kept"]
+    with pytest.raises(ApiError):
+        broker.update_topic(
+            {"name": TOPIC, "message_retention_duration": "60s"}, ["message_retention_duration"]
+        )
