@@ -198,3 +198,28 @@ def test_server_limits_outstanding_messages_per_stream(ours_target):
     finally:
         requests_done.set()
         stream.cancel()
+
+
+def test_subscribe_to_missing_subscription_fails(pubsub_target):
+    from google.api_core import exceptions
+
+    _, subscriber = clients(pubsub_target.host)
+    future = subscriber.subscribe(pubsub_target.sub_path("missing"), lambda m: m.ack())
+    try:
+        with pytest.raises(exceptions.NotFound):
+            future.result(timeout=30)
+    finally:
+        subscriber.close()
+
+
+def test_streaming_pull_rejects_bad_stream_deadline(ours_target):
+    from google.api_core import exceptions
+    from google.pubsub_v1.types import StreamingPullRequest
+
+    topic = ours_target.topic()
+    sub = ours_target.subscription(topic)
+    first = StreamingPullRequest(subscription=sub, stream_ack_deadline_seconds=5)
+    stream = ours_target.subscriber.api.streaming_pull(requests=iter([first]))
+    with pytest.raises(exceptions.InvalidArgument):
+        for _ in stream:
+            pass
