@@ -101,12 +101,17 @@ def _materialize_view(service: BigQueryService, table: Table) -> None:
         raise InvalidQuery(f"View {table.table_id} references itself")
     _local.view_depth = depth + 1
     try:
-        sql = table.view_duckdb_sql
-        params: list = []
-        if sql is None:
+        # The BigQuery text is translated anew each time, so the view follows tables that were
+        # dropped and re-created (new storage names); a DDL view falls back to its translation.
+        sql, params = table.view_duckdb_sql, []
+        try:
             statement = translate_sql(
                 service, table.view_query or "", table.project, table.dataset_id
             )
+        except BigQueryError:
+            if sql is None:
+                raise
+        else:
             if statement.kind != "SELECT":
                 raise InvalidQuery("A view query must be a SELECT statement")
             sql, params = statement.duckdb_sql, list(statement.duckdb_params or [])
@@ -354,7 +359,8 @@ def _select(
                     duckdb_to_bq_field(n, t)
                     for n, t in zip(relation.columns, relation.types, strict=True)
                 ]
-                arrow = relation.to_arrow_table()
+                to_arrow = getattr(relation, "to_arrow_table", None) or relation.fetch_arrow_table
+                arrow = to_arrow()
         except duckdb.Error as exc:
             raise InvalidQuery(_duckdb_message(exc)) from None
         return QueryOutcome("SELECT", schema=schema, arrow=arrow, total_rows=arrow.num_rows)

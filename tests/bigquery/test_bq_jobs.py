@@ -162,6 +162,12 @@ def test_ddl_create_ctas_view_drop(bq_client, bq_dataset, numbers):
     assert view.table_type == "VIEW" and "SELECT n" in view.view_query
     assert sorted(r.n for r in bq_client.query_and_wait(f"SELECT n FROM `{base}.v`")) == [1, 3]
 
+    # The view follows its base table through a drop and re-create.
+    bq_client.query(f"CREATE OR REPLACE TABLE `{base}.odds` AS SELECT 7 AS n").result()
+    assert [r.n for r in bq_client.query_and_wait(f"SELECT n FROM `{base}.v`")] == []
+    bq_client.query(f"INSERT INTO `{base}.odds` (n) VALUES (3)").result()
+    assert [r.n for r in bq_client.query_and_wait(f"SELECT n FROM `{base}.v`")] == [3]
+
     bq_client.query(f"DROP VIEW `{base}.v`").result()
     bq_client.query(f"DROP TABLE `{base}.made`").result()
     bq_client.query(f"DROP TABLE IF EXISTS `{base}.made`").result()
@@ -215,7 +221,9 @@ def test_query_errors(bq_client, bq_dataset):
 
 
 def test_jobs_get_list_cancel(bq_client, numbers):
-    job = bq_client.query(f"SELECT COUNT(*) AS c FROM `{numbers}`", job_id=f"my_job_{id(numbers)}")
+    job = bq_client.query(
+        f"SELECT COUNT(*) AS c FROM `{numbers}`", job_id=f"my_job_{id(numbers)}", job_retry=None
+    )
     assert next(iter(job.result())).c == 250
     fetched = bq_client.get_job(job.job_id)
     assert fetched.state == "DONE" and fetched.query.startswith("SELECT COUNT")
@@ -340,3 +348,13 @@ def test_extract_is_reported_as_unsupported(bq_client, numbers):
     with pytest.raises(exceptions.BadRequest) as error:
         job.result()
     assert "Cloud Storage" in error.value.message
+
+
+def test_jobs_query_pages_and_get_query_results_start_index(bq_client, numbers):
+    rows = bq_client.query_and_wait(f"SELECT n FROM `{numbers}` ORDER BY n", page_size=60)
+    pages = [[r.n for r in page] for page in rows.pages]
+    assert [len(p) for p in pages] == [60, 60, 60, 60, 10]
+    assert sum(pages, []) == list(range(250))
+    job = bq_client.query(f"SELECT n FROM `{numbers}` ORDER BY n")
+    tail = list(job.result(start_index=245))
+    assert [r.n for r in tail] == [245, 246, 247, 248, 249]
