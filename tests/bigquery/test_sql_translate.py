@@ -797,6 +797,38 @@ def test_insert_values_and_select(con):
     assert con.execute("SELECT COUNT(*) FROM ds.target").fetchone() == (7,)
 
 
+def test_insert_structs_arrays_json_and_coerced_literals(con):
+    stmt = tr(
+        """INSERT ds.events (id, ts, d, amount, items, tags, payload) VALUES
+           (10, '2024-05-01 00:00:00', '2024-05-01', 1.25, [STRUCT('z', 5), ('w', 6)],
+            ARRAY<STRING>[], JSON '{"k": 1}')"""
+    )
+    assert con.execute(stmt.duckdb_sql).fetchall() == [(1,)]
+    row = con.execute("SELECT ts, d, amount, items, tags, payload FROM ds.events WHERE id = 10")
+    assert row.fetchone() == (
+        dt.datetime(2024, 5, 1, tzinfo=UTC),
+        dt.date(2024, 5, 1),
+        Decimal("1.25"),
+        [{"sku": "z", "qty": 5}, {"sku": "w", "qty": 6}],
+        [],
+        '{"k":1}',
+    )
+
+
+def test_update_arrays_of_structs(con):
+    stmt = tr(
+        """UPDATE ds.events
+           SET items = ARRAY(SELECT AS STRUCT i.sku, i.qty * 10 AS qty FROM UNNEST(items) AS i),
+               tags = ARRAY_CONCAT(tags, ['new'])
+           WHERE id = 1"""
+    )
+    assert con.execute(stmt.duckdb_sql).fetchall() == [(1,)]
+    assert con.execute("SELECT items, tags FROM ds.events WHERE id = 1").fetchone() == (
+        [{"sku": "x", "qty": 20}, {"sku": "y", "qty": 30}],
+        ["a", "b", "new"],
+    )
+
+
 def test_update_and_delete(con):
     stmt = tr("UPDATE ds.target SET v = UPPER(v) WHERE id >= 2")
     assert stmt.kind == "UPDATE"
@@ -1041,3 +1073,113 @@ def test_arbitrary_text_gives_statement_or_sql_error(text):
         assert isinstance(error.message, str) and error.message
     else:
         assert isinstance(stmt, Statement)
+
+
+# --- a wider sweep: one row per construct -------------------------------------------------
+
+_SWEEP = [
+    ("SELECT COUNT(DISTINCT name) FROM ds.events", [(3,)]),
+    ("SELECT ARRAY_CONCAT([1], [2, 3]), ARRAY_REVERSE([1, 2])", [([1, 2, 3], [2, 1])]),
+    (
+        "SELECT ARRAY(SELECT AS STRUCT x AS a, x * 2 AS b FROM UNNEST([1, 2]) AS x)",
+        [([{"a": 1, "b": 2}, {"a": 2, "b": 4}],)],
+    ),
+    ("SELECT AS VALUE STRUCT(1 AS a)", [({"a": 1},)]),
+    (
+        """WITH RECURSIVE r AS (SELECT 1 AS n UNION ALL SELECT n + 1 FROM r WHERE n < 3)
+           SELECT ARRAY_AGG(n ORDER BY n) FROM r""",
+        [([1, 2, 3],)],
+    ),
+    (
+        """SELECT * FROM (SELECT name, id FROM ds.events)
+           PIVOT (SUM(id) FOR name IN ('alpha', 'beta'))""",
+        [(5, 2)],
+    ),
+    (
+        "SELECT e.id, x FROM ds.events e LEFT JOIN UNNEST(e.tags) AS x ON TRUE ORDER BY 1, 2",
+        [(1, "a"), (1, "b"), (2, "c"), (3, None), (4, "a")],
+    ),
+    (
+        "SELECT id, tag FROM ds.events e, e.tags AS tag ORDER BY 1, 2",
+        [(1, "a"), (1, "b"), (2, "c"), (4, "a")],
+    ),
+    ("SELECT id FROM ds.events ORDER BY score DESC NULLS LAST", [(4,), (2,), (1,), (3,)]),
+    (
+        "SELECT name, SUM(id) FROM ds.events GROUP BY ROLLUP(name) ORDER BY 1 NULLS FIRST",
+        [(None, 10), ("alpha", 5), ("beta", 2), ("gamma", 3)],
+    ),
+    ('SELECT JSON_VALUE_ARRAY(\'["a", "b"]\')', [(["a", "b"],)]),
+    ("SELECT JSON_VALUE(payload.user.name) FROM ds.events WHERE id = 1", [("ann",)]),
+    (
+        """SELECT FIRST_VALUE(id) OVER w, LAST_VALUE(id) OVER w, NTH_VALUE(id, 2) OVER w
+           FROM ds.events WHERE id = 1
+           WINDOW w AS (ORDER BY id ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)""",
+        [(1, 1, None)],
+    ),
+    (
+        """SELECT DATE(ts, 'America/Los_Angeles'), DATETIME(ts, 'Asia/Tokyo'),
+                  EXTRACT(HOUR FROM ts AT TIME ZONE 'Asia/Tokyo')
+           FROM ds.events WHERE id = 1""",
+        [(dt.date(2024, 1, 1), dt.datetime(2024, 1, 1, 19), 19)],
+    ),
+    ("SELECT MAX_BY(name, id), MIN_BY(name, score) FROM ds.events", [("alpha", "alpha")]),
+    ("SELECT BIT_OR(x), 5 & 3, 5 | 3, 5 ^ 3, 1 << 3 FROM UNNEST([1, 2]) AS x", [(3, 1, 7, 6, 8)]),
+    (
+        """SELECT GENERATE_TIMESTAMP_ARRAY(TIMESTAMP '2024-01-01 00:00:00+00',
+                                          TIMESTAMP '2024-01-01 01:00:00+00', INTERVAL 30 MINUTE)""",
+        [
+            (
+                [
+                    dt.datetime(2024, 1, 1, 0, 0, tzinfo=UTC),
+                    dt.datetime(2024, 1, 1, 0, 30, tzinfo=UTC),
+                    dt.datetime(2024, 1, 1, 1, 0, tzinfo=UTC),
+                ],
+            )
+        ],
+    ),
+    ("SELECT COUNT(*) FROM ds.events TABLESAMPLE SYSTEM (100 PERCENT)", [(4,)]),
+    (
+        "SELECT INITCAP('hello world'), LEFT('abc', 2), RIGHT('abc', 2), REPEAT('ab', 2)",
+        [("Hello World", "ab", "bc", "abab")],
+    ),
+    (
+        "SELECT TO_HEX(b'\\x01\\xff'), TO_HEX(MD5('a')), TO_BASE64(b'hi'), FROM_BASE64('aGk=')",
+        [("01ff", "0cc175b9c0f1b6a831c399e269772661", "aGk=", b"hi")],
+    ),
+    ("SELECT FORMAT_DATETIME('%Y-%m-%d %H', DATETIME '2024-01-02 03:04:05')", [("2024-01-02 03",)]),
+    (
+        "SELECT FORMAT_TIMESTAMP('%Y-%m-%dT%H:%M:%E*SZ', TIMESTAMP '2024-01-02 03:04:05.123456+00')",
+        [("2024-01-02T03:04:05.123456Z",)],
+    ),
+    ("SELECT APPROX_QUANTILES(x, 2) FROM UNNEST([1, 2, 3]) AS x", [([1, 2, 3],)]),
+    (
+        "SELECT ANY_VALUE(name HAVING MAX id), COUNTIF(name = 'alpha') / COUNT(*) FROM ds.events",
+        [("alpha", 0.5)],
+    ),
+    ("SELECT 0x1F, 1e3, .5", [(31, 1000.0, 0.5)]),
+    (
+        """SELECT "dq", 'it\\'s', \"\"\"triple\"\"\", r"raw\\n", b"bytes" """,
+        [("dq", "it's", "triple", "raw\\n", b"bytes")],
+    ),
+    (
+        "SELECT id FROM ds.events WHERE ts BETWEEN '2024-01-02' AND '2024-01-03 23:59:59' ORDER BY id",
+        [(2,), (3,)],
+    ),
+    ("SELECT SUBSTR('abcdef', -3, 2), INSTR('abcabc', 'c')", [("de", 3)]),
+]
+
+
+@pytest.mark.parametrize("sql, expected", _SWEEP)
+def test_sweep(con, sql, expected):
+    assert run(con, sql) == expected
+
+
+def test_error_function_reaches_duckdb(con):
+    stmt = tr("SELECT ERROR('boom')")
+    with pytest.raises(duckdb.Error, match="boom"):
+        con.execute(stmt.duckdb_sql).fetchall()
+
+
+def test_create_view_if_not_exists():
+    stmt = tr("CREATE VIEW IF NOT EXISTS ds.v AS SELECT 1 AS a")
+    assert (stmt.kind, stmt.if_not_exists, stmt.or_replace) == ("CREATE_VIEW", True, False)

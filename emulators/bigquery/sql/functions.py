@@ -439,6 +439,17 @@ def _anonymous(node: exp.Anonymous) -> exp.Expr:
     return node
 
 
+def _struct(node: exp.Struct) -> exp.Expr:
+    # An anonymous STRUCT(x, y) written into a table must fill a named STRUCT column by
+    # position, as BigQuery coerces it; DuckDB only does that for ROW(...).
+    named = (exp.PropertyEQ, exp.Alias, exp.Slice, exp.EQ)
+    if any(isinstance(e, named) for e in node.expressions):
+        return node
+    if node.find_ancestor(exp.Values, exp.Update, exp.Merge) is None:
+        return node
+    return _fn("row", *node.expressions)
+
+
 def _cast_check(node: exp.Cast) -> exp.Expr:
     if node.args.get("format") is not None:
         raise unsupported("CAST ... FORMAT")
@@ -518,6 +529,7 @@ _REWRITES: dict[type, _Rewrite] = {
     exp.TimeTrunc: _time_trunc,
     exp.Div: _division,
     exp.Anonymous: _anonymous,
+    exp.Struct: _struct,
     exp.Cast: _cast_check,
     exp.TryCast: _cast_check,
 }

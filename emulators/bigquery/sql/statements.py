@@ -86,7 +86,11 @@ def classify(tree: exp.Expr) -> str:
             return DROP_VIEW
         raise unsupported(f"DROP {kind or 'statement'}")
     if isinstance(tree, exp.Command):
-        raise unsupported(f"{str(tree.this).upper()} statement")
+        # sqlglot's fallback for statements it cannot parse: name the statement's opening.
+        rest = tree.expression
+        rest_text = rest.name if isinstance(rest, exp.Expr) else str(rest or "")
+        opening = " ".join(f"{tree.this} {rest_text}".split()[:2])[:40]
+        raise unsupported(f"{opening} statement")
     if isinstance(tree, _OTHER_STATEMENTS):
         raise unsupported(f"{_statement_name(tree)} statement")
     raise SqlError("Syntax error: Expected a statement (SELECT, INSERT, CREATE, ...)", (1, 1))
