@@ -78,15 +78,9 @@ class LocalStack:
         from pipeline import samples
 
         runner_tuning.apply(self.tuning)
-        dead = f"{self.config.project}.{self.config.pipeline['dead_letter_table']}"
-
-        def landed():
-            return (
-                traffic.count_rows(self.bq, self.target.events_table),
-                traffic.count_rows(self.bq, dead),
-            )
-
-        self.run = PipelineRun(self.config.pipeline_args(), self.stack.endpoints, landed).start()
+        self.run = PipelineRun(
+            self.config.pipeline_args(), self.stack.endpoints, self.landed
+        ).start()
         if warm_up:
             # The first event pays for Beam's start-up (side input, clients, table lookups).
             event = samples.valid_event(event_id=f"warm-up-{uuid.uuid4().hex[:8]}")
@@ -96,6 +90,16 @@ class LocalStack:
             publisher.transport.close()
             traffic.wait_for_rows(self.bq, self.target.events_table, 1, self.warm_up_timeout)
             self.warm_up_seconds = time.monotonic() - started
+
+    def landed(self) -> tuple[int, int]:
+        """Rows in the events table and in the dead-letter table."""
+        from emulators import traffic
+
+        dead = f"{self.config.project}.{self.config.pipeline['dead_letter_table']}"
+        return (
+            traffic.count_rows(self.bq, self.target.events_table),
+            traffic.count_rows(self.bq, dead),
+        )
 
     def counters(self) -> dict[str, int]:
         return self.run.counters() if self.run else {}

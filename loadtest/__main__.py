@@ -1,0 +1,152 @@
+"""``python -m loadtest`` (``nox -s load``): headless Locust against the local stack or staging.
+
+Local (default): both emulators start, are provisioned from harness.toml in a project of
+their own, and the pipeline runs in this process on the DirectRunner; Locust runs as a child
+process (it monkey-patches with gevent, which the pipeline must not see). GCP: only with
+``--target gcp --project P``; credentials from ADC; the pipeline is whatever runs there.
+
+Reports go to ``--reports`` (default loadtest/reports/): Locust's CSV files (full history),
+its HTML report, and ``<name>_chart.png`` (throughput and latency percentiles over time).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+from loadtest import runner_tuning
+from loadtest.shapes import KINDS as SHAPES
+from loadtest.shapes import parse_duration
+from loadtest.target import KINDS as TARGETS
+from loadtest.target import Target, TargetError, gcp_target
+
+HERE = Path(__file__).resolve().parent
+TUNINGS = {"stock": runner_tuning.STOCK, "pull1000": runner_tuning.PULL_ONLY,
+           "tuned": runner_tuning.ALL}
+EMULATOR_VARIABLES = ("PUBSUB_EMULATOR_HOST", "BIGQUERY_EMULATOR_HOST")
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m loadtest", description=__doc__.split("\n\n")[0])
+    p.add_argument("--target", choices=TARGETS, default="local")
+    p.add_argument("--project", help="GCP project for --target gcp (never implied)")
+    p.add_argument("--topic", default="events", help="gcp: topic name or path")
+    p.add_argument("--table", default="analytics.events", help="gcp: events table")
+    p.add_argument("--run-time", default="60s", help="e.g. 60, 60s, 2m (default: %(default)s)")
+    p.add_argument("--users", type=int, default=10, help="peak publishing users")
+    p.add_argument("--shape", choices=SHAPES, default="steady")
+    p.add_argument("--user-rate", type=float, default=1.0, help="tasks/s per publishing user")
+    p.add_argument("--events-per-task", type=int, default=5)
+    p.add_argument("--batch-max-messages", type=int, default=100)
+    p.add_argument("--batch-max-latency", type=float, default=0.01, help="seconds")
+    p.add_argument("--probe-interval", type=float, default=0.5, help="seconds between probes")
+    p.add_argument("--tuning", choices=TUNINGS, default="stock",
+                   help="local: DirectRunner fixes to prototype (see bench/README.md)")
+    p.add_argument("--reports", default=str(HERE / "reports"))
+    p.add_argument("--name", default="load", help="report file prefix")
+    return p
+
+
+def select_target(args) -> Target | None:
+    """The GCP target, or None for local (built once the stack is up). Refuses GCP without
+    an explicit project."""
+    if args.target == "gcp":
+        return gcp_target(args.project, args.topic, args.table)
+    if args.project:
+        raise TargetError("--project is only for --target gcp; the local stack makes its own")
+    return None
+
+
+def locust_command(args, reports: Path) -> list[str]:
+    prefix = reports / args.name
+    return [
+        sys.executable, "-m", "locust", "-f", str(HERE / "locustfile.py"), "--headless",
+        "--users", str(args.users), "--spawn-rate", str(args.users),
+        "--run-time", str(int(parse_duration(args.run_time))),
+        "--csv", str(prefix), "--csv-full-history", "--html", f"{prefix}.html",
+        "--only-summary", "--loglevel", "WARNING", "--stop-timeout", "10",
+    ]
+
+
+def locust_env(args, target: Target) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LOADTEST_")}
+    if target.kind == "gcp":
+        for name in EMULATOR_VARIABLES:  # the clients would follow them instead of GCP
+            env.pop(name, None)
+    env.update(target.to_env())
+    env.update(
+        LOADTEST_SHAPE=args.shape,
+        LOADTEST_USER_RATE=str(args.user_rate),
+        LOADTEST_EVENTS_PER_TASK=str(args.events_per_task),
+        LOADTEST_BATCH_MAX_MESSAGES=str(args.batch_max_messages),
+        LOADTEST_BATCH_MAX_LATENCY=str(args.batch_max_latency),
+        LOADTEST_PROBE_INTERVAL=str(args.probe_interval),
+        LOADTEST_RUN_ID=uuid.uuid4().hex[:8],
+        PYTHONPATH=os.pathsep.join(filter(None, [str(HERE.parent), env.get("PYTHONPATH")])),
+    )
+    return env
+
+
+def summary(stats_csv: Path) -> list[str]:
+    lines = []
+    with open(stats_csv, newline="") as handle:
+        for row in csv.DictReader(handle):
+            lines.append(
+                f"  {row['Type'] or '':8} {row['Name']:14} requests {row['Request Count']:>7}"
+                f"  failures {row['Failure Count']:>5}  req/s {float(row['Requests/s']):8.1f}"
+                f"  p50 {row['50%']:>6} ms  p95 {row['95%']:>6} ms  p99 {row['99%']:>6} ms"
+            )
+    return lines
+
+
+def run(args) -> int:
+    from loadtest.chart import build_chart
+
+    target = select_target(args)
+    reports = Path(args.reports)
+    reports.mkdir(parents=True, exist_ok=True)
+    stack = None
+    if target is None:
+        from loadtest.local_stack import LocalStack
+
+        print("starting the emulators and the pipeline ...", flush=True)
+        stack = LocalStack(tuning=TUNINGS[args.tuning])
+        target = stack.start()
+    try:
+        print(f"target: {target.kind} project {target.project}, topic {target.topic}", flush=True)
+        print(f"locust: {args.shape} shape, {args.users} users, {args.run_time}", flush=True)
+        started = time.monotonic()
+        code = subprocess.call(locust_command(args, reports), env=locust_env(args, target))
+        print(f"locust exited with {code} after {time.monotonic() - started:.0f}s", flush=True)
+    finally:
+        if stack is not None:
+            rows = stack.landed()
+            stack.stop()
+            print(f"pipeline stopped; events table rows {rows[0]}, dead letters {rows[1]}",
+                  flush=True)
+    history = reports / f"{args.name}_stats_history.csv"
+    if history.exists():
+        png = build_chart(history, reports / f"{args.name}_chart.png",
+                          title=f"{args.shape} load on {target.kind}")
+        print("\n".join(summary(reports / f"{args.name}_stats.csv")))
+        print(f"reports: {reports}/{args.name}_*.csv, {args.name}.html, {png.name}")
+    return code
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return run(args)
+    except TargetError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
