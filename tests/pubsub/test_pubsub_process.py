@@ -259,3 +259,89 @@ def test_stream_break_after_seconds(tmp_path):
         hold.set()
     finally:
         emulator.stop()
+
+
+def test_client_retries_through_injected_unavailable(tmp_path):
+    """With a third of Publish/Pull/Acknowledge calls failing, nothing published is lost."""
+    faults = tmp_path / "faults.json"
+    emulator = Emulator("--faults", str(faults)).start()
+    try:
+        target = Target("ours", emulator.host)
+        topic = target.topic()
+        sub = target.subscription(topic)
+        faults.write_text(
+            json.dumps(
+                {
+                    "seed": 5,
+                    "methods": {
+                        name: {"error_rate": 0.3, "error_code": "UNAVAILABLE"}
+                        for name in ("Publish", "Pull", "Acknowledge")
+                    },
+                }
+            )
+        )
+        futures = [target.publisher.publish(topic, f"m{i}".encode()) for i in range(100)]
+        for future in futures:
+            future.result(timeout=60)
+        seen: set[bytes] = set()
+        deadline = time.monotonic() + 60
+        while len(seen) < 100 and time.monotonic() < deadline:
+            try:
+                resp = target.subscriber.pull(
+                    request={"subscription": sub, "max_messages": 50}, retry=None, timeout=5
+                )
+            except exceptions.ServiceUnavailable:
+                continue
+            seen.update(m.message.data for m in resp.received_messages)
+            if resp.received_messages:
+                target.subscriber.acknowledge(
+                    subscription=sub, ack_ids=[m.ack_id for m in resp.received_messages]
+                )
+        assert seen == {f"m{i}".encode() for i in range(100)}
+    finally:
+        emulator.stop()
+
+
+def test_two_subscribers_share_a_subscription(ours_target):
+    from google.cloud import pubsub_v1
+
+    from tests.pubsub.conftest import clients
+
+    topic = ours_target.topic()
+    sub = ours_target.subscription(topic)
+    total = 400
+    lock = threading.Lock()
+    seen: dict[str, list[bytes]] = {"a": [], "b": []}
+    done = threading.Event()
+
+    def callback_for(name):
+        def callback(message):
+            time.sleep(0.02)  # slow enough that one stream cannot drain it all alone
+            message.ack()
+            with lock:
+                seen[name].append(message.data)
+                if len(seen["a"]) + len(seen["b"]) >= total:
+                    done.set()
+
+        return callback
+
+    subscribers = [clients(ours_target.host)[1] for _ in range(2)]
+    futures = [
+        s.subscribe(
+            sub, callback_for(n), flow_control=pubsub_v1.types.FlowControl(max_messages=20)
+        )
+        for s, n in zip(subscribers, "ab", strict=True)
+    ]
+    try:
+        ours_target.publisher.api.publish(
+            topic=topic, messages=[{"data": str(i).encode()} for i in range(total)]
+        )
+        assert done.wait(30)
+    finally:
+        for future in futures:
+            future.cancel()
+        for s in subscribers:
+            s.close()
+    everything = seen["a"] + seen["b"]
+    assert set(everything) == {str(i).encode() for i in range(total)}
+    assert seen["a"] and seen["b"]  # both streams got work
