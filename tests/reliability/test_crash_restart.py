@@ -38,9 +38,7 @@ def _drain(subscriber, sub: str, idle_rounds: int = 3) -> dict[str, bytes]:
     got: dict[str, bytes] = {}
     idle = 0
     while idle < idle_rounds:
-        response = subscriber.pull(
-            request={"subscription": sub, "max_messages": 500}, timeout=10
-        )
+        response = subscriber.pull(request={"subscription": sub, "max_messages": 500}, timeout=10)
         if not response.received_messages:
             idle += 1
             continue
@@ -78,7 +76,7 @@ def test_pubsub_sigkill_loses_no_acknowledged_publish_and_redelivers_unacked(emu
         half = response.received_messages[: len(ids) // 2 + 1]
         subscriber.acknowledge(subscription=sub, ack_ids=[r.ack_id for r in half])
         acked.update(r.message.message_id for r in half)
-        leased.update(r.message.message_id for r in response.received_messages[len(half):])
+        leased.update(r.message.message_id for r in response.received_messages[len(half) :])
 
     first.process.kill()  # SIGKILL while the publisher is mid-request
     first.process.wait()
@@ -142,8 +140,10 @@ def test_bigquery_sigkill_keeps_every_acknowledged_insert(emulator, tmp_path):
 
     second = emulator("bigquery", data_dir=data_dir)
     bq = clients.bigquery(endpoints(None, second), PROJECT)
-    stored = [row["id"] for row in bq.list_rows(table, selected_fields=[
-        bigquery.SchemaField("id", "STRING")])]
+    stored = [
+        row["id"]
+        for row in bq.list_rows(table, selected_fields=[bigquery.SchemaField("id", "STRING")])
+    ]
     assert set(inserted) <= set(stored)
     assert len(stored) == len(set(stored))  # nothing doubled by the restart
     # the restarted server keeps accepting writes
