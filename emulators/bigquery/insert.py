@@ -137,11 +137,20 @@ STOPPED = {"reason": "stopped", "location": "", "debugInfo": "", "message": ""}
 class InsertIdCache:
     """insertIds seen per table within a time window (best-effort de-duplication, like BigQuery)."""
 
-    def __init__(self, window_seconds: float, clock: Callable[[], float] = time.monotonic):
+    def __init__(self, window_seconds: float, clock: Callable[[], float] = time.time):
         self.window = window_seconds
         self.clock = clock
         self._seen: OrderedDict[tuple[str, str], float] = OrderedDict()
         self._lock = threading.Lock()
+
+    def load(self, entries: list[tuple[str, str, float]]) -> None:
+        """Restore remembered ids (table key, id, expiry), oldest first."""
+        with self._lock:
+            for table_key, insert_id, expiry in entries:
+                self._seen[(table_key, insert_id)] = expiry
+
+    def expiry(self) -> float:
+        return self.clock() + self.window
 
     def filter_new(self, table_key: str, insert_ids: list[str | None]) -> list[int]:
         """Indexes of rows to store: without insertId, or with one not seen in the window."""
@@ -159,10 +168,10 @@ class InsertIdCache:
                     keep.append(index)
         return keep
 
-    def remember(self, table_key: str, insert_ids: list[str]) -> None:
+    def remember(self, table_key: str, insert_ids: list[str], expiry: float | None = None) -> None:
         if self.window <= 0:
             return
-        expiry = self.clock() + self.window
+        expiry = expiry if expiry is not None else self.expiry()
         with self._lock:
             for insert_id in insert_ids:
                 key = (table_key, insert_id)

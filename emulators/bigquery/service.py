@@ -71,6 +71,8 @@ class BigQueryService:
         self.storage = Storage(data_dir)
         self.catalog = Catalog(self.storage, default_project)
         self.insert_ids = InsertIdCache(insert_id_window)
+        self.insert_ids.load(self.storage.live_insert_ids(self.insert_ids.clock()))
+        self._appends = 0
         self._writers: dict[tuple[str, str, str], _Writer] = {}
         self._writers_lock = threading.Lock()
         self.base_url = ""
@@ -134,7 +136,9 @@ class BigQueryService:
 
     def delete_table(self, project: str, dataset_id: str, table_id: str) -> None:
         self.catalog.delete_table(project, dataset_id, table_id)
-        self.insert_ids.forget_table(f"{project}:{dataset_id}.{table_id}")
+        key = f"{project}:{dataset_id}.{table_id}"
+        self.insert_ids.forget_table(key)
+        self.storage.forget_insert_ids(key, self.insert_ids.clock())
 
     # ------------------------------------------------------------------ tabledata.insertAll
 
@@ -200,18 +204,28 @@ class BigQueryService:
             merged = sorted(failures + stopped, key=lambda f: f["index"])
             return {"kind": "bigquery#tableDataInsertAllResponse", "insertErrors": merged}
         dedup_key = f"{project}:{dataset_id}.{table_id}"
-        keep = self.insert_ids.filter_new(dedup_key, insert_ids)
-        if keep:
-            if len(keep) != len(converted):
-                converted = [converted[i] for i in keep]
-            self._append(table, writer, converted)
-            self.insert_ids.remember(dedup_key, [insert_ids[i] for i in keep if insert_ids[i]])
+        with self.storage.lock:  # check, store and remember ids atomically per request
+            keep = self.insert_ids.filter_new(dedup_key, insert_ids)
+            if keep:
+                if len(keep) != len(converted):
+                    converted = [converted[i] for i in keep]
+                new_ids = [insert_ids[i] for i in keep if insert_ids[i]]
+                expiry = self.insert_ids.expiry()
+                remembered = (dedup_key, new_ids, expiry) if self.insert_ids.window > 0 else None
+                self._append(table, writer, converted, remembered)
+                self.insert_ids.remember(dedup_key, new_ids, expiry)
         response: dict[str, Any] = {"kind": "bigquery#tableDataInsertAllResponse"}
         if failures:
             response["insertErrors"] = failures
         return response
 
-    def _append(self, table: Table, writer: _Writer, rows: list[dict]) -> None:
+    def _append(
+        self,
+        table: Table,
+        writer: _Writer,
+        rows: list[dict],
+        insert_ids: tuple[str, list[str], float] | None = None,
+    ) -> None:
         import duckdb
         import pyarrow as pa
 
@@ -223,9 +237,14 @@ class BigQueryService:
                     f"Not found: Table {table.project}:{table.dataset_id}.{table.table_id}"
                 )
             try:
-                self.storage.append_arrow(table.storage_name, writer.columns, arrow_table)
+                self.storage.append_arrow(
+                    table.storage_name, writer.columns, arrow_table, insert_ids
+                )
             except duckdb.ConversionException as exc:
                 raise _BulkConversionError(str(exc)) from None
+            self._appends += 1
+            if self._appends % 1000 == 0:
+                self.storage.forget_insert_ids(None, self.insert_ids.clock())
 
     def append_rows(self, table: Table, rows: list[dict]) -> None:
         """Append already converted rows (load jobs)."""

@@ -42,6 +42,12 @@ class Storage:
             "key VARCHAR PRIMARY KEY, kind VARCHAR NOT NULL, resource VARCHAR NOT NULL)"
         )
         self._seq = 0
+        self.persistent = bool(data_dir)
+        if self.persistent:  # insertIds outlive a restart, like the rows they guard
+            self.con.execute(
+                "CREATE TABLE IF NOT EXISTS _emulator.insert_ids ("
+                "table_key VARCHAR, insert_id VARCHAR, expires DOUBLE)"
+            )
 
     # ------------------------------------------------------------------ plumbing
 
@@ -122,18 +128,75 @@ class Storage:
             f"{quote_ident(field['name'])} {bq_to_duckdb_type(field)}"
         )
 
-    def append_arrow(self, name: str, columns: list[str], arrow_table: Any) -> None:
-        """Bulk-append an Arrow table (columns named like the target's) in one statement."""
+    def append_arrow(
+        self,
+        name: str,
+        columns: list[str],
+        arrow_table: Any,
+        insert_ids: tuple[str, list[str], float] | None = None,
+    ) -> None:
+        """Bulk-append an Arrow table (columns named like the target's); with `insert_ids`
+        (table key, ids, expiry) on a persistent store, record them in the same transaction."""
         cols = ", ".join(quote_ident(c) for c in columns)
+        record_ids = self.persistent and insert_ids is not None and insert_ids[1]
         with self.lock:
             view = f"_append_{threading.get_ident()}"
             self.con.register(view, arrow_table)
             try:
-                self.con.execute(
-                    f"INSERT INTO {quote_ident(name)} ({cols}) SELECT {cols} FROM {view}"
-                )
+                if record_ids:
+                    self.con.execute("BEGIN TRANSACTION")
+                try:
+                    self.con.execute(
+                        f"INSERT INTO {quote_ident(name)} ({cols}) SELECT {cols} FROM {view}"
+                    )
+                    if record_ids:
+                        self._record_insert_ids(*insert_ids)
+                        self.con.execute("COMMIT")
+                except BaseException:
+                    if record_ids:
+                        self.con.execute("ROLLBACK")
+                    raise
             finally:
                 self.con.unregister(view)
+
+    def _record_insert_ids(self, table_key: str, ids: list[str], expires: float) -> None:
+        import pyarrow as pa
+
+        batch = pa.table(
+            {
+                "table_key": pa.array([table_key] * len(ids), pa.string()),
+                "insert_id": pa.array(ids, pa.string()),
+                "expires": pa.array([expires] * len(ids), pa.float64()),
+            }
+        )
+        view = f"_ids_{threading.get_ident()}"
+        self.con.register(view, batch)
+        try:
+            self.con.execute(f"INSERT INTO _emulator.insert_ids SELECT * FROM {view}")
+        finally:
+            self.con.unregister(view)
+
+    def live_insert_ids(self, now: float) -> list[tuple[str, str, float]]:
+        """Persisted insertIds still inside their window (expired ones are deleted)."""
+        if not self.persistent:
+            return []
+        with self.lock:
+            self.con.execute("DELETE FROM _emulator.insert_ids WHERE expires <= ?", [now])
+            return self.con.execute(
+                "SELECT table_key, insert_id, expires FROM _emulator.insert_ids ORDER BY expires"
+            ).fetchall()
+
+    def forget_insert_ids(self, table_key: str | None, now: float) -> None:
+        """Drop persisted insertIds of a table (None: only the expired ones)."""
+        if not self.persistent:
+            return
+        with self.lock:
+            if table_key is None:
+                self.con.execute("DELETE FROM _emulator.insert_ids WHERE expires <= ?", [now])
+            else:
+                self.con.execute(
+                    "DELETE FROM _emulator.insert_ids WHERE table_key = ?", [table_key]
+                )
 
     def count_rows(self, name: str) -> int:
         return self.fetchall(f"SELECT count(*) FROM {quote_ident(name)}")[0][0]

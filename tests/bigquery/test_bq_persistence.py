@@ -29,7 +29,9 @@ def test_data_survives_kill_9(tmp_path):
         table.description = "kept"
         client.create_table(table)
         assert not client.insert_rows_json(
-            ref, [{"id": i, "rec": {"x": str(i)}} for i in range(100)]
+            ref,
+            [{"id": i, "rec": {"x": str(i)}} for i in range(100)],
+            row_ids=[f"row-{i}" for i in range(100)],
         )
         client.query_and_wait(f"DELETE FROM `{ref}` WHERE id >= 90")
         client.load_table_from_file(
@@ -50,10 +52,14 @@ def test_data_survives_kill_9(tmp_path):
         assert [f.name for f in restored.schema] == ["id", "rec"]
         ids = sorted(r["id"] for r in client.list_rows(ref))
         assert ids == [*range(90), 500]
+        # insertIds acknowledged before the crash still de-duplicate after the restart.
+        assert not client.insert_rows_json(ref, [{"id": 7}, {"id": 1000}], row_ids=["row-7", "new"])
+        ids = sorted(r["id"] for r in client.list_rows(ref))
+        assert ids == [*range(90), 500, 1000]
         count = next(
             iter(client.query_and_wait(f"SELECT COUNT(*) AS c FROM `{client.project}.durable.v`"))
         )
-        assert count.c == 91
+        assert count.c == 92
         assert "durable" in [d.dataset_id for d in client.list_datasets()]
     finally:
         stop_emulator(second)
