@@ -80,6 +80,15 @@ def test_select_literals_and_types(bq_client):
     )
 
 
+def test_result_field_names(bq_client, events):
+    result = bq_client.query(
+        f"SELECT id, 1 + 1, UPPER(name), items[SAFE_OFFSET(0)].sku FROM {events} WHERE id = 1"
+    ).result()
+    assert [f.name for f in result.schema] == ["id", "f0_", "f1_", "sku"]
+    row = next(iter(result))
+    assert (row["id"], row["f0_"], row["f1_"], row["sku"]) == (1, 2, "ALPHA", "x")
+
+
 def test_aggregation_window_and_qualify(bq_client, events):
     assert rows(
         bq_client,

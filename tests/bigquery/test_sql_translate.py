@@ -165,6 +165,19 @@ def test_information_schema_references(ref, expected):
 # --- basic query shape --------------------------------------------------------------------
 
 
+def test_result_column_names_follow_bigquery(con):
+    stmt = tr(
+        """SELECT id, 1, e.name, UPPER(name), items[SAFE_OFFSET(0)].sku, @s.k, COUNT(*) AS n
+           FROM ds.events e WHERE id = 1 GROUP BY id, name, items""",
+        {"s": {"k": 1}},
+    )
+    cursor = con.execute(stmt.duckdb_sql, stmt.duckdb_params)
+    names = [d[0] for d in cursor.description]
+    assert names == ["id", "f0_", "name", "f1_", "sku", "k", "n"]
+    stmt = tr("(SELECT 1, 2) UNION ALL SELECT 3, 4")
+    assert [d[0] for d in con.execute(stmt.duckdb_sql).description] == ["f0_", "f1_"]
+
+
 def test_group_by_having_order_limit_offset(con):
     rows = run(
         con,

@@ -71,6 +71,8 @@ class _Translator:
         if kind in st.DML_KINDS:
             stmt.target = self._table_ids(_dml_target(tree))
         _normalize_dml(tree)
+        if kind == st.SELECT:
+            name_output_columns(tree)
         stmt.duckdb_params = bind_parameters(tree, params)
         stmt.duckdb_sql = self._render(tree)
         return stmt
@@ -105,6 +107,7 @@ class _Translator:
                 list(query.find_all(exp.Parameter)) or list(query.find_all(exp.Placeholder))
             ):
                 raise unsupported("query parameters in CREATE VIEW")
+            name_output_columns(query)
             stmt.duckdb_params = bind_parameters(query, params)
             stmt.query_sql = self._render(query)
         return stmt
@@ -183,6 +186,26 @@ class _Translator:
         if self.dataset:
             return self.project, self.dataset, view
         return self.project, "INFORMATION_SCHEMA", view.split(".", 1)[1]
+
+
+def name_output_columns(query: exp.Expr) -> None:
+    """Give result columns BigQuery's names: ``f0_, f1_, ...`` for anonymous expressions and
+    the field name for ``expr.field`` (DuckDB would name them after the expression text)."""
+    select = query
+    while isinstance(select, (exp.SetOperation, exp.Subquery)):
+        select = select.this
+    if not isinstance(select, exp.Select) or select.args.get("kind"):
+        return
+    anonymous = 0
+    for expression in list(select.expressions):
+        if isinstance(expression, (exp.Alias, exp.Column, exp.Star)):
+            continue
+        if isinstance(expression, exp.Dot) and expression.name:
+            name = expression.name
+        else:
+            name = f"f{anonymous}_"
+            anonymous += 1
+        expression.replace(exp.alias_(expression.copy(), name, quoted=True))
 
 
 def _parse(sql: Any) -> exp.Expr:
