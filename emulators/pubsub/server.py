@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import gc
-import json
 import logging
 import signal
 import sys
 
 TICK_S = 0.05
-SCHEMA_SAVE_S = 0.5
 GARBAGE_S = 30.0
 
 
@@ -53,8 +52,10 @@ async def serve(args: argparse.Namespace) -> None:
     store = SqliteStore(args.data_dir, args.fsync) if args.data_dir else NullStore()
     registry_cls, registry = _schema_registry()
     state = store.load() if args.data_dir else None
-    if state and registry_cls is not None and "schemas" in state["resources"]:
-        registry = registry_cls.from_dict(state["resources"]["schemas"].get("registry", {}))
+    saved = (state or {}).get("resources", {}).get("schemas", {}).get("registry")
+    if saved and registry_cls is not None:
+        registry = registry_cls.from_dict(saved["registry"])
+    _persist_schemas(registry, store)
     broker = Broker(store, registry)
     broker.encode = wire.encode_published
     faults = Faults(args.faults)
@@ -101,29 +102,42 @@ async def serve(args: argparse.Namespace) -> None:
         loop.add_signal_handler(sig, stop.set)
     print(f"pubsub emulator listening on {args.host}:{port}", flush=True)
 
-    ticker = loop.create_task(_tick(broker, registry, store))
+    ticker = loop.create_task(_tick(broker))
     await stop.wait()
     ticker.cancel()
     await server.stop(grace=0.5)
     await pushers.close()
-    _save_schemas(registry, store, None)
     store.close()
 
 
-def _save_schemas(registry, store, last: str | None) -> str | None:
+SCHEMA_MUTATIONS = ("create", "commit", "rollback", "delete", "delete_revision")
+
+
+def _persist_schemas(registry, store) -> None:
+    """Save the schema registry after every change, before the RPC answers."""
     if registry is None or not store.durable:
-        return last
-    body = json.dumps(registry.to_dict(), sort_keys=True)
-    if body != last:
-        store.put("schemas", "registry", {"registry": json.loads(body)})
-    return body
+        return
+
+    def save() -> None:
+        store.put("schemas", "registry", {"registry": registry.to_dict()})
+
+    for name in SCHEMA_MUTATIONS:
+        method = getattr(registry, name, None)
+        if method is None:
+            continue
+
+        @functools.wraps(method)
+        def saving(*args, _method=method, **kwargs):
+            result = _method(*args, **kwargs)
+            save()
+            return result
+
+        setattr(registry, name, saving)
 
 
-async def _tick(broker, registry, store) -> None:
-    """Lease expiry, retry backoff and snapshot expiry; schemas saved when they change."""
+async def _tick(broker) -> None:
+    """Lease expiry, retry backoff, snapshot expiry; now and then, stored-message GC."""
     log = logging.getLogger("emulators.pubsub")
-    last_schemas = _save_schemas(registry, store, None) if store.durable else None
-    schema_every = int(SCHEMA_SAVE_S / TICK_S)
     garbage_every = int(GARBAGE_S / TICK_S)
     n = 0
     while True:
@@ -131,8 +145,6 @@ async def _tick(broker, registry, store) -> None:
         try:
             broker.tick()
             n += 1
-            if n % schema_every == 0:
-                last_schemas = _save_schemas(registry, store, last_schemas)
             if n % garbage_every == 0:
                 broker.collect_garbage()
         except Exception:  # the ticker must survive anything one subscription does

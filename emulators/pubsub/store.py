@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import threading
 from collections.abc import Iterable
 from typing import Any
 
@@ -53,8 +54,14 @@ class SqliteStore(NullStore):
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute(f"PRAGMA synchronous={'FULL' if fsync == 'always' else 'NORMAL'}")
         self.db.executescript(_SCHEMA)
+        # the event loop writes; SchemaService also writes from its worker threads
+        self._lock = threading.Lock()
 
     def _tx(self, statements: list[tuple[str, Any]]) -> None:
+        with self._lock:
+            self._run(statements)
+
+    def _run(self, statements: list[tuple[str, Any]]) -> None:
         db = self.db
         db.execute("BEGIN")
         try:

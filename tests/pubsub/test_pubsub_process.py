@@ -345,3 +345,41 @@ def test_two_subscribers_share_a_subscription(ours_target):
     everything = seen["a"] + seen["b"]
     assert set(everything) == {str(i).encode() for i in range(total)}
     assert seen["a"] and seen["b"]  # both streams got work
+
+
+def test_schemas_and_schema_topics_survive_kill_9(tmp_path):
+    import grpc as grpc_mod
+    from google.pubsub_v1 import SchemaServiceClient
+    from google.pubsub_v1.services.schema_service.transports import SchemaServiceGrpcTransport
+
+    definition = json.dumps(
+        {"type": "record", "name": "Row", "fields": [{"name": "id", "type": "long"}]}
+    )
+
+    def schema_client(host):
+        channel = grpc_mod.insecure_channel(host)
+        return SchemaServiceClient(transport=SchemaServiceGrpcTransport(channel=channel))
+
+    data = str(tmp_path / "data")
+    emulator = Emulator("--data-dir", data).start()
+    try:
+        schema = schema_client(emulator.host).create_schema(
+            parent="projects/test-project",
+            schema={"type_": "AVRO", "definition": definition},
+            schema_id="rows",
+        )
+        target = Target("ours", emulator.host)
+        topic = target.topic(schema_settings={"schema": schema.name, "encoding": "JSON"})
+        emulator.kill()
+    finally:
+        emulator.stop()
+    restarted = Emulator("--data-dir", data).start()
+    try:
+        got = schema_client(restarted.host).get_schema(name=schema.name)
+        assert json.loads(got.definition) == json.loads(definition)
+        target = Target("ours", restarted.host)
+        with pytest.raises(exceptions.InvalidArgument):
+            target.publish(topic, b'{"id": "nope"}')
+        assert target.publish(topic, b'{"id": 1}')
+    finally:
+        restarted.stop()
