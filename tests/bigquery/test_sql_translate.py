@@ -340,6 +340,21 @@ def test_array_element_access(con):
     assert one(con, "SELECT tags[OFFSET(1)] FROM ds.events WHERE id = 1") == "b"
 
 
+def test_array_index_expressions_and_bounds(con):
+    assert one(
+        con,
+        """SELECT arr[OFFSET(i)], arr[ORDINAL(i)], arr[SAFE_OFFSET(i + 5)],
+                  arr[SAFE_OFFSET(-1)], arr[i], arr[OFFSET(@j)]
+           FROM (SELECT [10, 20, 30] AS arr, 1 AS i)""",
+        {"j": 2},
+    ) == (20, 10, None, None, 20, 30)
+    assert one(con, "SELECT CAST(NULL AS ARRAY<INT64>)[OFFSET(1)]") is None
+    for bad in ("SELECT [1, 2][OFFSET(2)]", "SELECT [1, 2][ORDINAL(0)]", "SELECT [1][OFFSET(-1)]"):
+        stmt = tr(bad)
+        with pytest.raises(duckdb.Error, match="out of bounds"):
+            con.execute(stmt.duckdb_sql).fetchall()
+
+
 def test_struct_literal_and_field_access(con):
     assert one(con, "SELECT STRUCT(1 AS a, 'x' AS b).b") == "x"
     assert one(con, "SELECT s.a FROM (SELECT STRUCT(5 AS a) AS s)") == 5

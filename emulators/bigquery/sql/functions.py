@@ -439,6 +439,47 @@ def _anonymous(node: exp.Anonymous) -> exp.Expr:
     return node
 
 
+def _bracket(node: exp.Bracket) -> exp.Expr:
+    """arr[OFFSET(i)] / [ORDINAL(i)] / [SAFE_...] / arr[i] with BigQuery's semantics.
+
+    sqlglot shifts only literal indexes to DuckDB's 1-based lists (``arr[OFFSET(i)]`` would
+    become ``arr[i]``), and DuckDB returns NULL out of range and counts negative indexes from
+    the end, where BigQuery raises (or returns NULL for SAFE_)."""
+    if node.args.get("json_access") or len(node.expressions) != 1:
+        return node
+    index = node.expressions[0]
+    if isinstance(index, exp.Literal) and index.is_string:
+        return node  # JSON / map key access
+    base = node.args.get("offset") or 0
+    if isinstance(index, exp.Literal) and index.is_int:
+        position: exp.Expr = exp.Literal.number(int(index.this) + 1 - base)
+    elif base == 1:
+        position = index
+    else:
+        position = exp.Paren(this=exp.Add(this=index, expression=exp.Literal.number(1)))
+    array = node.this
+    access = exp.Bracket(this=array.copy(), expressions=[position.copy()], offset=1)
+    if isinstance(position, exp.Literal) and int(position.this) >= 1 and node.args.get("safe"):
+        return access
+    in_range = exp.Between(
+        this=position.copy(), low=exp.Literal.number(1), high=_fn("len", array.copy())
+    )
+    if node.args.get("safe"):
+        return exp.case().when(in_range, access)
+    message = exp.DPipe(
+        this=exp.DPipe(
+            this=exp.Literal.string("Array index "),
+            expression=_cast(index.copy(), "VARCHAR"),
+        ),
+        expression=exp.Literal.string(" is out of bounds"),
+    )
+    is_null = exp.Or(
+        this=exp.Is(this=array.copy(), expression=exp.Null()),
+        expression=exp.Is(this=position.copy(), expression=exp.Null()),
+    )
+    return exp.case().when(is_null, exp.Null()).when(in_range, access).else_(_fn("error", message))
+
+
 def _struct(node: exp.Struct) -> exp.Expr:
     # An anonymous STRUCT(x, y) written into a table must fill a named STRUCT column by
     # position, as BigQuery coerces it; DuckDB only does that for ROW(...).
@@ -530,6 +571,7 @@ _REWRITES: dict[type, _Rewrite] = {
     exp.Div: _division,
     exp.Anonymous: _anonymous,
     exp.Struct: _struct,
+    exp.Bracket: _bracket,
     exp.Cast: _cast_check,
     exp.TryCast: _cast_check,
 }
