@@ -10,7 +10,7 @@ import re
 import time
 from typing import Any
 
-from .errors import Duplicate, Invalid, NotFound
+from .errors import Duplicate, Invalid, NotFound, expect_dict, expect_list
 from .storage import Storage
 from .types import normalize_schema
 
@@ -136,8 +136,10 @@ class Catalog:
         )
 
     def create_dataset(self, project: str, resource: dict) -> Dataset:
-        ref = resource.get("datasetReference") or {}
+        ref = expect_dict(resource.get("datasetReference"), "datasetReference")
         dataset_id = ref.get("datasetId") or ""
+        if not isinstance(dataset_id, str):
+            raise Invalid("Invalid value for datasetReference.datasetId.")
         if ref.get("projectId") and ref["projectId"] != project:
             raise Invalid("The project ID in the dataset reference does not match the request.")
         if not _DATASET_ID.match(dataset_id):
@@ -224,12 +226,16 @@ class Catalog:
         populate_sql: tuple[str, list] | None = None,
     ) -> Table:
         """Create a table or view from a REST resource (optionally filled by a DuckDB query)."""
-        ref = resource.get("tableReference") or {}
+        ref = expect_dict(resource.get("tableReference"), "tableReference")
         table_id = ref.get("tableId") or ""
+        if not isinstance(table_id, str):
+            raise Invalid("Invalid value for tableReference.tableId.")
         if not _TABLE_ID.match(table_id):
             raise Invalid(f'Invalid table ID "{table_id}".')
         try:
-            schema = normalize_schema((resource.get("schema") or {}).get("fields") or [])
+            schema = normalize_schema(
+                expect_list(expect_dict(resource.get("schema"), "schema").get("fields"), "fields")
+            )
         except ValueError as exc:
             raise Invalid(str(exc)) from None
         props = settable_properties(resource)
@@ -325,7 +331,8 @@ class Catalog:
             new_fields: list[dict] = []
             if "schema" in resource and resource["schema"] is not None:
                 try:
-                    schema = normalize_schema(resource["schema"].get("fields") or [])
+                    fields = expect_dict(resource["schema"], "schema").get("fields")
+                    schema = normalize_schema(expect_list(fields, "schema.fields"))
                 except ValueError as exc:
                     raise Invalid(str(exc)) from None
                 if table.type == "TABLE":

@@ -85,3 +85,21 @@ class EmulatorBug(BigQueryError):
 
     code = 500
     reason = "emulatorInternalError"
+
+
+def expect_dict(value: object, name: str) -> dict:
+    """`value` if it is a JSON object (None -> {}), else an `invalid` error naming the field."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise Invalid(f"Invalid value for {name}: expected an object.")
+    return value
+
+
+def expect_list(value: object, name: str) -> list:
+    """`value` if it is a JSON array (None -> []), else an `invalid` error naming the field."""
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise Invalid(f"Invalid value for {name}: expected a list.")
+    return value

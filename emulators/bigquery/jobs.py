@@ -8,7 +8,7 @@ import uuid
 from typing import TYPE_CHECKING, Any
 
 from .catalog import now_ms
-from .errors import BigQueryError, Duplicate, Invalid, NotFound
+from .errors import BigQueryError, Duplicate, Invalid, NotFound, expect_dict, expect_list
 from .query import QueryOutcome, run_query, write_into_table
 from .service import ts_format_from
 
@@ -54,8 +54,8 @@ class JobManager:
         """jobs.insert: run the job now; failures become status.errorResult."""
         if not isinstance(body, dict):
             raise Invalid("Invalid job resource.")
-        config = copy.deepcopy(body.get("configuration") or {})
-        ref = dict(body.get("jobReference") or {})
+        config = copy.deepcopy(expect_dict(body.get("configuration"), "configuration"))
+        ref = dict(expect_dict(body.get("jobReference"), "jobReference"))
         ref["projectId"] = ref.get("projectId") or project
         job_id = ref.get("jobId") or f"job_{uuid.uuid4().hex}"
         ref["jobId"] = job_id
@@ -63,6 +63,7 @@ class JobManager:
         job_type = next((k for k in ("query", "load", "copy", "extract") if k in config), None)
         if job_type is None:
             raise Invalid("Required parameter is missing: configuration must hold a job type.")
+        expect_dict(config[job_type], f"configuration.{job_type}")
         config["jobType"] = job_type.upper()
         dry_run = bool(config.get("dryRun"))
         with self._lock:
@@ -152,15 +153,15 @@ class JobManager:
                     self._results.pop(next(iter(self._results)))
 
     def _run_copy(self, config: dict) -> None:
-        sources = config.get("sourceTables") or (
+        sources = expect_list(config.get("sourceTables"), "sourceTables") or (
             [config["sourceTable"]] if config.get("sourceTable") else []
         )
-        dest = config.get("destinationTable")
+        dest = expect_dict(config.get("destinationTable"), "destinationTable")
         if not sources or not dest:
             raise Invalid("A copy job needs sourceTable(s) and destinationTable.")
-        tables = [
-            self.catalog.get_table(s["projectId"], s["datasetId"], s["tableId"]) for s in sources
-        ]
+        refs = [_table_ref(expect_dict(s, "sourceTable")) for s in sources]
+        _table_ref(dest)
+        tables = [self.catalog.get_table(*ref) for ref in refs]
         for table in tables:
             if table.type != "TABLE":
                 raise Invalid(f"Cannot copy {table.table_id}: it is a {table.type}.")
@@ -307,3 +308,10 @@ def _job_error(job: dict) -> BigQueryError:
         "emulatorInternalError": EmulatorBug,
     }.get(reason, Invalid)
     return cls(error.get("message", ""), location=error.get("location"), reason=reason)
+
+
+def _table_ref(ref: dict) -> tuple[str, str, str]:
+    parts = (ref.get("projectId"), ref.get("datasetId"), ref.get("tableId"))
+    if not all(isinstance(p, str) and p for p in parts):
+        raise Invalid("A table reference needs projectId, datasetId and tableId.")
+    return parts  # type: ignore[return-value]

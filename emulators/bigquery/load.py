@@ -8,7 +8,7 @@ import json
 import re
 from typing import TYPE_CHECKING, Any
 
-from .errors import Duplicate, Invalid, NotFound
+from .errors import Duplicate, Invalid, NotFound, expect_dict, expect_list
 from .insert import RowValidator
 from .types import normalize_schema, parse_date, parse_timestamp
 
@@ -25,13 +25,13 @@ def run_load(service: BigQueryService, config: dict, data: bytes | None) -> dict
             "has no Cloud Storage. Upload the data with the load job (load_table_from_file)."
         )
     fmt = (config.get("sourceFormat") or "CSV").upper()
-    dest = config.get("destinationTable") or {}
+    dest = expect_dict(config.get("destinationTable"), "destinationTable")
     project, dataset_id, table_id = (
         dest.get("projectId"),
         dest.get("datasetId"),
         dest.get("tableId"),
     )
-    if not (project and dataset_id and table_id):
+    if not all(isinstance(p, str) and p for p in (project, dataset_id, table_id)):
         raise Invalid("Load job needs configuration.load.destinationTable.")
     text = data.decode((config.get("encoding") or "UTF-8").replace("ISO-8859-1", "latin-1"))
     if fmt == "NEWLINE_DELIMITED_JSON":
@@ -43,7 +43,9 @@ def run_load(service: BigQueryService, config: dict, data: bytes | None) -> dict
             f"Source format {fmt} is not supported by this emulator (NDJSON and CSV are)."
         )
     catalog = service.catalog
-    given = (config.get("schema") or {}).get("fields")
+    given = expect_dict(config.get("schema"), "schema").get("fields")
+    if given is not None:
+        expect_list(given, "schema.fields")
     try:
         schema = normalize_schema(given) if given else None
     except ValueError as exc:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .errors import Invalid
+from .errors import Invalid, expect_dict, expect_list
 from .types import ConversionError, canonical_type, scalar_parser
 
 
@@ -43,6 +43,11 @@ def query_parameters(params: list | None, mode: str | None = None) -> list | dic
     """Python values of REST query parameters (dict when named, list when positional)."""
     if not params:
         return None
+    params = expect_list(params, "queryParameters")
+    for param in params:
+        expect_dict(param, "queryParameters[]")
+        expect_dict(param.get("parameterType"), "parameterType")
+        expect_dict(param.get("parameterValue"), "parameterValue")
     named = any(p.get("name") for p in params)
     if named or (mode or "").upper() == "NAMED":
         return {

@@ -8,7 +8,7 @@ import threading
 from typing import TYPE_CHECKING, Any
 
 from .catalog import Table
-from .errors import BigQueryError, Duplicate, Invalid, InvalidQuery, NotFound
+from .errors import BigQueryError, Duplicate, Invalid, InvalidQuery, NotFound, expect_dict
 from .params import query_parameters
 from .storage import SCRATCH
 from .types import duckdb_to_bq_field, quote_ident
@@ -282,7 +282,7 @@ def run_query(
         raise Invalid("Query text is required.", reason="invalid")
     if config.get("useLegacySql") is True:
         raise InvalidQuery("Legacy SQL is not supported by this emulator; use standard SQL.")
-    default = config.get("defaultDataset") or {}
+    default = expect_dict(config.get("defaultDataset"), "defaultDataset")
     default_project = default.get("projectId") or project
     params = query_parameters(config.get("queryParameters"), config.get("parameterMode"))
     _local.referenced = []
@@ -348,7 +348,7 @@ def _materialize(service: BigQueryService, sql: str, params: list, job_id: str) 
 def _select(
     service: BigQueryService, sql: str, params: list, config: dict, job_id: str
 ) -> QueryOutcome:
-    dest = config.get("destinationTable")
+    dest = expect_dict(config.get("destinationTable"), "destinationTable")
     if not dest:
         import duckdb
 
@@ -406,6 +406,8 @@ def write_into_table(
         dest.get("datasetId"),
         dest.get("tableId"),
     )
+    if not all(isinstance(p, str) and p for p in (project, dataset_id, table_id)):
+        raise Invalid("destinationTable needs projectId, datasetId and tableId.")
     catalog = service.catalog
     table = catalog.find_table(project, dataset_id, table_id)
     if table is not None and table.type != "TABLE":

@@ -93,7 +93,11 @@ def normalize_schema(fields: list[dict], *, path: str = "") -> list[dict]:
     out: list[dict] = []
     seen: set[str] = set()
     for field in fields or []:
+        if not isinstance(field, dict):
+            raise ValueError("Invalid schema: each field must be an object")
         name = field.get("name") or ""
+        if not isinstance(name, str):
+            raise ValueError("Invalid schema: a field name must be a string")
         full = f"{path}.{name}" if path else name
         if not _FIELD_NAME.match(name):
             raise ValueError(
@@ -104,8 +108,8 @@ def normalize_schema(fields: list[dict], *, path: str = "") -> list[dict]:
         if name.lower() in seen:
             raise ValueError(f"Duplicate column names in the schema: {full}")
         seen.add(name.lower())
-        type_name = canonical_type(field.get("type") or "STRING")
-        mode = (field.get("mode") or "NULLABLE").upper()
+        type_name = canonical_type(str(field.get("type") or "STRING"))
+        mode = str(field.get("mode") or "NULLABLE").upper()
         if mode not in ("NULLABLE", "REQUIRED", "REPEATED"):
             raise ValueError(f"Invalid mode {mode} for field {full}")
         norm = {k: v for k, v in field.items() if k not in ("fields",)}
@@ -115,6 +119,8 @@ def normalize_schema(fields: list[dict], *, path: str = "") -> list[dict]:
         if type_name == "RECORD":
             if not field.get("fields"):
                 raise ValueError(f"Field {full} is type RECORD but has no schema")
+            if not isinstance(field["fields"], list):
+                raise ValueError(f"Invalid schema: fields of {full} must be a list")
             norm["fields"] = normalize_schema(field["fields"], path=full)
         out.append(norm)
     return out

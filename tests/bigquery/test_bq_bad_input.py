@@ -1,0 +1,63 @@
+"""Arbitrary JSON bodies never crash the emulator: answers are 2xx or BigQuery-shaped 4xx."""
+
+from __future__ import annotations
+
+import pytest
+import requests
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+pytestmark = pytest.mark.integration
+
+_scalars = st.one_of(
+    st.none(), st.booleans(), st.integers(-(2**70), 2**70), st.floats(allow_nan=False, allow_infinity=False),
+    st.text(max_size=8), st.sampled_from(["STRING", "RECORD", "REPEATED", "x", "", "INT64"]),
+)  # fmt: skip
+_json = st.recursive(
+    _scalars,
+    lambda children: st.one_of(
+        st.lists(children, max_size=3),
+        st.dictionaries(
+            st.sampled_from(
+                ["name", "type", "mode", "fields", "schema", "json", "rows", "tableReference",
+                 "datasetReference", "tableId", "datasetId", "projectId", "query", "load",
+                 "copy", "configuration", "destinationTable", "queryParameters", "insertId",
+                 "sourceTable", "parameterType", "parameterValue", "value", "a"]
+            ),
+            children,
+            max_size=4,
+        ),
+    ),
+    max_leaves=12,
+)  # fmt: skip
+
+PATHS = [
+    "/datasets",
+    "/datasets/{ds}/tables",
+    "/datasets/{ds}/tables/t/insertAll",
+    "/jobs",
+    "/queries",
+]
+
+
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(path=st.sampled_from(PATHS), body=_json)
+def test_random_bodies_get_json_answers(bq_emulator, bq_client, bq_dataset, path, body):
+    if bq_client.get_dataset(bq_dataset) and not list(bq_client.list_tables(bq_dataset)):
+        bq_client.query_and_wait(f"CREATE TABLE `{bq_dataset}.t` (a STRING, n INT64)")
+    url = f"{bq_emulator.url}/bigquery/v2/projects/{bq_emulator.project}" + path.format(
+        ds=bq_dataset
+    )
+    response = requests.post(url, json=body, timeout=30)
+    assert response.status_code < 500, response.text
+    if response.status_code >= 400:
+        error = response.json()["error"]
+        assert error["code"] == response.status_code
+        assert error["errors"][0]["reason"] and error["errors"][0]["domain"] == "global"
+    elif path == "/jobs" and response.status_code == 200:
+        status = response.json()["status"]
+        assert status.get("errorResult", {}).get("reason") != "emulatorInternalError", status
