@@ -173,3 +173,31 @@ def test_bigquery_write_fn_honours_our_insert_ids(beam_env, bq_client, bq_datase
         _ = p | beam.Create([(table, (_row(1), "msg-1"))]) | beam.ParDo(write_fn)
     rows = list(bq_client.list_rows(f"{project}.{bq_dataset}.dedup"))
     assert sorted(r["event_id"] for r in rows) == ["e0", "e1"]
+
+
+def test_streaming_pipeline_writes(beam_env, bq_client, bq_dataset):
+    from apache_beam.options.pipeline_options import StandardOptions
+    from apache_beam.testing.test_stream import TestStream
+
+    project = beam_env.project
+    options = _options(project)
+    options.view_as(StandardOptions).streaming = True
+    stream = (
+        TestStream()
+        .add_elements([_row(0), _row(1)])
+        .advance_watermark_to(10)
+        .add_elements([_row(2)])
+        .advance_watermark_to_infinity()
+    )
+    with beam.Pipeline(options=options) as p:
+        _ = (
+            p
+            | stream
+            | beam_bq.WriteToBigQuery(
+                table=f"{project}:{bq_dataset}.stream",
+                schema=SCHEMA,
+                method=beam_bq.WriteToBigQuery.Method.STREAMING_INSERTS,
+            )
+        )
+    rows = bq_client.list_rows(f"{project}.{bq_dataset}.stream")
+    assert sorted(r["event_id"] for r in rows) == ["e0", "e1", "e2"]
