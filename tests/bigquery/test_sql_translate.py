@@ -285,6 +285,14 @@ def test_predicates(con):
     ) == (True, True, True, True, False)
 
 
+def test_like_backslash_escapes(con):
+    assert one(
+        con,
+        r"""SELECT 'a_b' LIKE 'a\\_b', 'axb' LIKE 'a\\_b', '50%' LIKE '%\\%', 'ab' LIKE @p""",
+        {"p": "a\\%"},
+    ) == (True, False, True, False)
+
+
 def test_conditionals(con):
     assert one(
         con,

@@ -480,6 +480,16 @@ def _bracket(node: exp.Bracket) -> exp.Expr:
     return exp.case().when(is_null, exp.Null()).when(in_range, access).else_(_fn("error", message))
 
 
+def _like(node: exp.Like) -> exp.Expr:
+    # BigQuery's LIKE treats backslash as the escape character; DuckDB's has none by default.
+    pattern = node.expression
+    if isinstance(node.parent, exp.Escape):
+        return node
+    if isinstance(pattern, exp.Literal) and pattern.is_string and "\\" not in pattern.this:
+        return node
+    return exp.Escape(this=node, expression=exp.Literal.string("\\"))
+
+
 def _struct(node: exp.Struct) -> exp.Expr:
     # An anonymous STRUCT(x, y) written into a table must fill a named STRUCT column by
     # position, as BigQuery coerces it; DuckDB only does that for ROW(...).
@@ -572,6 +582,7 @@ _REWRITES: dict[type, _Rewrite] = {
     exp.Anonymous: _anonymous,
     exp.Struct: _struct,
     exp.Bracket: _bracket,
+    exp.Like: _like,
     exp.Cast: _cast_check,
     exp.TryCast: _cast_check,
 }
