@@ -6,8 +6,9 @@ import io
 import signal
 
 import pytest
-from conftest import make_client, start_emulator, stop_emulator
 from google.cloud import bigquery
+
+from tests.bigquery.conftest import make_client, start_emulator, stop_emulator
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
