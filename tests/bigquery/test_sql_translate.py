@@ -1139,6 +1139,10 @@ _SWEEP = [
         "SELECT id, tag FROM ds.events e, e.tags AS tag ORDER BY 1, 2",
         [(1, "a"), (1, "b"), (2, "c"), (4, "a")],
     ),
+    (
+        "SELECT e.id, t FROM ds.events e LEFT JOIN e.tags AS t ON TRUE WHERE e.id > 2 ORDER BY 1",
+        [(3, None), (4, "a")],
+    ),
     ("SELECT id FROM ds.events ORDER BY score DESC NULLS LAST", [(4,), (2,), (1,), (3,)]),
     (
         "SELECT name, SUM(id) FROM ds.events GROUP BY ROLLUP(name) ORDER BY 1 NULLS FIRST",

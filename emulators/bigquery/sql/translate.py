@@ -131,6 +131,9 @@ class _Translator:
                 raise unsupported(f"table function {table.this.sql('bigquery')}")
             if not table.args.get("db") and table.name.lower() in cte_names:
                 continue
+            if _is_correlated_array(table):
+                _to_unnest(table)
+                continue
             if table.args.get("version") is not None:
                 raise unsupported("FOR SYSTEM_TIME AS OF")
             ids = self._table_ids(table)
@@ -285,6 +288,32 @@ def _unqualify_set_targets(assignments: list[exp.Expr]) -> None:
         column = assignment.this if isinstance(assignment, exp.EQ) else None
         if isinstance(column, exp.Column) and column.table:
             assignment.set("this", exp.column(column.name, quoted=column.this.quoted))
+
+
+def _is_correlated_array(table: exp.Table) -> bool:
+    """``JOIN e.arr AS x`` where ``e`` is an earlier FROM item of the same SELECT."""
+    if table.args.get("catalog") or not table.args.get("db"):
+        return False
+    join = table.parent
+    select = join.parent if isinstance(join, exp.Join) else None
+    if not isinstance(select, exp.Select):
+        return False
+    earlier = [select.args["from_"].this] if select.args.get("from_") else []
+    for other in select.args.get("joins") or []:
+        if other is join:
+            break
+        earlier.append(other.this)
+    names = {item.alias_or_name.lower() for item in earlier if item.alias_or_name}
+    return table.db.lower() in names
+
+
+def _to_unnest(table: exp.Table) -> None:
+    alias = table.alias or table.name
+    unnest = exp.Unnest(
+        expressions=[exp.column(table.name, table.db)],
+        alias=exp.TableAlias(columns=[exp.to_identifier(alias)]),
+    )
+    table.replace(unnest)
 
 
 def _truncate_as_delete(tree: exp.TruncateTable) -> exp.Delete:
