@@ -7,8 +7,7 @@ import time
 
 import pytest
 from google.cloud import pubsub_v1
-
-from tests.pubsub.conftest import clients
+from pubsub_support import clients
 
 pytestmark = pytest.mark.integration
 

@@ -6,8 +6,7 @@ import time
 
 import pytest
 from google.api_core import exceptions
-
-from tests.pubsub.conftest import PROJECT
+from pubsub_support import PROJECT
 
 pytestmark = pytest.mark.integration
 

@@ -10,8 +10,7 @@ import time
 import grpc
 import pytest
 from google.api_core import exceptions
-
-from tests.pubsub.conftest import Emulator, Target
+from pubsub_support import Emulator, Target
 
 pytestmark = pytest.mark.integration
 
@@ -304,8 +303,7 @@ def test_client_retries_through_injected_unavailable(tmp_path):
 
 def test_two_subscribers_share_a_subscription(ours_target):
     from google.cloud import pubsub_v1
-
-    from tests.pubsub.conftest import clients
+    from pubsub_support import clients
 
     topic = ours_target.topic()
     sub = ours_target.subscription(topic)

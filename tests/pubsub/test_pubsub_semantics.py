@@ -10,8 +10,7 @@ import pytest
 from google.api_core import exceptions
 from google.cloud import pubsub_v1
 from google.cloud.pubsub_v1.subscriber import exceptions as sub_exceptions
-
-from tests.pubsub.conftest import clients
+from pubsub_support import clients
 
 pytestmark = pytest.mark.integration
 
@@ -22,14 +21,15 @@ def _subscribe_collect(target, sub, expect, callback=None, timeout=30, **kwargs)
     lock = threading.Lock()
 
     def on_message(message):
-        with lock:
-            got.append(message)
-            if len(got) >= expect:
-                done.set()
+        # the callback runs first, so the stream is not cancelled under its feet
         if callback is None:
             message.ack()
         else:
             callback(message)
+        with lock:
+            got.append(message)
+            if len(got) >= expect:
+                done.set()
 
     _, subscriber = clients(target.host)
     future = subscriber.subscribe(sub, on_message, **kwargs)
