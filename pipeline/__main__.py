@@ -8,7 +8,6 @@ Runs the event pipeline. Without ``--runner`` it runs locally on Beam's DirectRu
 
 from __future__ import annotations
 
-import logging
 import sys
 
 from apache_beam.options.pipeline_options import (
@@ -20,6 +19,7 @@ from apache_beam.options.pipeline_options import (
     _BeamArgumentParser,
 )
 
+from pipeline import logs
 from pipeline.options import EventPipelineOptions, missing_options
 
 
@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     missing = missing_options(known)
     if missing:
         _parser().error(f"the following arguments are required: {', '.join(missing)}")
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    logs.configure("INFO", json_lines=known.log_format == "json")
     from pipeline.run import run
 
     run(argv)

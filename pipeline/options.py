@@ -48,6 +48,12 @@ class EventPipelineOptions(PipelineOptions):
             help="Messages larger than this are dead-lettered as oversize (default: %(default)s).",
         )
         group.add_argument(
+            "--log_format",
+            choices=("text", "json"),
+            default="text",
+            help="Log lines as plain text or as JSON objects (default: %(default)s).",
+        )
+        group.add_argument(
             "--create_tables",
             choices=("if_needed", "never"),
             default="if_needed",

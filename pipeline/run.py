@@ -8,7 +8,7 @@ import apache_beam as beam
 from apache_beam.io.gcp.pubsub import ReadFromPubSub
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
-from pipeline import schema
+from pipeline import metrics, schema
 from pipeline.enrich import EnrichEvents
 from pipeline.messages import utc_now
 from pipeline.options import EventPipelineOptions, missing_options
@@ -88,4 +88,6 @@ def run(argv: list[str] | None = None, wait: bool = True):
         except KeyboardInterrupt:
             logging.info("interrupted; cancelling the pipeline")
             result.cancel()
+        finally:
+            logging.info("pipeline metrics", extra={"metrics": metrics.summary(result)})
     return result
