@@ -222,3 +222,44 @@ def test_streaming_pull_rejects_bad_stream_deadline(ours_target):
     with pytest.raises(exceptions.InvalidArgument):
         for _ in stream:
             pass
+
+
+def test_exactly_once_stream_confirmations(ours_target):
+    import queue
+
+    from google.pubsub_v1.types import StreamingPullRequest
+
+    topic = ours_target.topic()
+    sub = ours_target.subscription(topic, enable_exactly_once_delivery=True)
+    ours_target.publish(topic, b"confirm me")
+    outgoing: queue.Queue = queue.Queue()
+    outgoing.put(StreamingPullRequest(subscription=sub, stream_ack_deadline_seconds=60))
+
+    def requests():
+        while True:
+            item = outgoing.get()
+            if item is None:
+                return
+            yield item
+
+    stream = ours_target.subscriber.api.streaming_pull(requests=requests())
+    try:
+        first = next(stream)
+        assert first.subscription_properties.exactly_once_delivery_enabled
+        [received] = first.received_messages
+        stale = received.ack_id.rsplit("-", 1)[0] + "-fffffff"
+        outgoing.put(
+            StreamingPullRequest(
+                modify_deadline_ack_ids=[received.ack_id, stale], modify_deadline_seconds=[30, 30]
+            )
+        )
+        confirmation = next(stream).modify_ack_deadline_confirmation
+        assert list(confirmation.ack_ids) == [received.ack_id]
+        assert list(confirmation.invalid_ack_ids) == [stale]
+        outgoing.put(StreamingPullRequest(ack_ids=[received.ack_id, stale]))
+        confirmation = next(stream).acknowledge_confirmation
+        assert list(confirmation.ack_ids) == [received.ack_id]
+        assert list(confirmation.invalid_ack_ids) == [stale]
+    finally:
+        outgoing.put(None)
+        stream.cancel()
