@@ -121,6 +121,24 @@ def _literal(node: exp.Literal) -> exp.Expr:
     return node
 
 
+# Used when the core's emulators/bigquery/types.py is not importable.
+_FALLBACK_STORAGE = {
+    "NUMERIC": "DECIMAL(38,9)",
+    "BIGNUMERIC": "DECIMAL(38,18)",
+    "GEOGRAPHY": "VARCHAR",
+}
+
+
+@functools.cache
+def storage_type(bq_type: str) -> str:
+    """The DuckDB type the core stores a BigQuery scalar type as (CASTs must agree with it)."""
+    try:
+        from ..types import bq_to_duckdb_type
+    except ImportError:
+        return _FALLBACK_STORAGE[bq_type]
+    return bq_to_duckdb_type({"name": "x", "type": bq_type, "mode": "NULLABLE"})
+
+
 _INT_TYPES = {
     exp.DataType.Type.INT,
     exp.DataType.Type.SMALLINT,
@@ -135,12 +153,11 @@ def _data_type(node: exp.DataType) -> exp.Expr:
     if t in _INT_TYPES and t != T.BIGINT:
         return exp.DataType.build("BIGINT")
     if t == T.DECIMAL and not node.expressions:
-        return exp.DataType.build("DECIMAL(38, 9)")
+        return exp.DataType.build(storage_type("NUMERIC"), dialect="duckdb")
     if t == T.BIGDECIMAL:
-        # DuckDB's widest DECIMAL is 38 digits; BIGNUMERIC values beyond that cannot be kept.
-        return exp.DataType.build("DECIMAL(38, 9)")
+        return exp.DataType.build(storage_type("BIGNUMERIC"), dialect="duckdb")
     if t == T.GEOGRAPHY:
-        return exp.DataType.build("VARCHAR")
+        return exp.DataType.build(storage_type("GEOGRAPHY"), dialect="duckdb")
     if t in (T.TEXT, T.VARCHAR, T.BINARY, T.VARBINARY) and node.expressions:
         return exp.DataType(this=t)
     if t == T.RANGE:

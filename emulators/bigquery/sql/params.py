@@ -16,6 +16,7 @@ from typing import Any
 from sqlglot import exp
 
 from .errors import SqlError
+from .functions import storage_type
 
 
 def bind_parameters(tree: exp.Expr, params: list | dict | None) -> list[Any]:
@@ -74,5 +75,5 @@ def _placeholder(number: int, value: Any) -> exp.Expr:
     if isinstance(value, int):
         return exp.cast(node, exp.DataType.build("BIGINT"))
     if isinstance(value, decimal.Decimal):
-        return exp.cast(node, exp.DataType.build("DECIMAL(38, 9)"))
+        return exp.cast(node, exp.DataType.build(storage_type("NUMERIC"), dialect="duckdb"))
     return node
