@@ -1,39 +1,10 @@
-"""Helpers: emulator processes with data dirs or fault files, and clients for them."""
+"""Fixture: emulator processes started per test and stopped afterwards."""
 
 from __future__ import annotations
 
-import json
-import uuid
-from pathlib import Path
-
 import pytest
 
-from emulators.stack import EmulatorProcess, Endpoints, start_emulator
-
-
-def pubsub_host(proc: EmulatorProcess) -> str:
-    return f"{proc.host}:{proc.port}"
-
-
-def bigquery_url(proc: EmulatorProcess) -> str:
-    return f"http://{proc.host}:{proc.port}"
-
-
-def endpoints(pubsub: EmulatorProcess | None, bigquery: EmulatorProcess | None) -> Endpoints:
-    return Endpoints(
-        pubsub_host(pubsub) if pubsub else "", bigquery_url(bigquery) if bigquery else ""
-    )
-
-
-def write_faults(path: Path, config: dict) -> None:
-    """Rewrite the fault file; the emulator notices the new modification time."""
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(config))
-    tmp.replace(path)
-
-
-def unique(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+from emulators.stack import EmulatorProcess, start_emulator
 
 
 @pytest.fixture

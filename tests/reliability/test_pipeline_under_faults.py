@@ -11,12 +11,12 @@ from __future__ import annotations
 import json
 
 import pytest
+from reliability_support import endpoints, unique, write_faults
 
 from emulators import clients, traffic
 from emulators.provision import HarnessConfig, provision
 from emulators.running import PipelineRun
 from pipeline import samples
-from tests.reliability.conftest import endpoints, unique, write_faults
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e, pytest.mark.timeout(120)]
 
