@@ -16,7 +16,7 @@ from typing import Any
 from sqlglot import exp
 
 from .errors import SqlError
-from .functions import storage_type
+from .nodes import storage_type
 
 
 def bind_parameters(tree: exp.Expr, params: list | dict | None) -> list[Any]:

@@ -1,0 +1,131 @@
+"""Array rewrites: aggregates with LIMIT, 0-based subscripts, UNNEST ... WITH OFFSET."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from sqlglot import exp
+
+from .errors import unsupported
+from .nodes import cast, fn
+
+
+def _array_agg(node: exp.ArrayAgg) -> exp.Expr:
+    limit = node.this
+    if not isinstance(limit, exp.Limit) or isinstance(node.parent, exp.IgnoreNulls):
+        return node
+    # DuckDB has no LIMIT inside aggregates: aggregate everything, then slice.
+    node.set("this", limit.this)
+    return fn("list_slice", node, exp.Literal.number(1), limit.expression)
+
+
+def _ignore_nulls(node: exp.IgnoreNulls) -> exp.Expr:
+    inner = node.this
+    if isinstance(inner, exp.ArrayAgg) and isinstance(inner.this, exp.Limit):
+        limit = inner.this
+        inner.set("this", limit.this)
+        return fn("list_slice", node, exp.Literal.number(1), limit.expression)
+    return node
+
+
+def _group_concat(node: exp.GroupConcat) -> exp.Expr:
+    limit = node.this
+    if not isinstance(limit, exp.Limit):
+        return node
+    sep = node.args.get("separator") or exp.Literal.string(",")
+    agg = exp.ArrayAgg(this=limit.this)
+    sliced = fn("list_slice", agg, exp.Literal.number(1), limit.expression)
+    return fn("array_to_string", sliced, sep)
+
+
+def _bracket(node: exp.Bracket) -> exp.Expr:
+    """arr[OFFSET(i)] / [ORDINAL(i)] / [SAFE_...] / arr[i] with BigQuery's semantics.
+
+    sqlglot shifts only literal indexes to DuckDB's 1-based lists (``arr[OFFSET(i)]`` would
+    become ``arr[i]``), and DuckDB returns NULL out of range and counts negative indexes from
+    the end, where BigQuery raises (or returns NULL for SAFE_)."""
+    if node.args.get("json_access") or len(node.expressions) != 1:
+        return node
+    index = node.expressions[0]
+    if isinstance(index, exp.Literal) and index.is_string:
+        return node  # JSON / map key access
+    base = node.args.get("offset") or 0
+    if isinstance(index, exp.Literal) and index.is_int:
+        position: exp.Expr = exp.Literal.number(int(index.this) + 1 - base)
+    elif base == 1:
+        position = index
+    else:
+        position = exp.Paren(this=exp.Add(this=index, expression=exp.Literal.number(1)))
+    array = node.this
+    access = exp.Bracket(this=array.copy(), expressions=[position.copy()], offset=1)
+    if isinstance(position, exp.Literal) and int(position.this) >= 1 and node.args.get("safe"):
+        return access
+    in_range = exp.Between(
+        this=position.copy(), low=exp.Literal.number(1), high=fn("len", array.copy())
+    )
+    if node.args.get("safe"):
+        return exp.case().when(in_range, access)
+    message = exp.DPipe(
+        this=exp.DPipe(
+            this=exp.Literal.string("Array index "),
+            expression=cast(index.copy(), "VARCHAR"),
+        ),
+        expression=exp.Literal.string(" is out of bounds"),
+    )
+    is_null = exp.Or(
+        this=exp.Is(this=array.copy(), expression=exp.Null()),
+        expression=exp.Is(this=position.copy(), expression=exp.Null()),
+    )
+    return exp.case().when(is_null, exp.Null()).when(in_range, access).else_(fn("error", message))
+
+
+# --- UNNEST ... WITH OFFSET ----------------------------------------------------------------
+
+
+def rewrite_unnest_offsets(tree: exp.Expr) -> exp.Expr:
+    """UNNEST(a) AS x WITH OFFSET AS o -> lateral subquery with a 0-based ``o``.
+
+    DuckDB only has 1-based WITH ORDINALITY, so the ordinality column is shifted.
+    """
+    counter = 0
+    for unnest in list(tree.find_all(exp.Unnest)):
+        offset = unnest.args.get("offset")
+        if not offset or not isinstance(unnest.parent, (exp.From, exp.Join)):
+            continue
+        counter += 1
+        alias = unnest.args.get("alias")
+        columns = alias.columns if alias else []
+        if not columns and unnest.args.get("explode_array"):
+            raise unsupported("UNNEST of a STRUCT array WITH OFFSET without an alias")
+        value_name = columns[0].name if columns else "_value"
+        offset_name = offset.name if isinstance(offset, exp.Expr) else "offset"
+        inner_alias = f"_u{counter}"
+        inner = exp.Unnest(
+            expressions=[e.copy() for e in unnest.expressions],
+            alias=exp.TableAlias(
+                this=exp.to_identifier(inner_alias),
+                columns=[exp.to_identifier(value_name, quoted=True)],
+            ),
+            offset=exp.to_identifier(offset_name, quoted=True),
+        )
+        select = exp.select(
+            exp.alias_(exp.column(value_name, inner_alias, quoted=True), value_name, quoted=True),
+            exp.alias_(
+                exp.Sub(
+                    this=exp.column(offset_name, inner_alias, quoted=True),
+                    expression=exp.Literal.number(1),
+                ),
+                offset_name,
+                quoted=True,
+            ),
+        ).from_(inner)
+        unnest.replace(select.subquery(f"_unnest{counter}"))
+    return tree
+
+
+REWRITES: dict[type, Callable[[exp.Expr], exp.Expr]] = {
+    exp.ArrayAgg: _array_agg,
+    exp.IgnoreNulls: _ignore_nulls,
+    exp.GroupConcat: _group_concat,
+    exp.Bracket: _bracket,
+}

@@ -1,0 +1,213 @@
+"""Date and time rewrites: BigQuery's week starts, units, formats and result types."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+from sqlglot import exp
+
+from .errors import unsupported
+from .nodes import cast, fn, unit_name
+
+
+def _extract(node: exp.Extract) -> exp.Expr:
+    part = node.this
+    value = node.expression
+    name = part.name.upper() if not isinstance(part, exp.WeekStart) else "WEEK(X)"
+    if name == "DAYOFWEEK":  # BigQuery: 1 = Sunday .. 7; DuckDB: 0 = Sunday
+        return exp.Paren(
+            this=exp.Add(this=fn("dayofweek", value), expression=exp.Literal.number(1))
+        )
+    if name == "WEEK":  # Sunday-based week number, 0 before the first Sunday
+        return cast(fn("strftime", value, exp.Literal.string("%U")), "BIGINT")
+    if name == "WEEK(X)":
+        start = part.name.upper()
+        if start == "SUNDAY":
+            return cast(fn("strftime", value, exp.Literal.string("%U")), "BIGINT")
+        if start == "MONDAY":
+            return cast(fn("strftime", value, exp.Literal.string("%W")), "BIGINT")
+        raise unsupported(f"EXTRACT(WEEK({start}))")
+    if name == "ISOWEEK":
+        return fn("week", value)
+    if name == "ISOYEAR":
+        return fn("isoyear", value)
+    if name == "DATE":
+        return cast(value, "DATE")
+    if name == "TIME":
+        return cast(value, "TIME")
+    if name == "DATETIME":
+        return cast(value, "TIMESTAMP")
+    return node
+
+
+_BUCKETS = {
+    "DAY": "1 day",
+    "MONTH": "1 month",
+    "QUARTER": "3 months",
+    "YEAR": "1 year",
+}
+# time_bucket's origin picks the week start; 2000-01-02 is a Sunday.
+_WEEK_ORIGINS = {
+    "WEEK": "2000-01-02",
+    "WEEK(SUNDAY)": "2000-01-02",
+    "WEEK(MONDAY)": "2000-01-03",
+    "WEEK(TUESDAY)": "2000-01-04",
+    "WEEK(WEDNESDAY)": "2000-01-05",
+    "WEEK(THURSDAY)": "2000-01-06",
+    "WEEK(FRIDAY)": "2000-01-07",
+    "WEEK(SATURDAY)": "2000-01-08",
+    "ISOWEEK": "2000-01-03",
+}
+
+
+def _date_trunc(node: exp.DateTrunc) -> exp.Expr:
+    # time_bucket keeps the argument's type (DATE stays DATE), unlike DuckDB's date_trunc.
+    unit = unit_name(node)
+    value = node.this
+    if unit in _BUCKETS:
+        return fn("time_bucket", exp.Interval(this=exp.Literal.string(_BUCKETS[unit])), value)
+    if unit in _WEEK_ORIGINS:
+        origin = exp.Literal.string(_WEEK_ORIGINS[unit])
+        return fn(
+            "time_bucket",
+            exp.Interval(this=exp.Literal.string("7 days")),
+            value,
+            cast(origin, "DATE"),
+        )
+    if unit == "ISOYEAR":
+        raise unsupported("DATE_TRUNC(..., ISOYEAR)")
+    return node
+
+
+def _date_arith(node: exp.Expr) -> exp.Expr:
+    # DuckDB's DATE + INTERVAL yields TIMESTAMP; BigQuery's DATE_ADD/DATE_SUB return DATE.
+    if node.parent is not None and isinstance(node.parent, exp.Cast):
+        return node
+    return cast(node, "DATE")
+
+
+def _date_from_unix_date(node: exp.DateFromUnixDate) -> exp.Expr:
+    return cast(
+        exp.Add(this=cast(exp.Literal.string("1970-01-01"), "DATE"), expression=node.this),
+        "DATE",
+    )
+
+
+def _timestamp_diff(node: exp.TimestampDiff) -> exp.Expr:
+    # BigQuery counts whole elapsed units (DuckDB date_sub), not crossed boundaries.
+    unit = unit_name(node)
+    return fn("date_sub", exp.Literal.string(unit.lower()), node.expression, node.this)
+
+
+def _date_diff(node: exp.DateDiff) -> exp.Expr:
+    unit = unit_name(node)
+    if unit == "DAY" or unit not in _WEEK_ORIGINS:
+        return node
+    origin = cast(exp.Literal.string(_WEEK_ORIGINS[unit]), "DATE")
+    week = exp.Interval(this=exp.Literal.string("7 days"))
+
+    def bucket(v: exp.Expr) -> exp.Expr:
+        return cast(fn("time_bucket", week, v, origin), "DATE")
+
+    days = fn("date_diff", exp.Literal.string("day"), bucket(node.expression), bucket(node.this))
+    return exp.IntDiv(this=days, expression=exp.Literal.number(7))
+
+
+def _unix_to_time(node: exp.UnixToTime) -> exp.Expr:
+    scale = node.args.get("scale")
+    if scale is None or scale.name in ("0", ""):
+        return node
+    if scale.name == "3":
+        return cast(fn("epoch_ms", node.this), "TIMESTAMPTZ")
+    if scale.name == "6":
+        return cast(fn("make_timestamp", node.this), "TIMESTAMPTZ")
+    return node
+
+
+# BigQuery format elements DuckDB's strftime/strptime lack.
+_FORMAT_ELEMENTS = [
+    (r"%E\*S", "%S.%f"),
+    (r"%E6S", "%S.%f"),
+    (r"%E3S", "%S.%g"),
+    (r"%E([1-9])S", "%S.%f"),
+    (r"%Ez", "%z"),
+    (r"%Q", ""),
+    (r"%k", "%-H"),
+    (r"%l", "%-I"),
+    (r"%e", "%-d"),
+]
+
+
+def _format_string(node: exp.Expr | None) -> exp.Expr | None:
+    if isinstance(node, exp.Literal) and node.is_string:
+        text = node.this
+        for pattern, repl in _FORMAT_ELEMENTS:
+            text = re.sub(pattern, repl, text)
+        return exp.Literal.string(text)
+    return node
+
+
+def _time_to_str(node: exp.TimeToStr) -> exp.Expr:
+    fmt = _format_string(node.args.get("format"))
+    value = node.this
+    if isinstance(value, exp.TsOrDsToTime):  # FORMAT_TIME: DuckDB's strftime needs a timestamp
+        epoch = cast(exp.Literal.string("1970-01-01"), "DATE")
+        return fn("strftime", exp.Add(this=epoch, expression=value.this), fmt)
+    zone = node.args.get("zone")
+    if zone is not None:
+        if isinstance(value, exp.TsOrDsToTimestamp):
+            value = value.this
+        value = exp.AtTimeZone(this=cast(value, "TIMESTAMPTZ"), zone=zone)
+        return fn("strftime", value, fmt)
+    node.set("format", fmt)
+    return node
+
+
+def _str_to_time(node: exp.StrToTime) -> exp.Expr:
+    node.set("format", _format_string(node.args.get("format")))
+    if isinstance(node.parent, exp.Cast):
+        return node
+    # PARSE_TIMESTAMP yields TIMESTAMP (UTC) - DuckDB's TIMESTAMPTZ, not a naive timestamp.
+    zone = node.args.get("zone")
+    if zone is not None:
+        node.set("zone", None)
+        return exp.AtTimeZone(this=node, zone=zone)
+    return cast(node, "TIMESTAMPTZ")
+
+
+def _parse_datetime(node: exp.Expr) -> exp.Expr:
+    node.set("format", _format_string(node.args.get("format")))
+    return node
+
+
+def current_datetime(node: exp.Expr) -> exp.Expr:
+    zone = node.this if isinstance(node, exp.CurrentDatetime) else None
+    now = exp.CurrentTimestamp()
+    if zone is not None:
+        return exp.AtTimeZone(this=now, zone=zone)
+    return cast(now, "TIMESTAMP")
+
+
+def _time_trunc(node: exp.TimeTrunc) -> exp.Expr:
+    # DuckDB cannot truncate a TIME; truncate it as a timestamp on 1970-01-01.
+    on_epoch = exp.Add(this=cast(exp.Literal.string("1970-01-01"), "DATE"), expression=node.this)
+    trunc = fn("date_trunc", exp.Literal.string(unit_name(node).lower()), on_epoch)
+    return cast(trunc, "TIME")
+
+
+REWRITES: dict[type, Callable[[exp.Expr], exp.Expr]] = {
+    exp.Extract: _extract,
+    exp.DateTrunc: _date_trunc,
+    exp.DateAdd: _date_arith,
+    exp.DateSub: _date_arith,
+    exp.DateFromUnixDate: _date_from_unix_date,
+    exp.TimestampDiff: _timestamp_diff,
+    exp.DateDiff: _date_diff,
+    exp.UnixToTime: _unix_to_time,
+    exp.TimeToStr: _time_to_str,
+    exp.StrToTime: _str_to_time,
+    exp.ParseDatetime: _parse_datetime,
+    exp.CurrentDatetime: current_datetime,
+    exp.TimeTrunc: _time_trunc,
+}
