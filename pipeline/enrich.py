@@ -9,9 +9,8 @@ from datetime import datetime
 import apache_beam as beam
 
 from pipeline import errors, metrics, schema
-from pipeline.messages import DeadLetter, ValidEvent, to_bq_timestamp, utc_now
+from pipeline.messages import DEAD_LETTER, DeadLetter, ValidEvent, route, to_bq_timestamp, utc_now
 
-DEAD_LETTER = "dead_letter"
 STEP = "enrich"
 
 def to_row(valid: ValidEvent, references: Mapping[str, dict], now: datetime) -> dict:
@@ -50,9 +49,7 @@ class _EnrichFn(beam.DoFn):
         try:
             row = to_row(element, references or {}, self._clock())
         except Exception as exc:  # a bug here must not kill the bundle nor lose the message
-            metrics.invalid(errors.ENRICH_FAILED).inc()
-            yield beam.pvalue.TaggedOutput(
-                DEAD_LETTER,
+            yield from route(
                 DeadLetter(
                     element.message,
                     errors.ENRICH_FAILED,
@@ -60,14 +57,14 @@ class _EnrichFn(beam.DoFn):
                     STEP,
                     element.event.get("event_id"),
                 ),
+                metrics.enriched,
             )
             return
-        metrics.enriched.inc()
         if not row["reference_found"]:
             metrics.unknown_reference.inc()
         if row["lag_ms"] is not None:
             metrics.end_to_end_lag_ms.update(row["lag_ms"])
-        yield row
+        yield from route(row, metrics.enriched)
 
 
 class EnrichEvents(beam.PTransform):

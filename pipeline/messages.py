@@ -80,6 +80,25 @@ class DeadLetter:
         }
 
 
+DEAD_LETTER = "dead_letter"
+"""The output tag every transform of the pipeline gives its dead letters."""
+
+
+def route(result, ok_counter):
+    """Yield ``result`` to the main output, or to ``DEAD_LETTER`` if it is a ``DeadLetter``,
+    counting it either way."""
+    import apache_beam as beam
+
+    from pipeline import metrics
+
+    if isinstance(result, DeadLetter):
+        metrics.invalid(result.error_type).inc()
+        yield beam.pvalue.TaggedOutput(DEAD_LETTER, result)
+    else:
+        ok_counter.inc()
+        yield result
+
+
 def to_bq_timestamp(value: datetime | None) -> str | None:
     """RFC 3339 in UTC with microseconds, as BigQuery's insertAll accepts for TIMESTAMP."""
     if value is None:

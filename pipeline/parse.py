@@ -7,9 +7,8 @@ import json
 import apache_beam as beam
 
 from pipeline import errors, metrics
-from pipeline.messages import DeadLetter, Message, ParsedEvent
+from pipeline.messages import DEAD_LETTER, DeadLetter, Message, ParsedEvent, route
 
-DEAD_LETTER = "dead_letter"
 STEP = "parse"
 
 
@@ -47,13 +46,7 @@ def parse_message(message: Message) -> ParsedEvent | DeadLetter:
 class _ParseFn(beam.DoFn):
     def process(self, element):
         metrics.messages_read.inc()
-        result = parse_message(Message.of(element))
-        if isinstance(result, DeadLetter):
-            metrics.invalid(result.error_type).inc()
-            yield beam.pvalue.TaggedOutput(DEAD_LETTER, result)
-        else:
-            metrics.parsed.inc()
-            yield result
+        yield from route(parse_message(Message.of(element)), metrics.parsed)
 
 
 class ParseEvents(beam.PTransform):

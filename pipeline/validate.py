@@ -11,9 +11,8 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import best_match
 
 from pipeline import errors, metrics, schema
-from pipeline.messages import DeadLetter, ParsedEvent, ValidEvent
+from pipeline.messages import DEAD_LETTER, DeadLetter, ParsedEvent, ValidEvent, route
 
-DEAD_LETTER = "dead_letter"
 STEP = "validate"
 
 # RFC 3339 section 5.6: full-date "T" full-time, with a mandatory offset.
@@ -78,13 +77,7 @@ class _ValidateFn(beam.DoFn):
         self._max_event_bytes = max_event_bytes
 
     def process(self, element):
-        result = validate_event(element, self._max_event_bytes)
-        if isinstance(result, DeadLetter):
-            metrics.invalid(result.error_type).inc()
-            yield beam.pvalue.TaggedOutput(DEAD_LETTER, result)
-        else:
-            metrics.valid.inc()
-            yield result
+        yield from route(validate_event(element, self._max_event_bytes), metrics.valid)
 
 
 class ValidateEvents(beam.PTransform):
