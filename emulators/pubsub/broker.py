@@ -6,52 +6,22 @@ Python values or an ``ApiError`` back. Persistence is written through ``self.sto
 
 from __future__ import annotations
 
-import copy
 import secrets
 import time
 from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
 
-from emulators.pubsub import names
-from emulators.pubsub.durations import duration, seconds
+from emulators.pubsub import configs, names
 from emulators.pubsub.errors import ApiError, already_exists, invalid, not_found, short
 from emulators.pubsub.snapshots import SNAPSHOT_LIFETIME_S, Snapshot
 from emulators.pubsub.store import NullStore
 from emulators.pubsub.subscriptions import (
-    DEFAULT_ACK_DEADLINE,
-    DEFAULT_RETENTION_S,
     INVALID_ACK_ID,
-    MAX_ACK_DEADLINE,
     Subscription,
 )
 from emulators.pubsub.topics import Message, Topic
 
-MIN_RETENTION_S = 600
-MAX_RETENTION_S = 31 * 24 * 3600
-TOPIC_UPDATABLE = {
-    "labels",
-    "message_storage_policy",
-    "kms_key_name",
-    "schema_settings",
-    "message_retention_duration",
-    "ingestion_data_source_settings",
-    "message_transforms",
-}
-SUBSCRIPTION_UPDATABLE = {
-    "push_config",
-    "bigquery_config",
-    "cloud_storage_config",
-    "ack_deadline_seconds",
-    "retain_acked_messages",
-    "message_retention_duration",
-    "labels",
-    "expiration_policy",
-    "dead_letter_policy",
-    "retry_policy",
-    "enable_exactly_once_delivery",
-    "message_transforms",
-}
 EXACTLY_ONCE_FAILURE = (
     "Some acknowledgement ids in the request were invalid. This could be because the "
     "acknowledgement ids have expired or the acknowledgement ids were malformed."
@@ -62,40 +32,6 @@ def rfc3339_ms(ns: int) -> str:
     """Timestamps as the service writes them into dead-letter attributes."""
     dt = datetime.fromtimestamp(ns // 1_000_000_000, tz=timezone.utc)
     return dt.strftime("%Y-%m-%dT%H:%M:%S") + f".{(ns // 1_000_000) % 1000:03d}+00:00"
-
-
-def _page(names_: list[str], page_size: int, page_token: str) -> tuple[list[str], str]:
-    items = sorted(names_)
-    if page_token:
-        items = [n for n in items if n > page_token]
-    if page_size and len(items) > page_size:
-        return items[:page_size], items[page_size - 1]
-    return items, ""
-
-
-def _apply_mask(config: dict, update: dict, paths: list[str], allowed: set[str], kind: str) -> dict:
-    if not paths:
-        raise invalid(f"The update_mask in the Update{kind}Request must be set.")
-    result = copy.deepcopy(config)
-    for path in paths:
-        if path.split(".", 1)[0] not in allowed:
-            raise invalid(
-                f"Invalid update_mask provided in the Update{kind}Request: '{path}' is not a "
-                f"known {kind} field. Note that field paths must be of the form 'push_config' "
-                "rather than 'pushConfig'."
-            )
-        parts = path.split(".")
-        src: Any = update
-        for part in parts:
-            src = src.get(part) if isinstance(src, dict) else None
-        dst = result
-        for part in parts[:-1]:
-            dst = dst.setdefault(part, {})
-        if src is None or src == {} and parts[-1].endswith("policy"):
-            dst.pop(parts[-1], None)
-        else:
-            dst[parts[-1]] = copy.deepcopy(src)
-    return result
 
 
 class Broker:
@@ -125,11 +61,7 @@ class Broker:
         return topic
 
     def _check_topic_config(self, config: dict[str, Any]) -> None:
-        retention = config.get("message_retention_duration")
-        if retention and not MIN_RETENTION_S <= seconds(retention) <= MAX_RETENTION_S:
-            raise invalid(
-                "Invalid message_retention_duration: must be between 10 minutes and 31 days."
-            )
+        configs.check_topic(config)
         settings = config.get("schema_settings")
         if settings and settings.get("schema"):
             self._check_schema(settings["schema"])
@@ -158,7 +90,7 @@ class Broker:
 
     def update_topic(self, update: dict[str, Any], paths: list[str]) -> dict[str, Any]:
         topic = self.topic(update.get("name", ""))
-        config = _apply_mask(topic.config, update, paths, TOPIC_UPDATABLE, "Topic")
+        config = configs.apply_mask(topic.config, update, paths, configs.TOPIC_UPDATABLE, "Topic")
         self._check_topic_config(config)
         topic.config = config
         self.store.put("topic", topic.name, config)
@@ -176,16 +108,16 @@ class Broker:
     def list_topics(self, project: str, page_size: int, token: str) -> tuple[list[dict], str]:
         pid = names.project(project)
         found = [n for n in self.topics if names.project_of(n) == pid]
-        page, next_token = _page(found, page_size, token)
+        page, next_token = configs.page(found, page_size, token)
         return [self.topics[n].config for n in page], next_token
 
     def topic_subscriptions(self, name: str, page_size: int, token: str) -> tuple[list[str], str]:
         topic = self.topic(name)
-        return _page(list(topic.subscriptions), page_size, token)
+        return configs.page(list(topic.subscriptions), page_size, token)
 
     def topic_snapshots(self, name: str, page_size: int, token: str) -> tuple[list[str], str]:
         topic = self.topic(name)
-        return _page(list(topic.snapshots), page_size, token)
+        return configs.page(list(topic.snapshots), page_size, token)
 
     # ---- publish -------------------------------------------------------------------------
     def validate_schema(self, topic: Topic, data: bytes) -> dict[str, str] | None:
@@ -271,46 +203,6 @@ class Broker:
             raise not_found(name)
         return sub
 
-    def _check_subscription_config(self, config: dict[str, Any]) -> None:
-        deadline = int(config.get("ack_deadline_seconds") or 0)
-        if deadline == 0:
-            config["ack_deadline_seconds"] = DEFAULT_ACK_DEADLINE
-        elif not DEFAULT_ACK_DEADLINE <= deadline <= MAX_ACK_DEADLINE:
-            raise invalid(
-                f"Invalid ack_deadline_seconds: {deadline}. It must be between "
-                f"{DEFAULT_ACK_DEADLINE} and {MAX_ACK_DEADLINE} seconds."
-            )
-        retention = config.get("message_retention_duration")
-        if not retention:
-            config["message_retention_duration"] = duration(DEFAULT_RETENTION_S)
-        elif not MIN_RETENTION_S <= seconds(retention) <= DEFAULT_RETENTION_S:
-            raise invalid(
-                "Invalid message_retention_duration: must be between 10 minutes and 7 days."
-            )
-        dlp = config.get("dead_letter_policy")
-        if dlp:
-            names.topic(dlp.get("dead_letter_topic", ""))
-            if dlp["dead_letter_topic"] not in self.topics:
-                raise not_found(dlp["dead_letter_topic"])
-            attempts = int(dlp.get("max_delivery_attempts") or 5)
-            if not 5 <= attempts <= 100:
-                raise invalid(
-                    f"Invalid max_delivery_attempts: {attempts}. It must be between 5 and 100."
-                )
-            dlp["max_delivery_attempts"] = attempts
-        rp = config.get("retry_policy")
-        if rp is not None:
-            low = seconds(rp.get("minimum_backoff"), 10.0)
-            high = seconds(rp.get("maximum_backoff"), 600.0)
-            if not (0 <= low <= 600 and 0 <= high <= 600 and low <= high):
-                raise invalid(
-                    "Invalid retry_policy: backoffs must be between 0 and 600 seconds and "
-                    "minimum_backoff must not exceed maximum_backoff."
-                )
-        endpoint = (config.get("push_config") or {}).get("push_endpoint", "")
-        if endpoint and not endpoint.startswith(("http://", "https://")):
-            raise invalid(f"Invalid push_endpoint given: {endpoint}. It must be an http(s) URL.")
-
     def create_subscription(self, config: dict[str, Any]) -> dict[str, Any]:
         name = names.subscription(config.get("name", ""))
         topic_name = config.get("topic", "")
@@ -320,7 +212,7 @@ class Broker:
         topic = self.topics.get(topic_name)
         if topic is None:
             raise not_found(topic_name)
-        self._check_subscription_config(config)
+        configs.check_subscription(config, self.topics.__contains__)
         sub = self._add_subscription(name, config)
         self.store.put("subscription", name, config)
         self.on_subscription_change(sub, name)
@@ -343,8 +235,10 @@ class Broker:
 
     def update_subscription(self, update: dict[str, Any], paths: list[str]) -> dict[str, Any]:
         sub = self.subscription(update.get("name", ""))
-        config = _apply_mask(sub.config, update, paths, SUBSCRIPTION_UPDATABLE, "Subscription")
-        self._check_subscription_config(config)
+        config = configs.apply_mask(
+            sub.config, update, paths, configs.SUBSCRIPTION_UPDATABLE, "Subscription"
+        )
+        configs.check_subscription(config, self.topics.__contains__)
         sub.configure(config)
         self.store.put("subscription", sub.name, config)
         self.on_subscription_change(sub, sub.name)
@@ -376,7 +270,7 @@ class Broker:
     def list_subscriptions(self, project: str, page_size: int, token: str) -> tuple[list, str]:
         pid = names.project(project)
         found = [n for n in self.subscriptions if names.project_of(n) == pid]
-        page, next_token = _page(found, page_size, token)
+        page, next_token = configs.page(found, page_size, token)
         return [self.subscriptions[n].config for n in page], next_token
 
     # ---- acks ----------------------------------------------------------------------------
@@ -466,7 +360,7 @@ class Broker:
     def list_snapshots(self, project: str, page_size: int, token: str) -> tuple[list, str]:
         pid = names.project(project)
         found = [n for n in self.snapshots if names.project_of(n) == pid]
-        page, next_token = _page(found, page_size, token)
+        page, next_token = configs.page(found, page_size, token)
         return [self.snapshots[n] for n in page], next_token
 
     def seek_time(self, name: str, time_ns: int) -> None:
@@ -528,7 +422,9 @@ class Broker:
         for name, config in resources.get("subscription", {}).items():
             self._add_subscription(name, config)
         for name, record in resources.get("snapshot", {}).items():
-            snap = Snapshot(name, record["topic"], record["expire_time_ns"], record.get("labels", {}))
+            snap = Snapshot(
+                name, record["topic"], record["expire_time_ns"], record.get("labels", {})
+            )
             self._add_snapshot(snap)
         self.seq = state["max_seq"]
         backlog: dict[int, list[tuple[str, int]]] = {}
