@@ -128,7 +128,7 @@ def test_information_schema(con):
 
     for ref in ["ds.INFORMATION_SCHEMA.TABLES", "`test-proj.ds.INFORMATION_SCHEMA.TABLES`"]:
         stmt = translate(
-            f"SELECT table_name FROM {ref}",
+            f"SELECT TABLES.table_name FROM {ref}",
             default_project=PROJECT,
             default_dataset=None,
             resolve_table=spy,
@@ -988,6 +988,15 @@ def test_create_table_schema():
     assert stmt.cluster_by == ["id", "name"]
     assert stmt.description == "a table"
     assert stmt.options["labels"] == [["team", "data"]]
+
+
+def test_create_table_accepts_unenforced_keys():
+    stmt = tr(
+        """CREATE TABLE ds.k (a INT64 PRIMARY KEY NOT ENFORCED, b STRING,
+             PRIMARY KEY (a, b) NOT ENFORCED,
+             FOREIGN KEY (b) REFERENCES ds.o(x) NOT ENFORCED)"""
+    )
+    assert [f["name"] for f in stmt.schema] == ["a", "b"]
 
 
 def test_create_table_if_not_exists_default_dataset():

@@ -174,6 +174,8 @@ def schema_from_columns(columns: list[exp.Expr]) -> list[dict[str, Any]]:
     """REST schema fields for the column definitions of a CREATE TABLE."""
     fields = []
     for col in columns:
+        if isinstance(col, (exp.PrimaryKey, exp.ForeignKey)):
+            continue  # BigQuery keys are NOT ENFORCED metadata; nothing to store
         if not isinstance(col, exp.ColumnDef):
             raise unsupported(f"table constraint {col.sql('bigquery')}")
         fields.append(_field(col))
@@ -194,6 +196,8 @@ def _field(col: exp.ColumnDef) -> dict[str, Any]:
             options = options_dict(kind.expressions)
             if "description" in options:
                 result["description"] = options["description"]
+        elif isinstance(kind, exp.PrimaryKeyColumnConstraint):
+            continue
         elif isinstance(kind, exp.DefaultColumnConstraint):
             result["defaultValueExpression"] = kind.this.sql("bigquery")
         else:

@@ -142,8 +142,12 @@ class _Translator:
             except Exception as error:
                 raise _ResolveFailure(error) from error
             new = exp.to_table(resolved, dialect="duckdb")
-            if not table.args.get("alias") and not _is_insert_target(table):
-                table.set("alias", exp.TableAlias(this=exp.to_identifier(ids[2], quoted=True)))
+            alias = table.args.get("alias")
+            if alias is not None and "." in alias.name:  # `ds.INFORMATION_SCHEMA.X` -> X
+                alias = None
+            if alias is None and not _is_insert_target(table):
+                implicit = ids[2].rsplit(".", 1)[-1]
+                table.set("alias", exp.TableAlias(this=exp.to_identifier(implicit, quoted=True)))
             for part in ("catalog", "db", "this"):
                 table.set(part, new.args.get(part))
 
