@@ -15,6 +15,18 @@ def score(outcomes: list[Outcome]) -> tuple[int, int]:
     return sum(o.status == "same" for o in compared), len(compared)
 
 
+def step_score(outcomes: list[Outcome]) -> tuple[int, int]:
+    """(identical steps, compared steps) over the compared scenarios: a finer-grained view."""
+    same = total = 0
+    for o in outcomes:
+        if o.status == "unsupported" or o.a is None or o.b is None:
+            continue
+        labels = {s["label"] for s in o.a["steps"]} | {s["label"] for s in o.b["steps"]}
+        total += len(labels)
+        same += len(labels) - len(o.differing)
+    return same, total
+
+
 def score_line(outcomes: list[Outcome], a: str, b: str) -> str:
     same, total = score(outcomes)
     unsupported = sum(o.status == "unsupported" for o in outcomes)
@@ -25,17 +37,27 @@ def score_line(outcomes: list[Outcome], a: str, b: str) -> str:
 
 def to_json(outcomes: list[Outcome], a: str, b: str) -> dict:
     same, total = score(outcomes)
+    steps_same, steps_total = step_score(outcomes)
     return {
         "a": a,
         "b": b,
         "generated_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-        "score": {"identical": same, "compared": total, "line": score_line(outcomes, a, b)},
+        "score": {
+            "identical": same,
+            "compared": total,
+            "steps_identical": steps_same,
+            "steps_compared": steps_total,
+            "line": score_line(outcomes, a, b),
+        },
         "scenarios": [o.to_dict() for o in outcomes],
     }
 
 
 def to_markdown(outcomes: list[Outcome], a: str, b: str) -> str:
+    steps_same, steps_total = step_score(outcomes)
     lines = [f"# Parity report: `{a}` vs `{b}`", "", f"**{score_line(outcomes, a, b)}**", ""]
+    if steps_total:
+        lines += [f"Steps identical: {steps_same}/{steps_total}.", ""]
     lines += ["| scenario | service | result | differing steps |", "|---|---|---|---|"]
     for o in outcomes:
         result = o.status if o.status != "unsupported" else f"unsupported ({o.unsupported_by})"

@@ -64,8 +64,10 @@ def test_report_files(tmp_path):
     json_path, md_path = report.write(_outcomes(), "embedded", "google-emulator", tmp_path)
     data = json.loads(json_path.read_text())
     assert data["score"]["identical"] == 1 and data["score"]["compared"] == 2
+    assert (data["score"]["steps_identical"], data["score"]["steps_compared"]) == (1, 2)
     assert [s["status"] for s in data["scenarios"]] == ["same", "different", "unsupported"]
     md = md_path.read_text()
+    assert "Steps identical: 1/2." in md
     assert "| `s_diff` | pubsub | different | pull |" in md
     assert "unsupported (google-emulator)" in md
     assert "## `s_diff`" in md and "```diff" in md and "## `s_same`" not in md
