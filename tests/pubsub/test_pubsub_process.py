@@ -381,3 +381,23 @@ def test_schemas_and_schema_topics_survive_kill_9(tmp_path):
         assert target.publish(topic, b'{"id": 1}')
     finally:
         restarted.stop()
+
+
+def test_sigterm_with_open_streams_exits_cleanly(tmp_path):
+    from pubsub_support import clients
+
+    emulator = Emulator("--data-dir", str(tmp_path / "d")).start()
+    target = Target("ours", emulator.host)
+    topic = target.topic()
+    sub = target.subscription(topic)
+    _, subscriber = clients(emulator.host)
+    received = threading.Event()
+    future = subscriber.subscribe(sub, lambda m: received.set())  # never acks
+    target.publish(topic, b"in flight")
+    try:
+        assert received.wait(20)
+        assert emulator.stop() == 0
+    finally:
+        # (closing the client after its server is gone waits ~10 s for its threads; skip it)
+        future.cancel()
+        emulator.stop()
