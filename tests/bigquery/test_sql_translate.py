@@ -740,6 +740,15 @@ def test_math_functions(con):
     ) == (3.0, -3.0, 3.14, 2.0, -2.0, 5, 2, None, 3, 1)
 
 
+def test_int64_counts_where_duckdb_wants_int32(con):
+    assert one(
+        con,
+        """SELECT ROUND(3.14159, @n), TRUNC(2.789, @n), LPAD('7', @w, '0'), RPAD('7', @w, '.'),
+                  CHR(@c), ROUND(score, id) FROM ds.events WHERE id = 1""",
+        {"n": 2, "w": 3, "c": 65},
+    ) == (3.14, 2.78, "007", "7..", "A", 1.5)
+
+
 def test_farm_fingerprint_is_stable_int64(con):
     a1, a2, b = one(
         con, "SELECT FARM_FINGERPRINT('abc'), FARM_FINGERPRINT('abc'), FARM_FINGERPRINT('abd')"
@@ -1232,3 +1241,136 @@ def test_error_function_reaches_duckdb(con):
 def test_create_view_if_not_exists():
     stmt = tr("CREATE VIEW IF NOT EXISTS ds.v AS SELECT 1 AS a")
     assert (stmt.kind, stmt.if_not_exists, stmt.or_replace) == ("CREATE_VIEW", True, False)
+
+
+# --- properties: BigQuery semantics computed in Python vs. the translated query -----------
+
+_PROPERTY_DB = duckdb.connect()
+_PROPERTY_DB.execute("SET TimeZone='UTC'")
+
+
+def _eval(sql: str, params=None):
+    stmt = tr(sql, params)
+    return _PROPERTY_DB.execute(stmt.duckdb_sql, stmt.duckdb_params).fetchone()
+
+
+def _trunc_div(a: int, b: int) -> int:
+    q = abs(a) // abs(b)
+    return q if (a >= 0) == (b >= 0) else -q
+
+
+_INT = hs.integers(-(2**40), 2**40)
+
+
+@settings(max_examples=60, deadline=None)
+@given(_INT, _INT, hs.integers(-1000, 1000).filter(bool))
+def test_property_int64_arithmetic(a, b, c):
+    row = _eval(f"SELECT {a} + {b}, {a} * {c}, DIV({a}, {c}), MOD({a}, {c}), {a} / {c}")
+    assert row[:4] == (a + b, a * c, _trunc_div(a, c), a - c * _trunc_div(a, c))
+    assert row[4] == pytest.approx(a / c)
+
+
+_DATES = hs.dates(dt.date(1900, 1, 1), dt.date(2200, 12, 31))
+
+
+@settings(max_examples=60, deadline=None)
+@given(_DATES, _DATES, hs.integers(-5000, 5000))
+def test_property_date_functions(d1, d2, n):
+    row = _eval(
+        f"""SELECT DATE_ADD(DATE '{d1}', INTERVAL {n} DAY), DATE_DIFF(DATE '{d1}', DATE '{d2}', DAY),
+                   EXTRACT(DAYOFWEEK FROM DATE '{d1}'), EXTRACT(DAYOFYEAR FROM DATE '{d1}'),
+                   DATE_TRUNC(DATE '{d1}', MONTH), DATE_TRUNC(DATE '{d1}', WEEK),
+                   FORMAT_DATE('%Y%m%d', DATE '{d1}'), DATE_DIFF(DATE '{d1}', DATE '{d2}', MONTH)"""
+    )
+    sunday_week_start = d1 - dt.timedelta(days=d1.isoweekday() % 7)
+    months = (d1.year - d2.year) * 12 + d1.month - d2.month  # boundaries crossed
+    assert row == (
+        d1 + dt.timedelta(days=n),
+        (d1 - d2).days,
+        d1.isoweekday() % 7 + 1,
+        d1.timetuple().tm_yday,
+        d1.replace(day=1),
+        sunday_week_start,
+        d1.strftime("%Y%m%d"),
+        months,
+    )
+
+
+_TS = hs.datetimes(dt.datetime(1971, 1, 1), dt.datetime(2100, 1, 1)).map(
+    lambda t: t.replace(tzinfo=UTC)
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(_TS, _TS)
+def test_property_timestamp_functions(t1, t2):
+    row = _eval(
+        """SELECT TIMESTAMP_DIFF(@t1, @t2, SECOND), TIMESTAMP_DIFF(@t1, @t2, HOUR),
+                  UNIX_MICROS(@t1), TIMESTAMP_TRUNC(@t1, HOUR), DATE(@t1),
+                  FORMAT_TIMESTAMP('%Y-%m-%d %H:%M:%E6S', @t1)""",
+        {"t1": t1, "t2": t2},
+    )
+    micros = (t1 - t2) // dt.timedelta(microseconds=1)
+    assert row == (
+        int(micros / 1_000_000),  # whole units, truncated toward zero
+        int(micros / 3_600_000_000),
+        (t1 - dt.datetime(1970, 1, 1, tzinfo=UTC)) // dt.timedelta(microseconds=1),
+        t1.replace(minute=0, second=0, microsecond=0),
+        t1.date(),
+        t1.strftime("%Y-%m-%d %H:%M:%S.%f"),
+    )
+
+
+@settings(max_examples=60, deadline=None)
+@given(hs.lists(hs.integers(-100, 100), min_size=1, max_size=8), hs.integers(-3, 10))
+def test_property_array_subscripts(values, i):
+    row = _eval(
+        "SELECT @a[SAFE_OFFSET(@i)], @a[SAFE_ORDINAL(@i)], ARRAY_LENGTH(@a), "
+        "ARRAY_REVERSE(@a)[OFFSET(0)], (SELECT o FROM UNNEST(@a) AS v WITH OFFSET o "
+        "ORDER BY o DESC LIMIT 1)",
+        {"a": values, "i": i},
+    )
+    assert row == (
+        values[i] if 0 <= i < len(values) else None,
+        values[i - 1] if 1 <= i <= len(values) else None,
+        len(values),
+        values[-1],
+        len(values) - 1,
+    )
+
+
+def _bq_substr(s: str, pos: int, length: int | None = None) -> str:
+    if pos > 0:
+        start = pos - 1
+    elif pos == 0:
+        start = 0
+    else:
+        start = max(len(s) + pos, 0)
+    return s[start:] if length is None else s[start : start + length]
+
+
+_TEXT = hs.text(alphabet="abcxyz,_- é", max_size=12)
+
+
+@settings(max_examples=60, deadline=None)
+@given(_TEXT, hs.integers(-15, 15), hs.integers(0, 15), _TEXT.filter(bool))
+def test_property_string_functions(s, pos, length, needle):
+    row = _eval(
+        """SELECT SUBSTR(@s, @pos), SUBSTR(@s, @pos, @len), LENGTH(@s), REVERSE(@s), UPPER(@s),
+                  STRPOS(@s, @n), REPLACE(@s, @n, '#'), SPLIT(@s, ','), STARTS_WITH(@s, @n),
+                  CONCAT(@s, @n), LPAD(@s, @len, '*')""",
+        {"s": s, "pos": pos, "len": length, "n": needle},
+    )
+    assert row == (
+        _bq_substr(s, pos),
+        _bq_substr(s, pos, length),
+        len(s),
+        s[::-1],
+        s.upper(),
+        s.find(needle) + 1,
+        s.replace(needle, "#"),
+        s.split(","),
+        s.startswith(needle),
+        s + needle,
+        s[:length] if len(s) >= length else "*" * (length - len(s)) + s,
+    )

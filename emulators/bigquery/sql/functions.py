@@ -96,9 +96,12 @@ def _literal(node: exp.Literal) -> exp.Expr:
     if re.search(r"[.eE]", text):
         # BigQuery's 2.5 is FLOAT64; DuckDB would type it DECIMAL.
         return cast(node, "DOUBLE")
-    parent = node.parent
+    operand: exp.Expr = node
+    while isinstance(operand.parent, (exp.Neg, exp.Paren)):  # -5, (5)
+        operand = operand.parent
+    parent = operand.parent
     if isinstance(parent, _ARITHMETIC):
-        other = parent.expression if parent.this is node else parent.this
+        other = parent.expression if parent.this is operand else parent.this
         if not isinstance(other, exp.Column):
             # INT64 arithmetic: DuckDB types small literals INTEGER and would overflow at 2^31.
             return cast(node, "BIGINT")
@@ -201,6 +204,56 @@ def _anonymous(node: exp.Anonymous) -> exp.Expr:
     return node
 
 
+def _substring(node: exp.Substring) -> exp.Expr:
+    """BigQuery SUBSTR: position 0 means 1, and a negative position before the start means 1.
+
+    DuckDB counts position 0 (and far-negative positions) as outside the string."""
+    start = node.args.get("start")
+    if start is None:
+        return node
+    literal = _int_value(start)
+    if literal is not None and literal > 0:
+        return node
+    if literal == 0:
+        node.set("start", exp.Literal.number(1))
+        return node
+    too_far = exp.LT(this=start.copy(), expression=exp.Neg(this=fn("length", node.this.copy())))
+    fixed = exp.case()
+    if literal is None:
+        fixed = fixed.when(
+            exp.EQ(this=start.copy(), expression=exp.Literal.number(0)), exp.Literal.number(1)
+        )
+    fixed = fixed.when(too_far, exp.Literal.number(1)).else_(start.copy())
+    node.set("start", fixed)
+    return node
+
+
+def _int_value(node: exp.Expr) -> int | None:
+    if isinstance(node, exp.Literal) and node.is_int:
+        return int(node.this)
+    if isinstance(node, exp.Neg) and isinstance(node.this, exp.Literal) and node.this.is_int:
+        return -int(node.this.this)
+    if isinstance(node, exp.Cast) and node.to.this == exp.DataType.Type.BIGINT:
+        return _int_value(node.this)
+    return None
+
+
+def _int32_args(*keys: str) -> Callable[[exp.Expr], exp.Expr]:
+    """DuckDB declares some counts as INTEGER and will not narrow an INT64 argument to it."""
+
+    def rewrite(node: exp.Expr) -> exp.Expr:
+        for key in keys:
+            values = node.args.get(key)
+            for value in values if isinstance(values, list) else [values]:
+                if isinstance(value, exp.Expr) and not (
+                    isinstance(value, exp.Literal) and value.is_int
+                ):
+                    value.replace(cast(value.copy(), "INTEGER"))
+        return node
+
+    return rewrite
+
+
 def _like(node: exp.Like) -> exp.Expr:
     # BigQuery's LIKE treats backslash as the escape character; DuckDB's has none by default.
     pattern = node.expression
@@ -243,6 +296,11 @@ _REWRITES: dict[type, Callable[[exp.Expr], exp.Expr]] = {
     exp.Anonymous: _anonymous,
     exp.Struct: _struct,
     exp.Like: _like,
+    exp.Substring: _substring,
+    exp.Pad: _int32_args("expression"),
+    exp.Round: _int32_args("decimals"),
+    exp.Trunc: _int32_args("decimals"),
+    exp.Chr: _int32_args("expressions"),
     exp.Cast: _cast_check,
     exp.TryCast: _cast_check,
 }
