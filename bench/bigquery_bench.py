@@ -200,6 +200,42 @@ def insert_all_rate(url: str, batches: int, threads: int, table: str) -> dict:
     return {"rows": rows, "seconds": round(elapsed, 3), "rows_per_s": round(rows / elapsed)}
 
 
+def _sql_literal(value: str) -> str:
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def dml_insert_rate(url: str, batches: int, budget_s: float = 15.0) -> dict:
+    """rows/s of `INSERT ... VALUES` statements of 500 rows through jobs.query: the fallback
+    ingestion path of a peer without insertAll (and a reference point for ours)."""
+    session = requests.Session()
+    setup_table(session, url, "events_dml")
+    statements = []
+    for b in range(batches):
+        values = []
+        for entry in make_rows(BATCH, b * BATCH):
+            r = entry["json"]
+            values.append(
+                f"({_sql_literal(r['event_id'])}, TIMESTAMP {_sql_literal(r['event_timestamp'])}, "
+                f"JSON {_sql_literal(r['data'])}, {_sql_literal(r['source'])}, "
+                f"JSON {_sql_literal(r['attributes'])}, "
+                f"TIMESTAMP {_sql_literal(r['processing_time'])})"
+            )
+        statements.append(
+            f"INSERT INTO `{PROJECT}.{DATASET}.events_dml` (event_id, event_timestamp, data, "
+            f"source, attributes, processing_time) VALUES {', '.join(values)}"
+        )
+    start = time.perf_counter()
+    done = 0
+    for sql in statements:  # stops early past the time budget (slow peers)
+        run_query(session, url, sql)
+        done += 1
+        if time.perf_counter() - start > budget_s:
+            break
+    elapsed = time.perf_counter() - start
+    rows = done * BATCH
+    return {"rows": rows, "seconds": round(elapsed, 3), "rows_per_s": round(rows / elapsed)}
+
+
 def run_query(session: requests.Session, url: str, sql: str) -> dict:
     response = session.post(
         api(url, "/queries"), json={"query": sql, "useLegacySql": False, "timeoutMs": 600000}
@@ -301,13 +337,18 @@ def bench_peer(name: str, executable: str, argv: list[str], args: argparse.Names
             tail = ""
             if process.poll() is not None and process.stderr:
                 lines = [line for line in process.stderr.read().splitlines() if line.strip()]
-                tail = lines[-1][:300] if lines else ""
+                errors = [line for line in lines if "Error" in line]
+                tail = (errors or lines or [""])[-1][:400]
             return {"status": "skipped", "why": f"did not start: {problem}. {tail}".strip()}
         result: dict = {"status": "ran", "executable": executable}
         try:
             result["insert_all"] = insert_all_rate(url, args.batches, 1, "events_seq")
         except Exception as exc:  # noqa: BLE001 - a peer's gap is a finding, not a crash
             result["insert_all"] = {"status": "unsupported", "why": str(exc)[:300]}
+            try:
+                result["dml_insert"] = dml_insert_rate(url, max(args.batches // 4, 1))
+            except Exception as dml_exc:  # noqa: BLE001
+                result["dml_insert"] = {"status": "unsupported", "why": str(dml_exc)[:300]}
         return result
     finally:
         stop(process)
@@ -339,6 +380,7 @@ def main() -> int:
         results["ours"] = {
             "insert_all": insert_all_rate(url, args.batches, 1, "events_seq"),
             "insert_all_4_threads": insert_all_rate(url, args.batches, 4, "events_par"),
+            "dml_insert": dml_insert_rate(url, max(args.batches // 4, 1)),
             "query": latency["ours"],
         }
         results["duckdb"] = {"query": latency["duckdb"]}
@@ -387,6 +429,23 @@ def markdown(r: dict) -> str:
     )
     lines.append(
         f"| insertAll rows/s (4 senders) | {ours['insert_all_4_threads']['rows_per_s']:,} | | | |"
+    )
+    dml_peers = {
+        name: p["dml_insert"]["rows_per_s"]
+        for name, p in r["peers"].items()
+        if isinstance(p.get("dml_insert"), dict) and "rows_per_s" in p["dml_insert"]
+    }
+    for name, rate in dml_peers.items():
+        ratio = round(ours["insert_all"]["rows_per_s"] / rate, 2)
+        lines.append(
+            f"| ours insertAll vs {name} INSERT DML (it has no insertAll), rows/s | "
+            f"{ours['insert_all']['rows_per_s']:,} | {rate:,} | {ratio} | |"
+        )
+    lines.append(
+        f"| INSERT ... VALUES DML rows/s (500 rows/statement) | "
+        f"{ours['dml_insert']['rows_per_s']:,} | "
+        + " ".join(f"{n}: {v:,}" for n, v in dml_peers.items())
+        + " | | |"
     )
     lines.append(
         f"| query over 1M rows, median ms (GROUP BY + window + UNNEST) | "
