@@ -5,9 +5,10 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime, timedelta
 
-# A row becomes visible after its processing_time (the insert comes later in the bundle);
-# re-reading this far back keeps a slow insert from being skipped by the cursor.
-VISIBILITY_MARGIN = timedelta(seconds=30)
+# A row becomes visible after its processing_time (the insert comes at the end of the write
+# bundle, seconds later at most); re-reading this far back keeps a slow insert from being
+# skipped by the cursor.
+VISIBILITY_MARGIN = timedelta(seconds=10)
 
 
 class LandingWatch:
