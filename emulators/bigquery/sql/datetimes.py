@@ -94,10 +94,28 @@ def _date_from_unix_date(node: exp.DateFromUnixDate) -> exp.Expr:
     )
 
 
+_MICROS_PER = {
+    "MICROSECOND": 1,
+    "MILLISECOND": 1_000,
+    "SECOND": 1_000_000,
+    "MINUTE": 60_000_000,
+    "HOUR": 3_600_000_000,
+    "DAY": 86_400_000_000,
+}
+
+
 def _timestamp_diff(node: exp.TimestampDiff) -> exp.Expr:
-    # BigQuery counts whole elapsed units (DuckDB date_sub), not crossed boundaries.
+    """Whole elapsed units, truncated toward zero, at microsecond precision.
+
+    DuckDB's date_sub drops sub-second parts for coarse units and date_diff counts crossed
+    boundaries; both differ from BigQuery. DuckDB's // truncates toward zero like BigQuery."""
     unit = unit_name(node)
-    return fn("date_sub", exp.Literal.string(unit.lower()), node.expression, node.this)
+    if unit not in _MICROS_PER:
+        return fn("date_sub", exp.Literal.string(unit.lower()), node.expression, node.this)
+    micros = exp.Sub(this=fn("epoch_us", node.this), expression=fn("epoch_us", node.expression))
+    if unit == "MICROSECOND":
+        return exp.Paren(this=micros)
+    return exp.IntDiv(this=exp.Paren(this=micros), expression=exp.Literal.number(_MICROS_PER[unit]))
 
 
 def _date_diff(node: exp.DateDiff) -> exp.Expr:
