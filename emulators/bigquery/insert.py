@@ -75,7 +75,13 @@ def _convert_record(
                 errors.append(("invalid", location, f"Missing required field: {location}."))
             continue
         parse = spec.parse
-        if parse is not None and spec.mode != "REPEATED" and type(value) is not list:
+        if (
+            parse is not None
+            and spec.mode != "REPEATED"
+            and (
+                type(value) is not list or spec.type == "JSON"  # a JSON array is one JSON value
+            )
+        ):
             try:
                 out[spec.name] = parse(value)
             except ConversionError as exc:

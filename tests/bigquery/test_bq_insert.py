@@ -246,18 +246,20 @@ def test_json_columns_validated(bq_client, bq_dataset):
         {"id": 1, "doc": '{"a": [1, 2]}'},
         {"id": 2, "doc": "{not json"},
         {"id": 3, "doc": {"b": 1}},
+        {"id": 4, "doc": [1, "two"]},
     ]
     errors = bq_client.insert_rows_json(table, rows)
     assert [(e["index"], e["errors"][0]["reason"]) for e in errors] == [
         (0, "stopped"),
         (1, "invalid"),
         (2, "stopped"),
+        (3, "stopped"),
     ]
     assert errors[1]["errors"][0]["location"] == "doc"
     assert _ids(bq_client, table) == []
     assert len(bq_client.insert_rows_json(table, rows, skip_invalid_rows=True)) == 1
     docs = {r["id"]: r["doc"] for r in bq_client.list_rows(table)}
-    assert docs == {1: {"a": [1, 2]}, 3: {"b": 1}}
+    assert docs == {1: {"a": [1, 2]}, 3: {"b": 1}, 4: [1, "two"]}
 
 
 def test_parallel_inserts_all_land(bq_emulator, bq_dataset):
