@@ -1374,3 +1374,38 @@ def test_property_string_functions(s, pos, length, needle):
         s + needle,
         s[:length] if len(s) >= length else "*" * (length - len(s)) + s,
     )
+
+
+_JSON_SCALARS = hs.one_of(
+    hs.none(),
+    hs.booleans(),
+    hs.integers(-(10**6), 10**6),
+    hs.text(alphabet="abc xyz'\"\\é", max_size=8),
+)
+_JSON_DOCS = hs.dictionaries(
+    hs.text(alphabet="abcdef", min_size=1, max_size=4),
+    hs.one_of(_JSON_SCALARS, hs.lists(_JSON_SCALARS, max_size=3)),
+    min_size=1,
+    max_size=4,
+)
+
+
+def _json_value_text(value):
+    if value is None or isinstance(value, (list, dict)):
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+@settings(max_examples=60, deadline=None)
+@given(_JSON_DOCS, hs.data())
+def test_property_json_paths(doc, data):
+    key = data.draw(hs.sampled_from(sorted(doc)))
+    text = json.dumps(doc)
+    value, query = _eval(
+        "SELECT JSON_VALUE(@doc, @path), JSON_QUERY(PARSE_JSON(@doc), @path)",
+        {"doc": text, "path": f"$.{key}"},
+    )
+    assert value == _json_value_text(doc[key])
+    assert (json.loads(query) if query is not None else None) == doc[key]
