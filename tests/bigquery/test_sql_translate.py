@@ -178,6 +178,16 @@ def test_result_column_names_follow_bigquery(con):
     assert [d[0] for d in con.execute(stmt.duckdb_sql).description] == ["f0_", "f1_"]
 
 
+def test_duplicate_result_column_names_rejected():
+    for sql in [
+        "SELECT 1 AS a, 2 AS A",
+        "SELECT e.id, t.id FROM ds.events e JOIN ds.target t USING (id)",
+    ]:
+        with pytest.raises(SqlError, match="Duplicate column names in the result"):
+            tr(sql)
+    tr("SELECT e.*, t.* EXCEPT (id) FROM ds.events e JOIN ds.target t USING (id)")
+
+
 def test_group_by_having_order_limit_offset(con):
     rows = run(
         con,

@@ -204,7 +204,16 @@ def name_output_columns(query: exp.Expr) -> None:
     if not isinstance(select, exp.Select) or select.args.get("kind"):
         return
     anonymous = 0
+    seen: dict[str, str] = {}
     for expression in list(select.expressions):
+        if isinstance(expression, (exp.Alias, exp.Column)) and expression.alias_or_name:
+            name = expression.alias_or_name
+            if name.lower() in seen and not isinstance(expression.this, exp.Star):
+                raise SqlError(
+                    "Duplicate column names in the result are not supported. "
+                    f"Found duplicate(s): {name}"
+                )
+            seen[name.lower()] = name
         if isinstance(expression, (exp.Alias, exp.Column, exp.Star)):
             continue
         if isinstance(expression, exp.Dot) and expression.name:
