@@ -86,7 +86,8 @@ class _Translator:
             stmt.target = self._table_ids(tables[0])
             stmt.if_exists = bool(tree.args.get("exists"))
             return stmt
-        assert isinstance(tree, exp.Create)
+        if not isinstance(tree, exp.Create):
+            raise unsupported(f"{kind} statement")
         stmt.or_replace = bool(tree.args.get("replace"))
         stmt.if_not_exists = bool(tree.args.get("exists"))
         if stmt.or_replace and stmt.if_not_exists:
