@@ -243,14 +243,24 @@ def _information_schema(
 # ------------------------------------------------------------------ execution
 
 
+_UNRECOGNIZED = re.compile(r'^Referenced column "([^"]+)" not found in FROM clause!')
+
+
 def _duckdb_message(exc: Exception) -> str:
+    """DuckDB's error text without its class prefix and source excerpt, in BigQuery's words
+    where the meaning is the same."""
     text = str(exc)
     for prefix in ("Binder Error: ", "Parser Error: ", "Catalog Error: ", "Conversion Error: ",
                    "Invalid Input Error: ", "Constraint Error: ", "Out of Range Error: ",
                    "Not implemented Error: ", "Type Error: "):  # fmt: skip
         if text.startswith(prefix):
-            return text[len(prefix) :].split("\n\nLINE", 1)[0]
-    return text.split("\n\nLINE", 1)[0]
+            text = text[len(prefix) :]
+            break
+    text = text.split("\n\nLINE", 1)[0]
+    unrecognized = _UNRECOGNIZED.match(text)
+    if unrecognized:
+        return f"Unrecognized name: {unrecognized.group(1)}"
+    return text.split("\nCandidate bindings", 1)[0].strip()
 
 
 def _run(service: BigQueryService, sql: str, params: list | None) -> Any:

@@ -218,6 +218,7 @@ def test_query_errors(bq_client, bq_dataset):
     with pytest.raises(exceptions.BadRequest):
         job.result()
     assert job.error_result["reason"] == "invalidQuery"
+    assert job.error_result["message"] == "Unrecognized name: nope"
 
 
 def test_jobs_get_list_cancel(bq_client, numbers):
