@@ -930,6 +930,30 @@ def test_merge(con):
     ]
 
 
+def test_merge_variants(con):
+    for sql, affected in [
+        (
+            """MERGE ds.target T USING ds.src S ON T.id = S.id
+               WHEN MATCHED AND NOT S.del THEN UPDATE SET v = S.v, id = S.id
+               WHEN NOT MATCHED BY SOURCE AND T.id > 2 THEN UPDATE SET v = 'gone'
+               WHEN NOT MATCHED THEN INSERT VALUES (S.id, S.v)""",
+            3,
+        ),
+        (
+            """MERGE ds.target T USING (SELECT 100 AS id, 'x' AS v) S ON FALSE
+               WHEN NOT MATCHED THEN INSERT ROW""",
+            1,
+        ),
+        ("MERGE ds.target USING ds.src ON target.id = src.id WHEN MATCHED THEN DELETE", 3),
+    ]:
+        stmt = tr(sql)
+        assert con.execute(stmt.duckdb_sql).fetchall() == [(affected,)]
+    assert con.execute("SELECT * FROM ds.target ORDER BY id").fetchall() == [
+        (3, "gone"),
+        (100, "x"),
+    ]
+
+
 def test_merge_not_matched_by_source(con):
     stmt = tr(
         """MERGE INTO ds.target AS T USING (SELECT id, v FROM ds.src WHERE NOT del) AS S

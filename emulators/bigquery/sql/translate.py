@@ -291,9 +291,24 @@ def _normalize_dml(tree: exp.Expr) -> None:
             action = when.args.get("then")
             if isinstance(action, exp.Update):
                 _unqualify_set_targets(action.expressions)
-            elif isinstance(action, exp.Insert) and isinstance(action.this, exp.Var):
-                if action.this.name.upper() == "ROW":
-                    action.set("this", exp.Star())
+            elif isinstance(action, exp.Insert):
+                _normalize_merge_insert(action)
+
+
+def _normalize_merge_insert(action: exp.Insert) -> None:
+    target = action.this
+    if isinstance(target, exp.Var) and target.name.upper() == "ROW":
+        action.set("this", exp.Star())  # INSERT ROW -> DuckDB's INSERT *
+        return
+    # INSERT VALUES (...) without a column list parses as a tuple holding a VALUES() call
+    values = target.expressions[0] if isinstance(target, exp.Tuple) else None
+    if (
+        isinstance(values, exp.Anonymous)
+        and values.name.upper() == "VALUES"
+        and len(target.expressions) == 1
+    ):
+        action.set("this", None)
+        action.set("expression", exp.Tuple(expressions=list(values.expressions)))
 
 
 def _unqualify_set_targets(assignments: list[exp.Expr]) -> None:
