@@ -896,6 +896,12 @@ def test_update_and_delete(con):
     assert con.execute("SELECT * FROM ds.target").fetchall() == [(3, "THREE")]
 
 
+def test_update_set_default(con):
+    stmt = tr("UPDATE ds.target SET v = DEFAULT WHERE id = 1")
+    assert con.execute(stmt.duckdb_sql).fetchall() == [(1,)]
+    assert con.execute("SELECT v FROM ds.target WHERE id = 1").fetchone() == (None,)
+
+
 def test_update_with_implicit_alias(con):
     stmt = tr("UPDATE ds.target SET v = 'x' WHERE target.id = 1")
     assert con.execute(stmt.duckdb_sql).fetchall() == [(1,)]
@@ -1071,6 +1077,18 @@ def test_create_view(con):
     assert stmt.kind == "CREATE_VIEW" and stmt.or_replace
     assert stmt.target == (PROJECT, "ds", "v")
     assert con.execute(stmt.query_sql).fetchall() == [("alpha",)]
+
+
+def test_create_view_with_column_list(con):
+    stmt = tr("CREATE VIEW ds.v (a, b) AS SELECT 1, 'x'")
+    cursor = con.execute(stmt.query_sql)
+    assert [d[0] for d in cursor.description] == ["a", "b"]
+    assert cursor.fetchall() == [(1, "x")]
+
+
+def test_create_table_duplicate_columns_rejected():
+    with pytest.raises(SqlError, match="Duplicate column names in CREATE TABLE: a"):
+        tr("CREATE TABLE ds.t9 (a INT64, A STRING)")
 
 
 def test_view_with_parameters_rejected():

@@ -179,6 +179,10 @@ def schema_from_columns(columns: list[exp.Expr]) -> list[dict[str, Any]]:
         if not isinstance(col, exp.ColumnDef):
             raise unsupported(f"table constraint {col.sql('bigquery')}")
         fields.append(_field(col))
+    names = [f["name"].lower() for f in fields]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise SqlError(f"Duplicate column names in CREATE TABLE: {', '.join(duplicates)}")
     return fields
 
 

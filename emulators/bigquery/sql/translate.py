@@ -93,7 +93,11 @@ class _Translator:
         if stmt.or_replace and stmt.if_not_exists:
             raise SqlError("CREATE OR REPLACE and IF NOT EXISTS cannot both be present")
         target = tree.this
-        if isinstance(target, exp.Schema):
+        view_columns: list[str] = []
+        if isinstance(target, exp.Schema) and kind == st.CREATE_VIEW:
+            view_columns = [e.name for e in target.expressions]
+            target = target.this
+        elif isinstance(target, exp.Schema):
             stmt.schema = st.schema_from_columns(target.expressions) or None
             target = target.this
         stmt.target = self._table_ids(target)
@@ -109,6 +113,10 @@ class _Translator:
             ):
                 raise unsupported("query parameters in CREATE VIEW")
             name_output_columns(query)
+            if view_columns:  # CREATE VIEW v (a, b) AS ...: rename the query's columns
+                columns = [exp.to_identifier(c, quoted=True) for c in view_columns]
+                renamed = exp.TableAlias(this=exp.to_identifier("_view"), columns=columns)
+                query = exp.select(exp.Star()).from_(query.subquery(renamed))
             stmt.duckdb_params = bind_parameters(query, params)
             stmt.query_sql = self._render(query)
         return stmt
@@ -317,6 +325,10 @@ def _unqualify_set_targets(assignments: list[exp.Expr]) -> None:
         column = assignment.this if isinstance(assignment, exp.EQ) else None
         if isinstance(column, exp.Column) and column.table:
             assignment.set("this", exp.column(column.name, quoted=column.this.quoted))
+        value = assignment.expression if isinstance(assignment, exp.EQ) else None
+        if isinstance(value, exp.Column) and not value.table and not value.this.quoted:
+            if value.name.upper() == "DEFAULT":  # SET col = DEFAULT, not a column "DEFAULT"
+                assignment.set("expression", exp.var("DEFAULT"))
 
 
 def _is_correlated_array(table: exp.Table) -> bool:
