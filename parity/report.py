@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 from parity.runner import Outcome
+from parity.scenario import CRASH_LABEL
 
 
 def score(outcomes: list[Outcome]) -> tuple[int, int]:
@@ -64,9 +65,15 @@ def to_markdown(outcomes: list[Outcome], a: str, b: str) -> str:
         steps = "; ".join(o.differing) if o.differing else ""
         lines.append(f"| `{o.scenario}` | {o.service} | {result} | {steps} |")
     for o in outcomes:
-        if o.status != "different":
+        if o.status not in ("different", "crashed"):
             continue
-        lines += ["", f"## `{o.scenario}`", "", o.description, "", "```diff", o.diff, "```"]
+        lines += ["", f"## `{o.scenario}`", "", o.description, ""]
+        if o.diff:
+            lines += ["```diff", o.diff, "```"]
+        for side_name, side in (("a", o.a), ("b", o.b)):
+            for step in (side or {}).get("steps", []):
+                if step["label"] == CRASH_LABEL:
+                    lines += ["", f"{side_name} crashed:", "", "```", step.get("note", ""), "```"]
         notes = _notes(o)
         if notes:
             lines += ["", "Error texts (not compared):", ""] + notes

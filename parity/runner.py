@@ -8,7 +8,7 @@ from pathlib import Path
 
 from parity import diffing, snapshots
 from parity.normalise import normalise_steps
-from parity.scenario import Context, Scenario, crash_step
+from parity.scenario import CRASH_LABEL, Context, Scenario, crash_step
 from parity.targets import Target
 
 
@@ -84,7 +84,7 @@ class Outcome:
     scenario: str
     service: str
     description: str
-    status: str  # same | different | unsupported
+    status: str  # same | different | crashed | unsupported
     diff: str = ""
     differing: tuple[str, ...] = ()
     a: dict | None = None
@@ -123,11 +123,14 @@ def compare(scenarios: list[Scenario], a, b, progress=None) -> list[Outcome]:
         else:
             ra, rb = a.result(scenario), b.result(scenario)
             text = diffing.diff(ra["steps"], rb["steps"], a.label, b.label)
+            status = "different" if text else "same"
+            if _crashed(ra) or _crashed(rb):
+                status = "crashed"  # even when both broke alike: the scenario did not finish
             outcome = Outcome(
                 scenario.name,
                 scenario.service,
                 scenario.description,
-                "different" if text else "same",
+                status,
                 text,
                 tuple(diffing.differing_labels(ra["steps"], rb["steps"])),
                 ra,
@@ -137,6 +140,10 @@ def compare(scenarios: list[Scenario], a, b, progress=None) -> list[Outcome]:
         if progress:
             progress(outcome)
     return outcomes
+
+
+def _crashed(result: dict) -> bool:
+    return any(step["label"] == CRASH_LABEL for step in result["steps"])
 
 
 def record(scenarios: list[Scenario], side: Live, directory: Path, progress=None) -> list[dict]:

@@ -22,6 +22,7 @@ from typing import Any
 from parity.convert import to_plain
 
 SERVICES = ("pubsub", "bigquery")
+CRASH_LABEL = "scenario crashed"
 
 
 @dataclass(frozen=True)
@@ -277,4 +278,4 @@ def crash_step(exc: BaseException) -> Step:
     """The step recorded when a scenario itself breaks (a bug in it, or a hung target)."""
     value, note = describe_error(exc)
     tb = traceback.format_exception(type(exc), exc, exc.__traceback__, limit=-3)
-    return Step("scenario crashed", value, note + "\n" + "".join(tb)[-1500:])
+    return Step(CRASH_LABEL, value, note + "\n" + "".join(tb)[-1500:])

@@ -12,7 +12,8 @@ def write(directory: Path, result: dict) -> Path:
     """Store a normalised scenario result (see :func:`parity.runner.run_scenario`)."""
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / f"{result['scenario']}.json"
-    body = {"format": FORMAT, **{k: v for k, v in result.items() if k != "format"}}
+    # durations vary run to run: keep them out, so re-recording changes files only on real change
+    body = {"format": FORMAT, **{k: v for k, v in result.items() if k not in ("format", "seconds")}}
     path.write_text(json.dumps(body, indent=1, sort_keys=True, ensure_ascii=False) + "\n")
     return path
 

@@ -26,3 +26,14 @@ def run(ctx):
     ctx.call("rows", query, ctx, f"SELECT id, name FROM {t} ORDER BY id")
     ctx.call("update without WHERE", query, ctx, f"UPDATE {t} SET name = 'q'")
     ctx.call("insert a wrong type", query, ctx, f"INSERT INTO {t} (id) VALUES ('x')")
+    # Rows streamed with insertAll sit in the streaming buffer for a while; BigQuery refuses
+    # UPDATE/DELETE that would touch them.
+    streamed = f"{ds}.{ctx.name('streamed')}"
+    query(ctx, f"CREATE TABLE `{streamed}` (id INT64)")
+    ctx.bigquery.insert_rows_json(streamed, [{"id": 1}], row_ids=["1"])
+    ctx.call(
+        "delete rows still in the streaming buffer",
+        query,
+        ctx,
+        f"DELETE FROM `{streamed}` WHERE id = 1",
+    )

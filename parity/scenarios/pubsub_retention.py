@@ -1,5 +1,9 @@
 """Message retention: topic and subscription retention settings, limits, retain_acked_messages."""
 
+import datetime
+
+from parity.scenario import datas
+
 SERVICE = "pubsub"
 
 
@@ -44,6 +48,17 @@ def run(ctx):
                 "expiration_policy": x.expiration_policy,
             },
         )
+    retained = ctx.create_topic(message_retention_duration=_duration(600))
+    ctx.publish(retained, b"before-subscription")
+    late = ctx.create_subscription(retained)
+    ctx.record("a new subscription gets earlier messages", datas(ctx.pull_nothing(late)))
+    past = datetime.datetime.now(datetime.UTC) - datetime.timedelta(minutes=5)
+    ctx.call(
+        "seek the new subscription into the topic's past",
+        s.seek,
+        request={"subscription": late, "time": past},
+    )
+    ctx.record("after seeking into the topic's retention", datas(ctx.pull(late, expect=1)))
     sub = ctx.create_subscription(topic)
     ctx.call(
         "update retention to 1 h",

@@ -71,5 +71,17 @@ def run(ctx):
         s.seek,
         request={"subscription": ctx.subscription_path("missing"), "time": since},
     )
+    plain = ctx.create_subscription(topic)  # retain_acked_messages off
+    ctx.publish(topic, b"p1")
+    got = ctx.pull(plain, expect=1)
+    s.acknowledge(subscription=plain, ack_ids=[r.ack_id for r in got])
+    ctx.call(
+        "seek back without retain_acked_messages",
+        s.seek,
+        request={"subscription": plain, "time": since},
+    )
+    ctx.record(
+        "acked messages replayed without retain_acked_messages", datas(ctx.pull_nothing(plain))
+    )
     ctx.call("delete snapshot", s.delete_snapshot, snapshot=snap)
     ctx.call("delete snapshot again", s.delete_snapshot, snapshot=snap)

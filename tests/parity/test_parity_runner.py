@@ -93,7 +93,7 @@ def test_snapshot_round_trip(tmp_path):
         "target": "t",
         "steps": [{"label": "a", "value": [1, "é"]}],
     }
-    snapshots.write(tmp_path, result)
+    snapshots.write(tmp_path, {**result, "seconds": 1.5})
     assert snapshots.read(tmp_path, "x") == {"format": snapshots.FORMAT, **result}
     assert snapshots.read(tmp_path, "missing") is None
     assert snapshots.recorded_target(tmp_path) == "t"
@@ -188,3 +188,23 @@ def test_cli_lists_scenarios():
     )
     assert proc.returncode == 0
     assert "pubsub_seek" in proc.stdout and "bigquery_dml" in proc.stdout
+
+
+def test_a_scenario_that_crashes_alike_on_both_sides_is_not_same(tmp_path):
+    def run(ctx):
+        ctx.record("before", 1)
+        raise KeyError("bug in the scenario")
+
+    scenario = Scenario("broken", "pubsub", "d", run)
+
+    class Side(runner.Live):
+        pass
+
+    a, b = Side(FakeTarget()), Side(FakeTarget())
+    (outcome,) = runner.compare([scenario], a, b)
+    assert outcome.status == "crashed" and outcome.diff == ""
+    from parity import report
+
+    assert report.score([outcome]) == (0, 1)
+    _, md = report.write([outcome], "a", "b", tmp_path)
+    assert "a crashed:" in md.read_text() and "bug in the scenario" in md.read_text()
