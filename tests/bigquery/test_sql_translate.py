@@ -822,6 +822,47 @@ def test_struct_and_typed_parameters(con):
     )
 
 
+def test_declared_parameter_types_keep_nulls_and_empty_arrays_typed(con):
+    stmt = translate(
+        "SELECT @s, @n, @a, @j, @st",
+        default_project=PROJECT,
+        default_dataset="ds",
+        resolve_table=resolve,
+        params={"s": None, "n": None, "a": [], "j": {"k": [1, 2]}, "st": {"x": 1, "y": None}},
+        param_types={
+            "s": {"type": "STRING"},
+            "n": {"type": "NUMERIC"},
+            "a": {"type": "ARRAY", "arrayType": {"type": "INT64"}},
+            "j": {"type": "JSON"},
+            "st": {
+                "type": "STRUCT",
+                "structTypes": [
+                    {"name": "x", "type": {"type": "INT64"}},
+                    {"name": "y", "type": {"type": "DATE"}},
+                ],
+            },
+        },
+    )
+    cursor = con.execute(stmt.duckdb_sql, stmt.duckdb_params)
+    assert [str(d[1]) for d in cursor.description] == [
+        "VARCHAR",
+        "DECIMAL(38,9)",
+        "BIGINT[]",
+        "JSON",
+        "STRUCT(x BIGINT, y DATE)",
+    ]
+    assert cursor.fetchone() == (None, None, [], '{"k":[1,2]}', {"x": 1, "y": None})
+    stmt = translate(
+        "SELECT ?",
+        default_project=PROJECT,
+        default_dataset="ds",
+        resolve_table=resolve,
+        params=[None],
+        param_types=[{"type": "DATETIME"}],
+    )
+    assert str(con.execute(stmt.duckdb_sql, stmt.duckdb_params).description[0][1]) == "TIMESTAMP"
+
+
 def test_timestamp_add_with_parameter_interval(con):
     assert one(
         con, "SELECT TIMESTAMP_ADD(TIMESTAMP '2024-01-01 00:00:00+00', INTERVAL @h HOUR)", {"h": 5}

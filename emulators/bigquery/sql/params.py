@@ -19,16 +19,22 @@ from .errors import SqlError
 from .nodes import storage_type
 
 
-def bind_parameters(tree: exp.Expr, params: list | dict | None) -> list[Any]:
-    """Replace parameter nodes in ``tree`` in place; return the DuckDB parameter list."""
+def bind_parameters(
+    tree: exp.Expr, params: list | dict | None, types: list | dict | None = None
+) -> list[Any]:
+    """Replace parameter nodes in ``tree`` in place; return the DuckDB parameter list.
+
+    ``types`` (optional, same shape as ``params``) holds the REST ``parameterType`` dicts; with
+    it every placeholder is cast to its declared type, so NULLs, empty arrays and JSON values
+    keep their BigQuery type."""
     named = [p for p in tree.find_all(exp.Parameter) if not _is_system_variable(p)]
     positional = list(tree.find_all(exp.Placeholder, bfs=False))  # text order
     if named and positional:
         raise SqlError("Query cannot mix named (@name) and positional (?) query parameters")
     if named:
-        return _bind_named(named, params)
+        return _bind_named(named, params, types if isinstance(types, dict) else None)
     if positional:
-        return _bind_positional(positional, params)
+        return _bind_positional(positional, params, types if isinstance(types, list) else None)
     return []
 
 
@@ -37,10 +43,13 @@ def _is_system_variable(node: exp.Parameter) -> bool:
     return isinstance(node.this, exp.Parameter) or isinstance(node.parent, exp.Parameter)
 
 
-def _bind_named(nodes: list[exp.Parameter], params: list | dict | None) -> list[Any]:
+def _bind_named(
+    nodes: list[exp.Parameter], params: list | dict | None, types: dict | None
+) -> list[Any]:
     if params is not None and not isinstance(params, dict):
         raise SqlError("Named query parameters (@name) need named queryParameters")
     lookup = {str(k).lower(): v for k, v in (params or {}).items()}
+    type_lookup = {str(k).lower(): v for k, v in (types or {}).items()}
     numbers: dict[str, int] = {}
     values: list[Any] = []
     for node in nodes:
@@ -50,11 +59,13 @@ def _bind_named(nodes: list[exp.Parameter], params: list | dict | None) -> list[
         if name not in numbers:
             values.append(lookup[name])
             numbers[name] = len(values)
-        node.replace(_placeholder(numbers[name], lookup[name]))
+        node.replace(_placeholder(numbers[name], lookup[name], type_lookup.get(name)))
     return values
 
 
-def _bind_positional(nodes: list[exp.Placeholder], params: list | dict | None) -> list[Any]:
+def _bind_positional(
+    nodes: list[exp.Placeholder], params: list | dict | None, types: list | None
+) -> list[Any]:
     if params is not None and not isinstance(params, (list, tuple)):
         raise SqlError("Positional query parameters (?) need positional queryParameters")
     values = list(params or [])
@@ -62,14 +73,19 @@ def _bind_positional(nodes: list[exp.Placeholder], params: list | dict | None) -
         raise SqlError(
             f"Query has {len(nodes)} positional parameter(s) but {len(values)} were supplied"
         )
+    declared = list(types or [])
     for i, node in enumerate(nodes):
-        node.replace(_placeholder(i + 1, values[i]))
+        ptype = declared[i] if i < len(declared) else None
+        node.replace(_placeholder(i + 1, values[i], ptype))
     return values
 
 
-def _placeholder(number: int, value: Any) -> exp.Expr:
+def _placeholder(number: int, value: Any, ptype: Any = None) -> exp.Expr:
     # Parenthesised so that field access (@s.name) renders as ($1).name
     node: exp.Expr = exp.Paren(this=exp.Placeholder(this=str(number)))
+    declared = duckdb_type(ptype) if isinstance(ptype, dict) else None
+    if declared:
+        return exp.cast(node, exp.DataType.build(declared, dialect="duckdb"))
     if isinstance(value, bool):
         return node
     if isinstance(value, int):
@@ -77,3 +93,44 @@ def _placeholder(number: int, value: Any) -> exp.Expr:
     if isinstance(value, decimal.Decimal):
         return exp.cast(node, exp.DataType.build(storage_type("NUMERIC"), dialect="duckdb"))
     return node
+
+
+_SCALARS = {
+    "INT64": "BIGINT",
+    "INTEGER": "BIGINT",
+    "FLOAT64": "DOUBLE",
+    "FLOAT": "DOUBLE",
+    "BOOL": "BOOLEAN",
+    "BOOLEAN": "BOOLEAN",
+    "STRING": "VARCHAR",
+    "BYTES": "BLOB",
+    "TIMESTAMP": "TIMESTAMPTZ",
+    "DATETIME": "TIMESTAMP",
+    "DATE": "DATE",
+    "TIME": "TIME",
+    "JSON": "JSON",
+    "INTERVAL": "INTERVAL",
+}
+
+
+def duckdb_type(ptype: dict) -> str | None:
+    """DuckDB type for a REST parameterType ({"type": ..., "arrayType"/"structTypes": ...})."""
+    name = str(ptype.get("type") or "").upper()
+    if name == "ARRAY":
+        inner = ptype.get("arrayType")
+        element = duckdb_type(inner) if isinstance(inner, dict) else None
+        return f"{element}[]" if element else None
+    if name == "STRUCT":
+        fields = []
+        for i, field in enumerate(ptype.get("structTypes") or []):
+            if not isinstance(field, dict) or not isinstance(field.get("type"), dict):
+                return None
+            field_type = duckdb_type(field["type"])
+            if field_type is None:
+                return None
+            field_name = str(field.get("name") or f"_field_{i + 1}").replace('"', '""')
+            fields.append(f'"{field_name}" {field_type}')
+        return f"STRUCT({', '.join(fields)})" if fields else None
+    if name in ("NUMERIC", "BIGNUMERIC", "GEOGRAPHY"):
+        return storage_type(name)
+    return _SCALARS.get(name)

@@ -38,11 +38,16 @@ def translate(
     default_dataset: str | None,
     resolve_table: ResolveTable,
     params: list | dict | None = None,
+    param_types: list | dict | None = None,
 ) -> Statement:
     """Translate one BigQuery statement. Raises SqlError for anything it cannot translate;
-    errors raised by ``resolve_table`` (e.g. the core's NotFound) propagate unchanged."""
+    errors raised by ``resolve_table`` (e.g. the core's NotFound) propagate unchanged.
+
+    ``param_types`` is optional: the REST ``parameterType`` dicts in the shape of ``params``;
+    given, parameters keep their declared BigQuery types (typed NULLs, empty arrays, JSON)."""
     try:
-        return _Translator(default_project, default_dataset, resolve_table).run(sql, params)
+        translator = _Translator(default_project, default_dataset, resolve_table, param_types)
+        return translator.run(sql, params)
     except _ResolveFailure as failure:
         raise failure.original from None
     except SqlError:
@@ -54,10 +59,17 @@ def translate(
 
 
 class _Translator:
-    def __init__(self, project: str, dataset: str | None, resolve: ResolveTable) -> None:
+    def __init__(
+        self,
+        project: str,
+        dataset: str | None,
+        resolve: ResolveTable,
+        param_types: list | dict | None = None,
+    ) -> None:
         self.project = project
         self.dataset = dataset
         self.resolve = resolve
+        self.param_types = param_types
 
     def run(self, sql: str, params: list | dict | None) -> Statement:
         tree = _parse(sql)
@@ -73,7 +85,7 @@ class _Translator:
         _normalize_dml(tree)
         if kind == st.SELECT:
             name_output_columns(tree)
-        stmt.duckdb_params = bind_parameters(tree, params)
+        stmt.duckdb_params = bind_parameters(tree, params, self.param_types)
         stmt.duckdb_sql = self._render(tree)
         return stmt
 
@@ -117,7 +129,7 @@ class _Translator:
                 columns = [exp.to_identifier(c, quoted=True) for c in view_columns]
                 renamed = exp.TableAlias(this=exp.to_identifier("_view"), columns=columns)
                 query = exp.select(exp.Star()).from_(query.subquery(renamed))
-            stmt.duckdb_params = bind_parameters(query, params)
+            stmt.duckdb_params = bind_parameters(query, params, self.param_types)
             stmt.query_sql = self._render(query)
         return stmt
 
