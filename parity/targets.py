@@ -114,6 +114,15 @@ class Embedded(Target):
         self._dir: Path | None = None
 
     def start(self, services: set[str]) -> None:
+        from emulators.stack import StackError
+
+        try:
+            self._start(services)
+        except StackError as exc:
+            self.stop()
+            raise TargetError(str(exc)) from exc
+
+    def _start(self, services: set[str]) -> None:
         from emulators.stack import start_emulator
 
         self._dir = Path(tempfile.mkdtemp(prefix="parity-"))
