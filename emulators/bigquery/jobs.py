@@ -63,7 +63,7 @@ class JobManager:
         job_type = next((k for k in ("query", "load", "copy", "extract") if k in config), None)
         if job_type is None:
             raise Invalid("Required parameter is missing: configuration must hold a job type.")
-        expect_dict(config[job_type], f"configuration.{job_type}")
+        config[job_type] = expect_dict(config[job_type], f"configuration.{job_type}")
         config["jobType"] = job_type.upper()
         dry_run = bool(config.get("dryRun"))
         with self._lock:
@@ -277,7 +277,7 @@ class JobManager:
         params: dict[str, Any] = {}
         if body.get("maxResults") is not None:
             params["maxResults"] = body["maxResults"]
-        fmt = body.get("formatOptions") or {}
+        fmt = expect_dict(body.get("formatOptions"), "formatOptions")
         if fmt.get("useInt64Timestamp"):
             params["formatOptions.useInt64Timestamp"] = True
         if fmt.get("timestampOutputFormat"):

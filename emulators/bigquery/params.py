@@ -13,22 +13,29 @@ from .errors import Invalid, expect_dict, expect_list
 from .types import ConversionError, canonical_type, scalar_parser
 
 
-def _value(ptype: dict, pvalue: dict | None) -> Any:
-    type_name = (ptype.get("type") or "").upper()
+def _value(ptype: dict, pvalue: object) -> Any:
+    ptype = expect_dict(ptype, "parameterType")
     if pvalue is None:
         return None
+    pvalue = expect_dict(pvalue, "parameterValue")
+    type_name = str(ptype.get("type") or "").upper()
     if type_name == "ARRAY":
         items = pvalue.get("arrayValues")
         if items is None:
             return [] if "value" not in pvalue else None
-        return [_value(ptype.get("arrayType") or {}, item) for item in items]
+        item_type = expect_dict(ptype.get("arrayType"), "parameterType.arrayType")
+        return [_value(item_type, item) for item in expect_list(items, "arrayValues")]
     if type_name == "STRUCT":
-        values = pvalue.get("structValues") or {}
+        values = expect_dict(pvalue.get("structValues"), "structValues")
+        fields = [
+            expect_dict(f, "parameterType.structTypes[]")
+            for f in expect_list(ptype.get("structTypes"), "parameterType.structTypes")
+        ]
         return {
-            f.get("name") or f"_field_{i + 1}": _value(
+            str(f.get("name") or f"_field_{i + 1}"): _value(
                 f.get("type") or {}, values.get(f.get("name"))
             )
-            for i, f in enumerate(ptype.get("structTypes") or [])
+            for i, f in enumerate(fields)
         }
     raw = pvalue.get("value")
     if raw is None:
@@ -46,8 +53,6 @@ def query_parameters(params: list | None, mode: str | None = None) -> list | dic
     params = expect_list(params, "queryParameters")
     for param in params:
         expect_dict(param, "queryParameters[]")
-        expect_dict(param.get("parameterType"), "parameterType")
-        expect_dict(param.get("parameterValue"), "parameterValue")
     named = any(p.get("name") for p in params)
     if named or (mode or "").upper() == "NAMED":
         return {

@@ -9,7 +9,7 @@ from typing import Any
 
 from . import resources
 from .catalog import Catalog, Table
-from .errors import Invalid, NotFound
+from .errors import Invalid, NotFound, expect_dict
 from .insert import STOPPED, InsertIdCache, RowValidator, error_entries
 from .storage import SCRATCH, Storage
 from .types import TS_FLOAT, TS_INT64, TS_ISO, arrow_type, quote_ident, row_encoder
@@ -115,7 +115,8 @@ class BigQueryService:
             return []
 
     def create_table(self, project: str, dataset_id: str, resource: dict) -> Table:
-        ref = resource.setdefault("tableReference", {})
+        ref = expect_dict(resource.get("tableReference"), "tableReference")
+        resource["tableReference"] = ref
         if ref.get("projectId") not in (None, project) or ref.get("datasetId") not in (
             None,
             dataset_id,

@@ -41,7 +41,7 @@ PATHS = [
 
 
 @settings(
-    max_examples=60,
+    max_examples=150,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
@@ -61,3 +61,52 @@ def test_random_bodies_get_json_answers(bq_emulator, bq_client, bq_dataset, path
     elif path == "/jobs" and response.status_code == 200:
         status = response.json()["status"]
         assert status.get("errorResult", {}).get("reason") != "emulatorInternalError", status
+
+
+_param_type = st.recursive(
+    st.fixed_dictionaries(
+        {"type": st.sampled_from(["INT64", "STRING", "BOOL", "TIMESTAMP", "NUMERIC", "x", ""])}
+    ),
+    lambda inner: st.one_of(
+        st.fixed_dictionaries({"type": st.just("ARRAY"), "arrayType": inner}),
+        st.fixed_dictionaries(
+            {
+                "type": st.just("STRUCT"),
+                "structTypes": st.lists(
+                    st.fixed_dictionaries({"name": st.sampled_from(["a", "b"]), "type": inner}),
+                    max_size=2,
+                ),
+            }
+        ),
+    ),
+    max_leaves=4,
+)
+_param_value = st.recursive(
+    st.fixed_dictionaries({"value": _scalars}),
+    lambda inner: st.one_of(
+        st.fixed_dictionaries({"arrayValues": st.lists(inner, max_size=3)}),
+        st.fixed_dictionaries(
+            {"structValues": st.dictionaries(st.sampled_from(["a", "b"]), inner)}
+        ),
+        _json,
+    ),
+    max_leaves=6,
+)
+
+
+@settings(
+    max_examples=150,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(ptype=_param_type, pvalue=_param_value, named=st.booleans())
+def test_random_query_parameters_get_json_answers(bq_emulator, ptype, pvalue, named):
+    param = {"parameterType": ptype, "parameterValue": pvalue}
+    if named:
+        param["name"] = "p"
+    body = {"query": "SELECT @p AS v" if named else "SELECT ? AS v", "queryParameters": [param]}
+    url = f"{bq_emulator.url}/bigquery/v2/projects/{bq_emulator.project}/queries"
+    response = requests.post(url, json=body, timeout=30)
+    assert response.status_code < 500, response.text
+    if response.status_code >= 400:
+        assert response.json()["error"]["errors"][0]["reason"] in ("invalid", "invalidQuery")
