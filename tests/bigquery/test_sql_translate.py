@@ -436,6 +436,15 @@ def test_casts_to_every_type(con):
     )
 
 
+def test_float_to_int64_rounds_half_away_from_zero(con):
+    assert one(
+        con,
+        """SELECT CAST(2.5 AS INT64), CAST(-2.5 AS INT64), CAST(5 / 2 AS INT64),
+                  SAFE_CAST(0.5 AS INT64), CAST(AVG(x) AS INT64), CAST('12' AS INT64)
+           FROM UNNEST([1, 2]) AS x""",
+    ) == (3, -3, 3, 1, 2, 12)
+
+
 def test_numeric_cast_keeps_nine_decimals(con):
     assert one(con, "SELECT CAST('1.123456789' AS NUMERIC)") == Decimal("1.123456789")
 

@@ -275,9 +275,25 @@ def _struct(node: exp.Struct) -> exp.Expr:
     return fn("row", *node.expressions)
 
 
+# Expressions that are FLOAT64 whatever their input (DuckDB's DOUBLE).
+_FLOAT_RESULTS = (exp.Div, exp.Avg, exp.Sqrt, exp.Pow, exp.Ln, exp.Log, exp.Exp, exp.Stddev,
+                  exp.StddevPop, exp.StddevSamp, exp.Variance, exp.VariancePop, exp.Rand)  # fmt: skip
+
+
+def _is_float(node: exp.Expr) -> bool:
+    if isinstance(node, (exp.Paren, exp.Neg)):
+        return _is_float(node.this)
+    if isinstance(node, exp.Cast):
+        return node.to.this in (exp.DataType.Type.DOUBLE, exp.DataType.Type.FLOAT)
+    return isinstance(node, _FLOAT_RESULTS)
+
+
 def _cast_check(node: exp.Cast) -> exp.Expr:
     if node.args.get("format") is not None:
         raise unsupported("CAST ... FORMAT")
+    # FLOAT64 -> INT64 rounds half away from zero in BigQuery; DuckDB rounds half to even.
+    if node.to.this == exp.DataType.Type.BIGINT and _is_float(node.this):
+        node.set("this", fn("round", node.this))
     return node
 
 
