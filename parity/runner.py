@@ -37,16 +37,16 @@ class Live:
     def __init__(self, target: Target):
         self.target = target
         self.label = target.label
-        self._started = False
+        self._started: set[str] = set()
 
     def serves(self, scenario: Scenario) -> bool:
         return scenario.service in self.target.services
 
     def prepare(self, scenarios: list[Scenario]) -> None:
-        needed = {s.service for s in scenarios if self.serves(s)}
-        if needed and not self._started:
-            self.target.start(needed)
-            self._started = True
+        missing = {s.service for s in scenarios if self.serves(s)} - self._started
+        if missing:
+            self.target.start(missing)
+            self._started |= missing
 
     def result(self, scenario: Scenario) -> dict | None:
         return run_scenario(scenario, self.target) if self.serves(scenario) else None

@@ -125,7 +125,8 @@ class Embedded(Target):
     def _start(self, services: set[str]) -> None:
         from emulators.stack import start_emulator
 
-        self._dir = Path(tempfile.mkdtemp(prefix="parity-"))
+        if self._dir is None:
+            self._dir = Path(tempfile.mkdtemp(prefix="parity-"))
         if "pubsub" in services:
             proc = start_emulator("pubsub", self._dir)
             self._processes.append(proc)
@@ -142,6 +143,7 @@ class Embedded(Target):
         self._processes.clear()
         if self._dir:
             shutil.rmtree(self._dir, ignore_errors=True)
+            self._dir = None
 
 
 class GoogleEmulator(Target):

@@ -208,3 +208,21 @@ def test_a_scenario_that_crashes_alike_on_both_sides_is_not_same(tmp_path):
     assert report.score([outcome]) == (0, 1)
     _, md = report.write([outcome], "a", "b", tmp_path)
     assert "a crashed:" in md.read_text() and "bug in the scenario" in md.read_text()
+
+
+def test_a_live_side_starts_each_service_once_when_first_needed():
+    class Recording(FakeTarget):
+        services = frozenset({"pubsub", "bigquery"})
+
+        def __init__(self):
+            self.calls = []
+
+        def start(self, services):
+            self.calls.append(sorted(services))
+
+    target = Recording()
+    side = runner.Live(target)
+    side.prepare(discover("pubsub_seek"))
+    side.prepare(discover("pubsub_seek,bigquery_dml"))
+    side.prepare(discover("*"))
+    assert target.calls == [["pubsub"], ["bigquery"]]
