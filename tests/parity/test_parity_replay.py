@@ -76,3 +76,27 @@ def test_bigquery_scenarios_are_stable_across_two_fresh_emulators():
     ]
     rows = {s["label"]: s["value"] for s in outcomes[0].a["steps"]}["rows"]
     assert [r["id"] for r in rows] == ["a", "b", "c", "g"]  # insertId dedup kept one a and b
+
+
+@pytest.mark.parametrize(
+    ("scenario", "exit_code", "line"),
+    [
+        ("pubsub_exactly_once", 0, "1/1 scenarios identical"),
+        ("pubsub_filters", 1, "0/1 scenarios identical"),
+    ],
+)
+def test_cli_replay_writes_reports_and_strict_fails_on_a_difference(
+    tmp_path, scenario, exit_code, line
+):
+    import subprocess
+    import sys
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "parity", "--a", "embedded", "--replay", str(SNAPSHOTS),
+         "--scenarios", scenario, "--out", str(tmp_path), "--strict"],
+        cwd=SNAPSHOTS.parents[2], capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == exit_code, proc.stderr[-2000:]
+    assert line in proc.stdout
+    assert line in (tmp_path / "report.md").read_text()
+    assert (tmp_path / "report.json").exists()
