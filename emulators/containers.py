@@ -52,9 +52,12 @@ def testcontainers_up(root: Path | None = None) -> tuple[Endpoints, callable]:
     try:
         ports = {}
         for name, port in (("pubsub", PUBSUB_PORT), ("bigquery", BIGQUERY_PORT)):
-            image = DockerImage(path=str(root), dockerfile_path=f"emulators/{name}/Dockerfile")
-            image.build()
-            container = DockerContainer(str(image)).with_exposed_ports(port)
+            tag = f"streambench-{name}:local"
+            DockerImage(
+                path=str(root), tag=tag, dockerfile_path=f"emulators/{name}/Dockerfile",
+                clean_up=False,
+            ).build()
+            container = DockerContainer(tag).with_exposed_ports(port)
             container.start()
             started.append(container)
             wait_for_logs(container, "listening on", timeout=60)
