@@ -1161,6 +1161,36 @@ def test_or_replace_with_if_not_exists_rejected():
 # --- errors -------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize(
+    "sql, message, location",
+    [
+        ("SELECT * FORM ds.events", 'Syntax error: Unexpected identifier "ds" at [1:15]', (1, 15)),
+        ("SELECT 1 2", 'Syntax error: Unexpected integer literal "2" at [1:10]', (1, 10)),
+        (
+            "SELECT * FROM ds.events WHERE",
+            "Syntax error: Unexpected end of script at [1:30]",
+            (1, 30),
+        ),
+        (
+            "SELECT a\nFROM ds.events\nWHERE a = (",
+            "Syntax error: Unexpected end of script at [3:12]",
+            (3, 12),
+        ),
+        (
+            "SELECT * FROM ds.events AS select",
+            "Syntax error: Unexpected keyword SELECT at [1:28]",
+            (1, 28),
+        ),
+        ("SELECT * FROM ds.events GROUP", "Syntax error: Unexpected keyword GROUP", None),
+    ],
+)
+def test_syntax_error_messages(sql, message, location):
+    with pytest.raises(SqlError) as info:
+        tr(sql)
+    assert info.value.message == message
+    assert info.value.location == location
+
+
 def test_syntax_error_message():
     with pytest.raises(SqlError) as info:
         tr("SELECT * FORM ds.events")

@@ -251,7 +251,7 @@ def _parse(sql: Any) -> exp.Expr:
     try:
         trees = [t for t in sqlglot.parse(sql, read="bigquery") if t is not None]
     except ParseError as error:
-        raise _syntax_error(error) from None
+        raise _syntax_error(error, sql) from None
     except TokenError as error:
         raise SqlError(f"Syntax error: {_first_line(str(error))}") from None
     if not trees or (isinstance(trees[0], exp.Select) and not trees[0].expressions):
@@ -261,18 +261,60 @@ def _parse(sql: Any) -> exp.Expr:
     return trees[0]
 
 
-def _syntax_error(error: ParseError) -> SqlError:
+def _syntax_error(error: ParseError, sql: str) -> SqlError:
     details = error.errors[0] if error.errors else {}
     line, col = details.get("line"), details.get("col")
     highlight = (details.get("highlight") or "").strip()
     description = details.get("description") or _first_line(str(error))
+    missing = description.startswith(("Expecting", "Required keyword", "Expected"))
+    if missing and line and col and _at_end(sql, line, col):
+        end = _end_position(sql)
+        return SqlError(f"Syntax error: Unexpected end of script at [{end[0]}:{end[1]}]", end)
     if highlight:
         start = max(1, (col or 1) - len(highlight) + 1)
-        what = f'identifier "{highlight}"' if re.fullmatch(r"\w+", highlight) else f'"{highlight}"'
-        return SqlError(f"Syntax error: Unexpected {what} at [{line}:{start}]", (line, start))
+        message = f"Syntax error: Unexpected {_describe_token(highlight)} at [{line}:{start}]"
+        return SqlError(message, (line, start))
     if line:
         return SqlError(f"Syntax error: {description} at [{line}:{col}]", (line, col))
     return SqlError(f"Syntax error: {description}")
+
+
+def _describe_token(token: str) -> str:
+    if re.fullmatch(r"\d+", token):
+        return f'integer literal "{token}"'
+    if re.fullmatch(r"(\d+\.\d*|\.\d+)([eE][-+]?\d+)?|\d+[eE][-+]?\d+", token):
+        return f'floating point literal "{token}"'
+    if token.upper() in RESERVED_KEYWORDS:
+        return f"keyword {token.upper()}"
+    if re.fullmatch(r"\w+", token):
+        return f'identifier "{token}"'
+    if token[:1] in "'\"":
+        return "string literal"
+    return f'"{token}"'
+
+
+def _at_end(sql: str, line: int, col: int) -> bool:
+    lines = sql.splitlines() or [""]
+    if line < len(lines):
+        return not "\n".join(lines[line:]).strip() and not lines[line - 1][col:].strip()
+    return line == len(lines) and not lines[-1][col:].strip()
+
+
+def _end_position(sql: str) -> tuple[int, int]:
+    lines = sql.rstrip().splitlines() or [""]
+    return len(lines), len(lines[-1]) + 1
+
+
+# GoogleSQL reserved keywords (they cannot be unquoted identifiers or aliases).
+RESERVED_KEYWORDS = frozenset(
+    """ALL AND ANY ARRAY AS ASC ASSERT_ROWS_MODIFIED AT BETWEEN BY CASE CAST COLLATE CONTAINS
+    CREATE CROSS CUBE CURRENT DEFAULT DEFINE DESC DISTINCT ELSE END ENUM ESCAPE EXCEPT EXCLUDE
+    EXISTS EXTRACT FALSE FETCH FOLLOWING FOR FROM FULL GROUP GROUPING GROUPS HASH HAVING IF
+    IGNORE IN INNER INTERSECT INTERVAL INTO IS JOIN LATERAL LEFT LIKE LIMIT LOOKUP MERGE NATURAL
+    NEW NO NOT NULL NULLS OF ON OR ORDER OUTER OVER PARTITION PRECEDING PROTO QUALIFY RANGE
+    RECURSIVE RESPECT RIGHT ROLLUP ROWS SELECT SET SOME STRUCT TABLESAMPLE THEN TO TREAT TRUE
+    UNBOUNDED UNION UNNEST USING WHEN WHERE WINDOW WITH WITHIN""".split()
+)
 
 
 def _first_line(text: str) -> str:
@@ -283,6 +325,11 @@ def _reject_unsupported(tree: exp.Expr) -> None:
     for param in tree.find_all(exp.Parameter):
         if isinstance(param.this, exp.Parameter):
             raise unsupported(f"system variable @@{param.this.name}")
+    for alias in tree.find_all(exp.TableAlias, exp.Alias):
+        name = alias.args.get("alias") if isinstance(alias, exp.Alias) else alias.this
+        if isinstance(name, exp.Identifier) and not name.quoted:
+            if name.name.upper() in RESERVED_KEYWORDS:  # sqlglot accepts `FROM t GROUP`
+                raise SqlError(f"Syntax error: Unexpected keyword {name.name.upper()}")
 
 
 def _dml_target(tree: exp.Expr) -> exp.Expr:
