@@ -24,7 +24,7 @@ def run_load(service: BigQueryService, config: dict, data: bytes | None) -> dict
             f"Load from {uris[0] if uris else 'source URIs'} is not supported: this emulator "
             "has no Cloud Storage. Upload the data with the load job (load_table_from_file)."
         )
-    fmt = (config.get("sourceFormat") or "CSV").upper()
+    fmt = str(config.get("sourceFormat") or "CSV").upper()
     dest = expect_dict(config.get("destinationTable"), "destinationTable")
     project, dataset_id, table_id = (
         dest.get("projectId"),
@@ -33,7 +33,13 @@ def run_load(service: BigQueryService, config: dict, data: bytes | None) -> dict
     )
     if not all(isinstance(p, str) and p for p in (project, dataset_id, table_id)):
         raise Invalid("Load job needs configuration.load.destinationTable.")
-    text = data.decode((config.get("encoding") or "UTF-8").replace("ISO-8859-1", "latin-1"))
+    encoding = str(config.get("encoding") or "UTF-8").replace("ISO-8859-1", "latin-1")
+    try:
+        text = data.decode(encoding)
+    except (UnicodeDecodeError, LookupError) as exc:
+        raise Invalid(
+            f"Error while reading data, error message: cannot decode as {encoding}: {exc}"
+        ) from None
     if fmt == "NEWLINE_DELIMITED_JSON":
         records, bad = _ndjson_records(text)
     elif fmt == "CSV":
@@ -65,10 +71,14 @@ def run_load(service: BigQueryService, config: dict, data: bytes | None) -> dict
         if not config.get("autodetect"):
             raise Invalid("No schema specified on job or table.")
         schema = _autodetect_json(records)
-    max_bad = int(config.get("maxBadRecords") or 0)
+    max_bad = _int_option(config, "maxBadRecords")
     ignore_unknown = bool(config.get("ignoreUnknownValues"))
     create = config.get("createDisposition") or "CREATE_IF_NEEDED"
     write = config.get("writeDisposition") or "WRITE_APPEND"
+    if create not in ("CREATE_IF_NEEDED", "CREATE_NEVER"):
+        raise Invalid(f"Invalid value for createDisposition: {create}")
+    if write not in ("WRITE_APPEND", "WRITE_TRUNCATE", "WRITE_EMPTY"):
+        raise Invalid(f"Invalid value for writeDisposition: {write}")
     with service.storage.lock:
         table = catalog.find_table(project, dataset_id, table_id)
         if table is None:
@@ -79,7 +89,9 @@ def run_load(service: BigQueryService, config: dict, data: bytes | None) -> dict
             raise Invalid(f"Cannot load into {table.table_id}: it is a {table.type}.")
         elif write == "WRITE_EMPTY" and service.storage.count_rows(table.storage_name):
             raise Duplicate(f"Already Exists: Table {project}:{dataset_id}.{table_id}")
-        effective = schema or table.schema
+        effective = schema if schema is not None else (table.schema if table else [])
+        if table is None and not effective:
+            raise Invalid("No schema specified on job or table (nothing to autodetect from).")
         validator = RowValidator(effective)
         converted: list[dict] = []
         errors: list[dict] = list(bad)
@@ -136,6 +148,16 @@ def run_load(service: BigQueryService, config: dict, data: bytes | None) -> dict
     }
 
 
+def _int_option(config: dict, name: str) -> int:
+    try:
+        value = int(config.get(name) or 0)
+    except (TypeError, ValueError):
+        raise Invalid(f"Invalid value for {name}: {config.get(name)!r}") from None
+    if value < 0:
+        raise Invalid(f"Invalid value for {name}: {value}")
+    return value
+
+
 def _has_new_fields(old: list[dict], new: list[dict]) -> str | None:
     names = {f["name"].lower() for f in old}
     return next((f["name"] for f in new if f["name"].lower() not in names), None)
@@ -166,14 +188,17 @@ def _csv_rows(text: str, config: dict) -> list[list[str]]:
     if delimiter in ("\\t", "tab"):
         delimiter = "\t"
     quote = config.get("quote")
-    reader = csv.reader(
-        io.StringIO(text),
-        delimiter=delimiter,
-        quotechar=quote if quote else '"',
-        quoting=csv.QUOTE_MINIMAL if quote != "" else csv.QUOTE_NONE,
-    )
-    rows = [row for row in reader if row]
-    skip = int(config.get("skipLeadingRows") or 0)
+    try:
+        reader = csv.reader(
+            io.StringIO(text),
+            delimiter=delimiter,
+            quotechar=quote if quote else '"',
+            quoting=csv.QUOTE_MINIMAL if quote != "" else csv.QUOTE_NONE,
+        )
+        rows = [row for row in reader if row]
+    except (csv.Error, TypeError) as exc:
+        raise Invalid(f"Error while reading data, error message: CSV parse error: {exc}") from None
+    skip = _int_option(config, "skipLeadingRows")
     return rows[skip:]
 
 

@@ -418,6 +418,10 @@ def write_into_table(
     )
     if not all(isinstance(p, str) and p for p in (project, dataset_id, table_id)):
         raise Invalid("destinationTable needs projectId, datasetId and tableId.")
+    if create_disposition not in ("CREATE_IF_NEEDED", "CREATE_NEVER"):
+        raise Invalid(f"Invalid value for createDisposition: {create_disposition}")
+    if write_disposition not in ("WRITE_APPEND", "WRITE_TRUNCATE", "WRITE_EMPTY"):
+        raise Invalid(f"Invalid value for writeDisposition: {write_disposition}")
     catalog = service.catalog
     table = catalog.find_table(project, dataset_id, table_id)
     if table is not None and table.type != "TABLE":

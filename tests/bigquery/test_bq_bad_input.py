@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import requests
 from hypothesis import HealthCheck, given, settings
@@ -110,3 +112,53 @@ def test_random_query_parameters_get_json_answers(bq_emulator, ptype, pvalue, na
     assert response.status_code < 500, response.text
     if response.status_code >= 400:
         assert response.json()["error"]["errors"][0]["reason"] in ("invalid", "invalidQuery")
+
+
+@settings(
+    max_examples=80,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    load=st.fixed_dictionaries(
+        {},
+        optional={
+            "sourceFormat": st.sampled_from(["CSV", "NEWLINE_DELIMITED_JSON", "AVRO", 3]),
+            "autodetect": st.booleans(),
+            "skipLeadingRows": st.one_of(st.integers(-2, 3), st.text(max_size=2)),
+            "fieldDelimiter": st.sampled_from([",", ";;", "", "\\t", 5]),
+            "encoding": st.sampled_from(["UTF-8", "ISO-8859-1", "nope"]),
+            "maxBadRecords": st.one_of(st.integers(-1, 2), st.just("x")),
+            "schema": _json,
+            "writeDisposition": st.sampled_from(["WRITE_APPEND", "WRITE_TRUNCATE", "x"]),
+        },
+    ),
+    data=st.binary(max_size=60),
+)
+def test_random_load_uploads_get_json_answers(bq_emulator, bq_dataset, load, data):
+    load["destinationTable"] = {
+        "projectId": bq_emulator.project,
+        "datasetId": bq_dataset,
+        "tableId": "loaded",
+    }
+    metadata = json.dumps({"configuration": {"load": load}}).encode()
+    boundary = "b0undary"
+    body = (
+        f"--{boundary}\r\nContent-Type: application/json\r\n\r\n".encode()
+        + metadata
+        + f"\r\n--{boundary}\r\nContent-Type: application/octet-stream\r\n\r\n".encode()
+        + data
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    url = f"{bq_emulator.url}/upload/bigquery/v2/projects/{bq_emulator.project}/jobs"
+    response = requests.post(
+        url,
+        params={"uploadType": "multipart"},
+        data=body,
+        headers={"content-type": f"multipart/related; boundary={boundary}"},
+        timeout=30,
+    )
+    assert response.status_code < 500, response.text
+    if response.status_code == 200:
+        status = response.json()["status"]
+        assert status.get("errorResult", {}).get("reason") != "emulatorInternalError", status
