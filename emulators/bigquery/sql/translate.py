@@ -325,10 +325,12 @@ def _reject_unsupported(tree: exp.Expr) -> None:
     for param in tree.find_all(exp.Parameter):
         if isinstance(param.this, exp.Parameter):
             raise unsupported(f"system variable @@{param.this.name}")
-    for alias in tree.find_all(exp.TableAlias, exp.Alias):
-        name = alias.args.get("alias") if isinstance(alias, exp.Alias) else alias.this
+    # sqlglot reads `FROM t GROUP` as the alias GROUP. Only table aliases are checked: column
+    # aliases such as `AS at` are lenient here (BigQuery would want backticks).
+    for alias in tree.find_all(exp.TableAlias):
+        name = alias.this
         if isinstance(name, exp.Identifier) and not name.quoted:
-            if name.name.upper() in RESERVED_KEYWORDS:  # sqlglot accepts `FROM t GROUP`
+            if name.name.upper() in RESERVED_KEYWORDS:
                 raise SqlError(f"Syntax error: Unexpected keyword {name.name.upper()}")
 
 
