@@ -70,19 +70,19 @@ def test_named_positional_array_and_struct_parameters(bq_client, numbers):
             bigquery.ScalarQueryParameter("low", "INT64", 10),
             bigquery.ArrayQueryParameter("parities", "STRING", ["odd"]),
             bigquery.ScalarQueryParameter(
-                "at", "TIMESTAMP", dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc)
+                "at_time", "TIMESTAMP", dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc)
             ),
         ]
     )
     rows = list(
         bq_client.query_and_wait(
-            f"SELECT n, @at AS at FROM `{numbers}` WHERE n < @low AND parity IN UNNEST(@parities) "
+            f"SELECT n, @at_time AS at_time FROM `{numbers}` WHERE n < @low AND parity IN UNNEST(@parities) "
             "ORDER BY n",
             job_config=config,
         )
     )
     assert [r.n for r in rows] == [1, 3, 5, 7, 9]
-    assert rows[0].at == dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc)
+    assert rows[0].at_time == dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc)
     positional = bigquery.QueryJobConfig(
         query_parameters=[
             bigquery.ScalarQueryParameter(None, "INT64", 3),
