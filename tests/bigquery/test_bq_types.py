@@ -151,3 +151,12 @@ def test_row_encoding_round_trip_through_duckdb():
         ]
     }
     assert row_encoder(schema[:1], TS_FLOAT)(row[:1]) == {"f": [{"v": "1704067201.500000"}]}
+
+
+def test_duckdb_builtin_extensions_work_offline():
+    con = duckdb.connect(
+        config={"autoinstall_known_extensions": False, "autoload_known_extensions": True}
+    )
+    assert con.execute("SELECT json('{}')").fetchone() == ("{}",)
+    con.execute("SET TimeZone = 'UTC'")  # icu
+    assert con.execute("SELECT current_setting('TimeZone')").fetchone() == ("UTC",)
