@@ -297,11 +297,17 @@ def run_query(
     params = query_parameters(config.get("queryParameters"), config.get("parameterMode"))
     _local.referenced = []
     try:
+        # Translation (pure Python, can take a while) runs outside the database lock so
+        # streaming inserts are not held up; resolve_table locks where it touches DuckDB.
+        statement = translate_sql(service, sql, default_project, default.get("datasetId"), params)
+        referenced = list(_local.referenced)
         with service.storage.lock:
-            statement = translate_sql(
-                service, sql, default_project, default.get("datasetId"), params
-            )
-            referenced = list(_local.referenced)
+            for table in referenced:  # a table dropped or replaced meanwhile
+                current = service.catalog.find_table(*table.ref)
+                if current is None or current.storage_name != table.storage_name:
+                    raise NotFound(
+                        f"Not found: Table {table.project}:{table.dataset_id}.{table.table_id}"
+                    )
             total_bytes = sum(
                 service.storage.count_rows(t.storage_name) * max(len(t.schema), 1) * 8
                 for t in referenced
