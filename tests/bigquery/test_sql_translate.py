@@ -445,6 +445,24 @@ def test_float_to_int64_rounds_half_away_from_zero(con):
     ) == (3, -3, 3, 1, 2, 12)
 
 
+def test_float_to_string_like_bigquery(con):
+    assert one(
+        con,
+        """SELECT CAST(100.0 AS STRING), CAST(1.5 AS STRING), CAST(7 / 2 AS STRING),
+                  CAST(6 / 2 AS STRING), CAST(1e20 AS STRING), CAST(10 AS STRING)""",
+    ) == ("100", "1.5", "3.5", "3", "1e+20", "10")
+
+
+def test_json_query_of_a_string_is_a_string(con):
+    cursor = con.execute(
+        tr(
+            """SELECT JSON_QUERY('{"a": {"b": 1}}', '$.a'), JSON_QUERY(JSON '{"a": 1}', '$.a')"""
+        ).duckdb_sql
+    )
+    assert [str(d[1]) for d in cursor.description] == ["VARCHAR", "JSON"]
+    assert cursor.fetchone() == ('{"b":1}', "1")
+
+
 def test_numeric_cast_keeps_nine_decimals(con):
     assert one(con, "SELECT CAST('1.123456789' AS NUMERIC)") == Decimal("1.123456789")
 

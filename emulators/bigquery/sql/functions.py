@@ -291,9 +291,32 @@ def _is_float(node: exp.Expr) -> bool:
 def _cast_check(node: exp.Cast) -> exp.Expr:
     if node.args.get("format") is not None:
         raise unsupported("CAST ... FORMAT")
+    target = node.to.this
     # FLOAT64 -> INT64 rounds half away from zero in BigQuery; DuckDB rounds half to even.
-    if node.to.this == exp.DataType.Type.BIGINT and _is_float(node.this):
+    if target == exp.DataType.Type.BIGINT and _is_float(node.this):
         node.set("this", fn("round", node.this))
+    # FLOAT64 -> STRING: BigQuery writes 100 where DuckDB writes 100.0.
+    if target in (exp.DataType.Type.TEXT, exp.DataType.Type.VARCHAR) and _is_float(node.this):
+        trimmed = fn(
+            "regexp_replace", node.copy(), exp.Literal.string(r"\.0$"), exp.Literal.string("")
+        )
+        return trimmed
+    return node
+
+
+def _is_string(node: exp.Expr) -> bool:
+    if isinstance(node, exp.Literal):
+        return node.is_string
+    if isinstance(node, exp.Cast):
+        return node.to.this in (exp.DataType.Type.TEXT, exp.DataType.Type.VARCHAR)
+    return False
+
+
+def _json_extract(node: exp.Expr) -> exp.Expr:
+    # JSON_QUERY/JSON_EXTRACT of a STRING is a STRING in BigQuery (JSON only for JSON input).
+    # Column types are unknown here, so only visibly-string arguments are handled.
+    if _is_string(node.this) and not isinstance(node.parent, exp.Cast):
+        return cast(node, "VARCHAR")
     return node
 
 
@@ -318,6 +341,7 @@ _REWRITES: dict[type, Callable[[exp.Expr], exp.Expr]] = {
     exp.Trunc: _int32_args("decimals"),
     exp.Chr: _int32_args("expressions"),
     exp.Cast: _cast_check,
+    exp.JSONExtract: _json_extract,
     exp.TryCast: _cast_check,
 }
 _REWRITES.update(datetimes.REWRITES)
