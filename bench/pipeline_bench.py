@@ -3,7 +3,7 @@
     python bench/pipeline_bench.py --out bench/results/pipeline.json [--profile]
 
 Variants (loadtest/runner_tuning.py): ``stock`` (Beam and the pipeline as they are),
-``pull1000`` (pulls of 1000 messages instead of 10), ``tuned`` (pull1000 plus cached DoFn
+``pull500`` (pulls of 500 messages instead of 10), ``tuned`` (pull500 plus cached DoFn
 specs, a JSON-length row size and a pre-crawled JSON Schema registry). For each variant, on a
 fresh embedded stack each time:
 
@@ -40,7 +40,7 @@ sys.path.insert(0, str(ROOT))
 
 from loadtest.runner_tuning import ALL, PULL_ONLY, STOCK, Tuning  # noqa: E402
 
-VARIANTS = {"stock": STOCK, "pull1000": PULL_ONLY, "tuned": ALL}
+VARIANTS = {"stock": STOCK, "pull500": PULL_ONLY, "tuned": ALL}
 GOAL_EVENTS_PER_S = 1000
 GOAL_P99_S = 3.0
 
@@ -284,7 +284,7 @@ def run_variant(name: str, args, profile: bool) -> dict:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default=str(ROOT / "bench/results/pipeline.json"))
-    parser.add_argument("--variants", default="stock,pull1000,tuned", help="comma-separated")
+    parser.add_argument("--variants", default="stock,pull500,tuned", help="comma-separated")
     parser.add_argument("--backlog", type=int, default=30_000, help="saturation backlog (tuned)")
     parser.add_argument("--stock-backlog", type=int, default=2_000)
     parser.add_argument("--time-box", type=float, default=30.0, help="saturation max seconds")
@@ -323,8 +323,8 @@ def main(argv: list[str] | None = None) -> int:
 
 LABELS = {
     "stock": "stock DirectRunner (pulls of 10)",
-    "pull1000": "pulls of 1000",
-    "tuned": "pulls of 1000 + cached DoFn specs + JSON row size + crawled schema",
+    "pull500": "pulls of 500",
+    "tuned": "pulls of 500 + cached DoFn specs + JSON row size + crawled schema",
 }
 
 

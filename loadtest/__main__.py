@@ -27,7 +27,7 @@ from loadtest.target import KINDS as TARGETS
 from loadtest.target import Target, TargetError, gcp_target
 
 HERE = Path(__file__).resolve().parent
-TUNINGS = {"stock": runner_tuning.STOCK, "pull1000": runner_tuning.PULL_ONLY,
+TUNINGS = {"stock": runner_tuning.STOCK, "pull500": runner_tuning.PULL_ONLY,
            "tuned": runner_tuning.ALL}
 EMULATOR_VARIABLES = ("PUBSUB_EMULATOR_HOST", "BIGQUERY_EMULATOR_HOST")
 

@@ -37,8 +37,8 @@ class Tuning:
 
 
 STOCK = Tuning()
-PULL_ONLY = Tuning(pull_max_messages=1000)
-ALL = Tuning(1000, True, True, True)
+PULL_ONLY = Tuning(pull_max_messages=500)
+ALL = Tuning(500, True, True, True)
 
 
 class _LargerPulls:
