@@ -8,6 +8,7 @@ import hashlib
 import json
 import re
 import time
+from collections.abc import Callable
 from typing import Any
 
 from .errors import Duplicate, Invalid, NotFound, expect_dict, expect_list
@@ -108,6 +109,8 @@ class Catalog:
         self.datasets: dict[tuple[str, str], Dataset] = {}
         self.tables: dict[tuple[str, str, str], Table] = {}
         self.jobs: dict[tuple[str, str], dict] = {}
+        # Told "project:dataset.table" whenever a table's data is dropped or replaced.
+        self.on_table_dropped: Callable[[str], None] = lambda key: None
         for _key, kind, record in storage.load_catalog():
             if kind == "dataset":
                 ds = Dataset(**record)
@@ -195,6 +198,7 @@ class Catalog:
                 Storage.delete_record(con, ds.key)
             for table in tables:
                 self.tables.pop(table.ref, None)
+                self.on_table_dropped(_ref_key(table))
             self.datasets.pop((project, dataset_id), None)
 
     # ------------------------------------------------------------------ tables
@@ -270,6 +274,7 @@ class Catalog:
             with self.storage.transaction() as con:
                 if old is not None:
                     Storage.drop_table(con, old.storage_name)
+                    self.on_table_dropped(_ref_key(old))
                 if not is_view:
                     if populate_sql is not None:
                         sql, params = populate_sql
@@ -355,6 +360,7 @@ class Catalog:
                 Storage.drop_table(con, table.storage_name)
                 Storage.delete_record(con, table.key)
             self.tables.pop(table.ref, None)
+            self.on_table_dropped(_ref_key(table))
 
     # ------------------------------------------------------------------ jobs
 
@@ -364,6 +370,10 @@ class Catalog:
         with self.storage.transaction() as con:
             Storage.put_record(con, key, "job", resource)
         self.jobs[(ref["projectId"], ref["jobId"])] = resource
+
+
+def _ref_key(table: Table) -> str:
+    return f"{table.project}:{table.dataset_id}.{table.table_id}"
 
 
 def _schema_additions(old: list[dict], new: list[dict], path: str = "") -> list[dict]:

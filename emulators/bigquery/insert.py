@@ -143,16 +143,22 @@ STOPPED = {"reason": "stopped", "location": "", "debugInfo": "", "message": ""}
 class InsertIdCache:
     """insertIds seen per table within a time window (best-effort de-duplication, like BigQuery)."""
 
-    def __init__(self, window_seconds: float, clock: Callable[[], float] = time.time):
+    def __init__(
+        self,
+        window_seconds: float,
+        clock: Callable[[], float] = time.time,
+        max_entries: int = 1_000_000,
+    ):
         self.window = window_seconds
         self.clock = clock
+        self.max_entries = max_entries  # bounds memory; the oldest ids are forgotten first
         self._seen: OrderedDict[tuple[str, str], float] = OrderedDict()
         self._lock = threading.Lock()
 
     def load(self, entries: list[tuple[str, str, float]]) -> None:
         """Restore remembered ids (table key, id, expiry), oldest first."""
         with self._lock:
-            for table_key, insert_id, expiry in entries:
+            for table_key, insert_id, expiry in entries[-self.max_entries :]:
                 self._seen[(table_key, insert_id)] = expiry
 
     def expiry(self) -> float:
@@ -183,6 +189,8 @@ class InsertIdCache:
                 key = (table_key, insert_id)
                 self._seen[key] = expiry
                 self._seen.move_to_end(key)
+            while len(self._seen) > self.max_entries:
+                self._seen.popitem(last=False)
 
     def forget_table(self, table_key: str) -> None:
         with self._lock:

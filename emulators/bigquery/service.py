@@ -72,6 +72,7 @@ class BigQueryService:
         self.catalog = Catalog(self.storage, default_project)
         self.insert_ids = InsertIdCache(insert_id_window)
         self.insert_ids.load(self.storage.live_insert_ids(self.insert_ids.clock()))
+        self.catalog.on_table_dropped = self._forget_insert_ids
         self._appends = 0
         self._writers: dict[tuple[str, str, str], _Writer] = {}
         self._writers_lock = threading.Lock()
@@ -137,9 +138,11 @@ class BigQueryService:
 
     def delete_table(self, project: str, dataset_id: str, table_id: str) -> None:
         self.catalog.delete_table(project, dataset_id, table_id)
-        key = f"{project}:{dataset_id}.{table_id}"
-        self.insert_ids.forget_table(key)
-        self.storage.forget_insert_ids(key, self.insert_ids.clock())
+
+    def _forget_insert_ids(self, table_key: str) -> None:
+        """A dropped or replaced table starts with a clean de-duplication memory."""
+        self.insert_ids.forget_table(table_key)
+        self.storage.forget_insert_ids(table_key, self.insert_ids.clock())
 
     # ------------------------------------------------------------------ tabledata.insertAll
 

@@ -286,3 +286,17 @@ def test_parallel_inserts_all_land(bq_emulator, bq_dataset):
         assert all(not errors for errors in pool.map(send, range(6)))
     ids = [r["id"] for r in client.list_rows(table)]
     assert len(ids) == 3000 and len(set(ids)) == 3000
+
+
+def test_recreated_table_forgets_insert_ids(bq_client, bq_dataset):
+    ref = f"{bq_client.project}.{bq_dataset}.again"
+    schema = [bigquery.SchemaField("id", "INTEGER")]
+    table = bq_client.create_table(bigquery.Table(ref, schema=schema))
+    assert not bq_client.insert_rows_json(table, [{"id": 1}], row_ids=["same"])
+    bq_client.delete_table(ref)
+    table = bq_client.create_table(bigquery.Table(ref, schema=schema))
+    assert not bq_client.insert_rows_json(table, [{"id": 2}], row_ids=["same"])
+    assert _ids(bq_client, table) == [2]
+    bq_client.query_and_wait(f"CREATE OR REPLACE TABLE `{ref}` (id INT64)")
+    assert not bq_client.insert_rows_json(ref, [{"id": 3}], row_ids=["same"])
+    assert _ids(bq_client, ref) == [3]

@@ -160,3 +160,21 @@ def test_duckdb_builtin_extensions_work_offline():
     assert con.execute("SELECT json('{}')").fetchone() == ("{}",)
     con.execute("SET TimeZone = 'UTC'")  # icu
     assert con.execute("SELECT current_setting('TimeZone')").fetchone() == ("UTC",)
+
+
+def test_insert_id_cache_window_and_bound():
+    from emulators.bigquery.insert import InsertIdCache
+
+    now = [1000.0]
+    cache = InsertIdCache(60, clock=lambda: now[0], max_entries=3)
+    assert cache.filter_new("t", ["a", "b", None, "a"]) == [0, 1, 2]
+    cache.remember("t", ["a", "b"])
+    assert cache.filter_new("t", ["a", "c"]) == [1]
+    assert cache.filter_new("other", ["a"]) == [0]
+    cache.remember("t", ["c", "d"])  # over the bound: "a" (oldest) is forgotten
+    assert cache.filter_new("t", ["a", "b", "d"]) == [0]
+    now[0] += 61
+    assert cache.filter_new("t", ["b", "c", "d"]) == [0, 1, 2]
+    cache.remember("t", ["x"])
+    cache.forget_table("t")
+    assert cache.filter_new("t", ["x"]) == [0]
