@@ -50,7 +50,11 @@ def main(argv: list[str] | None = None) -> int:
     from .server import build_app
     from .service import BigQueryService
 
-    service = BigQueryService(args.data_dir, args.project, args.insert_id_window)
+    try:
+        service = BigQueryService(args.data_dir, args.project, args.insert_id_window)
+    except Exception as exc:  # e.g. the data dir's DuckDB file is locked by another process
+        print(f"bigquery emulator: cannot open storage: {exc}", file=sys.stderr)
+        return 1
     service.base_url = url
 
     def ready() -> None:
