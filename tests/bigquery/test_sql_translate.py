@@ -1346,6 +1346,8 @@ _SWEEP = [
         ],
     ),
     ("SELECT COUNT(*) FROM ds.events TABLESAMPLE SYSTEM (100 PERCENT)", [(4,)]),
+    ("SELECT COUNT(*) FROM ds.events TABLESAMPLE SYSTEM (99.5 PERCENT) WHERE FALSE", [(0,)]),
+    ("SELECT STRING_AGG(DISTINCT name ORDER BY name) FROM ds.events", [("alpha,beta,gamma",)]),
     (
         "SELECT INITCAP('hello world'), LEFT('abc', 2), RIGHT('abc', 2), REPEAT('ab', 2)",
         [("Hello World", "ab", "bc", "abab")],

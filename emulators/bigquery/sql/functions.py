@@ -92,6 +92,8 @@ _ARITHMETIC = (exp.Add, exp.Sub, exp.Mul, exp.IntDiv, exp.Mod)
 def _literal(node: exp.Literal) -> exp.Expr:
     if node.is_string or isinstance(node.parent, (exp.DataTypeParam, exp.Interval)):
         return node
+    if node.find_ancestor(exp.TableSample):  # TABLESAMPLE SYSTEM (10.5 PERCENT) takes a number
+        return node
     text = node.this
     if re.search(r"[.eE]", text):
         # BigQuery's 2.5 is FLOAT64; DuckDB would type it DECIMAL.
