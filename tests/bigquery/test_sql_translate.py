@@ -1346,6 +1346,11 @@ _SWEEP = [
         ],
     ),
     ("SELECT COUNT(*) FROM ds.events TABLESAMPLE SYSTEM (100 PERCENT)", [(4,)]),
+    (
+        """SELECT TIMESTAMP_TRUNC(TIMESTAMP '2024-01-02 03:00:00+00', DAY, 'America/New_York'),
+                  PARSE_TIMESTAMP('%Y-%m-%d %H:%M', '2024-01-02 03:00', 'America/New_York')""",
+        [(dt.datetime(2024, 1, 1, 5, tzinfo=UTC), dt.datetime(2024, 1, 2, 8, tzinfo=UTC))],
+    ),
     ("SELECT COUNT(*) FROM ds.events TABLESAMPLE SYSTEM (99.5 PERCENT) WHERE FALSE", [(0,)]),
     ("SELECT STRING_AGG(DISTINCT name ORDER BY name) FROM ds.events", [("alpha,beta,gamma",)]),
     (
