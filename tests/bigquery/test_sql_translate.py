@@ -1389,6 +1389,28 @@ def test_sweep(con, sql, expected):
     assert run(con, sql) == expected
 
 
+def test_more_windows_and_statistics(con):
+    rows = run(
+        con,
+        """SELECT id, NTILE(2) OVER w, DENSE_RANK() OVER (ORDER BY name), PERCENT_RANK() OVER w,
+                  CUME_DIST() OVER w
+           FROM ds.events WINDOW w AS (ORDER BY id) ORDER BY id""",
+    )
+    assert rows == [
+        (1, 1, 1, 0.0, 0.25),
+        (2, 1, 2, 1 / 3, 0.5),
+        (3, 2, 3, 2 / 3, 0.75),
+        (4, 2, 1, 1.0, 1.0),
+    ]
+    stddev, variance, corr, bits = one(
+        con,
+        """SELECT STDDEV(x), VARIANCE(x), CORR(x, 2 * x), [BIT_AND(x), BIT_XOR(x)]
+           FROM UNNEST([1, 3, 5]) AS x""",
+    )
+    assert (stddev, variance, corr, bits) == (2.0, 4.0, pytest.approx(1.0), [1, 7])
+    assert one(con, "SELECT LENGTH(SHA256('abc')), LENGTH(MD5('abc'))") == (32, 16)
+
+
 def test_error_function_reaches_duckdb(con):
     stmt = tr("SELECT ERROR('boom')")
     with pytest.raises(duckdb.Error, match="boom"):
