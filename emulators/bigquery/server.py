@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import re
-import threading
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -20,6 +19,7 @@ from . import resources
 from .errors import BigQueryError, Invalid, NotFound, PreconditionFailed
 from .jobs import JobManager
 from .service import BigQueryService, decode_page_token, encode_page_token
+from .uploads import ResumableUploads, split_multipart
 
 log = logging.getLogger("emulators.bigquery")
 
@@ -75,8 +75,7 @@ class Api:
         self.service = service
         self.catalog = service.catalog
         self.jobs = JobManager(service)
-        self.uploads: dict[str, dict] = {}
-        self.uploads_lock = threading.Lock()
+        self.uploads = ResumableUploads()
 
     # ------------------------------------------------------------------ projects / datasets
 
@@ -260,17 +259,19 @@ class Api:
         project = req.path_params["project"]
         upload_type = req.query_params.get("uploadType", "")
         if req.method == "PUT" or req.query_params.get("upload_id"):
-            return self._resumable_chunk(req, raw)
+            upload_id = req.query_params.get("upload_id", "")
+            done = self.uploads.add_chunk(upload_id, req.headers.get("content-range", ""), raw)
+            if done is None:
+                received = self.uploads.received(upload_id)
+                headers = {"Range": f"bytes=0-{received - 1}"} if received else {}
+                return Response(status_code=308, headers=headers)
+            session_project, metadata, data = done
+            return self.jobs.insert(session_project, metadata, data)
         if upload_type == "multipart":
-            metadata, data = _split_multipart(req.headers.get("content-type", ""), raw)
-            return self.jobs.insert(project, metadata, data)
+            metadata, data = split_multipart(req.headers.get("content-type", ""), raw)
+            return self.jobs.insert(project, _object_body(metadata), data)
         if upload_type == "resumable":
-            metadata = _object_body(raw)
-            upload_id = uuid.uuid4().hex
-            with self.uploads_lock:
-                self.uploads[upload_id] = {
-                    "project": project, "metadata": metadata, "data": bytearray(),
-                }  # fmt: skip
+            upload_id = self.uploads.start(project, _object_body(raw))
             location = (
                 f"{str(req.base_url).rstrip('/')}{UPLOAD}/projects/{project}/jobs"
                 f"?uploadType=resumable&upload_id={upload_id}"
@@ -279,60 +280,6 @@ class Api:
         if upload_type == "media":
             raise Invalid("uploadType=media needs job metadata; use multipart or resumable.")
         raise Invalid(f"Unsupported uploadType: {upload_type or '(none)'}")
-
-    def _resumable_chunk(self, req: Request, raw: bytes) -> Any:
-        upload_id = req.query_params.get("upload_id", "")
-        with self.uploads_lock:
-            session = self.uploads.get(upload_id)
-        if session is None:
-            raise NotFound(f"Not found: upload session {upload_id}")
-        content_range = req.headers.get("content-range", "")
-        match = re.match(r"bytes (\*|(\d+)-(\d+))/(\*|\d+)", content_range)
-        total: int | None = None
-        data: bytearray = session["data"]
-        if match:
-            if match.group(4) != "*":
-                total = int(match.group(4))
-            if match.group(2) is not None:
-                start = int(match.group(2))
-                if start == len(data):
-                    data.extend(raw)
-                elif start < len(data):  # a resent chunk: keep what we already have
-                    data[start:] = raw
-                else:
-                    raise Invalid("Upload chunk does not follow the bytes received so far.")
-        else:
-            data.extend(raw)
-            total = len(data)
-        if total is not None and len(data) >= total:
-            with self.uploads_lock:
-                self.uploads.pop(upload_id, None)
-            return self.jobs.insert(session["project"], session["metadata"], bytes(data[:total]))
-        headers = {"Range": f"bytes=0-{len(data) - 1}"} if data else {}
-        return Response(status_code=308, headers=headers)
-
-
-def _split_multipart(content_type: str, body: bytes) -> tuple[dict, bytes]:
-    match = re.search(r'boundary="?([^";]+)"?', content_type)
-    if not match:
-        raise Invalid("Multipart upload without a boundary.")
-    boundary = b"--" + match.group(1).encode()
-    parts = []
-    for chunk in body.split(boundary)[1:]:
-        if chunk.startswith(b"--"):
-            break
-        chunk = chunk[2:] if chunk.startswith(b"\r\n") else chunk.lstrip(b"\n")
-        head, _, content = chunk.partition(b"\r\n\r\n")
-        if not _:
-            head, _, content = chunk.partition(b"\n\n")
-        if content.endswith(b"\r\n"):
-            content = content[:-2]
-        elif content.endswith(b"\n"):
-            content = content[:-1]
-        parts.append(content)
-    if len(parts) < 2:
-        raise Invalid("Multipart upload needs a metadata part and a data part.")
-    return _object_body(parts[0]), parts[1]
 
 
 Handler = Callable[[Request, bytes], Any]
