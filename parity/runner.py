@@ -40,6 +40,8 @@ class Live:
         self._started: set[str] = set()
 
     def serves(self, scenario: Scenario) -> bool:
+        if scenario.local_only and getattr(self.target, "remote", False):
+            return False
         return scenario.service in self.target.services
 
     def prepare(self, scenarios: list[Scenario]) -> None:

@@ -1,7 +1,8 @@
 """What a scenario is, and the context it runs in: clients, unique names, recorded steps.
 
 A scenario is a module in ``parity/scenarios/`` with ``SERVICE = "pubsub"`` or ``"bigquery"``,
-a docstring (first line: what it covers) and ``run(ctx)``. It talks to the target only through
+a docstring (first line: what it covers) and ``run(ctx)``; ``LOCAL_ONLY = True`` when it needs
+something on this machine (a push endpoint), so remote targets skip it as unsupported. It talks to the target only through
 the real Google clients on ``ctx`` and records what it saw with :meth:`Context.call` (one API
 call: its result or its error) and :meth:`Context.record` (a derived value, e.g. message order).
 """
@@ -31,6 +32,7 @@ class Scenario:
     service: str
     description: str
     run: Callable[[Context], None]
+    local_only: bool = False  # needs something on this machine (a push endpoint): not for gcp
 
     @classmethod
     def from_module(cls, module: ModuleType) -> Scenario:
@@ -38,7 +40,9 @@ class Scenario:
         if service not in SERVICES:
             raise ValueError(f"{module.__name__}: SERVICE must be one of {SERVICES}")
         doc = (module.__doc__ or "").strip().splitlines()
-        return cls(module.__name__.rsplit(".", 1)[1], service, doc[0] if doc else "", module.run)
+        name = module.__name__.rsplit(".", 1)[1]
+        local = bool(getattr(module, "LOCAL_ONLY", False))
+        return cls(name, service, doc[0] if doc else "", module.run, local)
 
 
 def discover(pattern: str = "*") -> list[Scenario]:

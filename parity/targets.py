@@ -220,6 +220,7 @@ class Gcp(Target):
 
     kind = "gcp"
     services = frozenset({"pubsub", "bigquery"})
+    remote = True  # cannot reach push endpoints on this machine
 
     def __init__(self, project: str) -> None:
         super().__init__()

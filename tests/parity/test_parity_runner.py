@@ -226,3 +226,12 @@ def test_a_live_side_starts_each_service_once_when_first_needed():
     side.prepare(discover("pubsub_seek,bigquery_dml"))
     side.prepare(discover("*"))
     assert target.calls == [["pubsub"], ["bigquery"]]
+
+
+def test_local_only_scenarios_are_unsupported_on_gcp():
+    push = discover("pubsub_push")[0]
+    assert push.local_only
+    gcp = runner.Live(parse_target("gcp:my-project", allow_cost=True))  # never started here
+    assert not gcp.serves(push)
+    assert gcp.serves(discover("pubsub_seek")[0])
+    assert runner.Live(parse_target("embedded")).serves(push)
