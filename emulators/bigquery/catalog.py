@@ -94,9 +94,66 @@ class Table:
         return (self.properties.get("view") or {}).get("query")
 
 
+_LABEL = re.compile(r"^[\w-]{0,63}$", re.UNICODE)
+_STRING_PROPERTIES = ("description", "friendlyName", "location")
+_OBJECT_PROPERTIES = ("timePartitioning", "rangePartitioning", "clustering", "view",
+                      "encryptionConfiguration", "externalDataConfiguration")  # fmt: skip
+
+
 def settable_properties(resource: dict) -> dict:
-    """The user-settable part of a dataset/table resource."""
-    return {k: copy.deepcopy(v) for k, v in resource.items() if k not in _COMPUTED}
+    """The user-settable part of a dataset/table resource, with the common fields type-checked."""
+    props = {k: copy.deepcopy(v) for k, v in resource.items() if k not in _COMPUTED}
+    for key in _STRING_PROPERTIES:
+        if props.get(key) is not None and not isinstance(props[key], str):
+            raise Invalid(f"Invalid value for {key}: expected a string.")
+    for key in _OBJECT_PROPERTIES:
+        if props.get(key) is not None and not isinstance(props[key], dict):
+            raise Invalid(f"Invalid value for {key}: expected an object.")
+    labels = props.get("labels")
+    if labels is not None:
+        if not isinstance(labels, dict):
+            raise Invalid("Invalid value for labels: expected a map of strings.")
+        for key, value in labels.items():
+            if not key or not _LABEL.match(key) or key != key.lower():
+                raise Invalid(f"Invalid label key: {key!r}")
+            if value is not None and (not isinstance(value, str) or not _LABEL.match(value)):
+                raise Invalid(f"Invalid label value for {key!r}: {value!r}")
+    clustering = props.get("clustering")
+    if clustering is not None:
+        fields = clustering.get("fields")
+        if fields is not None and (
+            not isinstance(fields, list) or not all(isinstance(f, str) for f in fields)
+        ):
+            raise Invalid("Invalid value for clustering.fields: expected a list of names.")
+    view = props.get("view")
+    if view is not None and view.get("query") is not None and not isinstance(view["query"], str):
+        raise Invalid("Invalid value for view.query: expected a string.")
+    return props
+
+
+def _location(value: Any) -> str:
+    if value is not None and not isinstance(value, str):
+        raise Invalid("Invalid value for location: expected a string.")
+    return value or "US"
+
+
+def _merge_properties(current: dict, changes: dict) -> dict:
+    """patch semantics: null removes a property; labels merge key by key (null removes one)."""
+    props = dict(current)
+    for key, value in changes.items():
+        if value is None:
+            props.pop(key, None)
+        elif key == "labels":
+            labels = dict(props.get("labels") or {})
+            for label, label_value in value.items():
+                if label_value is None:
+                    labels.pop(label, None)
+                else:
+                    labels[label] = label_value
+            props["labels"] = labels
+        else:
+            props[key] = value
+    return props
 
 
 class Catalog:
@@ -156,7 +213,7 @@ class Catalog:
             ds = Dataset(
                 project=project,
                 dataset_id=dataset_id,
-                location=resource.get("location") or "US",
+                location=_location(resource.get("location")),
                 properties=settable_properties(resource),
             )
             with self.storage.transaction() as con:
@@ -168,15 +225,7 @@ class Catalog:
     def update_dataset(self, ds: Dataset, resource: dict, *, replace: bool) -> Dataset:
         with self.storage.lock:
             changes = settable_properties(resource)
-            if replace:
-                props = changes
-            else:
-                props = dict(ds.properties)
-                for key, value in changes.items():
-                    if value is None:
-                        props.pop(key, None)
-                    else:
-                        props[key] = value
+            props = changes if replace else _merge_properties(ds.properties, changes)
             updated = dataclasses.replace(ds, properties=props, last_modified=now_ms())
             with self.storage.transaction() as con:
                 Storage.put_record(con, updated.key, "dataset", updated.to_record())
@@ -323,15 +372,7 @@ class Catalog:
         """tables.patch / tables.update: properties, and schema changes that add columns."""
         with self.storage.lock:
             changes = settable_properties(resource)
-            if replace:
-                props = changes
-            else:
-                props = dict(table.properties)
-                for key, value in changes.items():
-                    if value is None:
-                        props.pop(key, None)
-                    else:
-                        props[key] = value
+            props = changes if replace else _merge_properties(table.properties, changes)
             updated = dataclasses.replace(table, properties=props)
             new_fields: list[dict] = []
             if "schema" in resource and resource["schema"] is not None:

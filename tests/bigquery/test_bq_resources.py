@@ -246,3 +246,25 @@ def test_unknown_route_and_wrong_body_shapes(bq_emulator):
     assert response.json()["error"]["errors"][0]["reason"] == "invalid"
     response = requests.post(_api(bq_emulator, "/jobs"), json={"configuration": {}}, timeout=10)
     assert response.status_code == 400
+
+
+def test_labels_are_validated_and_patched_key_by_key(bq_emulator, bq_client):
+    response = requests.post(
+        _api(bq_emulator, "/datasets"),
+        json={"datasetReference": {"datasetId": "labels_bad"}, "labels": 5},
+        timeout=10,
+    )
+    assert response.status_code == 400
+    assert response.json()["error"]["errors"][0]["reason"] == "invalid"
+    ds = bigquery.Dataset(f"{bq_client.project}.labels_ok")
+    ds.labels = {"team": "data", "tier": "gold"}
+    ds = bq_client.create_dataset(ds)
+    try:
+        ds.labels = {"tier": None, "env": "dev"}  # the client sends null to delete a label
+        ds = bq_client.update_dataset(ds, ["labels"])
+        assert ds.labels == {"team": "data", "env": "dev"}
+        ds.labels = {"Bad Key": "x"}
+        with pytest.raises(exceptions.BadRequest):
+            bq_client.update_dataset(ds, ["labels"])
+    finally:
+        bq_client.delete_dataset("labels_ok", delete_contents=True)
