@@ -13,7 +13,7 @@ from typing import Any
 
 from .errors import Duplicate, Invalid, NotFound, expect_dict, expect_list
 from .storage import Storage
-from .types import normalize_schema
+from .types import normalize_schema, quote_ident
 
 _DATASET_ID = re.compile(r"^[A-Za-z0-9_]{1,1024}$")
 _TABLE_ID = re.compile(r"^[\w\-$ ]{1,1024}$", re.UNICODE)
@@ -403,6 +403,55 @@ class Catalog:
             self.tables.pop(table.ref, None)
             self.on_table_dropped(_ref_key(table))
 
+    def drop_column(self, table: Table, name: str) -> Table:
+        """ALTER TABLE DROP COLUMN (top-level columns)."""
+        with self.storage.lock:
+            field = _field_named(table, name)
+            schema = [f for f in table.schema if f is not field]
+            updated = dataclasses.replace(table, schema=schema)
+            with self.storage.transaction() as con:
+                con.execute(
+                    f"ALTER TABLE {quote_ident(table.storage_name)} "
+                    f"DROP COLUMN {quote_ident(field['name'])}"
+                )
+                self.save_table(updated, con)
+            return updated
+
+    def rename_column(self, table: Table, old: str, new: str) -> Table:
+        """ALTER TABLE RENAME COLUMN."""
+        with self.storage.lock:
+            field = _field_named(table, old)
+            if any(f["name"].lower() == new.lower() for f in table.schema if f is not field):
+                raise Invalid(f"Column already exists: {new}")
+            schema = normalize_schema(
+                [dict(f, name=new) if f is field else f for f in table.schema]
+            )
+            updated = dataclasses.replace(table, schema=schema)
+            with self.storage.transaction() as con:
+                con.execute(
+                    f"ALTER TABLE {quote_ident(table.storage_name)} RENAME COLUMN "
+                    f"{quote_ident(field['name'])} TO {quote_ident(new)}"
+                )
+                self.save_table(updated, con)
+            return updated
+
+    def rename_table(self, table: Table, new_id: str) -> Table:
+        """ALTER TABLE RENAME TO (same dataset; the data stays where it is)."""
+        if not _TABLE_ID.match(new_id):
+            raise Invalid(f'Invalid table ID "{new_id}".')
+        with self.storage.lock:
+            if (table.project, table.dataset_id, new_id) in self.tables:
+                raise Duplicate(
+                    f"Already Exists: Table {table.project}:{table.dataset_id}.{new_id}"
+                )
+            renamed = dataclasses.replace(table, table_id=new_id)
+            with self.storage.transaction() as con:
+                Storage.delete_record(con, table.key)
+                self.save_table(renamed, con)
+            self.tables.pop(table.ref, None)
+            self.on_table_dropped(_ref_key(table))
+            return renamed
+
     # ------------------------------------------------------------------ jobs
 
     def save_job(self, resource: dict) -> None:
@@ -411,6 +460,13 @@ class Catalog:
         with self.storage.transaction() as con:
             Storage.put_record(con, key, "job", resource)
         self.jobs[(ref["projectId"], ref["jobId"])] = resource
+
+
+def _field_named(table: Table, name: str) -> dict:
+    for field in table.schema:
+        if field["name"].lower() == name.lower():
+            return field
+    raise Invalid(f"Column not found: {name}")
 
 
 def _ref_key(table: Table) -> str:

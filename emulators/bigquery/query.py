@@ -192,6 +192,12 @@ def run_query(
     default = expect_dict(config.get("defaultDataset"), "defaultDataset")
     default_project = default.get("projectId") or project
     params = query_parameters(config.get("queryParameters"), config.get("parameterMode"))
+    from .alter import ALTER_TABLE, run_alter
+
+    if ALTER_TABLE.match(sql):  # the core runs ALTER TABLE itself, on the catalog
+        if dry_run:
+            return QueryOutcome("ALTER_TABLE")
+        return run_alter(service, sql, default_project, default.get("datasetId"))
     _local.referenced = []
     try:
         # Translation (pure Python, can take a while) runs outside the database lock so

@@ -359,3 +359,38 @@ def test_jobs_query_pages_and_get_query_results_start_index(bq_client, numbers):
     job = bq_client.query(f"SELECT n FROM `{numbers}` ORDER BY n")
     tail = list(job.result(start_index=245))
     assert [r.n for r in tail] == [245, 246, 247, 248, 249]
+
+
+def test_alter_table(bq_client, bq_dataset):
+    base = f"{bq_client.project}.{bq_dataset}"
+    bq_client.query_and_wait(f"CREATE TABLE `{base}.alt` (id INT64 NOT NULL, old STRING)")
+    bq_client.query_and_wait(f"INSERT INTO `{base}.alt` (id, old) VALUES (1, 'a')")
+    job = bq_client.query(
+        f"ALTER TABLE `{base}.alt` ADD COLUMN n FLOAT64, ADD COLUMN IF NOT EXISTS old STRING"
+    )
+    job.result()
+    assert job.statement_type == "ALTER_TABLE" and job.ddl_operation_performed == "ALTER"
+    bq_client.query_and_wait(f"ALTER TABLE `{base}.alt` RENAME COLUMN old TO label")
+    bq_client.query_and_wait(f"ALTER TABLE `{base}.alt` ALTER COLUMN id DROP NOT NULL")
+    bq_client.query_and_wait(
+        f"ALTER TABLE `{base}.alt` SET OPTIONS (description = 'altered', labels = [('k', 'v')])"
+    )
+    table = bq_client.get_table(f"{base}.alt")
+    assert [(f.name, f.field_type, f.mode) for f in table.schema] == [
+        ("id", "INTEGER", "NULLABLE"),
+        ("label", "STRING", "NULLABLE"),
+        ("n", "FLOAT", "NULLABLE"),
+    ]
+    assert table.description == "altered" and table.labels == {"k": "v"}
+    assert not bq_client.insert_rows_json(table, [{"id": 2, "label": "b", "n": 1.5}])
+    bq_client.query_and_wait(f"ALTER TABLE `{base}.alt` DROP COLUMN label")
+    bq_client.query_and_wait(f"ALTER TABLE `{base}.alt` RENAME TO alt2")
+    rows = bq_client.query_and_wait(f"SELECT id, n FROM `{base}.alt2` ORDER BY id")
+    assert [(r.id, r.n) for r in rows] == [(1, None), (2, 1.5)]
+    with pytest.raises(exceptions.NotFound):
+        bq_client.get_table(f"{base}.alt")
+    with pytest.raises(exceptions.BadRequest):
+        bq_client.query_and_wait(f"ALTER TABLE `{base}.alt2` ADD COLUMN n INT64")
+    with pytest.raises(exceptions.NotFound):
+        bq_client.query_and_wait(f"ALTER TABLE `{base}.missing` ADD COLUMN x INT64")
+    bq_client.query_and_wait(f"ALTER TABLE IF EXISTS `{base}.missing` ADD COLUMN x INT64")
