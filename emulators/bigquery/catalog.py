@@ -276,9 +276,8 @@ class Catalog:
         *,
         replace: bool = False,
         view_duckdb_sql: str | None = None,
-        populate_sql: tuple[str, list] | None = None,
     ) -> Table:
-        """Create a table or view from a REST resource (optionally filled by a DuckDB query)."""
+        """Create (or with `replace`, re-create) a table or view from a REST resource."""
         ref = expect_dict(resource.get("tableReference"), "tableReference")
         table_id = ref.get("tableId") or ""
         if not isinstance(table_id, str):
@@ -318,22 +317,12 @@ class Catalog:
                 location=ds.location,
                 view_duckdb_sql=view_duckdb_sql,
             )
-            if table.ingestion_partitioned:
-                table.schema = schema  # pseudo-columns are hidden, stored as real columns
             with self.storage.transaction() as con:
                 if old is not None:
                     Storage.drop_table(con, old.storage_name)
                     self.on_table_dropped(_ref_key(old))
                 if not is_view:
-                    if populate_sql is not None:
-                        sql, params = populate_sql
-                        from .types import quote_ident
-
-                        con.execute(
-                            f"CREATE TABLE {quote_ident(table.storage_name)} AS {sql}", params
-                        )
-                    else:
-                        Storage.create_table(con, table.storage_name, self.physical_schema(table))
+                    Storage.create_table(con, table.storage_name, self.physical_schema(table))
                 Storage.put_record(con, table.key, "table", table.to_record())
             self.tables[table.ref] = table
             return table
