@@ -167,6 +167,8 @@ class BigQueryService:
         table = self.catalog.get_table(project, dataset_id, table_id)
         if table.type != "TABLE":
             raise Invalid(f"Cannot add rows to a table of type {table.type}.")
+        if not table.schema:
+            raise Invalid("The destination table has no schema.")
         writer = self._writer(table)
         try:
             return self._insert_rows(table, writer, writer.validator, rows, body)
@@ -252,7 +254,7 @@ class BigQueryService:
 
     def append_rows(self, table: Table, rows: list[dict]) -> None:
         """Append already converted rows (load jobs)."""
-        if rows:
+        if rows and table.schema:
             self._append(table, self._writer(table), rows)
 
     # ------------------------------------------------------------------ tabledata.list

@@ -300,3 +300,13 @@ def test_recreated_table_forgets_insert_ids(bq_client, bq_dataset):
     bq_client.query_and_wait(f"CREATE OR REPLACE TABLE `{ref}` (id INT64)")
     assert not bq_client.insert_rows_json(ref, [{"id": 3}], row_ids=["same"])
     assert _ids(bq_client, ref) == [3]
+
+
+def test_insert_into_schemaless_table_is_invalid(bq_client, bq_dataset):
+    table = bq_client.create_table(f"{bq_client.project}.{bq_dataset}.bare")
+    with pytest.raises(exceptions.BadRequest):
+        bq_client.insert_rows_json(table, [{}], ignore_unknown_values=True)
+    table.schema = [bigquery.SchemaField("a", "STRING")]
+    table = bq_client.update_table(table, ["schema"])
+    assert not bq_client.insert_rows_json(table, [{"a": "x"}])
+    assert [r["a"] for r in bq_client.list_rows(table)] == ["x"]
