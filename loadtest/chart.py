@@ -43,7 +43,7 @@ def build_chart(history_csv: str | Path, out_png: str | Path, title: str = "load
         raise ValueError(f"{history_csv} holds no rows to chart")
     start = min(float(rows[0]["Timestamp"]) for rows in named.values() if rows)
 
-    fig, (top, bottom) = plt.subplots(2, 1, figsize=(11, 7.5), sharex=True)
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(13, 7.5), sharex=True)
     users_axis = top.twinx()
     palette = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for i, (label, rows) in enumerate(sorted(named.items())):
@@ -65,16 +65,18 @@ def build_chart(history_csv: str | Path, out_png: str | Path, title: str = "load
     )
     top.set_ylabel("requests / s")
     users_axis.set_ylabel("users")
-    top.set_title(f"{title}: throughput")
+    top.set_title(f"{title}: throughput (Locust's rolling average)")
     lines, labels = top.get_legend_handles_labels()
     more_lines, more_labels = users_axis.get_legend_handles_labels()
-    top.legend(lines + more_lines, labels + more_labels, loc="upper left", fontsize=8)
+    # Legends outside the axes: inside, they hide the lines they name.
+    top.legend(lines + more_lines, labels + more_labels, loc="upper left", fontsize=8,
+               bbox_to_anchor=(1.07, 1.0))
     top.grid(alpha=0.3)
     bottom.set_yscale("log")
     bottom.set_ylabel("latency (ms, log scale)")
     bottom.set_xlabel("seconds since start")
     bottom.set_title("latency percentiles (Locust's rolling window)")
-    bottom.legend(loc="upper left", fontsize=8, ncol=2)
+    bottom.legend(loc="upper left", fontsize=8, bbox_to_anchor=(1.07, 1.0))
     bottom.grid(alpha=0.3, which="both")
     fig.tight_layout()
     out = Path(out_png)
