@@ -34,11 +34,15 @@ _json = st.recursive(
 )  # fmt: skip
 
 PATHS = [
-    "/datasets",
-    "/datasets/{ds}/tables",
-    "/datasets/{ds}/tables/t/insertAll",
-    "/jobs",
-    "/queries",
+    ("POST", "/datasets"),
+    ("POST", "/datasets/{ds}/tables"),
+    ("POST", "/datasets/{ds}/tables/t/insertAll"),
+    ("POST", "/jobs"),
+    ("POST", "/queries"),
+    ("PATCH", "/datasets/{ds}"),
+    ("PUT", "/datasets/{ds}"),
+    ("PATCH", "/datasets/{ds}/tables/t"),
+    ("PUT", "/datasets/{ds}/tables/t"),
 ]
 
 
@@ -47,14 +51,14 @@ PATHS = [
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
-@given(path=st.sampled_from(PATHS), body=_json)
-def test_random_bodies_get_json_answers(bq_emulator, bq_client, bq_dataset, path, body):
-    if bq_client.get_dataset(bq_dataset) and not list(bq_client.list_tables(bq_dataset)):
-        bq_client.query_and_wait(f"CREATE TABLE `{bq_dataset}.t` (a STRING, n INT64)")
+@given(route=st.sampled_from(PATHS), body=_json)
+def test_random_bodies_get_json_answers(bq_emulator, bq_client, bq_dataset, route, body):
+    method, path = route
+    bq_client.query_and_wait(f"CREATE TABLE IF NOT EXISTS `{bq_dataset}.t` (a STRING, n INT64)")
     url = f"{bq_emulator.url}/bigquery/v2/projects/{bq_emulator.project}" + path.format(
         ds=bq_dataset
     )
-    response = requests.post(url, json=body, timeout=30)
+    response = requests.request(method, url, json=body, timeout=30)
     assert response.status_code < 500, response.text
     if response.status_code >= 400:
         error = response.json()["error"]
