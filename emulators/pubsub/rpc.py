@@ -80,6 +80,11 @@ def unary(method: str, fn: Callable[[Any], Any], faults: Faults) -> Callable:
             await abort(context, err)
         except ValueError as err:  # a malformed field the model could not take
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(err))
+        except grpc.aio.AbortError:
+            raise
+        except Exception as err:  # a bug: answer INTERNAL (not UNKNOWN, which clients retry)
+            log.exception("%s failed", method)
+            await context.abort(grpc.StatusCode.INTERNAL, f"Internal error: {err}")
 
     return handler
 

@@ -12,6 +12,7 @@ from typing import Any
 from google.protobuf import empty_pb2, json_format, timestamp_pb2
 from google.pubsub_v1.types import pubsub as _types
 
+from emulators.pubsub.errors import invalid
 from emulators.pubsub.topics import Message
 
 Empty = empty_pb2.Empty
@@ -47,7 +48,11 @@ def request_type(name: str) -> Any:
 
 
 def to_dict(message: Any) -> dict[str, Any]:
-    return json_format.MessageToDict(message, preserving_proto_field_name=True)
+    """The message as JSON-ready dict; fields protobuf JSON cannot hold are INVALID_ARGUMENT."""
+    try:
+        return json_format.MessageToDict(message, preserving_proto_field_name=True)
+    except json_format.Error as exc:
+        raise invalid(f"Invalid request: {exc}") from None
 
 
 def from_dict(cls: Any, data: dict[str, Any]) -> Any:

@@ -7,6 +7,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -38,16 +39,23 @@ class Emulator:
 
     def start(self, timeout: float = 15.0) -> Emulator:
         cmd = [sys.executable, "-m", "emulators.pubsub", "--port", str(self.port), *self.args]
+        # stderr to a file: an undrained pipe would block the server once it fills up
+        self.log = tempfile.NamedTemporaryFile("w+", prefix="pubsub-emulator-", suffix=".log")
         self.proc = subprocess.Popen(
-            cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+            cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=self.log, text=True
         )
         line = _readline(self.proc, timeout)
         if not line.startswith("pubsub emulator listening on "):
             self.stop()
-            raise RuntimeError(f"emulator did not start: {line!r}")
+            raise RuntimeError(f"emulator did not start: {line!r} {self.stderr()!r}")
         self.host = line.rsplit(" ", 1)[1].strip()
         self.port = int(self.host.rsplit(":", 1)[1])
         return self
+
+    def stderr(self) -> str:
+        self.log.flush()
+        self.log.seek(0)
+        return self.log.read()
 
     def kill(self) -> None:
         if self.proc and self.proc.poll() is None:
@@ -64,9 +72,8 @@ class Emulator:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(10)
-        for stream in (self.proc.stdout, self.proc.stderr):
-            if stream:
-                stream.close()
+        if self.proc.stdout:
+            self.proc.stdout.close()
         return self.proc.returncode
 
 
