@@ -11,7 +11,7 @@ from emulators.pubsub import names, wire
 from emulators.pubsub.broker import Broker
 from emulators.pubsub.errors import ApiError, invalid, not_found
 from emulators.pubsub.faults import Faults
-from emulators.pubsub.rpc import MALFORMED, Malformed, abort, register
+from emulators.pubsub.rpc import MALFORMED, Malformed, abort, log, register
 from emulators.pubsub.subscriptions import MAX_ACK_DEADLINE, Entry, Subscription
 
 SERVICE = "google.pubsub.v1.Subscriber"
@@ -196,6 +196,11 @@ class SubscriberServicer:
         reader.add_done_callback(lambda _: stream.wake())
         try:
             await self._deliver(sub, stream, outbox, reader, context)
+        except (grpc.aio.AbortError, asyncio.CancelledError):
+            raise
+        except Exception as err:  # a bug: answer INTERNAL rather than UNKNOWN
+            log.exception("StreamingPull failed")
+            await context.abort(grpc.StatusCode.INTERNAL, f"Internal error: {err}")
         finally:
             reader.cancel()
             for entry in list(sub.leases.values()):
