@@ -11,7 +11,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.e2e, pytest.mark.slow, pytest
 
 def test_publishers_and_the_probe_report_to_locust_and_the_chart_is_drawn(tmp_path):
     done = subprocess.run(
-        [sys.executable, "-m", "loadtest", "--run-time", "6", "--users", "2",
+        [sys.executable, "-m", "loadtest", "--run-time", "4", "--users", "2",
          "--probe-interval", "0.3", "--reports", str(tmp_path), "--name", "smoke"],
         capture_output=True, text=True, timeout=110,
     )
