@@ -40,9 +40,13 @@ def _json_body(raw: bytes) -> Any:
     if not raw.strip():
         return {}
     try:
-        return json.loads(raw)
+        return json.loads(raw, parse_constant=_reject_constant)
     except (ValueError, UnicodeDecodeError) as exc:
         raise ParseError(f"Invalid JSON payload received. {exc}") from None
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
 
 
 def _object_body(raw: bytes) -> dict:
@@ -299,7 +303,11 @@ def _endpoint(handler: Handler, *, status: int = 200) -> Callable[[Request], Awa
             return result
         if result is None:
             return Response(status_code=204)
-        return JSONResponse(result, status_code=status)
+        try:
+            return JSONResponse(result, status_code=status)
+        except (TypeError, ValueError) as exc:  # unserializable: a bug, still a JSON answer
+            log.exception("cannot encode the response of %s", request.url.path)
+            return _error_response(_internal(exc))
 
     return endpoint
 

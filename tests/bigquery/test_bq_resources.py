@@ -228,6 +228,13 @@ def test_malformed_json_gets_400_and_server_keeps_serving(bq_emulator, bq_client
         timeout=10,
     )
     assert response.status_code == 400
+    response = requests.post(  # NaN is not JSON, even though Python's parser takes it
+        _api(bq_emulator, "/datasets"),
+        data=b'{"datasetReference": {"datasetId": "nan_ds"}, "description": NaN}',
+        timeout=10,
+    )
+    assert response.status_code == 400
+    assert response.json()["error"]["errors"][0]["reason"] == "parseError"
     assert bq_client.get_dataset(bq_dataset).dataset_id == bq_dataset
 
 
