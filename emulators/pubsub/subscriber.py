@@ -209,8 +209,6 @@ class SubscriberServicer:
 
     async def _deliver(self, sub: Subscription, stream: Stream, outbox, reader, context) -> None:
         loop = asyncio.get_running_loop()
-        props = wire.subscription_properties(sub.exactly_once, sub.ordered)
-        with_attempts = bool(sub.dead_letter_topic)
         break_after, break_seconds = self.faults.stream_limits() if self.faults.enabled else (0, 0)
         started = loop.time()
         if break_seconds:
@@ -226,6 +224,8 @@ class SubscriberServicer:
                     await abort(context, err)
             if break_seconds and loop.time() - started >= break_seconds:
                 await context.abort(grpc.StatusCode.UNAVAILABLE, "Injected fault: stream broken.")
+            # read each time: an UpdateSubscription may change them mid-stream
+            props = wire.subscription_properties(sub.exactly_once, sub.ordered)
             if outbox:
                 chunks, outbox[:] = list(outbox), []
                 await context.write(props + b"".join(chunks))
@@ -236,7 +236,8 @@ class SubscriberServicer:
                 entries = sub.take(room, stream.max_bytes - stream.bytes, stream.deadline, stream)
             if entries:
                 stream.lease(entries)
-                await context.write(props + wire.received_messages(entries, with_attempts))
+                body = wire.received_messages(entries, bool(sub.dead_letter_topic))
+                await context.write(props + body)
                 sent += len(entries)
                 if break_after and sent >= break_after:
                     await context.abort(
@@ -251,7 +252,7 @@ class SubscriberServicer:
             finally:
                 stream.waiter = None
                 sub.waiters.discard(waiter)
-        if reader.exception() is not None and not reader.cancelled():
+        if not reader.cancelled() and reader.exception() is not None:
             raise reader.exception()
 
     async def _read(self, requests: Any, sub: Subscription, stream: Stream, outbox) -> None:

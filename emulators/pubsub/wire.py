@@ -7,6 +7,7 @@ cached serialized ``PubsubMessage`` so delivery makes no per-message protobuf ob
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from google.protobuf import empty_pb2, json_format, timestamp_pb2
@@ -130,6 +131,7 @@ def received_messages(entries: list[Any], with_attempts: bool) -> bytes:
     return b"".join(parts)
 
 
+@functools.cache
 def subscription_properties(exactly_once: bool, ordered: bool) -> bytes:
     """``StreamingPullResponse.subscription_properties`` (field 4), serialized."""
     return StreamingPullResponse(
