@@ -70,7 +70,7 @@ class Faults:
                 config = json.loads(raw) if raw.strip() else {}
             if not isinstance(config, dict):
                 raise ValueError("the top level must be an object")
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, ImportError) as exc:  # ImportError: no tomllib (< 3.11)
             print(f"pubsub emulator: ignoring fault file {self.path}: {exc}", file=sys.stderr)
             return
         self.config = config
