@@ -210,32 +210,37 @@ class BigQueryService:
             merged = sorted(failures + stopped, key=lambda f: f["index"])
             return {"kind": "bigquery#tableDataInsertAllResponse", "insertErrors": merged}
         dedup_key = f"{project}:{dataset_id}.{table_id}"
+        arrow_table = self._to_arrow(writer, converted) if converted else None
         with self.storage.lock:  # check, store and remember ids atomically per request
             keep = self.insert_ids.filter_new(dedup_key, insert_ids)
             if keep:
                 if len(keep) != len(converted):
-                    converted = [converted[i] for i in keep]
+                    arrow_table = arrow_table.take(keep)
                 new_ids = [insert_ids[i] for i in keep if insert_ids[i]]
                 expiry = self.insert_ids.expiry()
                 remembered = (dedup_key, new_ids, expiry) if self.insert_ids.window > 0 else None
-                self._append(table, writer, converted, remembered)
+                self._append(table, writer, arrow_table, remembered)
                 self.insert_ids.remember(dedup_key, new_ids, expiry)
         response: dict[str, Any] = {"kind": "bigquery#tableDataInsertAllResponse"}
         if failures:
             response["insertErrors"] = failures
         return response
 
+    @staticmethod
+    def _to_arrow(writer: _Writer, rows: list[dict]) -> Any:
+        import pyarrow as pa
+
+        return pa.Table.from_pylist(rows, schema=writer.arrow_schema)
+
     def _append(
         self,
         table: Table,
         writer: _Writer,
-        rows: list[dict],
+        arrow_table: Any,
         insert_ids: tuple[str, list[str], float] | None = None,
     ) -> None:
         import duckdb
-        import pyarrow as pa
 
-        arrow_table = pa.Table.from_pylist(rows, schema=writer.arrow_schema)
         with self.storage.lock:
             current = self.catalog.find_table(*table.ref)
             if current is None or current.storage_name != table.storage_name:
@@ -255,7 +260,8 @@ class BigQueryService:
     def append_rows(self, table: Table, rows: list[dict]) -> None:
         """Append already converted rows (load jobs)."""
         if rows and table.schema:
-            self._append(table, self._writer(table), rows)
+            writer = self._writer(table)
+            self._append(table, writer, self._to_arrow(writer, rows))
 
     # ------------------------------------------------------------------ tabledata.list
 
