@@ -681,6 +681,16 @@ def test_string_functions(con):
     )
 
 
+def test_byte_length_of_strings_and_bytes(con):
+    assert one(
+        con, "SELECT BYTE_LENGTH('é'), BYTE_LENGTH(b'ab'), BYTE_LENGTH(@s)", {"s": "héllo"}
+    ) == (
+        2,
+        2,
+        6,
+    )
+
+
 def test_concat_with_null_is_null(con):
     assert one(con, "SELECT CONCAT('a', NULL)") is None
 

@@ -240,6 +240,16 @@ def _int_value(node: exp.Expr) -> int | None:
     return None
 
 
+def _byte_length(node: exp.Expr) -> exp.Expr:
+    # strlen counts UTF-8 bytes of a STRING; octet_length counts BYTES. TRY_CAST keeps the branch
+    # that does not apply from failing (e.g. 'é' as BLOB) when DuckDB folds constants.
+    value = node.this
+    is_blob = exp.EQ(this=fn("typeof", value.copy()), expression=exp.Literal.string("BLOB"))
+    blob_length = fn("octet_length", exp.TryCast(this=value.copy(), to=exp.DataType.build("BLOB")))
+    text = exp.TryCast(this=value.copy(), to=exp.DataType.build("VARCHAR"))
+    return exp.case().when(is_blob, blob_length).else_(fn("strlen", text))
+
+
 def _int32_args(*keys: str) -> Callable[[exp.Expr], exp.Expr]:
     """DuckDB declares some counts as INTEGER and will not narrow an INT64 argument to it."""
 
@@ -337,6 +347,7 @@ _REWRITES: dict[type, Callable[[exp.Expr], exp.Expr]] = {
     exp.Anonymous: _anonymous,
     exp.Struct: _struct,
     exp.Like: _like,
+    exp.ByteLength: _byte_length,
     exp.Substring: _substring,
     exp.Pad: _int32_args("expression"),
     exp.Round: _int32_args("decimals"),
