@@ -74,6 +74,8 @@ class Subscription:
         self.ordered = bool(config.get("enable_message_ordering"))
         self.exactly_once = bool(config.get("enable_exactly_once_delivery"))
         self.retain_acked = bool(config.get("retain_acked_messages"))
+        if not self.retain_acked:
+            self.acked.clear()
         self.retention_s = seconds(config.get("message_retention_duration"), DEFAULT_RETENTION_S)
         self.detached = bool(config.get("detached"))
         self.matches = filtering.compile(config.get("filter", ""))
