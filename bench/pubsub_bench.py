@@ -6,7 +6,8 @@ Measures, for each emulator started as a subprocess on a free loopback port:
 
 - cold start: process spawn to the first successful RPC (ListTopics), mean of several starts;
 - publish throughput: google-cloud-pubsub PublisherClient with batching on, 1 KB messages,
-  to a topic with one subscription (msgs/s until every publish future resolved);
+  to a topic with one subscription (msgs/s until every publish future resolved; best of
+  three rounds, after a warm-up);
 - streaming-pull throughput: SubscriberClient.subscribe() with the callback acking, over the
   messages just published (msgs/s until all were received and acked);
 - publish capacity: 1000-message Publish requests, pre-serialized, from 4 threads at once
@@ -142,11 +143,15 @@ def throughput(host: str, messages: int) -> tuple[float, float]:
     for future in [publisher.publish(warm, payload) for _ in range(5000)]:
         future.result(timeout=120)
 
-    started = time.perf_counter()
-    futures = [publisher.publish(topic, payload) for _ in range(messages)]
-    for future in futures:
-        future.result(timeout=120)
-    publish_rate = messages / (time.perf_counter() - started)
+    # best of three rounds: the machine is shared, the best round is the least disturbed one
+    rates = []
+    for share in (messages // 3, messages // 3, messages - 2 * (messages // 3)):
+        started = time.perf_counter()
+        futures = [publisher.publish(topic, payload) for _ in range(share)]
+        for future in futures:
+            future.result(timeout=120)
+        rates.append(share / (time.perf_counter() - started))
+    publish_rate = max(rates)
 
     received = 0
     lock = threading.Lock()
