@@ -1598,3 +1598,36 @@ def test_property_json_paths(doc, data):
     )
     assert value == _json_value_text(doc[key])
     assert (json.loads(query) if query is not None else None) == doc[key]
+
+
+def _week_start(d: dt.date, weekday: int) -> dt.date:
+    """Start of the week containing d; weekday 6 = Sunday, 0 = Monday (Python numbering)."""
+    return d - dt.timedelta(days=(d.weekday() - weekday) % 7)
+
+
+@settings(max_examples=60, deadline=None)
+@given(_DATES, _DATES)
+def test_property_week_quarter_year_parts(d1, d2):
+    row = _eval(
+        f"""SELECT DATE_DIFF(DATE '{d1}', DATE '{d2}', WEEK),
+                   DATE_DIFF(DATE '{d1}', DATE '{d2}', ISOWEEK),
+                   DATE_DIFF(DATE '{d1}', DATE '{d2}', QUARTER),
+                   DATE_DIFF(DATE '{d1}', DATE '{d2}', YEAR),
+                   EXTRACT(WEEK FROM DATE '{d1}'), EXTRACT(ISOWEEK FROM DATE '{d1}'),
+                   EXTRACT(ISOYEAR FROM DATE '{d1}'), EXTRACT(QUARTER FROM DATE '{d1}'),
+                   DATE_TRUNC(DATE '{d1}', ISOWEEK), LAST_DAY(DATE '{d1}')"""
+    )
+    quarter = lambda d: d.year * 4 + (d.month - 1) // 3  # noqa: E731
+    next_month = (d1.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
+    assert row == (
+        (_week_start(d1, 6) - _week_start(d2, 6)).days // 7,
+        (_week_start(d1, 0) - _week_start(d2, 0)).days // 7,
+        quarter(d1) - quarter(d2),
+        d1.year - d2.year,
+        int(d1.strftime("%U")),
+        d1.isocalendar()[1],
+        d1.isocalendar()[0],
+        (d1.month - 1) // 3 + 1,
+        _week_start(d1, 0),
+        next_month - dt.timedelta(days=1),
+    )
