@@ -176,6 +176,10 @@ def test_result_column_names_follow_bigquery(con):
     assert names == ["id", "f0_", "name", "f1_", "sku", "k", "n"]
     stmt = tr("(SELECT 1, 2) UNION ALL SELECT 3, 4")
     assert [d[0] for d in con.execute(stmt.duckdb_sql).description] == ["f0_", "f1_"]
+    stmt = tr("SELECT AS STRUCT 1 AS a, 'x' AS b")
+    cursor = con.execute(stmt.duckdb_sql)
+    assert [d[0] for d in cursor.description] == ["f0_"]
+    assert cursor.fetchall() == [({"a": 1, "b": "x"},)]
 
 
 def test_duplicate_result_column_names_rejected():

@@ -70,7 +70,7 @@ class _Translator:
             stmt.target = self.tables.ids(dml_target(tree))
         normalize_dml(tree)
         if kind == st.SELECT:
-            name_output_columns(tree)
+            tree = name_output_columns(tree)
         stmt.duckdb_params = bind_parameters(tree, params, self.param_types)
         stmt.duckdb_sql = self._render(tree)
         return stmt
@@ -110,7 +110,7 @@ class _Translator:
                 list(query.find_all(exp.Parameter)) or list(query.find_all(exp.Placeholder))
             ):
                 raise unsupported("query parameters in CREATE VIEW")
-            name_output_columns(query)
+            query = name_output_columns(query)
             if view_columns:  # CREATE VIEW v (a, b) AS ...: rename the query's columns
                 columns = [exp.to_identifier(c, quoted=True) for c in view_columns]
                 renamed = exp.TableAlias(this=exp.to_identifier("_view"), columns=columns)
@@ -130,14 +130,19 @@ class _Translator:
         return sql
 
 
-def name_output_columns(query: exp.Expr) -> None:
+def name_output_columns(query: exp.Expr) -> exp.Expr:
     """Give result columns BigQuery's names: ``f0_, f1_, ...`` for anonymous expressions and
     the field name for ``expr.field`` (DuckDB would name them after the expression text)."""
     select = query
     while isinstance(select, (exp.SetOperation, exp.Subquery)):
         select = select.this
-    if not isinstance(select, exp.Select) or select.args.get("kind"):
-        return
+    if not isinstance(select, exp.Select):
+        return query
+    if select.args.get("kind"):  # SELECT AS STRUCT / AS VALUE: one anonymous column
+        renamed = exp.TableAlias(
+            this=exp.to_identifier("_value_table"), columns=[exp.to_identifier("f0_", quoted=True)]
+        )
+        return exp.select(exp.Star()).from_(query.subquery(renamed))
     anonymous = 0
     seen: dict[str, str] = {}
     for expression in list(select.expressions):
@@ -157,6 +162,7 @@ def name_output_columns(query: exp.Expr) -> None:
             name = f"f{anonymous}_"
             anonymous += 1
         expression.replace(exp.alias_(expression.copy(), name, quoted=True))
+    return query
 
 
 def _reject_unsupported(tree: exp.Expr) -> None:
