@@ -42,6 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:
         print(f"bigquery emulator: cannot bind {args.host}:{args.port}: {exc}", file=sys.stderr)
         return 1
+    sock.listen(2048)  # connections queue from here on, before uvicorn starts accepting
     port = sock.getsockname()[1]
     url = f"http://{args.host}:{port}"
 
@@ -60,12 +61,17 @@ def main(argv: list[str] | None = None) -> int:
     def ready() -> None:
         print(f"bigquery emulator listening on {url}", flush=True)
 
-    app = build_app(service, on_startup=ready)
+    app = build_app(service)
     config = uvicorn.Config(
         app, log_level=args.log_level, access_log=False, lifespan="on", timeout_graceful_shutdown=5
     )
 
     class Server(uvicorn.Server):
+        async def startup(self, sockets=None) -> None:
+            await super().startup(sockets)
+            if self.started:  # the socket accepts connections now
+                ready()
+
         @contextlib.contextmanager
         def capture_signals(self):
             # uvicorn re-raises SIGTERM/SIGINT after a graceful shutdown; we exit 0 instead.
