@@ -16,11 +16,15 @@ if TYPE_CHECKING:
     from .service import BigQueryService
 
 USER_EMAIL = "emulator@localhost"
-MAX_KEPT_RESULTS = 500  # query results kept in memory for jobs.getQueryResults
+# Query results kept in memory for jobs.getQueryResults; the oldest go first past either bound
+# (the newest result is always kept, however large).
+MAX_KEPT_RESULTS = 500
+MAX_KEPT_BYTES = 1 << 30
 
 
 class JobManager:
-    """Creates, runs and looks up jobs; result pages of queries come from DuckDB tables."""
+    """Creates, runs and looks up jobs; query results are paged from memory (Arrow) or from the
+    destination table."""
 
     def __init__(self, service: BigQueryService):
         self.service = service
@@ -149,8 +153,17 @@ class JobManager:
         if not dry_run:
             with self._lock:
                 self._results[(ref["projectId"], ref["jobId"])] = outcome
-                while len(self._results) > MAX_KEPT_RESULTS:  # oldest results expire
-                    self._results.pop(next(iter(self._results)))
+                self._expire_results()
+
+    def _expire_results(self) -> None:
+        def size(outcome: QueryOutcome) -> int:
+            return outcome.arrow.nbytes if outcome.arrow is not None else 0
+
+        total = sum(size(o) for o in self._results.values())
+        while len(self._results) > 1 and (
+            len(self._results) > MAX_KEPT_RESULTS or total > MAX_KEPT_BYTES
+        ):
+            total -= size(self._results.pop(next(iter(self._results))))
 
     def _run_copy(self, config: dict) -> None:
         sources = expect_list(config.get("sourceTables"), "sourceTables") or (
