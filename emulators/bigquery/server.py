@@ -158,6 +158,22 @@ class Api:
         contents = req.query_params.get("deleteContents", "").lower() == "true"
         self.catalog.delete_dataset(p["project"], p["dataset"], delete_contents=contents)
 
+    def service_account(self, req: Request, raw: bytes) -> dict:
+        return {
+            "kind": "bigquery#getServiceAccountResponse",
+            "email": f"bq-{req.path_params['project']}@bigquery-emulator.local",
+        }
+
+    def empty_list(self, key: str) -> Callable[[Request, bytes], dict]:
+        """Routines and models are not emulated: their datasets list none."""
+
+        def handler(req: Request, raw: bytes) -> dict:
+            p = req.path_params
+            self.catalog.get_dataset(p["project"], p["dataset"])
+            return {key: []}
+
+        return handler
+
     # ------------------------------------------------------------------ tables
 
     def list_tables(self, req: Request, raw: bytes) -> dict:
@@ -330,6 +346,9 @@ def build_app(service: BigQueryService, on_startup: Callable[[], None] | None = 
         Route(ds, _endpoint(api.patch_dataset), methods=["PATCH", "PUT"]),
         Route(ds, _endpoint(api.delete_dataset), methods=["DELETE"]),
         Route(ds + "/tables", _endpoint(api.list_tables), methods=["GET"]),
+        Route(ds + "/routines", _endpoint(api.empty_list("routines")), methods=["GET"]),
+        Route(ds + "/models", _endpoint(api.empty_list("models")), methods=["GET"]),
+        Route(API + "/projects/{project}/serviceAccount", _endpoint(api.service_account), methods=["GET"]),
         Route(ds + "/tables", _endpoint(api.insert_table), methods=["POST"]),
         Route(tb, _endpoint(api.get_table), methods=["GET"]),
         Route(tb, _endpoint(api.patch_table), methods=["PATCH", "PUT"]),

@@ -275,3 +275,11 @@ def test_labels_are_validated_and_patched_key_by_key(bq_emulator, bq_client):
             bq_client.update_dataset(ds, ["labels"])
     finally:
         bq_client.delete_dataset("labels_ok", delete_contents=True)
+
+
+def test_routines_models_and_service_account(bq_client, bq_dataset):
+    assert list(bq_client.list_routines(bq_dataset)) == []
+    assert list(bq_client.list_models(bq_dataset)) == []
+    assert bq_client.get_service_account_email().endswith("@bigquery-emulator.local")
+    with pytest.raises(exceptions.NotFound):
+        list(bq_client.list_routines("no_such_dataset"))
