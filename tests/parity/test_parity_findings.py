@@ -1,7 +1,8 @@
 """Contract violations of our BigQuery emulator that the parity scenarios surfaced.
 
-Each is documented BigQuery behaviour the emulator gets wrong today; ``xfail(strict=True)`` keeps
-CI green and turns red (XPASS) once the emulator is fixed, so the marker gets removed.
+Documented BigQuery behaviour the emulator got wrong: the ones still open are
+``xfail(strict=True)`` (CI stays green, and turns red on XPASS once fixed, so the marker goes);
+fixed ones stay as plain regression tests.
 """
 
 from __future__ import annotations
@@ -47,8 +48,8 @@ def test_unnest_of_structs_exposes_fields_as_columns(bq):
     assert rows == [{"k": "a", "s": 3}, {"k": "b", "s": 5}]
 
 
-@pytest.mark.xfail(strict=True, reason="BigQuery emulator: ALTER TABLE is rejected (invalidQuery)")
 def test_alter_table_add_column(bq):
+    """Was a finding (ALTER TABLE rejected); fixed in the emulator, kept as a regression test."""
     _rows(bq, f"CREATE TABLE `{PROJECT}.ds.alter_me` (id INT64)")
     _rows(bq, f"ALTER TABLE `{PROJECT}.ds.alter_me` ADD COLUMN n FLOAT64")
     names = [f.name for f in bq.get_table(f"{PROJECT}.ds.alter_me").schema]

@@ -247,16 +247,6 @@ def test_broken_bodies_get_bigquery_error_json(servers, bq, path, body):
     _bigquery_still_serves(bq)
 
 
-@pytest.mark.xfail(strict=True, reason="BigQuery emulator bug: datasets.insert stores labels: 5")
-def test_wrongly_typed_labels_are_400_invalid(servers, bq):
-    status, payload = _post(
-        servers.bigquery, "/datasets", b'{"datasetReference": {"datasetId": "lbl"}, "labels": 5}'
-    )
-    _bigquery_still_serves(bq)
-    assert status == 400, payload
-    _bigquery_error_shape(status, payload)
-
-
 sql_garbage = st.one_of(
     st.text(max_size=60),
     st.lists(
