@@ -1297,6 +1297,11 @@ def test_arbitrary_text_gives_statement_or_sql_error(text):
 
 _SWEEP = [
     ("SELECT COUNT(DISTINCT name) FROM ds.events", [(3,)]),
+    (
+        "SELECT name, COUNT(*) FROM ds.events GROUP BY ALL ORDER BY 1",
+        [("alpha", 2), ("beta", 1), ("gamma", 1)],
+    ),
+    ("FROM ds.events |> WHERE id > 2 |> SELECT id |> ORDER BY id", [(3,), (4,)]),
     ("SELECT ARRAY_CONCAT([1], [2, 3]), ARRAY_REVERSE([1, 2])", [([1, 2, 3], [2, 1])]),
     (
         "SELECT ARRAY(SELECT AS STRUCT x AS a, x * 2 AS b FROM UNNEST([1, 2]) AS x)",
