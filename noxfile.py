@@ -46,3 +46,17 @@ def contract(session: nox.Session) -> None:
     )
     session.run(*kit, "verify", "--quiet", "--expect-reject", "contract_tests/examples/bad")
     session.run("pytest", "tests/contract", *session.posargs)
+
+
+@nox.session
+def load(session: nox.Session) -> None:
+    """Locust load test, headless, on the local emulators; `-- --target gcp --project P` for staging."""
+    _install(session, "load")
+    session.run("python", "-m", "loadtest", *session.posargs)
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Every benchmark against its rival: bench/results/latest.{json,md} and the README table."""
+    _install(session)
+    session.run("python", "bench/run_all.py", *session.posargs)

@@ -2,7 +2,7 @@
 
     python bench/pipeline_bench.py --out bench/results/pipeline.json [--profile]
 
-Variants (loadtest/runner_tuning.py): ``stock`` (Beam and the pipeline as they are),
+Variants (emulators/direct_runner_tuning.py): ``stock`` (Beam and the pipeline as they are),
 ``pull500`` (pulls of 500 messages instead of 10), ``tuned`` (pull500 plus cached DoFn
 specs, a JSON-length row size and a pre-crawled JSON Schema registry). For each variant, on a
 fresh embedded stack each time:
@@ -38,7 +38,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from loadtest.runner_tuning import ALL, PULL_ONLY, STOCK, Tuning  # noqa: E402
+from emulators.direct_runner_tuning import ALL, PULL_ONLY, STOCK, Tuning  # noqa: E402
 
 VARIANTS = {"stock": STOCK, "pull500": PULL_ONLY, "tuned": ALL}
 GOAL_EVENTS_PER_S = 1000
@@ -324,7 +324,7 @@ def main(argv: list[str] | None = None) -> int:
 LABELS = {
     "stock": "stock DirectRunner (pulls of 10)",
     "pull500": "pulls of 500",
-    "tuned": "pulls of 500 + cached DoFn specs + JSON row size + crawled schema",
+    "tuned": "pulls of 500 + cached DoFn specs",
 }
 
 

@@ -72,20 +72,26 @@ def counters(result, namespace: str = "events") -> dict[str, int]:
 class PipelineRun:
     """The event pipeline running in the background of this process."""
 
-    def __init__(self, args: list[str], endpoints: Endpoints, progress=None):
+    def __init__(self, args: list[str], endpoints: Endpoints, progress=None, tuning=None):
         """``progress``: a callable whose value changes while the pipeline still writes (e.g.
-        the row counts of its tables); :meth:`stop` waits for it to settle."""
+        the row counts of its tables); :meth:`stop` waits for it to settle. ``tuning``: the
+        :mod:`emulators.direct_runner_tuning` to apply (default: ``LOCAL``, ~25x stock Beam)."""
+        from emulators import direct_runner_tuning
+
         self.args = list(args)
         self.endpoints = endpoints
         self.progress = progress
+        self.tuning = direct_runner_tuning.LOCAL if tuning is None else tuning
         self.subscription = next(
             a.split("=", 1)[1] for a in self.args if a.startswith("--input_subscription=")
         )
         self.result = None
 
     def start(self) -> PipelineRun:
+        from emulators import direct_runner_tuning
         from pipeline.run import run
 
+        direct_runner_tuning.apply(self.tuning)
         _install_pull_gate()
         _paused.discard(self.subscription)
         # The variables must stay set while the pipeline runs: its clients are made lazily.

@@ -20,7 +20,7 @@ import time
 import uuid
 from pathlib import Path
 
-from loadtest import runner_tuning
+from emulators import direct_runner_tuning as runner_tuning
 from loadtest.shapes import KINDS as SHAPES
 from loadtest.shapes import parse_duration
 from loadtest.target import KINDS as TARGETS

@@ -11,7 +11,7 @@ import time
 import uuid
 from dataclasses import dataclass
 
-from loadtest.runner_tuning import STOCK, Tuning
+from emulators.direct_runner_tuning import STOCK, Tuning
 from loadtest.target import Target
 
 
@@ -19,7 +19,7 @@ from loadtest.target import Target
 class LocalStack:
     """``with LocalStack() as stack: stack.target ...`` - emulators, provisioning, pipeline.
 
-    ``tuning``: the prototype fixes of :mod:`loadtest.runner_tuning` to apply to the
+    ``tuning``: the prototype fixes of :mod:`emulators.direct_runner_tuning` to apply to the
     DirectRunner (default: none, Beam's stock behaviour; see bench/README.md).
     """
 
@@ -74,12 +74,10 @@ class LocalStack:
     def start_pipeline(self, warm_up: bool = True) -> None:
         from emulators import traffic
         from emulators.running import PipelineRun
-        from loadtest import runner_tuning
         from pipeline import samples
 
-        runner_tuning.apply(self.tuning)
         self.run = PipelineRun(
-            self.config.pipeline_args(), self.stack.endpoints, self.landed
+            self.config.pipeline_args(), self.stack.endpoints, self.landed, self.tuning
         ).start()
         if warm_up:
             # The first event pays for Beam's start-up (side input, clients, table lookups).

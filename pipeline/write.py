@@ -38,6 +38,17 @@ class _EmulatorAwareWriteFn(BigQueryWriteFn):
         use_emulators_from_env()
         super().setup()
 
+    def _check_row_size(self, row_and_insert_id):
+        # Beam sizes rows with objsize.get_deep_size, which walks far beyond the row (~1 ms per
+        # row); the JSON text is what insertAll sends, so its length is the size that counts.
+        size = len(json.dumps(row_and_insert_id, default=str))
+        if size >= self._max_insert_payload_size:
+            return size, (
+                f"Received row with size {size / 1e6}MB that exceeds the maximum insert payload "
+                f"size set ({self._max_insert_payload_size / 1e6}MB)."
+            )
+        return size, None
+
 
 def _write(pcoll, table: str, table_schema: dict, create: bool, parameters: dict | None):
     write_fn = _EmulatorAwareWriteFn(

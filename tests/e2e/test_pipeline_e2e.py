@@ -2,6 +2,8 @@
 
 import json
 import random
+import threading
+import time
 
 import pytest
 from google.cloud import bigquery
@@ -58,23 +60,34 @@ def test_every_message_lands_once_duplicates_do_not_add_rows(
 
 
 def test_restart_mid_stream_loses_nothing(provisioned_stack, run_pipeline, publish_events):
+    """Events keep coming while the pipeline is stopped and started again."""
     stack = provisioned_stack
-    first = [samples.encode(samples.valid_event(event_id=f"first-{i}")) for i in range(150)]
-    second = [samples.encode(samples.valid_event(event_id=f"second-{i}")) for i in range(150)]
+    events = [samples.encode(samples.valid_event(event_id=f"e-{i}")) for i in range(1200)]
+    published = []
+
+    def produce():  # ~150 events/s, for about eight seconds
+        for start in range(0, len(events), 30):
+            publish_events(events[start : start + 30])
+            published.append(start + 30)
+            time.sleep(0.2)
+
     run = run_pipeline()
-    publish_events(first)
-    traffic.wait_until(lambda: traffic.count_rows(stack.bigquery, stack.events_table) >= 20)
-    run.stop()
-    at_stop = traffic.count_rows(stack.bigquery, stack.events_table)
-    assert 20 <= at_stop < len(first)  # stopped mid-stream: the rest is still in the subscription
-    publish_events(second)  # published while the pipeline is down
-    run_pipeline()
-    _wait_landed(stack, 300)
+    producer = threading.Thread(target=produce)
+    producer.start()
+    try:
+        traffic.wait_until(lambda: traffic.count_rows(stack.bigquery, stack.events_table) >= 50)
+        run.stop()
+        at_stop = traffic.count_rows(stack.bigquery, stack.events_table)
+        assert at_stop < published[-1] < len(events)  # stopped mid-stream, while publishing
+        run_pipeline()
+    finally:
+        producer.join()
+    _wait_landed(stack, len(events))
     rows = traffic.query_rows(
         stack.bigquery,
         f"SELECT COUNT(*) AS n, COUNT(DISTINCT event_id) AS ids FROM `{stack.events_table}`",
     )[0]
-    assert rows == {"n": 300, "ids": 300}
+    assert rows == {"n": len(events), "ids": len(events)}
     assert traffic.count_rows(stack.bigquery, stack.dead_letter_table) == 0
 
 

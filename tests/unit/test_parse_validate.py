@@ -109,3 +109,11 @@ def test_oversize_payload_is_dead_lettered_before_schema_checks():
 )
 def test_parse_timestamp_normalises_to_utc(text, expected):
     assert parse_timestamp(text) == expected
+
+
+def test_validator_resolves_the_data_value_anchor_once():
+    """Nested data objects go through the anchor $ref; the pre-crawled registry resolves it."""
+    deep = {**GOOD, "data": {"a": {"b": {"c": {"d": 1}}}}}
+    assert isinstance(_validate(deep), ValidEvent)
+    bad = {**GOOD, "data": {"a": {"b": {"c": {"d": [1]}}}}}
+    assert _validate(bad).error_message.startswith("$.data.a.b.c.d:")

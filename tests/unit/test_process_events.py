@@ -107,3 +107,13 @@ def test_stream_with_late_and_duplicate_events():
         assert_that(
             dead | beam.Map(lambda d: d.error_type), equal_to([errors.MALFORMED_JSON]), "dead"
         )
+
+
+def test_write_fn_sizes_rows_by_their_json_text():
+    from pipeline.write import _EmulatorAwareWriteFn
+
+    fn = _EmulatorAwareWriteFn(batch_size=10, max_insert_payload_size=50)
+    row = {"event_id": "e" * 10}
+    assert fn._check_row_size((row, "id")) == (len(json.dumps([row, "id"])), None)
+    size, error = fn._check_row_size(({"event_id": "e" * 100}, "id"))
+    assert size > 50 and "exceeds the maximum insert payload size" in error

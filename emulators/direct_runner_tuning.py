@@ -1,7 +1,9 @@
-"""Prototype fixes for the DirectRunner's end-to-end ceiling, applied process-wide at run time.
+"""Lift the streaming DirectRunner's end-to-end ceiling, process-wide, for local runs only.
 
 What bounds the streaming DirectRunner on this pipeline (measured in bench/pipeline_bench.py;
-see bench/README.md) and what each fix here does about it:
+see bench/README.md) and what each fix here does about it. These patch Beam internals of the
+local runner only (Dataflow never runs them); :class:`emulators.running.PipelineRun` applies
+:data:`LOCAL` unless told otherwise.
 
 * ``pull_max_messages``: Beam's ``_PubSubReadEvaluator`` pulls ``max_messages=10`` and every
   bundle runs on a single executor thread, so each 10 events pay the whole per-bundle cost.
@@ -9,16 +11,13 @@ see bench/README.md) and what each fix here does about it:
 * ``cache_dofn_specs``: ``_ParDoEvaluator.start_bundle`` and ``should_execute_serially`` call
   ``userstate.get_dofn_specs`` on every bundle, which runs ``inspect.signature`` over every
   method of the DoFn (~6 ms per ParDo bundle). The specs depend on the DoFn class only.
-* ``cheap_row_size``: ``BigQueryWriteFn`` sizes every row with ``objsize.get_deep_size``,
-  which walks the globals of every loaded module (~0.5-2 ms per row). A JSON length is the
-  size of what insertAll sends.
-* ``crawled_validator``: the event JSON Schema uses an anchor ``$ref``; jsonschema's
-  ``referencing`` registry re-crawls the schema on every lookup unless it was crawled first.
+
+Two more costs were the pipeline's own and are fixed there, for every runner: row sizing in
+``pipeline.write`` and the pre-crawled JSON Schema registry in ``pipeline.validate``.
 """
 
 from __future__ import annotations
 
-import json
 import threading
 from dataclasses import dataclass
 
@@ -32,13 +31,11 @@ _state = {"max_messages": DIRECT_RUNNER_PULL}
 class Tuning:
     pull_max_messages: int | None = None
     cache_dofn_specs: bool = False
-    cheap_row_size: bool = False
-    crawled_validator: bool = False
 
 
 STOCK = Tuning()
 PULL_ONLY = Tuning(pull_max_messages=500)
-ALL = Tuning(500, True, True, True)
+ALL = LOCAL = Tuning(500, True)
 
 
 class _LargerPulls:
@@ -69,10 +66,6 @@ def apply(tuning: Tuning) -> None:
             _larger_pulls(tuning.pull_max_messages)
         if tuning.cache_dofn_specs:
             _cache_dofn_specs()
-        if tuning.cheap_row_size:
-            _cheap_row_size()
-        if tuning.crawled_validator:
-            _crawled_validator()
 
 
 def reset() -> None:
@@ -115,26 +108,3 @@ def _cache_dofn_specs() -> None:
         return specs
 
     _patch("specs", userstate, "get_dofn_specs", cached)
-
-
-def _json_size(obj) -> int:
-    return len(json.dumps(obj, default=str))
-
-
-def _cheap_row_size() -> None:
-    from apache_beam.io.gcp import bigquery
-
-    _patch("rowsize", bigquery, "get_deep_size", _json_size)
-
-
-def _crawled_validator() -> None:
-    from jsonschema import Draft202012Validator
-    from referencing import Registry
-    from referencing.jsonschema import DRAFT202012
-
-    from pipeline import schema, validate
-
-    contract = schema.event_json_schema()
-    registry = Registry().with_resource("", DRAFT202012.create_resource(contract)).crawl()
-    validator = Draft202012Validator(contract, registry=registry)
-    _patch("validator", validate, "_validator", lambda: validator)
