@@ -201,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--backend", choices=BACKENDS, default="embedded")
     parser.add_argument("--timeout", type=float, default=300, help="seconds to wait for landing")
     parser.add_argument(
-        "--rate", type=float, default=100, help="events per second to publish (0: all at once)"
+        "--rate", type=float, default=1000, help="events per second to publish (0: all at once)"
     )
     args = parser.parse_args(argv)
     return run_demo(args.events, args.bad_ratio, args.backend, args.timeout, args.rate)
