@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
 import nox
 
 nox.options.sessions = ["lint", "tests"]
@@ -60,3 +63,26 @@ def bench(session: nox.Session) -> None:
     """Every benchmark against its rival: bench/results/latest.{json,md} and the README table."""
     _install(session)
     session.run("python", "bench/run_all.py", *session.posargs)
+
+
+GOOGLE_PUBSUB_EMULATOR = Path(
+    "/usr/lib/google-cloud-sdk/platform/pubsub-emulator/lib/cloud-pubsub-emulator-0.8.20-all.jar"
+)
+
+
+@nox.session
+def parity(session: nox.Session) -> None:
+    """Our emulators vs Google's Pub/Sub emulator (live with java, else the committed snapshots).
+
+    `nox -s parity -- --a TARGET --b TARGET` for any other pair (see parity/README.md).
+    """
+    _install(session)
+    if session.posargs:
+        session.run("python", "-m", "parity", *session.posargs)
+    elif shutil.which("java") and GOOGLE_PUBSUB_EMULATOR.exists():
+        session.run("python", "-m", "parity", "--a", "embedded", "--b", "google-emulator")
+    else:
+        session.run(
+            "python", "-m", "parity", "--a", "embedded",
+            "--replay", "parity/snapshots/google-emulator",
+        )

@@ -9,6 +9,7 @@ from emulators import direct_runner_tuning as runner_tuning
 
 @pytest.fixture(autouse=True)
 def restore():
+    runner_tuning.reset()  # a pipeline run earlier in the session may have applied LOCAL
     yield
     runner_tuning.reset()
 
