@@ -335,7 +335,10 @@ class Broker:
     def update_snapshot(self, name: str, labels: dict | None, expire_ns: int | None, paths):
         snap = self.snapshot(name)
         if not paths:
-            raise invalid("The update_mask in the UpdateSnapshotRequest must be set.")
+            raise invalid(
+                "The update_mask in the UpdateSnapshotRequest must be set, and must contain a "
+                "non-empty paths list."
+            )
         for path in paths:
             if path == "labels":
                 snap.labels = dict(labels or {})
@@ -343,7 +346,7 @@ class Broker:
                 snap.expire_time_ns = expire_ns or snap.expire_time_ns
             else:
                 raise invalid(
-                    f"Invalid update_mask provided in the UpdateSnapshotRequest: '{path}' is "
+                    f"Invalid update_mask provided in the UpdateSnapshotRequest: {path} is "
                     "not a known Snapshot field."
                 )
         self.store.put("snapshot", name, self._snapshot_record(snap))
@@ -379,9 +382,12 @@ class Broker:
         sub = self.subscription(name)
         snap = self.snapshot(snapshot)
         if snap.topic != sub.topic:
-            raise invalid(
-                f"The snapshot's topic ({snap.topic}) is not the subscription's topic "
-                f"({sub.topic})."
+            raise ApiError(
+                "FAILED_PRECONDITION",
+                f"The subscription's topic {sub.topic} is different from that of the snapshot "
+                f"{snap.topic}; they must match in order for Seek work. Note that if a topic is "
+                "deleted and then re-created with the same name, it is considered a distinct "
+                "topic for these purposes.",
             )
         sub.reset(list(snap.messages.values()))
         self.store.reset(name, [m.seq for m in sub.unacked_messages()], [])

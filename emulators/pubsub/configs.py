@@ -8,7 +8,7 @@ from typing import Any
 
 from emulators.pubsub import names
 from emulators.pubsub.durations import duration, seconds
-from emulators.pubsub.errors import invalid, not_found
+from emulators.pubsub.errors import ApiError, invalid, not_found
 from emulators.pubsub.subscriptions import (
     DEFAULT_ACK_DEADLINE,
     DEFAULT_RETENTION_S,
@@ -53,12 +53,15 @@ def page(names_: list[str], page_size: int, page_token: str) -> tuple[list[str],
 
 def apply_mask(config: dict, update: dict, paths: list[str], allowed: set[str], kind: str) -> dict:
     if not paths:
-        raise invalid(f"The update_mask in the Update{kind}Request must be set.")
+        raise invalid(
+            f"The update_mask in the Update{kind}Request must be set, and must contain a "
+            "non-empty paths list."
+        )
     result = copy.deepcopy(config)
     for path in paths:
         if path.split(".", 1)[0] not in allowed:
             raise invalid(
-                f"Invalid update_mask provided in the Update{kind}Request: '{path}' is not a "
+                f"Invalid update_mask provided in the Update{kind}Request: {path} is not a "
                 f"known {kind} field. Note that field paths must be of the form 'push_config' "
                 "rather than 'pushConfig'."
             )
@@ -105,8 +108,12 @@ def check_subscription(config: dict[str, Any], topic_exists: Callable[[str], boo
             raise not_found(dlp["dead_letter_topic"])
         attempts = int(dlp.get("max_delivery_attempts") or 5)
         if not 5 <= attempts <= 100:
-            raise invalid(
-                f"Invalid max_delivery_attempts: {attempts}. It must be between 5 and 100."
+            small = attempts < 5
+            raise ApiError(
+                "OUT_OF_RANGE",
+                f"The value for max_delivery_attempts is too {'small' if small else 'large'}. "
+                f"You passed {attempts} in the request, but the "
+                f"{'minimum value is 5' if small else 'maximum value is 100'}.",
             )
         dlp["max_delivery_attempts"] = attempts
     rp = config.get("retry_policy")

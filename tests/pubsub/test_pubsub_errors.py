@@ -285,3 +285,53 @@ def test_snapshot_update_and_expiration_policy_metadata(ours_target):
                 "update_mask": field_mask_pb2.FieldMask(paths=["topic"]),
             }
         )
+
+
+def test_messages_shared_with_the_reference(pubsub_target):
+    """Where Google's emulator answers with the service's own texts, ours are identical."""
+    from google.protobuf import field_mask_pb2
+
+    target = pubsub_target
+    topic, other_topic = target.topic(), target.topic()
+    sub, other_sub = target.subscription(topic), target.subscription(other_topic)
+    snap = target.snapshot_path()
+    target.subscriber.create_snapshot(name=snap, subscription=sub)
+
+    with pytest.raises(exceptions.FailedPrecondition) as err:
+        target.subscriber.seek(request={"subscription": other_sub, "snapshot": snap})
+    assert err.value.message.startswith(
+        f"The subscription's topic {other_topic} is different from that of the snapshot {topic}"
+    )
+    with pytest.raises(exceptions.OutOfRange) as err:
+        target.subscription(
+            topic, dead_letter_policy={"dead_letter_topic": topic, "max_delivery_attempts": 3}
+        )
+    assert err.value.message == (
+        "The value for max_delivery_attempts is too small. You passed 3 in the request, "
+        "but the minimum value is 5."
+    )
+    with pytest.raises(exceptions.InvalidArgument) as err:
+        target.subscriber.update_subscription(
+            request={
+                "subscription": {"name": sub, "ack_deadline_seconds": 20},
+                "update_mask": field_mask_pb2.FieldMask(),
+            }
+        )
+    assert err.value.message == (
+        "The update_mask in the UpdateSubscriptionRequest must be set, and must contain a "
+        "non-empty paths list."
+    )
+    with pytest.raises(exceptions.InvalidArgument) as err:
+        target.subscriber.update_subscription(
+            request={
+                "subscription": {"name": sub},
+                "update_mask": field_mask_pb2.FieldMask(paths=["bogus"]),
+            }
+        )
+    assert err.value.message.startswith(
+        "Invalid update_mask provided in the UpdateSubscriptionRequest: bogus is not a known "
+        "Subscription field."
+    )
+    with pytest.raises(exceptions.InvalidArgument) as err:
+        target.subscriber.get_snapshot(snapshot="bad")
+    assert err.value.message == "Invalid [snapshots] name: (name=bad)"

@@ -14,6 +14,7 @@ API_ERRORS = (
     exceptions.NotFound,
     exceptions.AlreadyExists,
     exceptions.FailedPrecondition,
+    exceptions.OutOfRange,
 )
 
 names = st.one_of(

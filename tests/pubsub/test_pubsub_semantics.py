@@ -166,9 +166,9 @@ def test_dead_letter_after_max_attempts(pubsub_target):
 
 def test_dead_letter_policy_validation(ours_target):
     topic = ours_target.topic()
-    with pytest.raises(exceptions.InvalidArgument):
+    with pytest.raises(exceptions.OutOfRange):
         ours_target.subscription(
-            topic, dead_letter_policy={"dead_letter_topic": topic, "max_delivery_attempts": 4}
+            topic, dead_letter_policy={"dead_letter_topic": topic, "max_delivery_attempts": 101}
         )
     with pytest.raises(exceptions.NotFound):
         ours_target.subscription(
