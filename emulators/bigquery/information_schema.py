@@ -49,6 +49,9 @@ def information_schema(
     service: BigQueryService, project: str, dataset_id: str | None, view: str
 ) -> str:
     """Scratch table holding INFORMATION_SCHEMA.<view> of a dataset (or the whole project)."""
+    from .query import mark_uncacheable
+
+    mark_uncacheable()  # a snapshot: the statement must resolve it anew every time
     view = view.upper()
     if view not in _INFO_COLUMNS:
         raise InvalidQuery(f"INFORMATION_SCHEMA.{view} is not supported by this emulator")

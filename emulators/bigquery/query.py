@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import re
 import threading
+from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
 
 from .catalog import Table
@@ -92,6 +93,11 @@ def resolve_table(service: BigQueryService, project: str, dataset_id: str, table
     if table.type == "VIEW":
         _materialize_view(service, table)
     return quote_ident(table.storage_name)
+
+
+def mark_uncacheable() -> None:
+    """The statement being translated must not be reused (it depends on a snapshot)."""
+    _local.uncacheable = True
 
 
 def _materialize_view(service: BigQueryService, table: Table) -> None:
@@ -199,11 +205,21 @@ def run_query(
             return QueryOutcome("ALTER_TABLE")
         return run_alter(service, sql, default_project, default.get("datasetId"))
     _local.referenced = []
+    _local.uncacheable = False
     try:
         # Translation (pure Python, can take a while) runs outside the database lock so
         # streaming inserts are not held up; resolve_table locks where it touches DuckDB.
-        statement = translate_sql(service, sql, default_project, default.get("datasetId"), params)
-        referenced = list(_local.referenced)
+        key = (sql, default_project, default.get("datasetId"), repr(params))
+        cached = _cached_statement(service, key)
+        if cached is not None:
+            statement, referenced = cached
+        else:
+            statement = translate_sql(
+                service, sql, default_project, default.get("datasetId"), params
+            )
+            referenced = list(_local.referenced)
+            if not _local.uncacheable:
+                _remember_statement(service, key, statement, referenced)
         with service.storage.lock:
             for table in referenced:  # a table dropped or replaced meanwhile
                 current = service.catalog.find_table(*table.ref)
@@ -221,6 +237,40 @@ def run_query(
             return outcome
     finally:
         _local.referenced = None
+
+
+_CACHE_SIZE = 256
+_cache_lock = threading.Lock()
+
+
+def _cached_statement(service: BigQueryService, key: tuple) -> tuple | None:
+    """A translation made before, if every table it resolved is still the same object (tables
+    are replaced, never edited in place, when their schema or storage changes)."""
+    cache = getattr(service, "_statement_cache", None)
+    if cache is None:
+        return None
+    with _cache_lock:
+        entry = cache.get(key)
+        if entry is not None:
+            cache.move_to_end(key)
+    if entry is None:
+        return None
+    statement, referenced = entry
+    if all(service.catalog.find_table(*t.ref) is t for t in referenced):
+        return statement, referenced
+    return None
+
+
+def _remember_statement(
+    service: BigQueryService, key: tuple, statement: Any, referenced: list
+) -> None:
+    with _cache_lock:
+        cache = getattr(service, "_statement_cache", None)
+        if cache is None:
+            cache = service._statement_cache = OrderedDict()
+        cache[key] = (statement, referenced)
+        while len(cache) > _CACHE_SIZE:
+            cache.popitem(last=False)
 
 
 def _execute(

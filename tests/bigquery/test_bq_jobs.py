@@ -394,3 +394,17 @@ def test_alter_table(bq_client, bq_dataset):
     with pytest.raises(exceptions.NotFound):
         bq_client.query_and_wait(f"ALTER TABLE `{base}.missing` ADD COLUMN x INT64")
     bq_client.query_and_wait(f"ALTER TABLE IF EXISTS `{base}.missing` ADD COLUMN x INT64")
+
+
+def test_repeated_queries_see_replaced_and_altered_tables(bq_client, bq_dataset):
+    ref = f"{bq_client.project}.{bq_dataset}.changing"
+    sql = f"SELECT * FROM `{ref}`"
+    bq_client.query_and_wait(f"CREATE TABLE `{ref}` AS SELECT 1 AS a")
+    assert [dict(r) for r in bq_client.query_and_wait(sql)] == [{"a": 1}]
+    bq_client.query_and_wait(f"CREATE OR REPLACE TABLE `{ref}` AS SELECT 2 AS a")
+    assert [dict(r) for r in bq_client.query_and_wait(sql)] == [{"a": 2}]
+    bq_client.query_and_wait(f"ALTER TABLE `{ref}` ADD COLUMN b STRING")
+    assert [dict(r) for r in bq_client.query_and_wait(sql)] == [{"a": 2, "b": None}]
+    bq_client.delete_table(ref)
+    with pytest.raises(exceptions.NotFound):
+        bq_client.query_and_wait(sql)
