@@ -401,3 +401,26 @@ def test_seek_to_past_without_retained_acks_keeps_them_acked(pubsub_target):
         request={"subscription": sub, "max_messages": 10, "return_immediately": True}
     )
     assert not resp.received_messages
+
+
+def test_exactly_once_mixed_acks(pubsub_target):
+    """One stale id in an ack request: only it is reported, the others are acked."""
+    from google.cloud.pubsub_v1.subscriber._protocol.streaming_pull_manager import (
+        _get_ack_errors,
+    )
+
+    topic = pubsub_target.topic()
+    sub = pubsub_target.subscription(topic, enable_exactly_once_delivery=True)
+    pubsub_target.publish(topic, b"a", b"b")
+    got = sorted(pubsub_target.pull(sub, expect=2), key=lambda m: m.message.data)
+    stale = got[0].ack_id
+    pubsub_target.subscriber.modify_ack_deadline(
+        subscription=sub, ack_ids=[stale], ack_deadline_seconds=0
+    )
+    with pytest.raises(exceptions.InvalidArgument) as err:
+        pubsub_target.subscriber.acknowledge(subscription=sub, ack_ids=[m.ack_id for m in got])
+    assert _get_ack_errors(err.value) == {stale: "PERMANENT_FAILURE_INVALID_ACK_ID"}
+    resp = pubsub_target.subscriber.pull(
+        request={"subscription": sub, "max_messages": 10, "return_immediately": True}
+    )
+    assert [m.message.data for m in resp.received_messages] == [b"a"]
