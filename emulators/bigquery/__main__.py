@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import logging
 import socket
 import sys
 
@@ -26,13 +25,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         metavar="SECONDS",
         help="insertAll de-duplication window per table (0 disables)",
     )
-    parser.add_argument("--log-level", default="warning")
+    parser.add_argument(
+        "--log-level", default="warning", help="info logs every request (method, status, latency)"
+    )
+    parser.add_argument(
+        "--log-format", choices=("text", "json"), default="text", help="log lines as text or JSON"
+    )
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr)
+    from pipeline import logs
+
+    logs.configure(args.log_level, json_lines=args.log_format == "json")
     sock = socket.socket(socket.AF_INET6 if ":" in args.host else socket.AF_INET)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     # Accepted connections inherit TCP_NODELAY: no Nagle/delayed-ACK stalls on keep-alive.
@@ -61,9 +67,16 @@ def main(argv: list[str] | None = None) -> int:
     def ready() -> None:
         print(f"bigquery emulator listening on {url}", flush=True)
 
-    app = build_app(service)
+    from .request_log import RequestLog
+
+    app = RequestLog(build_app(service))
     config = uvicorn.Config(
-        app, log_level=args.log_level, access_log=False, lifespan="on", timeout_graceful_shutdown=5
+        app,
+        log_level=args.log_level,
+        log_config=None,  # uvicorn logs through the root handler, in the chosen format
+        access_log=False,
+        lifespan="on",
+        timeout_graceful_shutdown=5,
     )
 
     class Server(uvicorn.Server):
