@@ -18,7 +18,7 @@ def _install(session: nox.Session, *extras: str) -> None:
 @nox.session
 def tests(session: nox.Session) -> None:
     """The whole default suite: unit, property, integration and end-to-end tests."""
-    _install(session, "dev")
+    _install(session, "dev", "load")
     # pytest exits 5 when no test ran; nox treats any non-zero exit as a failure.
     session.run("pytest", *session.posargs)
 

@@ -13,6 +13,7 @@ from emulators.pubsub.errors import ApiError
 from emulators.pubsub.faults import Faults
 
 log = logging.getLogger("emulators.pubsub")
+requests_log = logging.getLogger("emulators.pubsub.requests")
 
 
 def status_details(err: ApiError) -> tuple[tuple[str, bytes], ...]:
@@ -86,7 +87,34 @@ def unary(method: str, fn: Callable[[Any], Any], faults: Faults) -> Callable:
             log.exception("%s failed", method)
             await context.abort(grpc.StatusCode.INTERNAL, f"Internal error: {err}")
 
-    return handler
+    return logged(method, handler)
+
+
+def logged(method: str, handler: Callable) -> Callable:
+    """``handler`` that logs method, status and latency at INFO; as is when INFO is off."""
+    if not requests_log.isEnabledFor(logging.INFO):
+        return handler
+    import time
+
+    async def logging_handler(request: Any, context: grpc.aio.ServicerContext) -> Any:
+        started = time.perf_counter()
+        try:
+            return await handler(request, context)
+        finally:
+            code = context.code() or grpc.StatusCode.OK
+            status = code.name if isinstance(code, grpc.StatusCode) else str(code)
+            requests_log.info(
+                "%s %s",
+                method,
+                status,
+                extra={
+                    "method": method,
+                    "status": status,
+                    "latency_ms": round((time.perf_counter() - started) * 1000, 3),
+                },
+            )
+
+    return logging_handler
 
 
 def register(
@@ -107,6 +135,6 @@ def register(
     }
     for name, (fn, deserialize) in (streaming or {}).items():
         handlers[name] = grpc.stream_stream_rpc_method_handler(
-            fn, request_deserializer=tolerant(deserialize), response_serializer=wire.serialize
+            logged(name, fn), request_deserializer=tolerant(deserialize), response_serializer=wire.serialize
         )
     server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(service, handlers),))

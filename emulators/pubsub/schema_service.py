@@ -15,6 +15,7 @@ import grpc
 from google.protobuf import empty_pb2
 from google.pubsub_v1.types import schema as pb
 
+from emulators.pubsub.rpc import logged
 from emulators.pubsub.schemas import (
     InvalidSchema,
     RevisionError,
@@ -224,7 +225,7 @@ def register_servicer(server: grpc.aio.Server, registry: SchemaRegistry) -> Sche
     servicer = SchemaServicer(registry)
     handlers = {
         name: grpc.unary_unary_rpc_method_handler(
-            getattr(servicer, name),
+            logged(name, getattr(servicer, name)),
             request_deserializer=request.deserialize,
             response_serializer=_serializer(response),
         )

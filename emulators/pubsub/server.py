@@ -28,7 +28,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="normal: survive a killed process; always: also an OS crash (slower)",
     )
     parser.add_argument("--faults", help="fault-injection file (JSON or .toml), re-read on change")
-    parser.add_argument("--log-level", default="WARNING")
+    parser.add_argument(
+        "--log-level", default="WARNING", help="INFO logs every RPC (method, status, latency)"
+    )
+    parser.add_argument(
+        "--log-format", choices=("text", "json"), default="text", help="log lines as text or JSON"
+    )
     return parser.parse_args(argv)
 
 
@@ -153,7 +158,9 @@ async def _tick(broker) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr)
+    from pipeline import logs
+
+    logs.configure(args.log_level, json_lines=args.log_format == "json")
     try:
         asyncio.run(serve(args))
     except KeyboardInterrupt:
