@@ -11,6 +11,8 @@ from emulators.pubsub.durations import duration, seconds
 from emulators.pubsub.errors import ApiError, invalid, not_found
 from emulators.pubsub.subscriptions import (
     DEFAULT_ACK_DEADLINE,
+    DEFAULT_MAX_BACKOFF_S,
+    DEFAULT_MIN_BACKOFF_S,
     DEFAULT_RETENTION_S,
     MAX_ACK_DEADLINE,
 )
@@ -40,6 +42,8 @@ SUBSCRIPTION_UPDATABLE = {
     "enable_exactly_once_delivery",
     "message_transforms",
 }
+# policies an explicitly empty value in an update removes, as if unset
+CLEARED_WHEN_EMPTY = {"dead_letter_policy", "expiration_policy", "message_storage_policy"}
 
 
 def page(names_: list[str], page_size: int, page_token: str) -> tuple[list[str], str]:
@@ -72,7 +76,8 @@ def apply_mask(config: dict, update: dict, paths: list[str], allowed: set[str], 
         dst = result
         for part in parts[:-1]:
             dst = dst.setdefault(part, {})
-        if src is None or src == {} and parts[-1].endswith("policy"):
+        # an empty retry_policy means its defaults (check_subscription fills them in)
+        if src is None or src == {} and parts[-1] in CLEARED_WHEN_EMPTY:
             dst.pop(parts[-1], None)
         else:
             dst[parts[-1]] = copy.deepcopy(src)
@@ -118,8 +123,11 @@ def check_subscription(config: dict[str, Any], topic_exists: Callable[[str], boo
         dlp["max_delivery_attempts"] = attempts
     rp = config.get("retry_policy")
     if rp is not None:
-        low = seconds(rp.get("minimum_backoff"), 10.0)
-        high = seconds(rp.get("maximum_backoff"), 600.0)
+        # the documented defaults; the service echoes them for an empty policy
+        rp.setdefault("minimum_backoff", duration(DEFAULT_MIN_BACKOFF_S))
+        rp.setdefault("maximum_backoff", duration(DEFAULT_MAX_BACKOFF_S))
+        low = seconds(rp["minimum_backoff"])
+        high = seconds(rp["maximum_backoff"])
         if not (0 <= low <= 600 and 0 <= high <= 600 and low <= high):
             raise invalid(
                 "Invalid retry_policy: backoffs must be between 0 and 600 seconds and "

@@ -62,21 +62,21 @@ class SubscriberServicer:
     # ---- admin ---------------------------------------------------------------------------
     def CreateSubscription(self, req: Any) -> Any:
         config = self.broker.create_subscription(wire.to_dict(req))
-        return wire.from_dict(wire.Subscription, config)
+        return wire.subscription(config)
 
     def GetSubscription(self, req: Any) -> Any:
-        return wire.from_dict(wire.Subscription, self.broker.subscription(req.subscription).config)
+        return wire.subscription(self.broker.subscription(req.subscription).config)
 
     def UpdateSubscription(self, req: Any) -> Any:
         config = self.broker.update_subscription(
             wire.to_dict(req.subscription), list(req.update_mask.paths)
         )
-        return wire.from_dict(wire.Subscription, config)
+        return wire.subscription(config)
 
     def ListSubscriptions(self, req: Any) -> Any:
         configs, token = self.broker.list_subscriptions(req.project, req.page_size, req.page_token)
         return wire.ListSubscriptionsResponse(
-            subscriptions=[wire.from_dict(wire.Subscription, c) for c in configs],
+            subscriptions=[wire.subscription(c) for c in configs],
             next_page_token=token,
         )
 

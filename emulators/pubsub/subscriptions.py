@@ -20,8 +20,10 @@ from emulators.pubsub.topics import Message
 DEFAULT_ACK_DEADLINE = 10
 MAX_ACK_DEADLINE = 600
 DEFAULT_RETENTION_S = 7 * 24 * 3600
-# Push subscriptions without a retry policy back off like the service does.
-PUSH_BACKOFF = (10.0, 600.0)
+# RetryPolicy's documented defaults; push subscriptions without a policy back off like this too.
+DEFAULT_MIN_BACKOFF_S = 10.0
+DEFAULT_MAX_BACKOFF_S = 600.0
+PUSH_BACKOFF = (DEFAULT_MIN_BACKOFF_S, DEFAULT_MAX_BACKOFF_S)
 INVALID_ACK_ID = "PERMANENT_FAILURE_INVALID_ACK_ID"
 
 
@@ -86,8 +88,8 @@ class Subscription:
         self.retry: tuple[float, float] | None = None
         if rp is not None:
             self.retry = (
-                seconds(rp.get("minimum_backoff"), 10.0),
-                seconds(rp.get("maximum_backoff"), 600.0),
+                seconds(rp.get("minimum_backoff"), DEFAULT_MIN_BACKOFF_S),
+                seconds(rp.get("maximum_backoff"), DEFAULT_MAX_BACKOFF_S),
             )
         self.push_endpoint: str = (config.get("push_config") or {}).get("push_endpoint", "")
 

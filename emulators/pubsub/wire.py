@@ -60,6 +60,14 @@ def from_dict(cls: Any, data: dict[str, Any]) -> Any:
     return json_format.ParseDict(data, cls(), ignore_unknown_fields=True)
 
 
+def subscription(config: dict[str, Any]) -> Any:
+    """A Subscription resource; a pull subscription carries an empty ``push_config``, as the
+    service returns it (clients may test ``HasField``)."""
+    sub = from_dict(Subscription, config)
+    sub.push_config.SetInParent()
+    return sub
+
+
 def timestamp_ns(ts: Any) -> int:
     return ts.seconds * 1_000_000_000 + ts.nanos
 
