@@ -116,6 +116,18 @@ def test_unnest_structs_and_offsets(bq_client, events):
     ]
 
 
+def test_unnest_of_structs_gives_field_columns(bq_client, events):
+    job = bq_client.query("SELECT * FROM UNNEST([STRUCT('a' AS k, 1 AS v), STRUCT('b', 2)])")
+    result = job.result()
+    assert [(f.name, f.field_type) for f in result.schema] == [("k", "STRING"), ("v", "INTEGER")]
+    assert sorted(tuple(r.values()) for r in result) == [("a", 1), ("b", 2)]
+    assert rows(
+        bq_client,
+        f"""SELECT id, sku, s.qty FROM {events}, UNNEST({events.split(".")[1]}.items) AS s
+            ORDER BY id, sku""",
+    ) == [(1, "x", 2), (1, "y", 3), (2, "x", 1)]
+
+
 def test_dates_json_and_strings(bq_client, events):
     assert rows(
         bq_client,

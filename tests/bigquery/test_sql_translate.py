@@ -353,6 +353,53 @@ def test_unnest_of_struct_literal_array(con):
     assert rows == [(1, "x"), (2, "y")]
 
 
+def test_unnest_of_structs_exposes_fields_as_columns(con):
+    structs = "[STRUCT('a' AS k, 1 AS v), STRUCT('b', 2)]"
+    assert run(con, f"SELECT k, v FROM UNNEST({structs}) ORDER BY k") == [("a", 1), ("b", 2)]
+    assert run(con, f"SELECT t.k FROM UNNEST({structs}) AS t ORDER BY 1") == [("a",), ("b",)]
+    stmt = tr(f"SELECT * FROM UNNEST({structs})")
+    result = con.execute(stmt.duckdb_sql, stmt.duckdb_params)
+    assert [c[0] for c in result.description] == ["k", "v"]
+    assert sorted(result.fetchall()) == [("a", 1), ("b", 2)]
+    # tuples after a named STRUCT take its field names, as in BigQuery
+    assert run(
+        con,
+        "SELECT k, SUM(v) FROM UNNEST([STRUCT('a' AS k, 1 AS v), ('a', 2), ('b', 5)]) "
+        "GROUP BY k ORDER BY k",
+    ) == [("a", 3), ("b", 5)]
+
+
+def test_unnest_of_struct_column_fields_and_element(con):
+    assert run(
+        con, "SELECT id, s.sku, qty FROM ds.events, UNNEST(events.items) AS s ORDER BY 1, 2"
+    ) == [(1, "x", 2), (1, "y", 3), (2, "x", 1)]
+    stmt = tr("SELECT * FROM ds.events AS e, UNNEST(e.items) WHERE e.id = 2")
+    result = con.execute(stmt.duckdb_sql, stmt.duckdb_params)
+    assert [c[0] for c in result.description][-2:] == ["sku", "qty"]
+    assert [row[-2:] for row in result.fetchall()] == [("x", 1)]
+    # the alias still names the whole element
+    assert run(con, "SELECT s FROM ds.events, UNNEST(items) AS s WHERE id = 2") == [
+        ({"sku": "x", "qty": 1},)
+    ]
+    assert run(
+        con,
+        "SELECT e.id, s.sku FROM ds.events e LEFT JOIN UNNEST(e.items) AS s ON TRUE "
+        "WHERE e.id >= 2 ORDER BY 1",
+    ) == [(2, "x"), (3, None), (4, None)]
+
+
+def test_unnest_of_struct_parameter(con):
+    params = {"rows": [{"k": "a", "v": 1}, {"k": "b", "v": 2}]}
+    assert run(con, "SELECT k, v FROM UNNEST(@rows) ORDER BY k", params) == [("a", 1), ("b", 2)]
+
+
+def test_unnest_of_scalars_keeps_its_alias_as_the_column(con):
+    stmt = tr("SELECT * FROM UNNEST([3, 1]) AS x")
+    result = con.execute(stmt.duckdb_sql, stmt.duckdb_params)
+    assert [c[0] for c in result.description] == ["x"]
+    assert sorted(result.fetchall()) == [(1,), (3,)]
+
+
 def test_array_element_access(con):
     assert one(
         con,

@@ -38,7 +38,6 @@ def test_division_by_zero_is_an_error(bq):
         _rows(bq, "SELECT 1 / 0 AS x")
 
 
-@pytest.mark.xfail(strict=True, reason="BigQuery emulator: UNNEST of STRUCTs hides the fields")
 def test_unnest_of_structs_exposes_fields_as_columns(bq):
     rows = _rows(
         bq,

@@ -1,4 +1,4 @@
-"""Array rewrites: aggregates with LIMIT, 0-based subscripts, UNNEST ... WITH OFFSET."""
+"""Array rewrites: aggregates with LIMIT, 0-based subscripts, UNNEST of structs and WITH OFFSET."""
 
 from __future__ import annotations
 
@@ -120,6 +120,45 @@ def rewrite_unnest_offsets(tree: exp.Expr) -> exp.Expr:
             ),
         ).from_(inner)
         unnest.replace(select.subquery(f"_unnest{counter}"))
+    return tree
+
+
+def rewrite_unnest_structs(tree: exp.Expr) -> exp.Expr:
+    """FROM UNNEST(a) [AS x] -> FROM (SELECT UNNEST(a, max_depth => 2) AS x) AS x.
+
+    BigQuery exposes the fields of an array of STRUCTs as columns (``SELECT k FROM
+    UNNEST(structs)``, ``SELECT *`` gives the fields) and still lets ``x`` name the element.
+    DuckDB's table UNNEST gives one STRUCT column, and the element type is not known here.
+    ``max_depth => 2`` in a select list expands a STRUCT into its fields (it ignores the
+    alias then) and leaves a scalar as one column named by the alias; the subquery, named
+    like the alias, makes ``x.k`` a field and ``x`` the whole row. BigQuery has no arrays of
+    arrays, so depth 2 never unnests an element that is itself an array.
+    """
+    counter = 0
+    for unnest in list(tree.find_all(exp.Unnest)):
+        if unnest.args.get("offset") or not isinstance(unnest.parent, (exp.From, exp.Join)):
+            continue  # WITH OFFSET has its own rewrite; `x IN UNNEST(...)` is not a table
+        if len(unnest.expressions) != 1:
+            continue
+        counter += 1
+        alias = unnest.args.get("alias")
+        columns = alias.columns if alias else []
+        if columns:
+            name = columns[0].name
+        elif alias is not None and alias.name:
+            name = alias.name
+        else:
+            name = ""
+        element = exp.Unnest(
+            expressions=[
+                unnest.expressions[0].copy(),
+                exp.Kwarg(this=exp.var("max_depth"), expression=exp.Literal.number(2)),
+            ]
+        )
+        select = exp.select(exp.alias_(element, name or "unnest", quoted=True))
+        unnest.replace(
+            select.subquery(exp.to_identifier(name or f"_unnest_s{counter}", quoted=True))
+        )
     return tree
 
 

@@ -26,6 +26,7 @@ def rewrite_functions(tree: exp.Expr) -> exp.Expr:
     """Apply every rewrite (children before parents) and return the new tree."""
     _reject_unknown_functions(tree)
     tree = arrays.rewrite_unnest_offsets(tree)
+    tree = arrays.rewrite_unnest_structs(tree)
     return _rewrite_bottom_up(tree)
 
 
