@@ -62,10 +62,13 @@ def query_parameters(params: list | None, mode: str | None = None) -> list | dic
     return [_value(p.get("parameterType") or {}, p.get("parameterValue")) for p in params]
 
 
-def parameter_types(params: list | None) -> dict | list | None:
+def parameter_types(params: list | None, mode: str | None = None) -> dict | list | None:
     """REST parameter types alongside the values (same shape as query_parameters)."""
     if not params:
         return None
-    if any(p.get("name") for p in params):
+    params = expect_list(params, "queryParameters")
+    for param in params:
+        expect_dict(param, "queryParameters[]")
+    if any(p.get("name") for p in params) or (mode or "").upper() == "NAMED":
         return {p.get("name"): p.get("parameterType") or {} for p in params}
     return [p.get("parameterType") or {} for p in params]

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from .catalog import Table
 from .errors import BigQueryError, Duplicate, Invalid, InvalidQuery, NotFound, expect_dict
 from .information_schema import information_schema
-from .params import query_parameters
+from .params import parameter_types, query_parameters
 from .storage import SCRATCH
 from .types import duckdb_to_bq_field, quote_ident
 
@@ -54,6 +54,7 @@ def translate_sql(
     default_project: str,
     default_dataset: str | None,
     params: list | dict | None = None,
+    param_types: list | dict | None = None,
 ) -> Any:
     translate, sql_error = _translator()
     try:
@@ -63,6 +64,7 @@ def translate_sql(
             default_dataset=default_dataset,
             resolve_table=service.resolve_table,
             params=params,
+            param_types=param_types,
         )
     except sql_error as exc:
         location = getattr(exc, "location", None)
@@ -198,6 +200,8 @@ def run_query(
     default = expect_dict(config.get("defaultDataset"), "defaultDataset")
     default_project = default.get("projectId") or project
     params = query_parameters(config.get("queryParameters"), config.get("parameterMode"))
+    # Declared types keep NULL and JSON parameters typed (a bare NULL would be DuckDB's NULL).
+    types = parameter_types(config.get("queryParameters"), config.get("parameterMode"))
     from .alter import ALTER_TABLE, run_alter
 
     if ALTER_TABLE.match(sql):  # the core runs ALTER TABLE itself, on the catalog
@@ -209,13 +213,13 @@ def run_query(
     try:
         # Translation (pure Python, can take a while) runs outside the database lock so
         # streaming inserts are not held up; resolve_table locks where it touches DuckDB.
-        key = (sql, default_project, default.get("datasetId"), repr(params))
+        key = (sql, default_project, default.get("datasetId"), repr(params), repr(types))
         cached = _cached_statement(service, key)
         if cached is not None:
             statement, referenced = cached
         else:
             statement = translate_sql(
-                service, sql, default_project, default.get("datasetId"), params
+                service, sql, default_project, default.get("datasetId"), params, types
             )
             referenced = list(_local.referenced)
             if not _local.uncacheable:

@@ -180,6 +180,45 @@ def test_typed_scalar_parameters_round_trip(bq_client):
     ) == [(9007199254740994, 0.5, True, dt.date(2024, 3, 1), Decimal("123.456"))]
 
 
+def test_null_and_json_parameters_keep_their_declared_types(bq_client, events):
+    null_int = [bigquery.ScalarQueryParameter("n", "INT64", None)]
+    assert rows(bq_client, "SELECT @n IS NULL, @n + 1, CAST(@n AS STRING)", null_int) == [
+        (True, None, None)
+    ]
+    # the NULL INT64 in a filter next to an INT64 column, and as an INTEGER result column
+    job = bq_client.query(
+        f"SELECT id, @n AS n FROM {events} WHERE @n IS NULL AND id = 1",
+        job_config=bigquery.QueryJobConfig(query_parameters=null_int),
+    )
+    result = job.result()
+    assert [f.field_type for f in result.schema] == ["INTEGER", "INTEGER"]
+    assert [tuple(r.values()) for r in result] == [(1, None)]
+    # the client sends a dict as JSON text (a str would be sent as a JSON string value)
+    doc = [bigquery.ScalarQueryParameter("doc", "JSON", {"user": {"name": "ann"}, "n": [1, 2]})]
+    assert rows(
+        bq_client,
+        "SELECT JSON_VALUE(@doc, '$.user.name'), JSON_VALUE(@doc, '$.n[1]'), @doc.user.name",
+        doc,
+    ) == [("ann", "2", "ann")]
+    # a dry run and jobs.query translate the same way (each NULL keeps its type in the schema)
+    nulls = null_int + [
+        bigquery.ScalarQueryParameter("s", "STRING", None),
+        bigquery.ScalarQueryParameter("t", "TIMESTAMP", None),
+    ]
+    dry = bq_client.query(
+        "SELECT @n AS n, @s AS s, @t AS t",
+        job_config=bigquery.QueryJobConfig(query_parameters=nulls, dry_run=True),
+    )
+    expected = [("n", "INTEGER"), ("s", "STRING"), ("t", "TIMESTAMP")]
+    assert [(f.name, f.field_type) for f in dry.schema] == expected
+    result = bq_client.query_and_wait(
+        "SELECT @n AS n, @s AS s, @t AS t",
+        job_config=bigquery.QueryJobConfig(query_parameters=nulls),
+    )
+    assert [(f.name, f.field_type) for f in result.schema] == expected
+    assert [tuple(r.values()) for r in result] == [(None, None, None)]
+
+
 def test_array_parameter(bq_client, events):
     params = [bigquery.ArrayQueryParameter("ids", "INT64", [2, 3, 99])]
     assert rows(
