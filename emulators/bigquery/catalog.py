@@ -68,6 +68,7 @@ class Table:
     last_modified: int = dataclasses.field(default_factory=now_ms)
     location: str = "US"
     view_duckdb_sql: str | None = None  # a view created by DDL keeps its translated query
+    view_columns: list[str] | None = None  # CREATE VIEW v (a, b): names for the query's columns
 
     @property
     def key(self) -> str:
@@ -276,6 +277,7 @@ class Catalog:
         *,
         replace: bool = False,
         view_duckdb_sql: str | None = None,
+        view_columns: list[str] | None = None,
     ) -> Table:
         """Create (or with `replace`, re-create) a table or view from a REST resource."""
         ref = expect_dict(resource.get("tableReference"), "tableReference")
@@ -316,6 +318,7 @@ class Catalog:
                 properties=props,
                 location=ds.location,
                 view_duckdb_sql=view_duckdb_sql,
+                view_columns=list(view_columns) if view_columns and is_view else None,
             )
             with self.storage.transaction() as con:
                 if old is not None:
@@ -363,6 +366,8 @@ class Catalog:
             changes = settable_properties(resource)
             props = changes if replace else _merge_properties(table.properties, changes)
             updated = dataclasses.replace(table, properties=props)
+            if updated.view_query != table.view_query:  # a new query has its own columns
+                updated.view_columns = None
             new_fields: list[dict] = []
             if "schema" in resource and resource["schema"] is not None:
                 try:

@@ -122,6 +122,9 @@ def _materialize_view(service: BigQueryService, table: Table) -> None:
             if statement.kind != "SELECT":
                 raise InvalidQuery("A view query must be a SELECT statement")
             sql, params = statement.duckdb_sql, list(statement.duckdb_params or [])
+            if table.view_columns:  # the DDL view's column list renames the query's columns
+                names = ", ".join(quote_ident(c) for c in table.view_columns)
+                sql = f"SELECT * FROM ({sql}) AS _view({names})"
         if params:
             raise InvalidQuery("Query parameters cannot be used in views")
         with service.storage.lock:
@@ -423,6 +426,7 @@ def write_into_table(
     return table
 
 
+_TOO_MANY_NAMES = re.compile(r"has (\d+) columns available but \d+ columns specified")
 _VIEW_BODY = re.compile(r"\bAS\s*(\(?\s*(?:SELECT|WITH)\b.*)$", re.IGNORECASE | re.DOTALL)
 
 
@@ -482,7 +486,19 @@ def _ddl(service: BigQueryService, st: Any, sql: str, params: list) -> QueryOutc
             raise InvalidQuery("Query parameters cannot be used in views")
         body = _VIEW_BODY.search(sql)
         resource["view"] = {"query": body.group(1).strip() if body else sql, "useLegacySql": False}
-        schema = result_schema(service, st.query_sql, [])
+        columns = getattr(st, "view_columns", None)
+        try:
+            schema = result_schema(service, st.query_sql, [])
+        except InvalidQuery as exc:  # DuckDB's words for a column list longer than the query
+            more = _TOO_MANY_NAMES.search(exc.message) if columns else None
+            if more is None:
+                raise
+            schema = [{}] * int(more.group(1))
+        if columns and len(columns) != len(schema):
+            raise InvalidQuery(
+                f"The view column list has {len(columns)} names but the query returns "
+                f"{len(schema)} columns"
+            )
         resource["schema"] = {"fields": schema}
         catalog.create_table(
             project,
@@ -490,6 +506,7 @@ def _ddl(service: BigQueryService, st: Any, sql: str, params: list) -> QueryOutc
             resource,
             replace=existing is not None,
             view_duckdb_sql=st.query_sql,
+            view_columns=columns,
         )
     else:
         raise InvalidQuery(f"Unsupported statement: {kind}")

@@ -358,6 +358,29 @@ def test_ctas_and_view(bq_client, bq_dataset, events):
         bq_client.get_table(f"{bq_dataset}.alphas")
 
 
+def test_view_with_column_list(bq_client, bq_dataset, events):
+    view = f"{bq_dataset}.named_cols"
+    run(bq_client, f"CREATE VIEW {view} (a, b) AS SELECT id, UPPER(name) FROM {events}")
+    table = bq_client.get_table(view)
+    assert [(f.name, f.field_type) for f in table.schema] == [("a", "INTEGER"), ("b", "STRING")]
+    assert table.view_query.strip().startswith("SELECT id")  # the body, as in BigQuery
+    assert rows(bq_client, f"SELECT a, b FROM {view} WHERE a <= 2 ORDER BY a") == [
+        (1, "ALPHA"),
+        (2, "BETA"),
+    ]
+    job = bq_client.query(f"SELECT * FROM {view} WHERE a = 3")
+    result = job.result()
+    assert [f.name for f in result.schema] == ["a", "b"]
+    assert [tuple(r.values()) for r in result] == [(3, "GAMMA")]
+    # the view is re-translated from its body when a base table is re-created: names stay
+    run(bq_client, f"CREATE OR REPLACE TABLE {events} AS SELECT 9 AS id, 'zed' AS name")
+    assert rows(bq_client, f"SELECT a, b FROM {view}") == [(9, "ZED")]
+    with pytest.raises(BadRequest, match="column list has 3 names but the query returns 2"):
+        run(bq_client, f"CREATE VIEW {bq_dataset}.bad_cols (a, b, c) AS SELECT 1, 2")
+    with pytest.raises(BadRequest, match="column list has 1 names but the query returns 2"):
+        run(bq_client, f"CREATE VIEW {bq_dataset}.bad_cols (a) AS SELECT 1, 2")
+
+
 def test_information_schema(bq_client, bq_dataset, events):
     assert rows(
         bq_client,

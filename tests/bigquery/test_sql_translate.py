@@ -1210,6 +1210,8 @@ def test_create_view(con):
 
 def test_create_view_with_column_list(con):
     stmt = tr("CREATE VIEW ds.v (a, b) AS SELECT 1, 'x'")
+    assert stmt.view_columns == ["a", "b"]
+    assert tr("CREATE VIEW ds.v AS SELECT 1 AS a").view_columns is None
     cursor = con.execute(stmt.query_sql)
     assert [d[0] for d in cursor.description] == ["a", "b"]
     assert cursor.fetchall() == [(1, "x")]

@@ -32,7 +32,8 @@ class Statement:
     ``duckdb_sql``/``duckdb_params`` are set for SELECT and DML (``$n`` placeholders,
     ``duckdb_params[n-1]`` is the value). DDL carries ``target`` plus ``schema`` (CREATE TABLE
     column definitions as REST field dicts) or ``query_sql`` (CTAS / view body); the core builds
-    the DuckDB DDL itself. ``query_sql`` uses the same ``duckdb_params``.
+    the DuckDB DDL itself. ``query_sql`` uses the same ``duckdb_params``. ``view_columns`` is
+    the column list of ``CREATE VIEW v (a, b) AS ...`` (already applied in ``query_sql``).
     """
 
     kind: str
@@ -49,6 +50,7 @@ class Statement:
     time_partitioning: dict[str, Any] | None = None
     options: dict[str, Any] = field(default_factory=dict)
     description: str | None = None
+    view_columns: list[str] | None = None
 
 
 def classify(tree: exp.Expr) -> str:

@@ -94,6 +94,7 @@ class _Translator:
         view_columns: list[str] = []
         if isinstance(target, exp.Schema) and kind == st.CREATE_VIEW:
             view_columns = [e.name for e in target.expressions]
+            stmt.view_columns = view_columns or None
             target = target.this
         elif isinstance(target, exp.Schema):
             stmt.schema = st.schema_from_columns(target.expressions) or None
