@@ -46,8 +46,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-max-messages", type=int, default=100)
     p.add_argument("--batch-max-latency", type=float, default=0.01, help="seconds")
     p.add_argument("--probe-interval", type=float, default=0.5, help="seconds between probes")
-    p.add_argument("--tuning", choices=TUNINGS, default="stock",
-                   help="local: DirectRunner fixes to prototype (see bench/README.md)")
+    p.add_argument("--tuning", choices=TUNINGS, default="tuned",
+                   help="local: DirectRunner tuning, as the harness applies it by default "
+                   "(see bench/README.md)")
     p.add_argument("--reports", default=str(HERE / "reports"))
     p.add_argument("--name", default="load", help="report file prefix")
     return p
