@@ -45,3 +45,13 @@ def pubsub_target(request) -> Target:
 @pytest.fixture(scope="session")
 def google_target(google_host: str) -> Target:
     return Target("google", google_host)
+
+
+@pytest.fixture(scope="module")
+def emulator_host(ours):
+    """The session's emulator process; the clients find it through PUBSUB_EMULATOR_HOST, like
+    any application would."""
+    env = pytest.MonkeyPatch()
+    env.setenv("PUBSUB_EMULATOR_HOST", ours.host)
+    yield ours.host
+    env.undo()

@@ -246,14 +246,6 @@ def test_deliver_unwrapped_body_and_headers():
 # --- end to end: push subscriptions of the emulator process ------------------------------------
 
 
-@pytest.fixture(scope="module")
-def emulator_host(ours):
-    """The session's emulator process (tests/pubsub/conftest.py); the clients find it through
-    PUBSUB_EMULATOR_HOST, like any application would."""
-    env = pytest.MonkeyPatch()
-    env.setenv("PUBSUB_EMULATOR_HOST", ours.host)
-    yield ours.host
-    env.undo()
 
 
 class ThreadedEndpoint:

@@ -494,14 +494,6 @@ def test_client_bad_names_get_invalid_argument(client: SchemaServiceClient, pare
 # --- topics with schema settings, through the emulator process ----------------------------------
 
 
-@pytest.fixture(scope="module")
-def emulator_host(ours):
-    """The session's emulator process (tests/pubsub/conftest.py); the clients find it through
-    PUBSUB_EMULATOR_HOST, like any application would."""
-    env = pytest.MonkeyPatch()
-    env.setenv("PUBSUB_EMULATOR_HOST", ours.host)
-    yield ours.host
-    env.undo()
 
 
 def _topic_with_schema(emulator_host, schema_type, definition, encoding, suffix):
