@@ -3,8 +3,13 @@
 Beam's DirectRunner acknowledges Pub/Sub messages as soon as it pulls them, before they are
 processed (Dataflow acknowledges only after the bundle is committed). Cancelling it mid-stream
 would therefore drop the messages in flight. :meth:`PipelineRun.stop` drains instead: it pauses
-the DirectRunner's pulls for this pipeline's subscription, waits until the pipeline's metrics stop
-moving (everything pulled has been written or dead-lettered), and only then cancels.
+the DirectRunner's pulls for this pipeline's subscription, waits for the pull under way to
+return, then until the pipeline's output stops moving (everything pulled has been written or
+dead-lettered), and only then cancels.
+
+Beam's metrics alone cannot tell: the streaming DirectRunner (Beam 2.77) reuses the first
+bundle's metrics container for later bundles of a DoFn, so user counters under-report there
+(they are right on Dataflow). Give ``progress`` (e.g. the tables' row counts) to watch as well.
 """
 
 from __future__ import annotations
@@ -24,7 +29,8 @@ _gate_installed = False
 
 
 def _install_pull_gate() -> None:
-    """Let :func:`paused` hold back the DirectRunner's Pub/Sub pulls, per subscription."""
+    """Let ``_paused`` hold back the DirectRunner's Pub/Sub pulls, per subscription, and count
+    the pulls under way in ``_pulling``."""
     global _gate_installed
     with _gate_lock:
         if _gate_installed:

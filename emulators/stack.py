@@ -72,12 +72,6 @@ class EmulatorProcess:
                 self.process.wait()
 
 
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
-
-
 def start_emulator(
     name: str,
     log_dir: Path,
