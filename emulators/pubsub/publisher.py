@@ -63,8 +63,9 @@ class PublisherServicer:
         self.broker.detach_subscription(req.subscription)
         return wire.DetachSubscriptionResponse()
 
-    def Publish(self, sized: tuple[int, Any]) -> Any:
-        size, req = sized
+    def Publish(self, parsed: tuple[bytes, Any]) -> Any:
+        raw, req = parsed
+        size = len(raw)
         broker = self.broker
         topic = broker.topic(req.topic)
         pbs = req.messages
@@ -75,6 +76,11 @@ class PublisherServicer:
         if size > MAX_REQUEST_BYTES:
             raise _too_large("request_size", size, MAX_REQUEST_BYTES)
         schema = topic.schema_settings is not None
+        plain = None if schema else wire.data_only_bodies(raw)
+        if plain is not None and len(plain) == len(pbs):
+            messages = [Message(0, None, {}, "", 0, size=n) for _, n in plain]
+            broker.publish(topic, messages, [body for body, _ in plain])
+            return wire.PublishResponse(message_ids=[str(m.seq) for m in messages])
         messages = []
         bodies: list[bytes | None] = []
         for pb in pbs:
@@ -114,9 +120,11 @@ def _check_attributes(attrs: dict[str, str]) -> None:
             raise _too_large("attribute value", len(value.encode()), MAX_VALUE_BYTES)
 
 
-def _sized(cls: Any):
-    def deserialize(raw: bytes) -> tuple[int, Any]:
-        return len(raw), cls.FromString(raw)
+def _with_raw(cls: Any):
+    """Deserializer keeping the request's bytes too (its size; the messages as sent)."""
+
+    def deserialize(raw: bytes) -> tuple[bytes, Any]:
+        return raw, cls.FromString(raw)
 
     return deserialize
 
@@ -137,6 +145,6 @@ def add_to_server(server: Any, broker: Broker, faults: Faults) -> PublisherServi
         name: (getattr(servicer, name), wire.request_type(req).FromString)
         for name, req in requests.items()
     }
-    methods["Publish"] = (servicer.Publish, _sized(wire.request_type("PublishRequest")))
+    methods["Publish"] = (servicer.Publish, _with_raw(wire.request_type("PublishRequest")))
     register(server, SERVICE, methods, faults)
     return servicer

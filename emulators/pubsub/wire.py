@@ -123,6 +123,63 @@ def _varint(n: int) -> bytes:
     return bytes(out)
 
 
+def data_only_bodies(raw: bytes) -> list[tuple[bytes, int]] | None:
+    """(serialized PubsubMessage, data length) of each message of a parsed PublishRequest,
+    when every message carries non-empty ``data`` and nothing else; None otherwise.
+
+    The common publish needs no per-message protobuf objects then: the client's bytes are
+    stored as they are, with only id and publish time appended.
+    """
+    out = []
+    append = out.append
+    read = _read_varint
+    i = 0
+    end = len(raw)
+    while i < end:
+        tag = raw[i]
+        if tag != 0x0A and tag != 0x12:  # topic, messages; anything else takes the full path
+            return None
+        length = raw[i + 1]
+        if length < 0x80:  # varints inline while they fit in one or two bytes (hot loop)
+            i += 2
+        elif raw[i + 2] < 0x80:
+            length = (length & 0x7F) | (raw[i + 2] << 7)
+            i += 3
+        else:
+            i, length = read(raw, i + 1)
+        if tag == 0x12:
+            # the message must be exactly one data field: 0x0A, varint length, the data
+            if length < 2 or raw[i] != 0x0A:
+                return None
+            size = raw[i + 1]
+            if size < 0x80:
+                head = 2
+            elif raw[i + 2] < 0x80:
+                size = (size & 0x7F) | (raw[i + 2] << 7)
+                head = 3
+            else:
+                after, size = read(raw, i + 1)
+                head = after - i
+            if head + size != length or not size:
+                return None
+            append((raw[i : i + length], size))
+        i += length
+    return out
+
+
+def _read_varint(raw: bytes, i: int) -> tuple[int, int]:
+    """(position after, value) of the varint at ``i``."""
+    value = 0
+    shift = 0
+    while True:
+        byte = raw[i]
+        i += 1
+        value |= (byte & 0x7F) << shift
+        if byte < 0x80:
+            return i, value
+        shift += 7
+
+
 def received_messages(entries: list[Any], with_attempts: bool) -> bytes:
     """``repeated ReceivedMessage received_messages = 1`` of Pull/StreamingPull responses."""
     parts = []
