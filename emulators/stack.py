@@ -72,6 +72,13 @@ class EmulatorProcess:
                 self.process.wait()
 
 
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port nothing listens on right now (for servers that cannot be given port 0)."""
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
 def start_emulator(
     name: str,
     log_dir: Path,
