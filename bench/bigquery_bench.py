@@ -20,7 +20,6 @@ import datetime as dt
 import json
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -32,6 +31,8 @@ import requests
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from emulators.stack import free_port  # noqa: E402
 
 PROJECT = "bench-project"
 DATASET = "bench"
@@ -73,12 +74,6 @@ PEERS = {
     ),
     "local-bigquery": (["local-bigquery", "local_bigquery"], ["--port", "{port}"]),
 }
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def wait_http(url: str, process: subprocess.Popen, timeout: float = 40.0) -> str | None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -14,18 +13,14 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from emulators.stack import free_port
+
 ROOT = Path(__file__).resolve().parents[2]
 GOOGLE_JAR = Path(
     "/usr/lib/google-cloud-sdk/platform/pubsub-emulator/lib/cloud-pubsub-emulator-0.8.20-all.jar"
 )
 PROJECT = "test-project"
 _env_lock = threading.Lock()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Emulator:
