@@ -2,7 +2,7 @@
 
 Talks to plain endpoints with the real Google clients: ``PUBSUB_EMULATOR_HOST`` (honoured by
 google-cloud-pubsub itself) and ``BIGQUERY_EMULATOR_HOST`` (anonymous client, see
-:func:`pipeline.reference.bigquery_client`). Samples are matched to rows by the Pub/Sub
+:func:`pipeline.endpoints.bigquery_client`). Samples are matched to rows by the Pub/Sub
 ``message_id`` the publish returned, which both tables record - so samples whose event_id is
 unreadable (not JSON) or shared are still found. :func:`run_e2e` is the hook for the stack's
 pytest fixtures.
@@ -118,7 +118,7 @@ def wait_for_landings(
     landings: list[Landing], endpoints: Endpoints, timeout: float = 120.0, poll: float = 1.0
 ) -> list[Landing]:
     """Poll both tables until every landing is found or ``timeout`` seconds have passed."""
-    from pipeline.reference import bigquery_client
+    from pipeline.endpoints import bigquery_client
 
     client = bigquery_client(endpoints.project)
     events = endpoints.table_id(endpoints.table)

@@ -102,6 +102,22 @@ def _point_beam_bigquery_at(host: str) -> None:
         bigquery_tools.gcp_bigquery = _EmulatorBigQueryModule(bigquery_tools.gcp_bigquery)
 
 
+def bigquery_client(project: str):
+    """A google-cloud-bigquery client; anonymous against ``BIGQUERY_EMULATOR_HOST`` when set."""
+    from google.cloud import bigquery
+
+    host = os.environ.get(BIGQUERY_ENV, "").strip()
+    if not host:
+        return bigquery.Client(project=project)
+    from google.auth.credentials import AnonymousCredentials
+
+    return bigquery.Client(
+        project=project,
+        credentials=AnonymousCredentials(),
+        client_options={"api_endpoint": _normalize_bigquery_host(host)},
+    )
+
+
 def use_emulators_from_env() -> bool:
     """Configure Beam for the emulators named in the environment; True if any is configured."""
     bigquery_host = os.environ.get(BIGQUERY_ENV, "").strip()

@@ -10,7 +10,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 
 import apache_beam as beam
 
@@ -34,25 +33,9 @@ def read_reference_file(path: str) -> list[dict]:
         return parse_reference_file(path, handle.read().decode("utf-8"))
 
 
-def bigquery_client(project: str):
-    """A google-cloud-bigquery client; anonymous against ``BIGQUERY_EMULATOR_HOST`` when set."""
-    from google.cloud import bigquery
-
-    host = os.environ.get("BIGQUERY_EMULATOR_HOST")
-    if not host:
-        return bigquery.Client(project=project)
-    from google.auth.credentials import AnonymousCredentials
-
-    if "://" not in host:
-        host = f"http://{host}"
-    return bigquery.Client(
-        project=project,
-        credentials=AnonymousCredentials(),
-        client_options={"api_endpoint": host},
-    )
-
-
 def read_reference_table(table: str) -> list[dict]:
+    from pipeline.endpoints import bigquery_client
+
     ref = table.replace(":", ".")
     client = bigquery_client(project=ref.split(".")[0])
     return [dict(row.items()) for row in client.list_rows(ref)]
