@@ -32,16 +32,14 @@ import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from emulators.stack import free_port  # noqa: E402
+
 JAR = Path(
     "/usr/lib/google-cloud-sdk/platform/pubsub-emulator/lib/cloud-pubsub-emulator-0.8.20-all.jar"
 )
 PROJECT = "bench-project"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def command(kind: str, port: int) -> list[str]:
@@ -247,7 +245,6 @@ def main() -> int:
     parser.add_argument("--messages", type=int, default=30_000)
     parser.add_argument("--starts", type=int, default=5)
     args = parser.parse_args()
-    sys.path.insert(0, str(ROOT))
 
     has_google = shutil.which("java") is not None and JAR.exists()
     ours = measure("ours", args.messages, args.starts)
