@@ -310,6 +310,7 @@ def main() -> int:
             f"| {label} | {fmt.format(ours[key])} | {fmt.format(g) if g else 'n/a'} | "
             f"{f'{r:.2f}' if r else 'n/a'} |"
         )
+    print()
     print(
         f"- publish ceiling: a server that stores nothing (bench/null_pubsub.py) gets "
         f"{top:,.0f} msgs/s through the same client; ours reaches "
