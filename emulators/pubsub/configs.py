@@ -19,6 +19,9 @@ from emulators.pubsub.subscriptions import (
 
 MIN_RETENTION_S = 600
 MAX_RETENTION_S = 31 * 24 * 3600
+# a subscription without an expiration policy gets this one; an empty policy never expires
+DEFAULT_EXPIRATION_TTL_S = 31 * 24 * 3600
+MIN_EXPIRATION_TTL_S = 24 * 3600
 TOPIC_UPDATABLE = {
     "labels",
     "message_storage_policy",
@@ -42,8 +45,9 @@ SUBSCRIPTION_UPDATABLE = {
     "enable_exactly_once_delivery",
     "message_transforms",
 }
-# policies an explicitly empty value in an update removes, as if unset
-CLEARED_WHEN_EMPTY = {"dead_letter_policy", "expiration_policy", "message_storage_policy"}
+# policies an explicitly empty value in an update removes, as if unset (an empty
+# expiration_policy is kept: it means "never expires")
+CLEARED_WHEN_EMPTY = {"dead_letter_policy", "message_storage_policy"}
 
 
 def page(names_: list[str], page_size: int, page_token: str) -> tuple[list[str], str]:
@@ -85,7 +89,8 @@ def apply_mask(config: dict, update: dict, paths: list[str], allowed: set[str], 
 
 
 def check_topic(config: dict[str, Any]) -> None:
-    """Retention bounds of a topic config (its schema is the broker's business)."""
+    """Retention bounds of a topic config (its schema is the broker's business); a
+    subscription's retention has the same bounds."""
     retention = config.get("message_retention_duration")
     if retention and not MIN_RETENTION_S <= seconds(retention) <= MAX_RETENTION_S:
         raise invalid("Invalid message_retention_duration: must be between 10 minutes and 31 days.")
@@ -104,8 +109,13 @@ def check_subscription(config: dict[str, Any], topic_exists: Callable[[str], boo
     retention = config.get("message_retention_duration")
     if not retention:
         config["message_retention_duration"] = duration(DEFAULT_RETENTION_S)
-    elif not MIN_RETENTION_S <= seconds(retention) <= DEFAULT_RETENTION_S:
-        raise invalid("Invalid message_retention_duration: must be between 10 minutes and 7 days.")
+    else:
+        check_topic(config)
+    expiration = config.get("expiration_policy")
+    if expiration is None:
+        config["expiration_policy"] = {"ttl": duration(DEFAULT_EXPIRATION_TTL_S)}
+    elif expiration.get("ttl") and seconds(expiration["ttl"]) < MIN_EXPIRATION_TTL_S:
+        raise invalid("Invalid expiration_policy: ttl must be at least 1 day.")
     dlp = config.get("dead_letter_policy")
     if dlp:
         names.topic(dlp.get("dead_letter_topic", ""))

@@ -60,23 +60,28 @@ class SubscriberServicer:
         self.faults = faults
 
     # ---- admin ---------------------------------------------------------------------------
+    def _resource(self, config: dict[str, Any]) -> Any:
+        """The Subscription as the service returns it, with its output-only fields."""
+        topic = self.broker.topics.get(config.get("topic", ""))
+        retention = topic.config.get("message_retention_duration") if topic else None
+        return wire.subscription(config, topic_retention=retention)
+
     def CreateSubscription(self, req: Any) -> Any:
-        config = self.broker.create_subscription(wire.to_dict(req))
-        return wire.subscription(config)
+        return self._resource(self.broker.create_subscription(wire.to_dict(req)))
 
     def GetSubscription(self, req: Any) -> Any:
-        return wire.subscription(self.broker.subscription(req.subscription).config)
+        return self._resource(self.broker.subscription(req.subscription).config)
 
     def UpdateSubscription(self, req: Any) -> Any:
         config = self.broker.update_subscription(
             wire.to_dict(req.subscription), list(req.update_mask.paths)
         )
-        return wire.subscription(config)
+        return self._resource(config)
 
     def ListSubscriptions(self, req: Any) -> Any:
         configs, token = self.broker.list_subscriptions(req.project, req.page_size, req.page_token)
         return wire.ListSubscriptionsResponse(
-            subscriptions=[wire.subscription(c) for c in configs],
+            subscriptions=[self._resource(c) for c in configs],
             next_page_token=token,
         )
 

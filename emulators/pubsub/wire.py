@@ -60,11 +60,16 @@ def from_dict(cls: Any, data: dict[str, Any]) -> Any:
     return json_format.ParseDict(data, cls(), ignore_unknown_fields=True)
 
 
-def subscription(config: dict[str, Any]) -> Any:
-    """A Subscription resource; a pull subscription carries an empty ``push_config``, as the
-    service returns it (clients may test ``HasField``)."""
+def subscription(config: dict[str, Any], topic_retention: str | None = None) -> Any:
+    """A Subscription resource as the service returns it: a pull subscription carries an
+    empty ``push_config`` (clients may test ``HasField``), ``state`` is ACTIVE, and
+    ``topic_message_retention_duration`` shows the topic's retention when it has one."""
     sub = from_dict(Subscription, config)
     sub.push_config.SetInParent()
+    sub.state = Subscription.State.ACTIVE
+    sub.ClearField("topic_message_retention_duration")  # output only: never the request's
+    if topic_retention:
+        sub.topic_message_retention_duration.FromJsonString(topic_retention)
     return sub
 
 

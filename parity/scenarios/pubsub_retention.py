@@ -34,6 +34,8 @@ def run(ctx):
         "subscription retention 7 days": {"message_retention_duration": _duration(7 * 86400)},
         "subscription retention 9 min": {"message_retention_duration": _duration(540)},
         "subscription retention 8 days": {"message_retention_duration": _duration(8 * 86400)},
+        "subscription retention 31 days": {"message_retention_duration": _duration(31 * 86400)},
+        "subscription retention 32 days": {"message_retention_duration": _duration(32 * 86400)},
         "retain acked messages": {"retain_acked_messages": True},
         "expiration policy 1 day": {"expiration_policy": {"ttl": _duration(86400)}},
         "expiration policy 12 h": {"expiration_policy": {"ttl": _duration(43200)}},

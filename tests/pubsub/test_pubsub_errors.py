@@ -287,6 +287,46 @@ def test_snapshot_update_and_expiration_policy_metadata(ours_target):
         )
 
 
+def test_subscription_defaults_and_bounds_of_the_service(ours_target):
+    """What the API reference documents: a 31-day expiration policy by default, an empty one
+    never expires, a ttl under 1 day is refused; retention up to 31 days; output-only fields."""
+    from google.protobuf import field_mask_pb2
+    from google.pubsub_v1.types import Subscription
+
+    day = 86400
+    topic = ours_target.topic(message_retention_duration={"seconds": 3600})
+    got = ours_target.subscriber.get_subscription(subscription=ours_target.subscription(topic))
+    assert got.expiration_policy.ttl.total_seconds() == 31 * day
+    assert got.state == Subscription.State.ACTIVE
+    assert got.topic_message_retention_duration.total_seconds() == 3600
+
+    never = ours_target.subscription(topic, expiration_policy={})
+    got = ours_target.subscriber.get_subscription(subscription=never)
+    assert "expiration_policy" in got and not got.expiration_policy.ttl
+    with pytest.raises(exceptions.InvalidArgument, match="at least 1 day"):
+        ours_target.subscription(topic, expiration_policy={"ttl": {"seconds": day - 1}})
+
+    month = ours_target.subscription(topic, message_retention_duration={"seconds": 31 * day})
+    got = ours_target.subscriber.get_subscription(subscription=month)
+    assert got.message_retention_duration.total_seconds() == 31 * day
+    with pytest.raises(exceptions.InvalidArgument, match="31 days"):
+        ours_target.subscription(topic, message_retention_duration={"seconds": 32 * day})
+
+    # an update clearing the policy keeps it empty (never expires), not back to the default
+    updated = ours_target.subscriber.update_subscription(
+        request={
+            "subscription": {"name": month, "expiration_policy": {}},
+            "update_mask": field_mask_pb2.FieldMask(paths=["expiration_policy"]),
+        }
+    )
+    assert not updated.expiration_policy.ttl
+    # output-only fields in a request are ignored
+    plain = ours_target.topic()
+    sub = ours_target.subscription(plain, topic_message_retention_duration={"seconds": 900})
+    got = ours_target.subscriber.get_subscription(subscription=sub)
+    assert "topic_message_retention_duration" not in got
+
+
 def test_messages_shared_with_the_reference(pubsub_target):
     """Where Google's emulator answers with the service's own texts, ours are identical."""
     from google.protobuf import field_mask_pb2
