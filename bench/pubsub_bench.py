@@ -13,7 +13,9 @@ Measures, for each emulator started as a subprocess on a free loopback port:
 - publish capacity: 1000-message Publish requests, pre-serialized, from 4 threads at once
   (the server's limit rather than the Python client's);
 - publish ceiling: the publish round against bench/null_pubsub.py, a server that stores
-  nothing, i.e. the most the Python client itself can send on this machine.
+  nothing, i.e. the most the Python client itself can send on this machine;
+- server CPU per published message: the server process's CPU time (user + system, from
+  /proc) over the three publish rounds, divided by the messages.
 
 Prints a Markdown table and writes JSON with each figure and the ratio ours/google. Google's
 emulator is skipped (figures null) when java or its jar is missing.
@@ -95,6 +97,15 @@ class Server:
         first_rpc(self.host)
         return time.perf_counter() - started
 
+    def cpu_s(self) -> float | None:
+        """CPU seconds the server process has used so far (Linux /proc; None elsewhere)."""
+        try:
+            with open(f"/proc/{self.proc.pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except (OSError, AttributeError):
+            return None
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:
             self.proc.terminate()
@@ -129,10 +140,11 @@ def cold_start(kind: str, starts: int) -> float:
     return sum(times) / len(times)
 
 
-def publish_rate(host: str, messages: int):
-    """msgs/s through the client, best of three rounds after a warm-up, to a fresh topic
-    with one subscription; returns (rate, publisher, subscriber, subscription)."""
-    publisher, subscriber = clients(host)
+def publish_rate(server: Server, messages: int):
+    """msgs/s through the client, best of three rounds after a warm-up, to a fresh topic with
+    one subscription, and the server's CPU µs per message over those rounds; returns
+    (rate, cpu_us, publisher, subscriber, subscription)."""
+    publisher, subscriber = clients(server.host)
     suffix = uuid.uuid4().hex[:8]
     topic = f"projects/{PROJECT}/topics/bench-{suffix}"
     sub = f"projects/{PROJECT}/subscriptions/bench-{suffix}"
@@ -147,19 +159,23 @@ def publish_rate(host: str, messages: int):
 
     # best of three rounds: the machine is shared, the best round is the least disturbed one
     rates = []
+    cpu_before = server.cpu_s()
     for share in (messages // 3, messages // 3, messages - 2 * (messages // 3)):
         started = time.perf_counter()
         futures = [publisher.publish(topic, payload) for _ in range(share)]
         for future in futures:
             future.result(timeout=120)
         rates.append(share / (time.perf_counter() - started))
-    return max(rates), publisher, subscriber, sub
+    cpu_after = server.cpu_s()
+    cpu_us = None if cpu_before is None else (cpu_after - cpu_before) * 1e6 / messages
+    return max(rates), cpu_us, publisher, subscriber, sub
 
 
-def throughput(host: str, messages: int) -> tuple[float, float]:
+def throughput(server: Server, messages: int) -> tuple[float, float | None, float]:
+    """(publish msgs/s, server CPU µs per published message, streaming-pull msgs/s)."""
     from google.cloud import pubsub_v1
 
-    rate, publisher, subscriber, sub = publish_rate(host, messages)
+    rate, cpu_us, publisher, subscriber, sub = publish_rate(server, messages)
 
     received = 0
     lock = threading.Lock()
@@ -186,7 +202,7 @@ def throughput(host: str, messages: int) -> tuple[float, float]:
         pass
     subscriber.close()
     publisher.stop()
-    return rate, received / elapsed
+    return rate, cpu_us, received / elapsed
 
 
 def publish_capacity(host: str, seconds: float = 3.0, threads: int = 4) -> float:
@@ -232,9 +248,11 @@ def measure(kind: str, messages: int, starts: int) -> dict[str, float]:
     server = Server(kind)
     server.start()
     try:
-        result["publish_msgs_per_s"], result["streaming_pull_msgs_per_s"] = throughput(
-            server.host, messages
-        )
+        (
+            result["publish_msgs_per_s"],
+            result["publish_server_cpu_us_per_msg"],
+            result["streaming_pull_msgs_per_s"],
+        ) = throughput(server, messages)
         result["publish_capacity_msgs_per_s"] = publish_capacity(server.host)
     finally:
         server.stop()
@@ -246,7 +264,7 @@ def ceiling(messages: int) -> float:
     server = Server("ceiling")
     server.start()
     try:
-        rate, publisher, subscriber, _sub = publish_rate(server.host, messages)
+        rate, _cpu, publisher, subscriber, _sub = publish_rate(server, messages)
         publisher.stop()
         subscriber.close()
         return rate
@@ -256,6 +274,7 @@ def ceiling(messages: int) -> float:
 
 LABELS = {
     "publish_msgs_per_s": "publish, client batching (msgs/s)",
+    "publish_server_cpu_us_per_msg": "server CPU per published message (µs, lower is better)",
     "streaming_pull_msgs_per_s": "streaming pull deliver+ack (msgs/s)",
     "publish_capacity_msgs_per_s": "publish capacity, 4 callers (msgs/s)",
     "cold_start_s": "cold start to first RPC (s)",
@@ -272,10 +291,7 @@ def main() -> int:
     has_google = shutil.which("java") is not None and JAR.exists()
     ours = measure("ours", args.messages, args.starts)
     google = measure("google", args.messages, max(2, args.starts // 2)) if has_google else {}
-    ratio = {
-        k: (ours[k] / google[k] if google.get(k) else None)
-        for k in ours
-    }
+    ratio = {k: (ours[k] / google[k] if google.get(k) and ours[k] else None) for k in ours}
     top = ceiling(args.messages)
     top_ratio = top / google["publish_msgs_per_s"] if google else None
     report = {
@@ -305,9 +321,12 @@ def main() -> int:
     for key, label in LABELS.items():
         g = google.get(key)
         r = ratio[key]
-        fmt = "{:.3f}" if key == "cold_start_s" else "{:,.0f}"
+        fmt = {"cold_start_s": "{:.3f}", "publish_server_cpu_us_per_msg": "{:.1f}"}.get(
+            key, "{:,.0f}"
+        )
+        o = ours[key]
         print(
-            f"| {label} | {fmt.format(ours[key])} | {fmt.format(g) if g else 'n/a'} | "
+            f"| {label} | {fmt.format(o) if o else 'n/a'} | {fmt.format(g) if g else 'n/a'} | "
             f"{f'{r:.2f}' if r else 'n/a'} |"
         )
     print()
