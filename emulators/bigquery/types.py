@@ -270,6 +270,11 @@ def _parse_float(value: Any) -> float:
     raise ConversionError(f"Cannot convert value to floating point (bad value): {_show(value)}")
 
 
+# NUMERIC and BIGNUMERIC (as stored here) have 38 digits: the default context's 28 would fail
+# to quantize them
+_DECIMAL_CONTEXT = decimal.Context(prec=80)
+
+
 def _decimal_parser(scale: int, int_digits: int, label: str) -> Callable[[Any], decimal.Decimal]:
     quantum = decimal.Decimal(1).scaleb(-scale)
     limit = decimal.Decimal(10) ** int_digits
@@ -283,7 +288,7 @@ def _decimal_parser(scale: int, int_digits: int, label: str) -> Callable[[Any], 
             raise ConversionError(f"Invalid {label} value: {value}") from None
         if not number.is_finite() or abs(number) >= limit:
             raise ConversionError(f"Invalid {label} value: {value}")
-        return number.quantize(quantum, rounding=decimal.ROUND_HALF_UP)
+        return number.quantize(quantum, rounding=decimal.ROUND_HALF_UP, context=_DECIMAL_CONTEXT)
 
     return parse
 

@@ -180,6 +180,18 @@ def test_typed_scalar_parameters_round_trip(bq_client):
     ) == [(9007199254740994, 0.5, True, dt.date(2024, 3, 1), Decimal("123.456"))]
 
 
+def test_wide_numeric_parameters_keep_every_digit(bq_client):
+    """38 digits (NUMERIC; BIGNUMERIC as DuckDB stores it): more than Python's default context."""
+    numeric = Decimal("12345678901234567890123456789.123456789")
+    big = Decimal("12345678901234567890.123456789012345678")
+    params = [
+        bigquery.ScalarQueryParameter("n", "NUMERIC", numeric),
+        bigquery.ScalarQueryParameter("b", "BIGNUMERIC", big),
+        bigquery.StructQueryParameter("s", bigquery.ScalarQueryParameter("a", "NUMERIC", 10**19)),
+    ]
+    assert rows(bq_client, "SELECT @n, @b, @s.a", params) == [(numeric, big, Decimal(10**19))]
+
+
 def test_null_and_json_parameters_keep_their_declared_types(bq_client, events):
     null_int = [bigquery.ScalarQueryParameter("n", "INT64", None)]
     assert rows(bq_client, "SELECT @n IS NULL, @n + 1, CAST(@n AS STRING)", null_int) == [
