@@ -14,6 +14,7 @@ from typing import Any
 
 from emulators.pubsub import configs, names
 from emulators.pubsub.errors import ApiError, already_exists, invalid, not_found, short
+from emulators.pubsub.policies import Policies
 from emulators.pubsub.snapshots import SNAPSHOT_LIFETIME_S, Snapshot
 from emulators.pubsub.store import NullStore
 from emulators.pubsub.subscriptions import (
@@ -43,6 +44,7 @@ class Broker:
         self.topics: dict[str, Topic] = {}
         self.subscriptions: dict[str, Subscription] = {}
         self.snapshots: dict[str, Snapshot] = {}
+        self.policies = Policies(self.store)  # IAM policies, by resource name
         self.seq = 0
         self.epoch = secrets.token_hex(4)
         # (messages, publish_ns, client bodies or None) -> sets each message's ``wire``
@@ -104,6 +106,7 @@ class Broker:
             sub.topic = names.DELETED_TOPIC
             self.store.put("subscription", sub.name, sub.config)
         self.store.delete("topic", name)
+        self.policies.drop(name)
 
     def list_topics(self, project: str, page_size: int, token: str) -> tuple[list[dict], str]:
         pid = names.project(project)
@@ -253,6 +256,7 @@ class Broker:
         sub.reset([])
         sub.deleted = True
         self.store.delete("subscription", name)
+        self.policies.drop(name)
         self.on_subscription_change(None, name)
 
     def detach_subscription(self, name: str) -> None:
@@ -359,6 +363,7 @@ class Broker:
         if topic is not None:
             topic.snapshots.pop(name, None)
         self.store.delete("snapshot", name)
+        self.policies.drop(name)
 
     def list_snapshots(self, project: str, page_size: int, token: str) -> tuple[list, str]:
         pid = names.project(project)
@@ -432,6 +437,10 @@ class Broker:
                 name, record["topic"], record["expire_time_ns"], record.get("labels", {})
             )
             self._add_snapshot(snap)
+        self.policies.restore(
+            resources.get("iam_policy", {}),
+            lambda n: n in self.topics or n in self.subscriptions or n in self.snapshots,
+        )
         self.seq = state["max_seq"]
         backlog: dict[int, list[tuple[str, int]]] = {}
         for sub_name, seq, acked in state["backlog"]:

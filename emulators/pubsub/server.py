@@ -48,7 +48,7 @@ def _schema_registry():
 async def serve(args: argparse.Namespace) -> None:
     import grpc
 
-    from emulators.pubsub import publisher, subscriber, wire
+    from emulators.pubsub import iam, publisher, subscriber, wire
     from emulators.pubsub.broker import Broker
     from emulators.pubsub.faults import Faults
     from emulators.pubsub.push_worker import PushWorkers
@@ -77,6 +77,7 @@ async def serve(args: argparse.Namespace) -> None:
     )
     publisher.add_to_server(server, broker, faults)
     subscriber.add_to_server(server, broker, faults)
+    iam.add_to_server(server, broker, faults)
     if registry is not None:
         from emulators.pubsub import schema_service
 
