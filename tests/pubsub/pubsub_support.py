@@ -57,6 +57,12 @@ class Emulator:
             self.proc.kill()
             self.proc.wait(10)
 
+    def killed_and_restarted(self) -> Emulator:
+        """SIGKILL this process (no chance to flush), then start one with the same arguments."""
+        self.kill()
+        self.stop()
+        return Emulator(*self.args).start()
+
     def stop(self) -> int | None:
         if self.proc is None:
             return None

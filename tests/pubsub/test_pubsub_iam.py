@@ -107,17 +107,14 @@ def test_a_recreated_topic_starts_without_the_old_policy(ours_target):
 
 @pytest.mark.integration
 def test_policies_survive_a_kill_9(tmp_path):
-    data = str(tmp_path / "data")
-    emulator = Emulator("--data-dir", data).start()
+    emulator = Emulator("--data-dir", str(tmp_path / "data")).start()
     target = Target("ours", emulator.host)
     topic = target.topic()
     gone = target.topic()
     stored = target.publisher.set_iam_policy(request={"resource": topic, "policy": DLQ_GRANT})
     target.publisher.set_iam_policy(request={"resource": gone, "policy": DLQ_GRANT})
     target.publisher.delete_topic(topic=gone)
-    emulator.kill()
-    emulator.stop()
-    restarted = Emulator("--data-dir", data).start()
+    restarted = emulator.killed_and_restarted()
     try:
         target = Target("ours", restarted.host)
         got = target.publisher.get_iam_policy(request={"resource": topic})

@@ -81,16 +81,13 @@ def test_persistence_survives_kill_9(tmp_path):
 
 
 def test_deleted_resources_stay_deleted(tmp_path):
-    data = str(tmp_path / "data")
-    emulator = Emulator("--data-dir", data).start()
+    emulator = Emulator("--data-dir", str(tmp_path / "data")).start()
     target = Target("ours", emulator.host)
     topic = target.topic()
     sub = target.subscription(topic)
     target.subscriber.delete_subscription(subscription=sub)
     target.publisher.delete_topic(topic=topic)
-    emulator.kill()
-    emulator.stop()
-    restarted = Emulator("--data-dir", data).start()
+    restarted = emulator.killed_and_restarted()
     try:
         target = Target("ours", restarted.host)
         with pytest.raises(exceptions.NotFound):
