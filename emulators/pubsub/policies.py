@@ -43,7 +43,7 @@ class Policies:
         for path in paths or ["bindings", "etag"]:
             if path == "etag":
                 continue
-            if path not in ("bindings", "audit_configs", "version"):
+            if path not in ("bindings", "audit_configs"):
                 raise invalid(f"Invalid update_mask path: {path}.")
             if path in policy:
                 updated[path] = policy[path]
