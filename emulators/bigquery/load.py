@@ -8,7 +8,8 @@ import json
 import re
 from typing import TYPE_CHECKING, Any
 
-from .errors import Duplicate, Invalid, NotFound, expect_dict, expect_list
+from .destinations import existing_destination, new_destination
+from .errors import Invalid, expect_dict, expect_list
 from .insert import RowValidator
 from .types import normalize_schema, parse_date, parse_timestamp
 
@@ -75,20 +76,8 @@ def run_load(service: BigQueryService, config: dict, data: bytes | None) -> dict
     ignore_unknown = bool(config.get("ignoreUnknownValues"))
     create = config.get("createDisposition") or "CREATE_IF_NEEDED"
     write = config.get("writeDisposition") or "WRITE_APPEND"
-    if create not in ("CREATE_IF_NEEDED", "CREATE_NEVER"):
-        raise Invalid(f"Invalid value for createDisposition: {create}")
-    if write not in ("WRITE_APPEND", "WRITE_TRUNCATE", "WRITE_EMPTY"):
-        raise Invalid(f"Invalid value for writeDisposition: {write}")
     with service.storage.lock:
-        table = catalog.find_table(project, dataset_id, table_id)
-        if table is None:
-            if create == "CREATE_NEVER":
-                catalog.get_dataset(project, dataset_id)
-                raise NotFound(f"Not found: Table {project}:{dataset_id}.{table_id}")
-        elif table.type != "TABLE":
-            raise Invalid(f"Cannot load into {table.table_id}: it is a {table.type}.")
-        elif write == "WRITE_EMPTY" and service.storage.count_rows(table.storage_name):
-            raise Duplicate(f"Already Exists: Table {project}:{dataset_id}.{table_id}")
+        table = existing_destination(service, dest, create, write, "load into")
         effective = schema if schema is not None else (table.schema if table else [])
         if table is None and not effective:
             raise Invalid("No schema specified on job or table (nothing to autodetect from).")
@@ -117,17 +106,9 @@ def run_load(service: BigQueryService, config: dict, data: bytes | None) -> dict
                 f"Please look into the errors[] collection for more details. First error: "
                 f"{errors[0]['message']}"
             )
-        if table is None:
-            table = catalog.create_table(
-                project, dataset_id, {"tableReference": dest, "schema": {"fields": effective}}
-            )
-        elif write == "WRITE_TRUNCATE":
-            table = catalog.create_table(
-                project,
-                dataset_id,
-                {**table.properties, "tableReference": dest, "schema": {"fields": effective}},
-                replace=True,
-            )
+        fresh = new_destination(service, dest, table, effective, write)
+        if fresh is not None:
+            table = fresh
         elif schema is not None and _has_new_fields(table.schema, schema):
             options = config.get("schemaUpdateOptions") or []
             if "ALLOW_FIELD_ADDITION" not in options:

@@ -9,6 +9,7 @@ from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
 
 from .catalog import Table
+from .destinations import existing_destination, new_destination
 from .errors import BigQueryError, Duplicate, Invalid, InvalidQuery, NotFound, expect_dict
 from .information_schema import information_schema
 from .params import parameter_types, query_parameters
@@ -384,33 +385,8 @@ def write_into_table(
     )
     if not all(isinstance(p, str) and p for p in (project, dataset_id, table_id)):
         raise Invalid("destinationTable needs projectId, datasetId and tableId.")
-    if create_disposition not in ("CREATE_IF_NEEDED", "CREATE_NEVER"):
-        raise Invalid(f"Invalid value for createDisposition: {create_disposition}")
-    if write_disposition not in ("WRITE_APPEND", "WRITE_TRUNCATE", "WRITE_EMPTY"):
-        raise Invalid(f"Invalid value for writeDisposition: {write_disposition}")
-    catalog = service.catalog
-    table = catalog.find_table(project, dataset_id, table_id)
-    if table is not None and table.type != "TABLE":
-        raise Invalid(f"Cannot write to {project}:{dataset_id}.{table_id}, a {table.type}.")
-    if table is None:
-        if create_disposition == "CREATE_NEVER":
-            catalog.get_dataset(project, dataset_id)
-            raise NotFound(f"Not found: Table {project}:{dataset_id}.{table_id}")
-        table = catalog.create_table(
-            project, dataset_id, {"tableReference": dest, "schema": {"fields": schema}}
-        )
-    elif write_disposition == "WRITE_TRUNCATE":
-        table = catalog.create_table(
-            project,
-            dataset_id,
-            {**table.properties, "tableReference": dest, "schema": {"fields": schema}},
-            replace=True,
-        )
-    elif write_disposition == "WRITE_EMPTY":
-        if service.storage.count_rows(table.storage_name):
-            raise Duplicate(f"Already Exists: Table {project}:{dataset_id}.{table_id}")
-    elif write_disposition != "WRITE_APPEND":
-        raise Invalid(f"Invalid value for writeDisposition: {write_disposition}")
+    table = existing_destination(service, dest, create_disposition, write_disposition, "write to")
+    table = new_destination(service, dest, table, schema, write_disposition) or table
     target_names = {f["name"].lower() for f in table.schema}
     extra = [f["name"] for f in schema if f["name"].lower() not in target_names]
     if extra:
@@ -422,7 +398,7 @@ def write_into_table(
         f"SELECT * FROM ({sql}) AS _emulator_q",
         params,
     )
-    catalog.save_table(table)
+    service.catalog.save_table(table)
     return table
 
 

@@ -208,6 +208,33 @@ def test_destination_table_dispositions(bq_client, bq_dataset, numbers):
         bq_client.query("SELECT 1 AS x", job_config=never).result()
 
 
+def test_load_destination_dispositions_and_a_view(bq_client, bq_dataset, numbers):
+    schema = [bigquery.SchemaField("n", "INTEGER")]
+
+    def load(table, **dispositions):
+        config = bigquery.LoadJobConfig(
+            source_format="NEWLINE_DELIMITED_JSON", schema=schema, **dispositions
+        )
+        ref = f"{bq_client.project}.{bq_dataset}.{table}"
+        return bq_client.load_table_from_file(io.BytesIO(b'{"n": 1}\n'), ref, job_config=config)
+
+    load("loads", write_disposition="WRITE_EMPTY").result()
+    with pytest.raises(exceptions.Conflict):
+        load("loads", write_disposition="WRITE_EMPTY").result()
+    with pytest.raises(exceptions.NotFound):
+        load("missing", create_disposition="CREATE_NEVER").result()
+    view = bigquery.Table(f"{bq_client.project}.{bq_dataset}.a_view")
+    view.view_query = f"SELECT n FROM `{numbers}`"
+    bq_client.create_table(view)
+    with pytest.raises(exceptions.BadRequest, match="it is a VIEW"):
+        load("a_view").result()
+    with pytest.raises(exceptions.BadRequest, match="it is a VIEW"):
+        bq_client.query(
+            "SELECT 1 AS n", job_config=bigquery.QueryJobConfig(destination=view.reference)
+        ).result()
+    assert bq_client.get_table(f"{bq_client.project}.{bq_dataset}.loads").num_rows == 1
+
+
 def test_query_errors(bq_client, bq_dataset):
     with pytest.raises(exceptions.BadRequest) as syntax:
         bq_client.query_and_wait("SELEC 1")
