@@ -402,14 +402,7 @@ class Catalog:
         with self.storage.lock:
             field = _field_named(table, name)
             schema = [f for f in table.schema if f is not field]
-            updated = dataclasses.replace(table, schema=schema)
-            with self.storage.transaction() as con:
-                con.execute(
-                    f"ALTER TABLE {quote_ident(table.storage_name)} "
-                    f"DROP COLUMN {quote_ident(field['name'])}"
-                )
-                self.save_table(updated, con)
-            return updated
+            return self._alter(table, schema, f"DROP COLUMN {quote_ident(field['name'])}")
 
     def rename_column(self, table: Table, old: str, new: str) -> Table:
         """ALTER TABLE RENAME COLUMN."""
@@ -420,14 +413,20 @@ class Catalog:
             schema = normalize_schema(
                 [dict(f, name=new) if f is field else f for f in table.schema]
             )
-            updated = dataclasses.replace(table, schema=schema)
-            with self.storage.transaction() as con:
-                con.execute(
-                    f"ALTER TABLE {quote_ident(table.storage_name)} RENAME COLUMN "
-                    f"{quote_ident(field['name'])} TO {quote_ident(new)}"
-                )
-                self.save_table(updated, con)
-            return updated
+            return self._alter(
+                table,
+                schema,
+                f"RENAME COLUMN {quote_ident(field['name'])} TO {quote_ident(new)}",
+            )
+
+    def _alter(self, table: Table, schema: list[dict], clause: str) -> Table:
+        """``ALTER TABLE <table> <clause>`` and the table saved with ``schema``, in one
+        transaction (the caller holds the storage lock)."""
+        updated = dataclasses.replace(table, schema=schema)
+        with self.storage.transaction() as con:
+            con.execute(f"ALTER TABLE {quote_ident(table.storage_name)} {clause}")
+            self.save_table(updated, con)
+        return updated
 
     def rename_table(self, table: Table, new_id: str) -> Table:
         """ALTER TABLE RENAME TO (same dataset; the data stays where it is)."""
