@@ -52,11 +52,10 @@ CONTRACT: tuple[ContractField, ...] = (
     ContractField(("metadata", "version"), "schema_version", "string", "Contract version of the event."),
 )
 
-MESSAGE_COLUMNS: tuple[Column, ...] = (
-    Column("publish_time", "TIMESTAMP", "NULLABLE", "Pub/Sub publish time of the message."),
-    Column("message_id", "STRING", "NULLABLE", "Pub/Sub message id."),
-    Column("attributes", "JSON", "NULLABLE", "Pub/Sub message attributes."),
-)
+PUBLISH_TIME = Column("publish_time", "TIMESTAMP", "NULLABLE", "Pub/Sub publish time of the message.")
+MESSAGE_ID = Column("message_id", "STRING", "NULLABLE", "Pub/Sub message id.")
+ATTRIBUTES = Column("attributes", "JSON", "NULLABLE", "Pub/Sub message attributes.")
+MESSAGE_COLUMNS: tuple[Column, ...] = (PUBLISH_TIME, MESSAGE_ID, ATTRIBUTES)
 
 ENRICHED_COLUMNS: tuple[Column, ...] = (
     Column("processing_time", "TIMESTAMP", "REQUIRED", "When the pipeline processed the event."),
@@ -72,9 +71,9 @@ DEAD_LETTER_COLUMNS: tuple[Column, ...] = (
     Column("error_message", "STRING", "REQUIRED", "Human-readable reason, with the JSON path."),
     Column("failed_step", "STRING", "REQUIRED", "parse | validate | enrich | write."),
     Column("event_id", "STRING", "NULLABLE", "event_id, when it could be read."),
-    Column("message_id", "STRING", "NULLABLE", "Pub/Sub message id."),
-    Column("attributes", "JSON", "NULLABLE", "Pub/Sub message attributes."),
-    Column("publish_time", "TIMESTAMP", "NULLABLE", "Pub/Sub publish time of the message."),
+    MESSAGE_ID,
+    ATTRIBUTES,
+    PUBLISH_TIME,
     Column("processing_time", "TIMESTAMP", "REQUIRED", "When the pipeline dead-lettered it."),
 )
 
