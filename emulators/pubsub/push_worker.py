@@ -62,13 +62,7 @@ class PushWorkers:
             for entry in entries:
                 loop.create_task(self._deliver(push, sub, entry))
             if not entries:
-                waiter = loop.create_future()
-                lane.waiter = waiter
-                sub.waiters.add(waiter)
-                try:
-                    await waiter
-                finally:
-                    sub.waiters.discard(waiter)
+                await sub.wait(lane)
 
     async def _deliver(self, push: Any, sub: Subscription, entry: Entry) -> None:
         ack_id = entry.ack_id

@@ -162,14 +162,10 @@ class SubscriberServicer:
             loop = asyncio.get_running_loop()
             until = loop.time() + PULL_WAIT_S
             while not entries and not sub.deleted and loop.time() < until:
-                fut = loop.create_future()
-                sub.waiters.add(fut)
                 try:
-                    await asyncio.wait_for(fut, until - loop.time())
+                    await sub.wait(timeout=until - loop.time())
                 except TimeoutError:
                     break
-                finally:
-                    sub.waiters.discard(fut)
                 entries = sub.take(req.max_messages, UNLIMITED, sub.ack_deadline)
         return wire.received_messages(entries, bool(sub.dead_letter_topic))
 
@@ -249,14 +245,7 @@ class SubscriberServicer:
                         grpc.StatusCode.UNAVAILABLE, "Injected fault: stream broken."
                     )
                 continue
-            waiter = loop.create_future()
-            stream.waiter = waiter
-            sub.waiters.add(waiter)
-            try:
-                await waiter
-            finally:
-                stream.waiter = None
-                sub.waiters.discard(waiter)
+            await sub.wait(stream)
         if not reader.cancelled() and reader.exception() is not None:
             raise reader.exception()
 

@@ -6,6 +6,7 @@ Everything here runs on the server's event loop thread, so nothing is locked. Ti
 
 from __future__ import annotations
 
+import asyncio
 import heapq
 import itertools
 import time
@@ -99,6 +100,20 @@ class Subscription:
         for fut in waiters:
             if not fut.done():
                 fut.set_result(None)
+
+    async def wait(self, owner: Any = None, timeout: float | None = None) -> None:
+        """Until notify() (messages to deliver) or, for ``owner`` (a stream or push lane that
+        sets its ``waiter`` when acks free room), its wake-up; TimeoutError after ``timeout``."""
+        waiter = asyncio.get_running_loop().create_future()
+        if owner is not None:
+            owner.waiter = waiter
+        self.waiters.add(waiter)
+        try:
+            await asyncio.wait_for(waiter, timeout)
+        finally:
+            if owner is not None:
+                owner.waiter = None
+            self.waiters.discard(waiter)
 
     def has_ready(self) -> bool:
         return bool(self.pending or self.ready_keys)
