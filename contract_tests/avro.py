@@ -25,6 +25,8 @@ validates the full contract; the Avro schema is a first gate at publish time, no
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from typing import Any
 
 from pipeline import schema
 
@@ -75,21 +77,20 @@ def _object_paths() -> list[tuple[str, ...]]:
 
 def to_avro_json(event: dict) -> dict:
     """An event in the Avro form: every ``object`` field replaced by its JSON text."""
-    record = json.loads(json.dumps(event))
-    for path in _object_paths():
-        node = record
-        for part in path[:-1]:
-            node = node[part]
-        node[path[-1]] = json.dumps(node[path[-1]], sort_keys=True, separators=(",", ":"))
-    return record
+    return _with_objects(event, lambda v: json.dumps(v, sort_keys=True, separators=(",", ":")))
 
 
 def from_avro_json(record: dict) -> dict:
     """The event back from its Avro form."""
-    event = json.loads(json.dumps(record))
+    return _with_objects(record, json.loads)
+
+
+def _with_objects(event: dict, convert: Callable[[Any], Any]) -> dict:
+    """A deep copy of ``event`` with ``convert`` applied to each ``object`` field."""
+    copy = json.loads(json.dumps(event))
     for path in _object_paths():
-        node = event
+        node = copy
         for part in path[:-1]:
             node = node[part]
-        node[path[-1]] = json.loads(node[path[-1]])
-    return event
+        node[path[-1]] = convert(node[path[-1]])
+    return copy
