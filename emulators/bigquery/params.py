@@ -7,6 +7,7 @@ a list and STRUCT a dict in field order.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from .errors import Invalid, expect_dict, expect_list
@@ -48,27 +49,26 @@ def _value(ptype: dict, pvalue: object) -> Any:
 
 def query_parameters(params: list | None, mode: str | None = None) -> list | dict | None:
     """Python values of REST query parameters (dict when named, list when positional)."""
-    if not params:
-        return None
-    params = expect_list(params, "queryParameters")
-    for param in params:
-        expect_dict(param, "queryParameters[]")
-    named = any(p.get("name") for p in params)
-    if named or (mode or "").upper() == "NAMED":
-        return {
-            p.get("name"): _value(p.get("parameterType") or {}, p.get("parameterValue"))
-            for p in params
-        }
-    return [_value(p.get("parameterType") or {}, p.get("parameterValue")) for p in params]
+    return _by_position_or_name(
+        params, mode, lambda p: _value(p.get("parameterType") or {}, p.get("parameterValue"))
+    )
 
 
 def parameter_types(params: list | None, mode: str | None = None) -> dict | list | None:
     """REST parameter types alongside the values (same shape as query_parameters)."""
+    return _by_position_or_name(params, mode, lambda p: p.get("parameterType") or {})
+
+
+def _by_position_or_name(
+    params: list | None, mode: str | None, each: Callable[[dict], Any]
+) -> list | dict | None:
+    """``each`` of the REST parameters: by name when any has one (or ``mode`` is NAMED), else
+    in order; None without parameters."""
     if not params:
         return None
     params = expect_list(params, "queryParameters")
     for param in params:
         expect_dict(param, "queryParameters[]")
     if any(p.get("name") for p in params) or (mode or "").upper() == "NAMED":
-        return {p.get("name"): p.get("parameterType") or {} for p in params}
-    return [p.get("parameterType") or {} for p in params]
+        return {p.get("name"): each(p) for p in params}
+    return [each(p) for p in params]
