@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-import shutil
+import sys
 from pathlib import Path
 
 import nox
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from harness import google_emulator  # noqa: E402  (stdlib only: finds Google's emulator jar)
 
 nox.options.sessions = ["lint", "tests"]
 nox.options.reuse_existing_virtualenvs = True
@@ -23,6 +26,16 @@ def tests(session: nox.Session) -> None:
     session.run("pytest", *session.posargs)
 
 
+FAST = "not integration and not e2e and not slow and not reference"
+
+
+@nox.session
+def fast(session: nox.Session) -> None:
+    """Unit and property tests only: no emulator processes, no Beam pipeline runs (< 60 s)."""
+    _install(session, "dev")
+    session.run("pytest", "-n", "auto", "-m", FAST, *session.posargs)
+
+
 @nox.session
 def lint(session: nox.Session) -> None:
     """Static checks with ruff."""
@@ -34,7 +47,7 @@ def lint(session: nox.Session) -> None:
 def demo(session: nox.Session) -> None:
     """The main job: the real pipeline end to end on the local emulators, with a summary."""
     _install(session)
-    session.run("python", "-m", "emulators.demo", *session.posargs)
+    session.run("python", "-m", "harness.demo", *session.posargs)
 
 
 @nox.session
@@ -65,11 +78,6 @@ def bench(session: nox.Session) -> None:
     session.run("python", "bench/run_all.py", *session.posargs)
 
 
-GOOGLE_PUBSUB_EMULATOR = Path(
-    "/usr/lib/google-cloud-sdk/platform/pubsub-emulator/lib/cloud-pubsub-emulator-0.8.20-all.jar"
-)
-
-
 @nox.session
 def parity(session: nox.Session) -> None:
     """Our emulators vs Google's Pub/Sub emulator (live with java, else the committed snapshots).
@@ -79,7 +87,7 @@ def parity(session: nox.Session) -> None:
     _install(session)
     if session.posargs:
         session.run("python", "-m", "parity", *session.posargs)
-    elif shutil.which("java") and GOOGLE_PUBSUB_EMULATOR.exists():
+    elif google_emulator.available():
         session.run("python", "-m", "parity", "--a", "embedded", "--b", "google-emulator")
     else:
         session.run(

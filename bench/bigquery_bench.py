@@ -32,7 +32,7 @@ import requests
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from emulators.stack import free_port  # noqa: E402
+from emulators.process import ServerProcess, free_port  # noqa: E402
 
 PROJECT = "bench-project"
 DATASET = "bench"
@@ -91,15 +91,8 @@ def wait_http(url: str, process: subprocess.Popen, timeout: float = 40.0) -> str
 
 
 def start_ours() -> tuple[subprocess.Popen, str]:
-    process = subprocess.Popen(
-        [sys.executable, "-m", "emulators.bigquery", "--port", "0", "--project", PROJECT],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    line = process.stdout.readline()
-    return process, line.strip().rsplit(" ", 1)[-1]
+    server = ServerProcess.emulator("bigquery", "--project", PROJECT)
+    return server.process, server.url
 
 
 def find_peer(executables: list[str], bin_dirs: list[str]) -> str | None:

@@ -2,7 +2,7 @@
 
     python bench/pipeline_bench.py --out bench/results/pipeline.json [--profile]
 
-Variants (emulators/direct_runner_tuning.py): ``stock`` (Beam and the pipeline as they are),
+Variants (harness/beam_local/__init__.py): ``stock`` (Beam and the pipeline as they are),
 ``pull500`` (pulls of 500 messages instead of 10), ``tuned`` (pull500 plus cached DoFn
 specs, a JSON-length row size and a pre-crawled JSON Schema registry). For each variant, on a
 fresh embedded stack each time:
@@ -38,7 +38,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from emulators.direct_runner_tuning import ALL, PULL_ONLY, STOCK, Tuning  # noqa: E402
+from harness.beam_local import ALL, PULL_ONLY, STOCK, Tuning  # noqa: E402
 
 VARIANTS = {"stock": STOCK, "pull500": PULL_ONLY, "tuned": ALL}
 GOAL_EVENTS_PER_S = 1000
@@ -46,7 +46,7 @@ GOAL_P99_S = 3.0
 
 
 def _count(bq, table: str, prefix: str) -> int:
-    from emulators import traffic
+    from harness import traffic
 
     sql = f"SELECT COUNT(*) AS n FROM `{table}` WHERE STARTS_WITH(event_id, @prefix)"
     return traffic.query_rows(bq, sql, prefix=prefix)[0]["n"]

@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -38,11 +37,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from emulators.stack import free_port  # noqa: E402
+from emulators.process import free_port  # noqa: E402
+from harness import google_emulator  # noqa: E402
 
-JAR = Path(
-    "/usr/lib/google-cloud-sdk/platform/pubsub-emulator/lib/cloud-pubsub-emulator-0.8.20-all.jar"
-)
+JAR = google_emulator.find_jar()
 PROJECT = "bench-project"
 
 
@@ -288,7 +286,7 @@ def main() -> int:
     parser.add_argument("--starts", type=int, default=5)
     args = parser.parse_args()
 
-    has_google = shutil.which("java") is not None and JAR.exists()
+    has_google = google_emulator.available()
     ours = measure("ours", args.messages, args.starts)
     google = measure("google", args.messages, max(2, args.starts // 2)) if has_google else {}
     ratio = {k: (ours[k] / google[k] if google.get(k) and ours[k] else None) for k in ours}

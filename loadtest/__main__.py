@@ -20,15 +20,14 @@ import time
 import uuid
 from pathlib import Path
 
-from emulators import direct_runner_tuning as runner_tuning
+from harness.beam_local import ALL, PULL_ONLY, STOCK
 from loadtest.shapes import KINDS as SHAPES
 from loadtest.shapes import parse_duration
 from loadtest.target import KINDS as TARGETS
 from loadtest.target import Target, TargetError, gcp_target
 
 HERE = Path(__file__).resolve().parent
-TUNINGS = {"stock": runner_tuning.STOCK, "pull500": runner_tuning.PULL_ONLY,
-           "tuned": runner_tuning.ALL}
+TUNINGS = {"stock": STOCK, "pull500": PULL_ONLY, "tuned": ALL}
 EMULATOR_VARIABLES = ("PUBSUB_EMULATOR_HOST", "BIGQUERY_EMULATOR_HOST")
 
 

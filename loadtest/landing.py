@@ -25,7 +25,7 @@ class LandingWatch:
 
     def poll(self) -> dict[str, float]:
         """Query once; return the event_ids seen for the first time, with when."""
-        from emulators import traffic
+        from harness import traffic
 
         since = ""
         if self._latest is not None:

@@ -1,7 +1,7 @@
 """The local target: both emulators, provisioned from harness.toml, and the pipeline running.
 
 Used by ``python -m loadtest`` and the pipeline benchmark. The pipeline runs on Beam's
-DirectRunner in this process (``emulators.running.PipelineRun``); that is why the Locust
+DirectRunner in this process (``harness.running.PipelineRun``); that is why the Locust
 process, which gevent monkey-patches, is a separate process.
 """
 
@@ -11,7 +11,7 @@ import time
 import uuid
 from dataclasses import dataclass
 
-from emulators.direct_runner_tuning import STOCK, Tuning
+from harness.beam_local import STOCK, Tuning
 from loadtest.target import Target
 
 
@@ -19,7 +19,7 @@ from loadtest.target import Target
 class LocalStack:
     """``with LocalStack() as stack: stack.target ...`` - emulators, provisioning, pipeline.
 
-    ``tuning``: the prototype fixes of :mod:`emulators.direct_runner_tuning` to apply to the
+    ``tuning``: the prototype fixes of :mod:`harness.beam_local` to apply to the
     DirectRunner (default: none, Beam's stock behaviour; see bench/README.md).
     """
 
@@ -44,9 +44,9 @@ class LocalStack:
 
     def start_emulators(self) -> Target:
         """Emulators and provisioning only: publishing now builds a backlog."""
-        from emulators import clients
-        from emulators.provision import HarnessConfig, provision
-        from emulators.stack import Stack
+        from harness import clients
+        from harness.provision import HarnessConfig, provision
+        from harness.stack import Stack
 
         # A project of its own, so a run against long-lived (external) emulators starts empty.
         self.config = HarnessConfig.load(project=self.project or f"load-{uuid.uuid4().hex[:8]}")
@@ -72,8 +72,8 @@ class LocalStack:
         return self.target
 
     def start_pipeline(self, warm_up: bool = True) -> None:
-        from emulators import traffic
-        from emulators.running import PipelineRun
+        from harness import traffic
+        from harness.running import PipelineRun
         from pipeline import samples
 
         self.run = PipelineRun(
@@ -91,7 +91,7 @@ class LocalStack:
 
     def landed(self) -> tuple[int, int]:
         """Rows in the events table and in the dead-letter table."""
-        from emulators import traffic
+        from harness import traffic
 
         dead = f"{self.config.project}.{self.config.pipeline['dead_letter_table']}"
         return (

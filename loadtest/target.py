@@ -68,8 +68,8 @@ class Target:
         )
         if self.kind == "gcp":
             return pubsub_v1.PublisherClient(batch_settings=batching)  # ADC
-        from emulators import clients
-        from emulators.stack import Endpoints
+        from harness import clients
+        from harness.stack import Endpoints
 
         return clients.publisher(Endpoints(self.pubsub, self.bigquery), batch_settings=batching)
 
@@ -78,8 +78,8 @@ class Target:
             from google.cloud import bigquery
 
             return bigquery.Client(project=self.project)  # ADC
-        from emulators import clients
-        from emulators.stack import Endpoints
+        from harness import clients
+        from harness.stack import Endpoints
 
         return clients.bigquery(Endpoints(self.pubsub, self.bigquery), self.project)
 

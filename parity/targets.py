@@ -14,18 +14,9 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import tempfile
-import threading
-import time
 from pathlib import Path
 
-GOOGLE_JAR = Path(
-    os.environ.get(
-        "PUBSUB_EMULATOR_JAR",
-        "/usr/lib/google-cloud-sdk/platform/pubsub-emulator/lib/cloud-pubsub-emulator-0.8.20-all.jar",
-    )
-)
 EMULATOR_PROJECT = "parity-project"
 COST_FLAG = "--i-know-this-costs-money"
 
@@ -76,8 +67,8 @@ class Target:
         if kind == "bigquery":
             if not self.bigquery_url:
                 raise TargetError(f"{self.label} does not serve BigQuery")
-            from emulators import clients
-            from emulators.stack import Endpoints
+            from harness import clients
+            from harness.stack import Endpoints
 
             return clients.bigquery(Endpoints("", self.bigquery_url), self.project)
         raise KeyError(kind)
@@ -114,27 +105,29 @@ class Embedded(Target):
         self._dir: Path | None = None
 
     def start(self, services: set[str]) -> None:
-        from emulators.stack import StackError
+        from emulators.process import StartError
 
         try:
             self._start(services)
-        except StackError as exc:
+        except StartError as exc:
             self.stop()
             raise TargetError(str(exc)) from exc
 
     def _start(self, services: set[str]) -> None:
-        from emulators.stack import start_emulator
+        from emulators.process import ServerProcess
 
         if self._dir is None:
             self._dir = Path(tempfile.mkdtemp(prefix="parity-"))
         if "pubsub" in services:
-            proc = start_emulator("pubsub", self._dir)
+            proc = ServerProcess.emulator("pubsub", log_path=self._dir / "pubsub.log")
             self._processes.append(proc)
-            self.pubsub_host = f"{proc.host}:{proc.port}"
+            self.pubsub_host = proc.address
         if "bigquery" in services:
-            proc = start_emulator("bigquery", self._dir, extra_args=("--project", self.project))
+            proc = ServerProcess.emulator(
+                "bigquery", "--project", self.project, log_path=self._dir / "bigquery.log"
+            )
             self._processes.append(proc)
-            self.bigquery_url = f"http://{proc.host}:{proc.port}"
+            self.bigquery_url = proc.url
 
     def stop(self) -> None:
         super().stop()
@@ -154,47 +147,29 @@ class GoogleEmulator(Target):
 
     def __init__(self) -> None:
         super().__init__()
-        self._proc: subprocess.Popen | None = None
+        self._server = None
 
     def start(self, services: set[str]) -> None:
-        from emulators.stack import free_port
+        from emulators.process import StartError
+        from harness import google_emulator
 
         if shutil.which("java") is None:
             raise TargetError("google-emulator needs java on PATH")
-        if not GOOGLE_JAR.exists():
-            raise TargetError(f"google-emulator: no jar at {GOOGLE_JAR} (set PUBSUB_EMULATOR_JAR)")
-        port = free_port()
-        self._proc = subprocess.Popen(
-            ["java", "-jar", str(GOOGLE_JAR), "--host=127.0.0.1", f"--port={port}"],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        started = threading.Event()
-
-        def drain() -> None:  # keep reading so the JVM never blocks on a full pipe
-            for line in self._proc.stdout:
-                if "Server started" in line:
-                    started.set()
-
-        threading.Thread(target=drain, daemon=True).start()
-        deadline = time.monotonic() + 60
-        while not started.wait(0.1):
-            if self._proc.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                raise TargetError("Google's Pub/Sub emulator did not start")
-        self.pubsub_host = f"127.0.0.1:{port}"
+        if google_emulator.find_jar() is None:
+            raise TargetError(
+                f"google-emulator: no Pub/Sub emulator jar found (set {google_emulator.JAR_ENV})"
+            )
+        try:
+            self._server = google_emulator.start()
+        except StartError as exc:
+            raise TargetError(f"Google's Pub/Sub emulator did not start: {exc}") from exc
+        self.pubsub_host = self._server.address
 
     def stop(self) -> None:
         super().stop()
-        if self._proc and self._proc.poll() is None:
-            self._proc.terminate()
-            try:
-                self._proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self._proc.kill()
-                self._proc.wait()
-        self._proc = None
+        if self._server:
+            self._server.stop()
+        self._server = None
 
 
 class External(Target):

@@ -1,7 +1,8 @@
 """Point Apache Beam's Google Cloud IO at local emulators, configured by environment variables.
 
 `use_emulators_from_env()` is idempotent and cheap; call it at pipeline start and in
-`DoFn.setup` (so worker processes get it too). With `BIGQUERY_EMULATOR_HOST` set it:
+`DoFn.setup` (so worker processes get it too). With `BIGQUERY_EMULATOR_HOST` set it applies
+these patches of `harness.beam_local` (the one registry of Beam-internals patches):
 
 * points Beam's apitools BigQuery client (`BigqueryV2.BASE_URL`, used for tables.get/insert)
   at `<host>/bigquery/v2/`;
@@ -20,7 +21,8 @@ from __future__ import annotations
 
 import os
 import threading
-from typing import Any
+
+from harness import beam_local
 
 BIGQUERY_ENV = "BIGQUERY_EMULATOR_HOST"
 PUBSUB_ENV = "PUBSUB_EMULATOR_HOST"
@@ -55,53 +57,6 @@ def _local_adc_available() -> bool:
     return os.path.exists(os.path.join(config_dir, "application_default_credentials.json"))
 
 
-def _anonymous_beam_credentials() -> None:
-    from apache_beam.internal.gcp import auth
-    from google.auth.credentials import AnonymousCredentials
-
-    adapter = getattr(auth, "_ApitoolsCredentialsAdapter", None)
-    credentials = adapter(AnonymousCredentials()) if adapter else None
-    with auth._Credentials._credentials_lock:
-        auth._Credentials._credentials = credentials
-        auth._Credentials._credentials_init = True
-
-
-class _EmulatorBigQueryModule:
-    """Stands in for `google.cloud.bigquery` inside Beam's bigquery_tools: same module, but
-    `Client()` defaults to anonymous credentials and the emulator project."""
-
-    def __init__(self, real: Any):
-        self._real = real
-        real_client = real.Client
-
-        class Client(real_client):  # type: ignore[misc, valid-type]
-            def __init__(self, project=None, credentials=None, *args, **kwargs):
-                from google.auth.credentials import AnonymousCredentials
-
-                super().__init__(
-                    project or emulator_project(),
-                    credentials or AnonymousCredentials(),
-                    *args,
-                    **kwargs,
-                )
-
-        self.Client = Client
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._real, name)
-
-
-def _point_beam_bigquery_at(host: str) -> None:
-    from apache_beam.io.gcp import bigquery_tools
-    from apache_beam.io.gcp.internal.clients.bigquery import bigquery_v2_client
-
-    base = f"{host}/bigquery/v2/"
-    bigquery_v2_client.BigqueryV2.BASE_URL = base
-    bigquery_v2_client.BigqueryV2.MTLS_BASE_URL = base
-    if not isinstance(bigquery_tools.gcp_bigquery, _EmulatorBigQueryModule):
-        bigquery_tools.gcp_bigquery = _EmulatorBigQueryModule(bigquery_tools.gcp_bigquery)
-
-
 def bigquery_client(project: str):
     """A google-cloud-bigquery client; anonymous against ``BIGQUERY_EMULATOR_HOST`` when set."""
     from google.cloud import bigquery
@@ -130,11 +85,12 @@ def use_emulators_from_env() -> bool:
             if host != bigquery_host:  # google-cloud-bigquery needs the scheme
                 os.environ[BIGQUERY_ENV] = host
             if _applied.get("bigquery") != host:
-                _point_beam_bigquery_at(host)
-                _anonymous_beam_credentials()
+                beam_local.apply("bigquery_endpoint", host=host)
+                beam_local.apply("bigquery_client", project=emulator_project())
+                beam_local.apply("anonymous_credentials")
                 _applied["bigquery"] = host
         if pubsub_host and "pubsub" not in _applied:
             if not bigquery_host and not _local_adc_available():
-                _anonymous_beam_credentials()
+                beam_local.apply("anonymous_credentials")
             _applied["pubsub"] = pubsub_host
     return True

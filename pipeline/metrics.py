@@ -23,7 +23,7 @@ def summary(result) -> dict:
     """This namespace's counters and distributions of a pipeline result, by name.
 
     Attempted values: the streaming DirectRunner keeps no committed ones (and under-reports user
-    metrics, see emulators/running.py); on Dataflow both agree.
+    metrics, see harness/running.py); on Dataflow both agree.
     """
     out: dict = {}
     queried = result.metrics().query()

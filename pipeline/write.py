@@ -17,6 +17,7 @@ import apache_beam as beam
 from apache_beam.io.gcp.bigquery import BigQueryDisposition, BigQueryWriteFn
 from apache_beam.io.gcp.bigquery_tools import RetryStrategy
 
+from harness import beam_local
 from pipeline import errors, metrics, schema
 from pipeline.messages import DeadLetter, Message
 
@@ -27,6 +28,11 @@ EVENTS_TABLE_PARAMETERS = {
     "timePartitioning": {"type": "DAY", "field": "event_date"},
     "clustering": {"fields": ["source"]},
 }
+
+
+# The one Beam-internal override outside harness.beam_local's registry: fail early, naming the
+# Beam version, if the private method it replaces is gone.
+beam_local.require(BigQueryWriteFn, "_check_row_size")
 
 
 class _EmulatorAwareWriteFn(BigQueryWriteFn):

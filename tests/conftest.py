@@ -3,8 +3,12 @@ derandomized: the same examples on every run, so a red build means a regression 
 unlucky draw. Elsewhere each run draws new examples and keeps exploring."""
 
 import os
+import uuid
 
+import pytest
 from hypothesis import HealthCheck, settings
+
+from tests.support.bigquery import make_client, start_emulator, stop_emulator
 
 settings.register_profile(
     "ci",
@@ -16,3 +20,48 @@ settings.register_profile(
 )
 if os.environ.get("CI"):
     settings.load_profile("ci")
+
+
+@pytest.fixture
+def emulator(tmp_path):
+    """``emulator(name, **kwargs) -> ServerProcess`` (``python -m emulators.<name>`` on a free
+    port, its log in the test's tmp dir); every process is stopped after the test."""
+    from emulators.process import ServerProcess
+
+    started: list[ServerProcess] = []
+
+    def start(name: str, extra_args: tuple[str, ...] = (), **kwargs) -> ServerProcess:
+        kwargs.setdefault("log_path", tmp_path / "logs" / f"{name}-{len(started)}.log")
+        server = ServerProcess.emulator(name, *extra_args, **kwargs)
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+# -- BigQuery: one emulator process per session, real google-cloud-bigquery clients --
+
+
+@pytest.fixture(scope="session")
+def bq_emulator():
+    emulator = start_emulator()
+    yield emulator
+    stop_emulator(emulator)
+
+
+@pytest.fixture(scope="session")
+def bq_client(bq_emulator):
+    client = make_client(bq_emulator.url, bq_emulator.project)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def bq_dataset(bq_client):
+    """A fresh dataset id (in the client's project) for one test; deleted afterwards."""
+    dataset_id = f"ds_{uuid.uuid4().hex[:12]}"
+    bq_client.create_dataset(dataset_id)
+    yield dataset_id
+    bq_client.delete_dataset(dataset_id, delete_contents=True, not_found_ok=True)

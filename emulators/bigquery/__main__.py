@@ -36,7 +36,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    from pipeline import logs
+    from emulators import logs
 
     logs.configure(args.log_level, json_lines=args.log_format == "json")
     sock = socket.socket(socket.AF_INET6 if ":" in args.host else socket.AF_INET)

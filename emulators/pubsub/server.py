@@ -159,7 +159,7 @@ async def _tick(broker) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    from pipeline import logs
+    from emulators import logs
 
     logs.configure(args.log_level, json_lines=args.log_format == "json")
     try:

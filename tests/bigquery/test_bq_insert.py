@@ -265,7 +265,7 @@ def test_json_columns_validated(bq_client, bq_dataset):
 def test_parallel_inserts_all_land(bq_emulator, bq_dataset):
     import concurrent.futures
 
-    from tests.bigquery.conftest import make_client
+    from tests.support.bigquery import make_client
 
     client = make_client(bq_emulator.url)
     table = client.create_table(

@@ -8,7 +8,7 @@ import signal
 import pytest
 from google.cloud import bigquery
 
-from tests.bigquery.conftest import make_client, start_emulator, stop_emulator
+from tests.support.bigquery import make_client, start_emulator, stop_emulator
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -5,15 +5,11 @@ import json
 import pytest
 import requests
 
-from emulators.stack import start_emulator
-
 pytestmark = pytest.mark.integration
 
 
-def test_requests_are_logged_as_json(tmp_path):
-    emulator = start_emulator(
-        "bigquery", tmp_path, extra_args=("--log-level", "info", "--log-format", "json")
-    )
+def test_requests_are_logged_as_json(emulator):
+    emulator = emulator("bigquery", extra_args=("--log-level", "info", "--log-format", "json"))
     base = f"http://127.0.0.1:{emulator.port}/bigquery/v2"
     try:
         assert requests.get(f"{base}/projects", timeout=10).status_code == 200

@@ -10,6 +10,8 @@ import pytest
 
 from contract_tests.__main__ import main
 
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "contract_tests" / "examples"
 GOOD = EXAMPLES / "good"

@@ -149,6 +149,7 @@ def run_compat(*args):
                           capture_output=True, cwd=ROOT, timeout=120)
 
 
+@pytest.mark.slow
 def test_compat_cli_breaking_with_counterexample(tmp_path):
     new = tmp_path / "event-1.1.json"
     new.write_text(json.dumps(changed(BREAKING["newly-required"])))
@@ -161,6 +162,7 @@ def test_compat_cli_breaking_with_counterexample(tmp_path):
     assert "metadata" in body["counterexample"]["message"]
 
 
+@pytest.mark.slow
 def test_compat_cli_compatible_text(tmp_path):
     new = tmp_path / "event-1.1.json"
     new.write_text(json.dumps(changed(COMPATIBLE["new optional property"])))

@@ -15,7 +15,7 @@ def test_names():
 
 
 def test_endpoints_of_the_harness_stack():
-    class Stack:  # the attributes emulators.pytest_plugin.ProvisionedStack offers
+    class Stack:  # the attributes harness.pytest_plugin.ProvisionedStack offers
         project, topic = "p1", "projects/p1/topics/events"
         events_table, dead_letter_table = "p1.analytics.events", "p1.analytics.events_dlq"
 

@@ -87,6 +87,7 @@ def test_engines_agree_with_a_reference_file(tmp_path):
     assert found == {"checkout-service": False, "web-clickstream": False, "iot-gateway": True}
 
 
+@pytest.mark.slow
 def test_thousands_of_messages_in_one_beam_run():
     base = json.loads(GOOD[0].data)
     samples = [from_message({**base, "event_id": f"bulk-{i}"}, f"bulk:{i}") for i in range(2000)]

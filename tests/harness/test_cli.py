@@ -1,4 +1,4 @@
-"""``python -m emulators up|env|status|down`` as a user runs it."""
+"""``python -m harness up|env|status|down`` as a user runs it."""
 
 import re
 import shutil
@@ -9,15 +9,15 @@ from pathlib import Path
 
 import pytest
 
-from emulators import clients
-from emulators.stack import Endpoints, Stack, StackError
+from harness import clients
+from harness.stack import Endpoints, Stack, StackError
 
 pytestmark = pytest.mark.integration
 
 
 def _cli(*args, state_dir: Path, check=True):
     result = subprocess.run(
-        [sys.executable, "-m", "emulators", "--state-dir", str(state_dir), *args],
+        [sys.executable, "-m", "harness", "--state-dir", str(state_dir), *args],
         capture_output=True,
         text=True,
         timeout=120,

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from emulators.stack import free_port
+from emulators.process import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -10,8 +10,9 @@ from __future__ import annotations
 import pytest
 from google.api_core import exceptions
 
-from emulators import clients
-from emulators.stack import Endpoints, start_emulator
+from emulators.process import ServerProcess
+from harness import clients
+from harness.stack import Endpoints
 
 pytestmark = pytest.mark.integration
 PROJECT = "findings"
@@ -19,8 +20,8 @@ PROJECT = "findings"
 
 @pytest.fixture(scope="module")
 def bq(tmp_path_factory):
-    proc = start_emulator("bigquery", tmp_path_factory.mktemp("logs"))
-    client = clients.bigquery(Endpoints("", f"http://{proc.host}:{proc.port}"), PROJECT)
+    proc = ServerProcess.emulator("bigquery")
+    client = clients.bigquery(Endpoints("", proc.url), PROJECT)
     client.create_dataset(f"{PROJECT}.ds")
     yield client
     proc.stop()

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 from collections.abc import Iterator
 
 import pytest
-from pubsub_support import GOOGLE_JAR, Emulator, Target, _start_google
+
+from harness import google_emulator
+from tests.support.pubsub import Emulator, Target
 
 
 @pytest.fixture(scope="session")
@@ -19,15 +19,10 @@ def ours() -> Iterator[Emulator]:
 
 @pytest.fixture(scope="session")
 def google_host() -> Iterator[str]:
-    if shutil.which("java") is None or not GOOGLE_JAR.exists():
+    if not google_emulator.available():
         pytest.skip("Google's Pub/Sub emulator (java + jar) is not installed")
-    proc, host = _start_google()
-    yield host
-    proc.terminate()
-    try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+    with google_emulator.start() as server:
+        yield server.address
 
 
 @pytest.fixture(scope="session")

@@ -7,7 +7,8 @@ import time
 
 import pytest
 from google.cloud import pubsub_v1
-from pubsub_support import clients
+
+from tests.support.pubsub import clients
 
 pytestmark = pytest.mark.integration
 

@@ -6,7 +6,8 @@ import time
 
 import pytest
 from google.api_core import exceptions
-from pubsub_support import PROJECT
+
+from tests.support.pubsub import PROJECT
 
 pytestmark = pytest.mark.integration
 

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import pytest
 from google.api_core import exceptions
-from pubsub_support import Emulator, Target
+
+from tests.support.pubsub import Emulator, Target
 
 DLQ_GRANT = {
     "bindings": [

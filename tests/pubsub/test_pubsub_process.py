@@ -10,7 +10,8 @@ import time
 import grpc
 import pytest
 from google.api_core import exceptions
-from pubsub_support import Emulator, Target
+
+from tests.support.pubsub import Emulator, Target
 
 pytestmark = pytest.mark.integration
 
@@ -300,7 +301,8 @@ def test_client_retries_through_injected_unavailable(tmp_path):
 
 def test_two_subscribers_share_a_subscription(ours_target):
     from google.cloud import pubsub_v1
-    from pubsub_support import clients
+
+    from tests.support.pubsub import clients
 
     topic = ours_target.topic()
     sub = ours_target.subscription(topic)
@@ -381,7 +383,7 @@ def test_schemas_and_schema_topics_survive_kill_9(tmp_path):
 
 
 def test_sigterm_with_open_streams_exits_cleanly(tmp_path):
-    from pubsub_support import clients
+    from tests.support.pubsub import clients
 
     emulator = Emulator("--data-dir", str(tmp_path / "d")).start()
     target = Target("ours", emulator.host)

@@ -5,16 +5,14 @@ import json
 import pytest
 from google.api_core.exceptions import NotFound
 
-from emulators import clients
-from emulators.stack import Endpoints, start_emulator
+from harness import clients
+from harness.stack import Endpoints
 
 pytestmark = pytest.mark.integration
 
 
-def test_rpcs_are_logged_as_json(tmp_path):
-    emulator = start_emulator(
-        "pubsub", tmp_path, extra_args=("--log-level", "INFO", "--log-format", "json")
-    )
+def test_rpcs_are_logged_as_json(emulator):
+    emulator = emulator("pubsub", extra_args=("--log-level", "INFO", "--log-format", "json"))
     try:
         publisher = clients.publisher(Endpoints(f"127.0.0.1:{emulator.port}", "http://unused"))
         publisher.create_topic(name="projects/p/topics/logged")

@@ -10,7 +10,8 @@ import pytest
 from google.api_core import exceptions
 from google.cloud import pubsub_v1
 from google.cloud.pubsub_v1.subscriber import exceptions as sub_exceptions
-from pubsub_support import clients
+
+from tests.support.pubsub import clients
 
 pytestmark = pytest.mark.integration
 

@@ -186,7 +186,7 @@ def _closed_port() -> int:
 @pytest.mark.parametrize(
     "url",
     [
-        f"http://127.0.0.1:{_closed_port()}/push",
+        pytest.param(f"http://127.0.0.1:{_closed_port()}/push", id="closed-port"),
         "not a url",
         "ftp://127.0.0.1/x",
     ],

@@ -17,10 +17,10 @@ import pytest
 from google.api_core import exceptions
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from reliability_support import endpoints
 
-from emulators import clients
-from emulators.stack import start_emulator
+from emulators.process import ServerProcess
+from harness import clients
+from tests.support.emulators import endpoints
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
@@ -34,10 +34,9 @@ BQ_ERROR_STATUS = {400: "INVALID_ARGUMENT", 404: "NOT_FOUND", 409: "ALREADY_EXIS
 
 
 @pytest.fixture(scope="module")
-def servers(tmp_path_factory):
-    logs = tmp_path_factory.mktemp("logs")
-    pubsub = start_emulator("pubsub", logs)
-    bigquery = start_emulator("bigquery", logs)
+def servers():
+    pubsub = ServerProcess.emulator("pubsub")
+    bigquery = ServerProcess.emulator("bigquery")
     yield endpoints(pubsub, bigquery)
     pubsub.stop()
     bigquery.stop()

@@ -15,10 +15,10 @@ import time
 import uuid
 from datetime import datetime, timezone
 
-from emulators import clients, traffic
-from emulators.provision import HarnessConfig, provision
-from emulators.running import PipelineRun
-from emulators.stack import BACKENDS, Stack
+from harness import clients, traffic
+from harness.provision import HarnessConfig, provision
+from harness.running import PipelineRun
+from harness.stack import BACKENDS, Stack
 from pipeline import samples
 
 
@@ -195,7 +195,7 @@ def _summary(published, written, dead, by_reason, latencies, rate, published_in)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m emulators.demo", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m harness.demo", description=__doc__)
     parser.add_argument("--events", type=int, default=3000, help="events to publish")
     parser.add_argument("--bad-ratio", type=float, default=0.05, help="share of bad events")
     parser.add_argument("--backend", choices=BACKENDS, default="embedded")

@@ -8,7 +8,7 @@ import time
 import pytest
 from google.cloud import bigquery
 
-from emulators import traffic
+from harness import traffic
 from pipeline import errors, samples
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]

@@ -14,12 +14,12 @@ import time
 
 import pytest
 from google.api_core import exceptions
-from reliability_support import endpoints, unique, write_faults
 
-from emulators import clients, traffic
-from emulators.provision import HarnessConfig, provision
-from emulators.running import PipelineRun
+from harness import clients, traffic
+from harness.provision import HarnessConfig, provision
+from harness.running import PipelineRun
 from pipeline import samples
+from tests.support.emulators import endpoints, unique, write_faults
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e, pytest.mark.timeout(150)]
 

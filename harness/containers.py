@@ -6,7 +6,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from emulators.stack import Endpoints, StackError
+from harness.stack import Endpoints, StackError
 
 PUBSUB_PORT = 8085
 BIGQUERY_PORT = 9050

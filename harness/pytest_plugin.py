@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from emulators.stack import BACKENDS, Endpoints
+from harness.stack import BACKENDS, Endpoints
 
 
 def pytest_addoption(parser):
@@ -35,7 +35,7 @@ class ProvisionedStack:
     """Emulators provisioned from the harness file under a project of this test's own."""
 
     endpoints: Endpoints
-    config: object  # emulators.provision.HarnessConfig
+    config: object  # harness.provision.HarnessConfig
     publisher: object
     subscriber: object
     bigquery: object
@@ -63,7 +63,7 @@ class ProvisionedStack:
 
     def landed(self) -> tuple[int, int]:
         """Rows in the events table and in the dead-letter table."""
-        from emulators import traffic
+        from harness import traffic
 
         return (
             traffic.count_rows(self.bigquery, self.events_table),
@@ -77,8 +77,8 @@ class ProvisionedStack:
 
 @pytest.fixture(scope="session")
 def emulator_stack(request):
-    """Both emulators, started once per session; yields :class:`emulators.stack.Endpoints`."""
-    from emulators.stack import Stack
+    """Both emulators, started once per session; yields :class:`harness.stack.Endpoints`."""
+    from harness.stack import Stack
 
     stack = Stack(backend=request.config.getoption("--emulator-backend"))
     stack.start()
@@ -101,8 +101,8 @@ def bigquery_emulator(emulator_stack) -> str:
 @pytest.fixture
 def provisioned_stack(emulator_stack, request) -> ProvisionedStack:
     """The harness file provisioned under a fresh project name."""
-    from emulators import clients
-    from emulators.provision import DEFAULT_CONFIG, HarnessConfig, provision
+    from harness import clients
+    from harness.provision import DEFAULT_CONFIG, HarnessConfig, provision
 
     path = request.config.getoption("--harness-config") or DEFAULT_CONFIG
     project = f"test-{uuid.uuid4().hex[:10]}"
@@ -119,10 +119,10 @@ def provisioned_stack(emulator_stack, request) -> ProvisionedStack:
 def run_pipeline(provisioned_stack):
     """Start the pipeline on the provisioned stack: ``run = run_pipeline(*extra_args)``.
 
-    Returns an :class:`emulators.running.PipelineRun`; it is drained and stopped after the test
+    Returns an :class:`harness.running.PipelineRun`; it is drained and stopped after the test
     (or earlier with ``run.stop()``, which returns the pipeline's counters).
     """
-    from emulators.running import PipelineRun
+    from harness.running import PipelineRun
 
     runs: list[PipelineRun] = []
 
@@ -145,7 +145,7 @@ def publish_events(provisioned_stack) -> Callable[..., list[str]]:
     """
     import json
 
-    from emulators import traffic
+    from harness import traffic
 
     def publish(items: Iterable[dict | bytes], **attributes: str) -> list[str]:
         payloads = [i if isinstance(i, bytes) else json.dumps(i).encode() for i in items]
@@ -159,7 +159,7 @@ def publish_events(provisioned_stack) -> Callable[..., list[str]]:
 @pytest.fixture
 def wait_for_rows(provisioned_stack) -> Callable[..., int]:
     """``wait_for_rows(count, table=events_table, timeout=60) -> rows``."""
-    from emulators import traffic
+    from harness import traffic
 
     def wait(count: int, table: str | None = None, timeout: float = 60.0) -> int:
         return traffic.wait_for_rows(

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from emulators import traffic
+from harness import traffic
 from pipeline import samples
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]

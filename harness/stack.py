@@ -14,12 +14,8 @@ Four backends:
 from __future__ import annotations
 
 import os
-import re
 import shutil
-import signal
 import socket
-import subprocess
-import sys
 import tempfile
 import time
 import urllib.error
@@ -27,9 +23,10 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from emulators.process import ServerProcess, StartError
+
 BACKENDS = ("embedded", "docker", "testcontainers", "external")
 ROOT = Path(__file__).resolve().parent.parent
-_READY = re.compile(r"listening on (?:https?://)?([\w.\-\[\]:]+):(\d+)")
 
 
 class StackError(RuntimeError):
@@ -50,73 +47,6 @@ class Endpoints:
     def export_lines(self) -> str:
         """``export`` lines, like ``gcloud beta emulators pubsub env-init``."""
         return "".join(f"export {k}={v}\n" for k, v in self.env().items())
-
-
-@dataclass
-class EmulatorProcess:
-    """One emulator running as a child process."""
-
-    name: str
-    process: subprocess.Popen
-    host: str
-    port: int
-    log_path: Path
-
-    def stop(self, timeout: float = 10.0) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    """A port nothing listens on right now (for servers that cannot be given port 0)."""
-    with socket.socket() as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
-
-
-def start_emulator(
-    name: str,
-    log_dir: Path,
-    host: str = "127.0.0.1",
-    port: int = 0,
-    data_dir: str | Path | None = None,
-    extra_args: tuple[str, ...] = (),
-    timeout: float = 30.0,
-) -> EmulatorProcess:
-    """Run ``python -m emulators.<name>``, output to ``<log_dir>/<name>.log``; await its ready line.
-
-    The process gets a session of its own and writes to a file, not a pipe, so it can outlive
-    the caller (``python -m emulators up``).
-    """
-    log_dir.mkdir(parents=True, exist_ok=True)
-    log_path = log_dir / f"{name}.log"
-    args = [sys.executable, "-m", f"emulators.{name}", "--host", host, "--port", str(port)]
-    if data_dir is not None:
-        args += ["--data-dir", str(data_dir)]
-    args += list(extra_args)
-    with open(log_path, "ab") as log:
-        offset = log.tell()
-        process = subprocess.Popen(
-            args, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, start_new_session=True
-        )
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and process.poll() is None:
-        with open(log_path, "rb") as log:
-            log.seek(offset)
-            ready = _READY.search(log.read().decode(errors="replace"))
-        if ready:
-            return EmulatorProcess(name, process, host, int(ready.group(2)), log_path)
-        time.sleep(0.02)
-    if process.poll() is None:
-        process.kill()
-        process.wait()
-    tail = log_path.read_text(errors="replace")[-2000:]
-    raise StackError(f"the {name} emulator did not start; its log ({log_path}) ends:\n{tail}")
 
 
 def wait_healthy(endpoints: Endpoints, timeout: float = 30.0) -> None:
@@ -146,7 +76,7 @@ class Stack:
     run_dir: Path | None = None
     data_dir: Path | None = None
     endpoints: Endpoints | None = None
-    _processes: list[EmulatorProcess] = field(default_factory=list)
+    _processes: list[ServerProcess] = field(default_factory=list)
     _cleanup: list = field(default_factory=list)
 
     def start(self) -> Endpoints:
@@ -179,19 +109,27 @@ class Stack:
         self.stop()
 
     @property
-    def processes(self) -> list[EmulatorProcess]:
+    def processes(self) -> list[ServerProcess]:
         return list(self._processes)
 
     def _data_dir(self, name: str) -> Path | None:
         return None if self.data_dir is None else Path(self.data_dir) / name
 
     def _start_embedded(self) -> Endpoints:
-        logs = self.run_dir / "logs"
-        pubsub = start_emulator("pubsub", logs, data_dir=self._data_dir("pubsub"))
-        self._processes.append(pubsub)
-        bigquery = start_emulator("bigquery", logs, data_dir=self._data_dir("bigquery"))
-        self._processes.append(bigquery)
-        return Endpoints(f"{pubsub.host}:{pubsub.port}", f"http://{bigquery.host}:{bigquery.port}")
+        for name in ("pubsub", "bigquery"):
+            try:
+                self._processes.append(
+                    ServerProcess.emulator(
+                        name,
+                        data_dir=self._data_dir(name),
+                        log_path=self.run_dir / "logs" / f"{name}.log",
+                        detach=True,  # `python -m harness up` leaves them running
+                    )
+                )
+            except StartError as exc:
+                raise StackError(f"the {name} emulator did not start: {exc}") from exc
+        pubsub, bigquery = self._processes
+        return Endpoints(pubsub.address, bigquery.url)
 
     def _start_external(self) -> Endpoints:
         pubsub = os.environ.get("PUBSUB_EMULATOR_HOST")
@@ -205,14 +143,14 @@ class Stack:
         return Endpoints(pubsub, bigquery.rstrip("/"))
 
     def _start_docker(self) -> Endpoints:
-        from emulators import containers
+        from harness import containers
 
         endpoints, stop = containers.compose_up(ROOT / "docker-compose.yml")
         self._cleanup.append(stop)
         return endpoints
 
     def _start_testcontainers(self) -> Endpoints:
-        from emulators import containers
+        from harness import containers
 
         endpoints, stop = containers.testcontainers_up()
         self._cleanup.append(stop)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from emulators.stack import Endpoints
+from harness.stack import Endpoints
 
 
 def _channel(endpoints: Endpoints):

@@ -3,59 +3,51 @@
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
 import sys
-import tempfile
 import threading
 import time
 import uuid
 from dataclasses import dataclass, field
-from pathlib import Path
 
-from emulators.stack import free_port
+from emulators.process import ServerProcess, StartError
+from harness import google_emulator
 
-ROOT = Path(__file__).resolve().parents[2]
-GOOGLE_JAR = Path(
-    "/usr/lib/google-cloud-sdk/platform/pubsub-emulator/lib/cloud-pubsub-emulator-0.8.20-all.jar"
-)
 PROJECT = "test-project"
 _env_lock = threading.Lock()
 
 
 class Emulator:
-    """Our emulator as a subprocess: ``python -m emulators.pubsub --port 0 ...``."""
+    """Our Pub/Sub emulator for tests, ``python -m emulators.pubsub --port 0 ...``
+    (:class:`emulators.process.ServerProcess`); ``host`` is ``HOST:PORT``."""
 
     def __init__(self, *args: str, port: int = 0):
         self.args = list(args)
         self.port = port
-        self.proc: subprocess.Popen | None = None
+        self.server: ServerProcess | None = None
         self.host = ""
 
+    @property
+    def proc(self):
+        return self.server.process if self.server else None
+
     def start(self, timeout: float = 15.0) -> Emulator:
-        cmd = [sys.executable, "-m", "emulators.pubsub", "--port", str(self.port), *self.args]
-        # stderr to a file: an undrained pipe would block the server once it fills up
-        self.log = tempfile.NamedTemporaryFile("w+", prefix="pubsub-emulator-", suffix=".log")
-        self.proc = subprocess.Popen(
-            cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=self.log, text=True
+        self.server = ServerProcess(
+            [sys.executable, "-m", "emulators.pubsub", "--port", str(self.port), *self.args],
+            name="pubsub",
         )
-        line = _readline(self.proc, timeout)
-        if not line.startswith("pubsub emulator listening on "):
-            self.stop()
-            raise RuntimeError(f"emulator did not start: {line!r} {self.stderr()!r}")
-        self.host = line.rsplit(" ", 1)[1].strip()
-        self.port = int(self.host.rsplit(":", 1)[1])
+        try:
+            self.server.start(timeout)
+        except StartError as exc:
+            raise RuntimeError(str(exc)) from exc
+        self.host, self.port = self.server.address, self.server.port
         return self
 
     def stderr(self) -> str:
-        self.log.flush()
-        self.log.seek(0)
-        return self.log.read()
+        return self.server.log() if self.server else ""
 
     def kill(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(10)
+        if self.server:
+            self.server.kill()
 
     def killed_and_restarted(self) -> Emulator:
         """SIGKILL this process (no chance to flush), then start one with the same arguments."""
@@ -64,47 +56,12 @@ class Emulator:
         return Emulator(*self.args).start()
 
     def stop(self) -> int | None:
-        if self.proc is None:
-            return None
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
-        if self.proc.stdout:
-            self.proc.stdout.close()
-        return self.proc.returncode
+        return self.server.stop() if self.server else None
 
 
-def _readline(proc: subprocess.Popen, timeout: float) -> str:
-    result: list[str] = []
-    reader = threading.Thread(target=lambda: result.append(proc.stdout.readline()), daemon=True)
-    reader.start()
-    reader.join(timeout)
-    return result[0] if result else ""
-
-
-def _start_google() -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    proc = subprocess.Popen(
-        ["java", "-jar", str(GOOGLE_JAR), "--host=127.0.0.1", f"--port={port}"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        line = _readline(proc, max(0.1, deadline - time.monotonic()))
-        if not line:
-            break
-        if "Server started" in line:
-            # keep draining so the JVM never blocks on a full pipe
-            threading.Thread(target=proc.stdout.read, daemon=True).start()
-            return proc, f"127.0.0.1:{port}"
-    proc.kill()
-    raise RuntimeError("Google's Pub/Sub emulator did not start")
+def start_google() -> ServerProcess:
+    """Google's Pub/Sub emulator (:mod:`harness.google_emulator`)."""
+    return google_emulator.start()
 
 
 def clients(host: str, **publisher_kwargs):

@@ -11,9 +11,9 @@ import threading
 
 import pytest
 from google.api_core import exceptions
-from reliability_support import endpoints
 
-from emulators import clients
+from harness import clients
+from tests.support.emulators import endpoints
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 PROJECT = "crash-project"

@@ -11,12 +11,12 @@ from __future__ import annotations
 import json
 
 import pytest
-from reliability_support import endpoints, unique, write_faults
 
-from emulators import clients, traffic
-from emulators.provision import HarnessConfig, provision
-from emulators.running import PipelineRun
+from harness import clients, traffic
+from harness.provision import HarnessConfig, provision
+from harness.running import PipelineRun
 from pipeline import samples
+from tests.support.emulators import endpoints, unique, write_faults
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e, pytest.mark.timeout(120)]
 
@@ -37,9 +37,9 @@ def _count_deliveries(monkeypatch) -> list[str]:
     """Message ids the DirectRunner's Pub/Sub read received (its metrics lag in streaming)."""
     from apache_beam.runners.direct.transform_evaluator import _PubSubReadEvaluator
 
-    from emulators import running
+    from harness import beam_local
 
-    running._install_pull_gate()  # wrap the harness's gate, so teardown restores it intact
+    beam_local.apply("pull_gate")  # wrap the harness's gate, so teardown restores it intact
     seen: list[str] = []
     inner = _PubSubReadEvaluator._read_from_pubsub
 

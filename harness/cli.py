@@ -1,10 +1,10 @@
-"""``python -m emulators up|down|env|status``: the emulator stack from the command line.
+"""``python -m harness up|down|env|status``: the emulator stack from the command line.
 
 ``up`` starts both emulators in the background (they outlive the command), provisions them from
 ``harness.toml`` and records where they are in ``.harness/state.json``; ``env`` prints the
 ``export`` lines for your shell (like ``gcloud beta emulators pubsub env-init``):
 
-    python -m emulators up && eval "$(python -m emulators env)"
+    python -m harness up && eval "$(python -m harness env)"
 """
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ import signal
 import sys
 from pathlib import Path
 
-from emulators.stack import BACKENDS, ROOT, Endpoints, Stack, StackError, wait_healthy
+from harness.provision import DEFAULT_CONFIG
+from harness.stack import BACKENDS, ROOT, Endpoints, Stack, StackError, wait_healthy
 
 STATE_DIR = ROOT / ".harness"
 
@@ -28,17 +29,17 @@ def _state_file(state_dir: Path) -> Path:
 def _load_state(state_dir: Path) -> dict:
     path = _state_file(state_dir)
     if not path.exists():
-        raise StackError(f"no stack is up (no {path}); start one with: python -m emulators up")
+        raise StackError(f"no stack is up (no {path}); start one with: python -m harness up")
     return json.loads(path.read_text())
 
 
 def cmd_up(args) -> int:
-    from emulators import clients
-    from emulators.provision import HarnessConfig, provision
+    from harness import clients
+    from harness.provision import HarnessConfig, provision
 
     state_dir = Path(args.state_dir)
     if _state_file(state_dir).exists():
-        raise StackError("a stack is already up; see `python -m emulators status` or run `down`")
+        raise StackError("a stack is already up; see `python -m harness status` or run `down`")
     stack = Stack(backend=args.backend, run_dir=state_dir, data_dir=args.data_dir)
     endpoints = stack.start()
     state = {
@@ -72,7 +73,7 @@ def cmd_down(args) -> int:
         except ProcessLookupError:
             pass
     if state["backend"] == "docker":
-        from emulators.containers import compose_down
+        from harness.containers import compose_down
 
         compose_down(ROOT / "docker-compose.yml")
     _state_file(state_dir).unlink()
@@ -105,13 +106,13 @@ def cmd_status(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m emulators", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m harness", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--state-dir", default=str(STATE_DIR), help="where state and logs go")
     sub = parser.add_subparsers(dest="command", required=True)
     up = sub.add_parser("up", help="start and provision the emulators in the background")
     up.add_argument("--backend", choices=BACKENDS, default="embedded")
-    up.add_argument("--config", default=str(ROOT / "harness.toml"), help="harness file")
+    up.add_argument("--config", default=str(DEFAULT_CONFIG), help="harness file")
     up.add_argument("--project", default=None, help="override the harness file's project")
     up.add_argument("--data-dir", default=None, help="persist emulator data here")
     up.add_argument("--no-provision", action="store_true", help="start only")

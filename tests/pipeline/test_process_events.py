@@ -4,6 +4,7 @@ import json
 from datetime import datetime, timezone
 
 import apache_beam as beam
+import pytest
 from apache_beam.io.gcp.pubsub import PubsubMessage
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 from apache_beam.testing.test_pipeline import TestPipeline
@@ -16,6 +17,8 @@ from pipeline.parse import ParseEvents
 from pipeline.run import ProcessEvents
 from pipeline.validate import ValidateEvents
 from pipeline.write import _event_insert_id, _keyed
+
+pytestmark = pytest.mark.slow
 
 NOW = datetime(2024, 1, 1, 12, tzinfo=timezone.utc)
 

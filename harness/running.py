@@ -16,45 +16,12 @@ from __future__ import annotations
 
 import logging
 import os
-import threading
 import time
 
-from emulators.stack import Endpoints
+from harness import beam_local
+from harness.stack import Endpoints
 
 _LOG = logging.getLogger(__name__)
-_paused: set[str] = set()
-_pulling: dict[str, int] = {}  # pulls under way, per subscription
-_gate_lock = threading.Lock()
-_gate_installed = False
-
-
-def _install_pull_gate() -> None:
-    """Let ``_paused`` hold back the DirectRunner's Pub/Sub pulls, per subscription, and count
-    the pulls under way in ``_pulling``."""
-    global _gate_installed
-    with _gate_lock:
-        if _gate_installed:
-            return
-        from apache_beam.runners.direct.transform_evaluator import _PubSubReadEvaluator
-
-        original = _PubSubReadEvaluator._read_from_pubsub
-
-        def gated(self, timestamp_attribute):
-            with _gate_lock:
-                paused = self._sub_name in _paused
-                if not paused:
-                    _pulling[self._sub_name] = _pulling.get(self._sub_name, 0) + 1
-            if paused:
-                time.sleep(0.05)
-                return []
-            try:
-                return original(self, timestamp_attribute)
-            finally:
-                with _gate_lock:
-                    _pulling[self._sub_name] -= 1
-
-        _PubSubReadEvaluator._read_from_pubsub = gated
-        _gate_installed = True
 
 
 def _snapshot(result) -> tuple:
@@ -81,25 +48,22 @@ class PipelineRun:
     def __init__(self, args: list[str], endpoints: Endpoints, progress=None, tuning=None):
         """``progress``: a callable whose value changes while the pipeline still writes (e.g.
         the row counts of its tables); :meth:`stop` waits for it to settle. ``tuning``: the
-        :mod:`emulators.direct_runner_tuning` to apply (default: ``LOCAL``, ~25x stock Beam)."""
-        from emulators import direct_runner_tuning
-
+        :class:`harness.beam_local.Tuning` to apply (default: ``LOCAL``, ~25x stock Beam)."""
         self.args = list(args)
         self.endpoints = endpoints
         self.progress = progress
-        self.tuning = direct_runner_tuning.LOCAL if tuning is None else tuning
+        self.tuning = beam_local.LOCAL if tuning is None else tuning
         self.subscription = next(
             a.split("=", 1)[1] for a in self.args if a.startswith("--input_subscription=")
         )
         self.result = None
 
     def start(self) -> PipelineRun:
-        from emulators import direct_runner_tuning
         from pipeline.run import run
 
-        direct_runner_tuning.apply(self.tuning)
-        _install_pull_gate()
-        _paused.discard(self.subscription)
+        beam_local.tune(self.tuning)
+        beam_local.apply("pull_gate")
+        beam_local.pull_gate.resume(self.subscription)
         # The variables must stay set while the pipeline runs: its clients are made lazily.
         os.environ.update(self.endpoints.env())
         self.result = run(self.args, wait=False)
@@ -112,12 +76,11 @@ class PipelineRun:
         """Drain, then cancel. Returns the pipeline's final counters."""
         if self.result is None:
             return {}
-        with _gate_lock:
-            _paused.add(self.subscription)
+        beam_local.pull_gate.pause(self.subscription)
         deadline = time.monotonic() + timeout
         last, since = None, time.monotonic()
         while time.monotonic() < deadline:
-            if _pulling.get(self.subscription):
+            if beam_local.pull_gate.pulling(self.subscription):
                 # A pull already sent may still return messages (and ack them): wait for it.
                 time.sleep(0.05)
                 continue
@@ -131,8 +94,7 @@ class PipelineRun:
             _LOG.warning("pipeline did not go quiet in %.0fs; cancelling anyway", timeout)
         final = self.counters()
         self.result.cancel()
-        with _gate_lock:
-            _paused.discard(self.subscription)
+        beam_local.pull_gate.resume(self.subscription)
         self.result = None
         return final
 

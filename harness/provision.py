@@ -12,7 +12,7 @@ from pathlib import Path
 
 from pipeline import schema
 
-DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "harness.toml"
+DEFAULT_CONFIG = Path(__file__).resolve().parent / "harness.toml"
 DERIVED_SCHEMAS = {
     "events": schema.events_table_schema,
     "dead_letter": schema.dead_letter_table_schema,
