@@ -157,7 +157,7 @@ def _load_schema(spec: str) -> tuple[str, dict]:
 
 
 def cmd_compat(args) -> int:
-    from contract_tests.compat import check
+    from contract_tests.counterexample import check
 
     old_name, old = _load_schema(args.old)
     if args.new:

@@ -321,24 +321,3 @@ def structural_breaks(old: dict, new: dict) -> list[Break]:
     """Every structural reason ``new`` may reject a message ``old`` accepted (empty: compatible)."""
     breaks = _Comparer(old, new).compare(old, new, "$")
     return list(dict.fromkeys(breaks))  # each branch of an old anyOf may report the same break
-
-
-@dataclass
-class CompatReport:
-    """Structural reasons and, when found, a concrete message that shows the break."""
-
-    breaks: list[Break]
-    counterexample: object | None  # counterexample.Counterexample
-    examples: int
-
-    @property
-    def breaking(self) -> bool:
-        return bool(self.breaks) or self.counterexample is not None
-
-
-def check(old: dict, new: dict, examples: int = 300) -> CompatReport:
-    """Structural rules plus a Hypothesis search for a counterexample (``examples=0``: rules only)."""
-    from contract_tests.counterexample import find_counterexample
-
-    found = find_counterexample(old, new, examples) if examples else None
-    return CompatReport(structural_breaks(old, new), found, examples)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from hypothesis import HealthCheck, Phase, find, settings
 from hypothesis.errors import NoSuchExample, Unsatisfiable
 
+from contract_tests.compat import Break, structural_breaks
 from contract_tests.generate import valid_messages, validator
 
 DEFAULT_EXAMPLES = 300
@@ -42,3 +43,22 @@ def find_counterexample(
     errors = sorted(new_validator.iter_errors(message), key=lambda e: e.json_path)
     first = errors[0]
     return Counterexample(message, first.json_path, first.message)
+
+
+@dataclass
+class CompatReport:
+    """Structural reasons and, when found, a concrete message that shows the break."""
+
+    breaks: list[Break]
+    counterexample: Counterexample | None
+    examples: int
+
+    @property
+    def breaking(self) -> bool:
+        return bool(self.breaks) or self.counterexample is not None
+
+
+def check(old: dict, new: dict, examples: int = 300) -> CompatReport:
+    """Structural rules plus a Hypothesis search for a counterexample (``examples=0``: rules only)."""
+    found = find_counterexample(old, new, examples) if examples else None
+    return CompatReport(structural_breaks(old, new), found, examples)

@@ -6,7 +6,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from harness.stack import Endpoints, StackError
+from harness.endpoints import Endpoints, StackError
 
 PUBSUB_PORT = 8085
 BIGQUERY_PORT = 9050

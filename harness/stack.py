@@ -24,29 +24,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from emulators.process import ServerProcess, StartError
+from harness import containers
+from harness.endpoints import Endpoints, StackError
 
 BACKENDS = ("embedded", "docker", "testcontainers", "external")
 ROOT = Path(__file__).resolve().parent.parent
-
-
-class StackError(RuntimeError):
-    """The stack could not start; the message says why in one sentence."""
-
-
-@dataclass(frozen=True)
-class Endpoints:
-    """Where the emulators listen: ``host:port`` for Pub/Sub, a URL for BigQuery."""
-
-    pubsub: str
-    bigquery: str
-
-    def env(self) -> dict[str, str]:
-        """The environment variables Google's clients (and our pipeline) honour."""
-        return {"PUBSUB_EMULATOR_HOST": self.pubsub, "BIGQUERY_EMULATOR_HOST": self.bigquery}
-
-    def export_lines(self) -> str:
-        """``export`` lines, like ``gcloud beta emulators pubsub env-init``."""
-        return "".join(f"export {k}={v}\n" for k, v in self.env().items())
 
 
 def wait_healthy(endpoints: Endpoints, timeout: float = 30.0) -> None:
@@ -143,15 +125,11 @@ class Stack:
         return Endpoints(pubsub, bigquery.rstrip("/"))
 
     def _start_docker(self) -> Endpoints:
-        from harness import containers
-
         endpoints, stop = containers.compose_up(ROOT / "docker-compose.yml")
         self._cleanup.append(stop)
         return endpoints
 
     def _start_testcontainers(self) -> Endpoints:
-        from harness import containers
-
         endpoints, stop = containers.testcontainers_up()
         self._cleanup.append(stop)
         return endpoints

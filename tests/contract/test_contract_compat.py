@@ -10,8 +10,8 @@ import pytest
 from jsonschema import Draft202012Validator
 
 from contract_tests import registry
-from contract_tests.compat import check, structural_breaks
-from contract_tests.counterexample import find_counterexample
+from contract_tests.compat import structural_breaks
+from contract_tests.counterexample import check, find_counterexample
 from contract_tests.generate import validator
 from pipeline import schema
 
