@@ -93,3 +93,13 @@ def test_provisioned_stack_has_a_project_of_its_own(provisioned_stack):
     assert subscription.dead_letter_policy.max_delivery_attempts == 10
     tables = {t.table_id for t in stack.bigquery.list_tables(f"{stack.project}.analytics")}
     assert tables == {"events", "events_dlq", "sources"}
+
+
+def test_the_old_emulators_command_still_works_and_says_it_moved(tmp_path):
+    """``python -m emulators ...`` is a deprecated alias of ``python -m harness ...``."""
+    result = subprocess.run(
+        [sys.executable, "-m", "emulators", "--state-dir", str(tmp_path), "status"],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert "`python -m emulators` is now `python -m harness`" in result.stderr
+    assert result.returncode == 2 and "no stack is up" in result.stderr
