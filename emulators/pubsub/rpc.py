@@ -9,7 +9,7 @@ from typing import Any
 import grpc
 
 from emulators.pubsub import wire
-from emulators.pubsub.errors import ApiError
+from emulators.pubsub.errors import DOMAIN, EXACTLY_ONCE_REASON, ApiError, as_api_error
 from emulators.pubsub.faults import Faults
 
 log = logging.getLogger("emulators.pubsub")
@@ -24,7 +24,7 @@ def status_details(err: ApiError) -> tuple[tuple[str, bytes], ...]:
     from google.rpc import error_details_pb2, status_pb2
 
     info = error_details_pb2.ErrorInfo(
-        reason="EXACTLY_ONCE_ACKID_FAILURE", domain="pubsub.googleapis.com", metadata=err.metadata
+        reason=EXACTLY_ONCE_REASON, domain=DOMAIN, metadata=err.metadata
     )
     detail = any_pb2.Any()
     detail.Pack(info)
@@ -77,15 +77,10 @@ def unary(method: str, fn: Callable[[Any], Any], faults: Faults) -> Callable:
             if is_async:
                 return await fn(request, context)
             return fn(request)
-        except ApiError as err:
-            await abort(context, err)
-        except ValueError as err:  # a malformed field the model could not take
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(err))
         except grpc.aio.AbortError:
             raise
-        except Exception as err:  # a bug: answer INTERNAL (not UNKNOWN, which clients retry)
-            log.exception("%s failed", method)
-            await context.abort(grpc.StatusCode.INTERNAL, f"Internal error: {err}")
+        except Exception as err:
+            await abort(context, as_api_error(err, method))
 
     return logged(method, handler)
 

@@ -220,6 +220,23 @@ def _serializer(cls):
     return cls.serialize
 
 
+def rest_methods(servicer: SchemaServicer) -> dict:
+    """The same methods for the REST wire (rest.Method by RPC name): raw protobuf requests in
+    and out, the proto-plus servicer in between."""
+    from emulators.pubsub.rest import Method
+
+    def method(name: str, request: type) -> Method:
+        fn = getattr(servicer, name)
+
+        async def call(req, ctx):
+            response = await fn(request.wrap(req), ctx)
+            return response if isinstance(response, empty_pb2.Empty) else type(response).pb(response)
+
+        return Method(request.pb(), call)
+
+    return {name: method(name, request) for name, (request, _) in _METHODS.items()}
+
+
 def register_servicer(server: grpc.aio.Server, registry: SchemaRegistry) -> SchemaServicer:
     """Add google.pubsub.v1.SchemaService backed by ``registry`` to an aio server."""
     servicer = SchemaServicer(registry)

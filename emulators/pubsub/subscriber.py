@@ -160,7 +160,10 @@ class SubscriberServicer:
         entries = sub.take(req.max_messages, UNLIMITED, sub.ack_deadline)
         if not entries and not req.return_immediately:
             loop = asyncio.get_running_loop()
-            until = loop.time() + PULL_WAIT_S
+            # answer (empty) well before the client's own deadline, never after it
+            remaining = context.time_remaining() if context is not None else None
+            wait = PULL_WAIT_S if remaining is None else min(PULL_WAIT_S, remaining * 0.8)
+            until = loop.time() + wait
             while not entries and not sub.deleted and loop.time() < until:
                 try:
                     await sub.wait(timeout=until - loop.time())
@@ -305,29 +308,47 @@ class SubscriberServicer:
                 )
 
 
+REQUESTS = {
+    "CreateSubscription": "Subscription",
+    "GetSubscription": "GetSubscriptionRequest",
+    "UpdateSubscription": "UpdateSubscriptionRequest",
+    "ListSubscriptions": "ListSubscriptionsRequest",
+    "DeleteSubscription": "DeleteSubscriptionRequest",
+    "ModifyPushConfig": "ModifyPushConfigRequest",
+    "GetSnapshot": "GetSnapshotRequest",
+    "ListSnapshots": "ListSnapshotsRequest",
+    "CreateSnapshot": "CreateSnapshotRequest",
+    "UpdateSnapshot": "UpdateSnapshotRequest",
+    "DeleteSnapshot": "DeleteSnapshotRequest",
+    "Seek": "SeekRequest",
+    "Acknowledge": "AcknowledgeRequest",
+    "ModifyAckDeadline": "ModifyAckDeadlineRequest",
+}
+
+
 def add_to_server(server: Any, broker: Broker, faults: Faults) -> SubscriberServicer:
     servicer = SubscriberServicer(broker, faults)
-    requests = {
-        "CreateSubscription": "Subscription",
-        "GetSubscription": "GetSubscriptionRequest",
-        "UpdateSubscription": "UpdateSubscriptionRequest",
-        "ListSubscriptions": "ListSubscriptionsRequest",
-        "DeleteSubscription": "DeleteSubscriptionRequest",
-        "ModifyPushConfig": "ModifyPushConfigRequest",
-        "GetSnapshot": "GetSnapshotRequest",
-        "ListSnapshots": "ListSnapshotsRequest",
-        "CreateSnapshot": "CreateSnapshotRequest",
-        "UpdateSnapshot": "UpdateSnapshotRequest",
-        "DeleteSnapshot": "DeleteSnapshotRequest",
-        "Seek": "SeekRequest",
-        "Acknowledge": "AcknowledgeRequest",
-        "ModifyAckDeadline": "ModifyAckDeadlineRequest",
-        "Pull": "PullRequest",
-    }
     methods = {
         name: (getattr(servicer, name), wire.request_type(req).FromString)
-        for name, req in requests.items()
+        for name, req in REQUESTS.items()
     }
+    methods["Pull"] = (servicer.Pull, wire.request_type("PullRequest").FromString)
     streaming = {"StreamingPull": (servicer.StreamingPull, wire.StreamingPullRequest.FromString)}
     register(server, SERVICE, methods, faults, streaming)
     return servicer
+
+
+def rest_methods(servicer: SubscriberServicer) -> dict[str, Any]:
+    """The same methods for the REST wire (rest.Method by RPC name); StreamingPull is gRPC only."""
+    from emulators.pubsub.rest import Method
+
+    methods = {
+        name: Method(wire.request_type(req), lambda req, ctx, fn=getattr(servicer, name): fn(req))
+        for name, req in REQUESTS.items()
+    }
+
+    async def pull(req: Any, ctx: Any) -> Any:
+        return wire.PullResponse.FromString(await servicer.Pull(req, ctx))
+
+    methods["Pull"] = Method(wire.request_type("PullRequest"), pull)
+    return methods
