@@ -7,17 +7,19 @@ Python values or an ``ApiError`` back. Persistence is written through ``self.sto
 from __future__ import annotations
 
 import secrets
-import time
+from collections import deque
 from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
 
 from emulators.pubsub import configs, names
+from emulators.pubsub.clock import Clock
 from emulators.pubsub.errors import ApiError, already_exists, invalid, not_found, short
 from emulators.pubsub.policies import Policies
 from emulators.pubsub.snapshots import SNAPSHOT_LIFETIME_S, Snapshot
 from emulators.pubsub.store import NullStore
 from emulators.pubsub.subscriptions import (
+    HISTORY_LIMIT,
     INVALID_ACK_ID,
     Subscription,
 )
@@ -38,9 +40,12 @@ def rfc3339_ms(ns: int) -> str:
 class Broker:
     """All Pub/Sub state of one emulator process."""
 
-    def __init__(self, store: Any = None, schemas: Any = None):
+    def __init__(self, store: Any = None, schemas: Any = None, clock: Clock | None = None):
         self.store = store or NullStore()
         self.schemas = schemas
+        self.clock = clock or Clock()
+        self._next_expiry_check = 0.0
+        self.history_limit = HISTORY_LIMIT  # acked messages kept per subscription (hooks)
         self.topics: dict[str, Topic] = {}
         self.subscriptions: dict[str, Subscription] = {}
         self.snapshots: dict[str, Snapshot] = {}
@@ -159,7 +164,7 @@ class Broker:
         ``bodies``, when given, are the messages as the client serialized them (no id or
         publish time), so the wire layer only appends those fields.
         """
-        now = time.time_ns()
+        now = self.clock.time_ns()
         seq = self.seq
         name = topic.name
         for msg in messages:
@@ -222,7 +227,9 @@ class Broker:
         return config
 
     def _add_subscription(self, name: str, config: dict[str, Any]) -> Subscription:
-        sub = Subscription(name, config, self.epoch)
+        sub = Subscription(name, config, self.epoch, self.clock)
+        if self.history_limit != HISTORY_LIMIT:
+            sub.history = deque(maxlen=self.history_limit)
         sub.on_removed = self._removed
         sub.dead_letter = self._dead_letter
         sub.duplicate_rate = self.duplicate
@@ -243,6 +250,7 @@ class Broker:
         )
         configs.check_subscription(config, self.topics.__contains__)
         sub.configure(config)
+        sub.touch()
         self.store.put("subscription", sub.name, config)
         self.on_subscription_change(sub, sub.name)
         return config
@@ -318,7 +326,7 @@ class Broker:
                 f"The subscription's topic has been deleted (resource={short(subscription)}).",
             )
         messages = sub.unacked_messages()
-        oldest = min((m.publish_time_ns for m in messages), default=time.time_ns())
+        oldest = min((m.publish_time_ns for m in messages), default=self.clock.time_ns())
         snap = Snapshot(name, topic.name, oldest + SNAPSHOT_LIFETIME_S * 10**9, dict(labels))
         snap.add(messages)
         self._add_snapshot(snap)
@@ -381,6 +389,7 @@ class Broker:
         unacked = [m for m in pool.values() if m.publish_time_ns >= time_ns]
         acked = [m for m in pool.values() if m.publish_time_ns < time_ns]
         sub.reset(unacked, sorted(acked, key=lambda m: m.seq))
+        sub.touch()
         self.store.reset(name, [m.seq for m in sub.unacked_messages()], [m.seq for m in sub.acked])
 
     def seek_snapshot(self, name: str, snapshot: str) -> None:
@@ -395,17 +404,37 @@ class Broker:
                 "topic for these purposes.",
             )
         sub.reset(list(snap.messages.values()))
+        sub.touch()
         self.store.reset(name, [m.seq for m in sub.unacked_messages()], [])
 
     # ---- time ----------------------------------------------------------------------------
     def tick(self) -> None:
-        now = time.monotonic()
+        """Expire leases, release backed-off messages, drop expired snapshots and (once a
+        second) subscriptions idle past their expiration policy's ttl."""
+        now = self.clock.monotonic()
         for sub in list(self.subscriptions.values()):
             if sub.lease_heap or sub.delayed or sub.acked:
                 sub.tick(now)
-        wall = time.time_ns()
+        wall = self.clock.time_ns()
         for snap in [s for s in self.snapshots.values() if s.expire_time_ns < wall]:
             self.delete_snapshot(snap.name)
+        if now >= self._next_expiry_check:
+            self._next_expiry_check = now + 1.0
+            for sub in [s for s in self.subscriptions.values() if s.idle_too_long(wall)]:
+                self.delete_subscription(sub.name)
+
+    def clear(self) -> None:
+        """Delete every snapshot, subscription, topic, IAM policy and schema (a test's fresh
+        start); message ids keep growing."""
+        for name in list(self.snapshots):
+            self.delete_snapshot(name)
+        for name in list(self.subscriptions):
+            self.delete_subscription(name)
+        for name in list(self.topics):
+            self.delete_topic(name)
+        if self.schemas is not None:
+            self.schemas.clear()
+        self.collect_garbage()
 
     def collect_garbage(self) -> int:
         """Delete stored messages that no subscription, snapshot or topic log holds any more."""
@@ -449,7 +478,7 @@ class Broker:
         for snap_name, seq in state["snapshots"]:
             in_snapshots.setdefault(seq, []).append(snap_name)
         garbage = []
-        wall = time.time_ns()
+        wall = self.clock.time_ns()
         for seq, topic_name, publish_ns, body in state["messages"]:
             topic = self.topics.get(topic_name)
             kept_by_topic = (

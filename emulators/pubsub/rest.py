@@ -321,7 +321,7 @@ class RestApi:
             request, system = transcode(
                 route, self.methods[route.rpc], groups, body, parse_query(scope["query_string"])
             )
-            if self.faults.enabled:
+            if self.faults.active:
                 await self.faults.inject(route.rpc)
             result = await self._invoke(route.rpc, request, headers, receive)
             ints = "enum-encoding=int" in system.get("alt", "")

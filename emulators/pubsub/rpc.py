@@ -66,13 +66,12 @@ def unary(method: str, fn: Callable[[Any], Any], faults: Faults) -> Callable:
     import inspect
 
     is_async = inspect.iscoroutinefunction(fn)
-    injecting = faults.enabled
 
     async def handler(request: Any, context: grpc.aio.ServicerContext) -> Any:
         try:
             if isinstance(request, Malformed):
                 raise MALFORMED
-            if injecting:
+            if faults.active:
                 await faults.inject(method)
             if is_async:
                 return await fn(request, context)

@@ -509,6 +509,12 @@ class SchemaRegistry:
         except ValueError:
             raise SchemaNotFound(f"revision {revision_id} of schema {base} not found") from None
 
+    def clear(self) -> None:
+        """Forget every schema."""
+        with self._lock:
+            self._revisions.clear()
+            self._validators.clear()
+
     def to_dict(self) -> dict:
         """JSON-ready snapshot for persistence."""
         with self._lock:

@@ -64,10 +64,12 @@ async def serve(args: argparse.Namespace) -> None:
     import grpc
 
     from emulators.pubsub import iam, publisher, subscriber, wire
+    from emulators.pubsub.admin import Admin
     from emulators.pubsub.broker import Broker
     from emulators.pubsub.faults import Faults
     from emulators.pubsub.frontdoor import Listener
     from emulators.pubsub.guard import Guard
+    from emulators.pubsub.hooks import Hooks
     from emulators.pubsub.push_worker import PushWorkers
     from emulators.pubsub.rest import RestApi
     from emulators.pubsub.store import NullStore, SqliteStore
@@ -82,7 +84,7 @@ async def serve(args: argparse.Namespace) -> None:
     broker = Broker(store, registry)
     broker.encode = wire.encode_published
     faults = Faults(args.faults)
-    broker.duplicate = faults.duplicate if faults.enabled else (lambda: False)
+    broker.duplicate = faults.duplicate
     if state:
         broker.restore(state, wire.decode_message)
 
@@ -106,7 +108,8 @@ async def serve(args: argparse.Namespace) -> None:
 
         methods.update(schema_service.rest_methods(schema_service.register_servicer(server, registry)))
     guard = Guard(args.host, args.allow_host, args.allow_origin)
-    listener = Listener(_http_protocol(RestApi(methods, faults, guard)))
+    admin = Admin(Hooks(broker, faults))
+    listener = Listener(_http_protocol(RestApi(methods, faults, guard, admin)))
     server.add_insecure_port(listener.private_grpc_address())
     await server.start()
     try:
@@ -178,7 +181,7 @@ def _http_protocol(app):
     return protocol
 
 
-SCHEMA_MUTATIONS = ("create", "commit", "rollback", "delete", "delete_revision")
+SCHEMA_MUTATIONS = ("create", "commit", "rollback", "delete", "delete_revision", "clear")
 
 
 def _persist_schemas(registry, store) -> None:

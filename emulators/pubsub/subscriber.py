@@ -25,6 +25,7 @@ class Stream:
     """Flow-control state of one StreamingPull call (the lease owner of what it delivered)."""
 
     __slots__ = ("max_messages", "max_bytes", "deadline", "outstanding", "bytes", "waiter")
+    kind = "streaming_pull"  # who holds a lease, for hooks.messages()
 
     def __init__(self, max_messages: int, max_bytes: int, deadline: int):
         self.max_messages = max_messages or UNLIMITED
@@ -180,7 +181,7 @@ class SubscriberServicer:
         try:
             if isinstance(first, Malformed):
                 raise MALFORMED
-            if self.faults.enabled:
+            if self.faults.active:
                 await self.faults.inject("StreamingPull")
             sub = self.broker.subscription(first.subscription)
             sub.require_active()
@@ -198,6 +199,7 @@ class SubscriberServicer:
             return
         reader = asyncio.ensure_future(self._read(requests, sub, stream, outbox))
         reader.add_done_callback(lambda _: stream.wake())
+        sub.connected += 1
         try:
             await self._deliver(sub, stream, outbox, reader, context)
         except (grpc.aio.AbortError, asyncio.CancelledError):
@@ -207,13 +209,15 @@ class SubscriberServicer:
             await context.abort(grpc.StatusCode.INTERNAL, f"Internal error: {err}")
         finally:
             reader.cancel()
+            sub.connected -= 1
+            sub.touch()
             for entry in list(sub.leases.values()):
                 if entry.owner is stream:
                     entry.owner = None  # the lease stays until its deadline, like the service
 
     async def _deliver(self, sub: Subscription, stream: Stream, outbox, reader, context) -> None:
         loop = asyncio.get_running_loop()
-        break_after, break_seconds = self.faults.stream_limits() if self.faults.enabled else (0, 0)
+        break_after, break_seconds = self.faults.stream_limits() if self.faults.active else (0, 0)
         started = loop.time()
         if break_seconds:
             loop.call_later(break_seconds, stream.wake)
