@@ -187,11 +187,16 @@ class Stack:
 
     def _start_embedded(self) -> Endpoints:
         logs = self.run_dir / "logs"
-        pubsub = start_emulator("pubsub", logs, data_dir=self._data_dir("pubsub"))
-        self._processes.append(pubsub)
+        # BigQuery first: Pub/Sub's BigQuery subscriptions write to it
         bigquery = start_emulator("bigquery", logs, data_dir=self._data_dir("bigquery"))
         self._processes.append(bigquery)
-        return Endpoints(f"{pubsub.host}:{pubsub.port}", f"http://{bigquery.host}:{bigquery.port}")
+        bigquery_url = f"http://{bigquery.host}:{bigquery.port}"
+        pubsub = start_emulator(
+            "pubsub", logs, data_dir=self._data_dir("pubsub"),
+            extra_args=("--bigquery-endpoint", bigquery_url),
+        )
+        self._processes.append(pubsub)
+        return Endpoints(f"{pubsub.host}:{pubsub.port}", bigquery_url)
 
     def _start_external(self) -> Endpoints:
         pubsub = os.environ.get("PUBSUB_EMULATOR_HOST")

@@ -191,7 +191,9 @@ class Broker:
             self.store.append(rows, fanout, snaps)
         return messages
 
-    def _dead_letter(self, sub: Subscription, msg: Message, attempts: int) -> None:
+    def _dead_letter(
+        self, sub: Subscription, msg: Message, attempts: int, error: str | None = None
+    ) -> None:
         topic = self.topics.get(sub.dead_letter_topic)
         if topic is None:
             return  # the service cannot forward to a deleted topic either
@@ -200,6 +202,8 @@ class Broker:
         attrs["CloudPubSubDeadLetterSourceSubscription"] = short(sub.name)
         attrs["CloudPubSubDeadLetterSourceSubscriptionProject"] = names.project_of(sub.name)
         attrs["CloudPubSubDeadLetterSourceTopicPublishTime"] = rfc3339_ms(msg.publish_time_ns)
+        if error:  # an export subscription says why it could not write the message
+            attrs["CloudPubSubDeadLetterSourceDeliveryErrorMessage"] = error[:1024]
         forwarded = Message(0, msg.data, attrs, msg.ordering_key, 0)
         self.publish(topic, [forwarded])
 
@@ -211,16 +215,20 @@ class Broker:
             raise not_found(name)
         return sub
 
-    def create_subscription(self, config: dict[str, Any]) -> dict[str, Any]:
+    def check_new_subscription(self, config: dict[str, Any]) -> str:
+        """Everything create_subscription checks (and the defaults it fills in); the name."""
         name = names.subscription(config.get("name", ""))
         topic_name = config.get("topic", "")
         names.topic(topic_name)
         if name in self.subscriptions:
             raise already_exists(name)
-        topic = self.topics.get(topic_name)
-        if topic is None:
+        if topic_name not in self.topics:
             raise not_found(topic_name)
         configs.check_subscription(config, self.topics.__contains__)
+        return name
+
+    def create_subscription(self, config: dict[str, Any]) -> dict[str, Any]:
+        name = self.check_new_subscription(config)
         sub = self._add_subscription(name, config)
         self.store.put("subscription", name, config)
         self.on_subscription_change(sub, name)
@@ -244,11 +252,20 @@ class Broker:
             self.store.remove(sub.name, [m.seq for m in msgs], sub.retain_acked)
 
     def update_subscription(self, update: dict[str, Any], paths: list[str]) -> dict[str, Any]:
+        return self.replace_subscription(self.updated_subscription(update, paths))
+
+    def updated_subscription(self, update: dict[str, Any], paths: list[str]) -> dict[str, Any]:
+        """The config an update would give (checked), without applying it."""
         sub = self.subscription(update.get("name", ""))
         config = configs.apply_mask(
             sub.config, update, paths, configs.SUBSCRIPTION_UPDATABLE, "Subscription"
         )
         configs.check_subscription(config, self.topics.__contains__)
+        return config
+
+    def replace_subscription(self, config: dict[str, Any]) -> dict[str, Any]:
+        """Apply a config from ``updated_subscription``."""
+        sub = self.subscription(config.get("name", ""))
         sub.configure(config)
         sub.touch()
         self.store.put("subscription", sub.name, config)

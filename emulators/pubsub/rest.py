@@ -343,10 +343,9 @@ class RestApi:
     async def _invoke(self, rpc: str, request: Any, headers: dict, receive: Callable) -> Any:
         call = self.methods[rpc].call
         context = RestContext(_server_timeout(headers))
-        if not inspect.iscoroutinefunction(call):
-            return call(request, context)
         if rpc != "Pull":
-            return await call(request, context)
+            result = call(request, context)
+            return await result if inspect.isawaitable(result) else result
         # a long poll: give up (and lease nothing) when the client disconnects meanwhile
         task = asyncio.ensure_future(call(request, context))
         gone = asyncio.ensure_future(_disconnect(receive))

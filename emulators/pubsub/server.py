@@ -30,6 +30,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--faults", help="fault-injection file (JSON or .toml), re-read on change")
     parser.add_argument(
+        "--bigquery-endpoint",
+        metavar="URL",
+        help="the BigQuery emulator BigQuery subscriptions write to "
+        "(default: $BIGQUERY_EMULATOR_HOST)",
+    )
+    parser.add_argument(
         "--allow-host",
         action="append",
         default=[],
@@ -65,7 +71,9 @@ async def serve(args: argparse.Namespace) -> None:
 
     from emulators.pubsub import iam, publisher, subscriber, wire
     from emulators.pubsub.admin import Admin
+    from emulators.pubsub.bigquery_export import BigQuerySink
     from emulators.pubsub.broker import Broker
+    from emulators.pubsub.exports import ExportWorkers
     from emulators.pubsub.faults import Faults
     from emulators.pubsub.frontdoor import Listener
     from emulators.pubsub.guard import Guard
@@ -128,9 +136,19 @@ async def serve(args: argparse.Namespace) -> None:
     gc.set_threshold(200_000, 50, 1000)
 
     pushers = PushWorkers()
-    broker.on_subscription_change = pushers.on_change
+    exporters = ExportWorkers(
+        {"bigquery_config": lambda: BigQuerySink(args.bigquery_endpoint, broker.schemas)},
+        broker.topics.get,
+    )
+    subscriber_servicer.exports = exporters
+
+    def on_subscription_change(sub, name: str) -> None:
+        pushers.on_change(sub, name)
+        exporters.on_change(sub, name)
+
+    broker.on_subscription_change = on_subscription_change
     for sub in list(broker.subscriptions.values()):
-        pushers.on_change(sub, sub.name)
+        on_subscription_change(sub, sub.name)
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -144,6 +162,7 @@ async def serve(args: argparse.Namespace) -> None:
     listener.close()
     await server.stop(grace=0.5)
     await pushers.close()
+    await exporters.close()
     store.close()
 
 

@@ -59,6 +59,7 @@ class SubscriberServicer:
     def __init__(self, broker: Broker, faults: Faults):
         self.broker = broker
         self.faults = faults
+        self.exports: Any = None  # exports.ExportWorkers: checks export destinations
 
     # ---- admin ---------------------------------------------------------------------------
     def _resource(self, config: dict[str, Any]) -> Any:
@@ -67,17 +68,23 @@ class SubscriberServicer:
         retention = topic.config.get("message_retention_duration") if topic else None
         return wire.subscription(config, topic_retention=retention)
 
-    def CreateSubscription(self, req: Any) -> Any:
-        return self._resource(self.broker.create_subscription(wire.to_dict(req)))
+    async def CreateSubscription(self, req: Any, context: Any = None) -> Any:
+        config = wire.to_dict(req)
+        if self.exports is not None and self.exports.field_of(config):
+            self.broker.check_new_subscription(config)
+            await self.exports.validate(config)  # the destination, as the service checks it
+        return self._resource(self.broker.create_subscription(config))
 
     def GetSubscription(self, req: Any) -> Any:
         return self._resource(self.broker.subscription(req.subscription).config)
 
-    def UpdateSubscription(self, req: Any) -> Any:
-        config = self.broker.update_subscription(
+    async def UpdateSubscription(self, req: Any, context: Any = None) -> Any:
+        config = self.broker.updated_subscription(
             wire.to_dict(req.subscription), list(req.update_mask.paths)
         )
-        return self._resource(config)
+        if self.exports is not None:
+            await self.exports.validate(config)
+        return self._resource(self.broker.replace_subscription(config))
 
     def ListSubscriptions(self, req: Any) -> Any:
         configs, token = self.broker.list_subscriptions(req.project, req.page_size, req.page_token)

@@ -71,7 +71,8 @@ class Subscription:
         self.acked: deque[Message] = deque()  # kept for seek when retain_acked_messages
         self.waiters: set[Any] = set()  # futures of pulls/streams waiting for messages
         self.on_removed: Callable[[Subscription, list[Message]], None] = lambda s, m: None
-        self.dead_letter: Callable[[Subscription, Message, int], None] = lambda s, m, n: None
+        # (subscription, message, delivery attempts, why it failed or None) -> forwards it
+        self.dead_letter: Callable[..., None] = lambda s, m, n, error=None: None
         self.duplicate_rate: Callable[[], bool] = lambda: False
         self._tiebreak = itertools.count()
         self.deleted = False
@@ -303,14 +304,21 @@ class Subscription:
             self.notify()
         return failed
 
-    def nack(self, entry: Entry, now: float, backoff: tuple[float, float] | None = None) -> None:
-        """Return a leased message: dead-letter it, delay it (retry policy) or make it ready."""
+    def nack(
+        self,
+        entry: Entry,
+        now: float,
+        backoff: tuple[float, float] | None = None,
+        error: str | None = None,
+    ) -> None:
+        """Return a leased message: dead-letter it, delay it (retry policy) or make it ready.
+        ``error``: why an export could not deliver it, for the dead-letter attribute."""
         if entry.ack_id is not None:
             self.leases.pop(entry.ack_id, None)
         entry.ack_id = None
         if self.dead_letter_topic and entry.attempts >= self.max_delivery_attempts:
             self._release(entry)
-            self.dead_letter(self, entry.msg, entry.attempts)
+            self.dead_letter(self, entry.msg, entry.attempts, error)
             self._remove([entry], forwarded=True)
             if self.history.maxlen:
                 self.history.append((entry, "dead_lettered", self.clock.time_ns()))
