@@ -15,6 +15,7 @@ JSON (or nests too deep) is INVALID_ARGUMENT, and every request passes ``guard.G
 from __future__ import annotations
 
 import asyncio
+import binascii
 import inspect
 import json
 import logging
@@ -240,8 +241,10 @@ def transcode(route: Route, method: Method, groups: tuple[str, ...], body: bytes
         if not isinstance(data, dict):
             raise invalid("Invalid JSON payload received. The request body must be an object.")
         target = request if route.body == "*" else getattr(request, route.body)
+        fast = FAST_BODIES.get(route.rpc)
         try:
-            json_format.ParseDict(data, target)
+            if fast is None or not fast(target, data):
+                json_format.ParseDict(data, target)
         except (json_format.ParseError, RecursionError, ValueError, TypeError) as exc:
             detail = str(exc).split("\n", 1)[0]  # json_format appends the list of fields
             raise invalid(f"Invalid JSON payload received. {detail}") from None
@@ -249,6 +252,55 @@ def transcode(route: Route, method: Method, groups: tuple[str, ...], body: bytes
         _set_path(request, field, value)
     system = bind_query(request, query)
     return request, system
+
+
+_PUBLISH_KEYS = {"messages", "topic"}
+_MESSAGE_KEYS = {"data", "attributes", "orderingKey", "ordering_key"}
+
+
+def _strings(value: Any) -> bool:
+    return isinstance(value, dict) and all(
+        isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+    )
+
+
+def _publish_body(request: Any, data: dict) -> bool:
+    """A plain PublishRequest body straight into protobuf (json_format's ParseDict costs ~50 µs
+    a message); False for anything unusual, which then takes ParseDict's path and errors."""
+    messages = data.get("messages")
+    if not isinstance(messages, list) or not _PUBLISH_KEYS.issuperset(data):
+        return False
+    topic = data.get("topic", "")
+    if not isinstance(topic, str):
+        return False
+    decoded = []
+    for message in messages:
+        if not isinstance(message, dict) or not _MESSAGE_KEYS.issuperset(message):
+            return False
+        text = message.get("data", "")
+        attributes = message.get("attributes", {})
+        key = message.get("orderingKey", message.get("ordering_key", ""))
+        if not isinstance(text, str) or not isinstance(key, str) or not _strings(attributes):
+            return False
+        if "-" in text or "_" in text:  # the URL-safe alphabet, which protobuf JSON accepts
+            text = text.replace("-", "+").replace("_", "/")
+        try:
+            raw = binascii.a2b_base64(text + "=" * (-len(text) % 4), strict_mode=True)
+        except (binascii.Error, ValueError):
+            return False
+        decoded.append((raw, attributes, key))
+    request.topic = topic
+    add = request.messages.add
+    for raw, attributes, key in decoded:  # built in place: no copies of the data
+        if attributes or key:
+            add(data=raw, attributes=attributes, ordering_key=key)
+        else:
+            add(data=raw)
+    return True
+
+
+# RPCs whose bodies skip json_format when they are plain (the hot paths)
+FAST_BODIES: dict[str, Callable[[Any, dict], bool]] = {"Publish": _publish_body}
 
 
 class RestApi:

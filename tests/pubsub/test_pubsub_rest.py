@@ -456,3 +456,27 @@ def test_allow_origin_and_allow_host_flags():
         assert requests.get(url, headers={"Host": "other.internal"}, timeout=10).status_code == 403
     finally:
         emulator.stop()
+
+
+def test_publish_bodies_decode_like_protobuf_json(ours_target, ours_rest):
+    """The plain-body fast path accepts what json_format accepts: URL-safe base64, missing
+    padding, attributes and ordering keys; anything else still gets json_format's answer."""
+    topic = ours_target.topic()
+    sub = ours_target.subscription(topic)
+    status, body = ours_rest.call("POST", f"/v1/{topic}:publish", {"messages": [
+        {"data": "-_8"},  # URL-safe alphabet, b"\xfb\xff"
+        {"data": "eA", "attributes": {"a": "b"}, "orderingKey": "k"},  # no padding
+        {"attributes": {"only": "attributes"}},
+    ]})
+    assert status == 200 and len(body["messageIds"]) == 3
+    got = ours_target.pull(sub, expect=3)
+    by_id = {m.message.message_id: m.message for m in got}
+    first, second, third = (by_id[i] for i in body["messageIds"])
+    assert first.data == b"\xfb\xff"
+    assert (second.data, dict(second.attributes), second.ordering_key) == (b"x", {"a": "b"}, "k")
+    assert (third.data, dict(third.attributes)) == (b"", {"only": "attributes"})
+    status, error = ours_rest.call("POST", f"/v1/{topic}:publish",
+                                   {"messages": [{"data": "eA==", "publishTime": 5}]})
+    assert status == 400 and "publishTime" in error["error"]["message"]
+    status, error = ours_rest.call("POST", f"/v1/{topic}:publish", {"messages": [{}]})
+    assert status == 400 and "empty" in error["error"]["message"]
