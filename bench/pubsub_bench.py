@@ -250,11 +250,13 @@ def rest_publish_rate(host: str, messages: int) -> float:
     """msgs/s through PublisherClient(transport="rest"), best of three rounds after a warm-up."""
     from google.auth.credentials import AnonymousCredentials
     from google.cloud import pubsub_v1
+    from google.pubsub_v1.services.publisher.transports.rest import PublisherRestTransport
 
+    # a transport instance: the library would route PUBSUB_EMULATOR_HOST (set above) to gRPC
     publisher = pubsub_v1.PublisherClient(
-        transport="rest",
-        client_options={"api_endpoint": f"http://{host}"},
-        credentials=AnonymousCredentials(),
+        transport=PublisherRestTransport(
+            host=f"http://{host}", credentials=AnonymousCredentials()
+        ),
         batch_settings=pubsub_v1.types.BatchSettings(
             max_messages=1000, max_bytes=9_000_000, max_latency=0.01
         ),
