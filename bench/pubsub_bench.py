@@ -227,13 +227,22 @@ def publish_capacity(host: str, seconds: float = 3.0, threads: int = 4) -> float
         request_serializer=lambda b: b,
         response_deserializer=lambda b: b,
     )
+    rate = hammer(lambda: lambda: call(raw, timeout=30), seconds, threads)
+    channel.close()
+    return rate
+
+
+def hammer(make_sender, seconds: float, threads: int, per_call: int = 1000) -> float:
+    """msgs/s of ``threads`` threads each calling its own ``make_sender()()`` (one request of
+    ``per_call`` messages) until ``seconds`` are up."""
     counts = [0] * threads
     stop_at = time.perf_counter() + seconds
 
     def worker(i: int) -> None:
+        send = make_sender()
         while time.perf_counter() < stop_at:
-            call(raw, timeout=30)
-            counts[i] += 1000
+            send()
+            counts[i] += per_call
 
     started = time.perf_counter()
     pool = [threading.Thread(target=worker, args=(i,)) for i in range(threads)]
@@ -241,9 +250,7 @@ def publish_capacity(host: str, seconds: float = 3.0, threads: int = 4) -> float
         t.start()
     for t in pool:
         t.join()
-    rate = sum(counts) / (time.perf_counter() - started)
-    channel.close()
-    return rate
+    return sum(counts) / (time.perf_counter() - started)
 
 
 def rest_publish_rate(host: str, messages: int) -> float:
@@ -289,22 +296,12 @@ def rest_publish_capacity(host: str, seconds: float = 3.0, threads: int = 4) -> 
     data = base64.b64encode(b"x" * 1024).decode()
     body = json.dumps({"messages": [{"data": data}] * 1000}).encode()
     url = f"http://{host}/v1/{topic}:publish"
-    counts = [0] * threads
-    stop_at = time.perf_counter() + seconds
 
-    def worker(i: int) -> None:
+    def sender():  # one keep-alive session per thread
         session = requests.Session()
-        while time.perf_counter() < stop_at:
-            session.post(url, data=body, headers=headers, timeout=30).raise_for_status()
-            counts[i] += 1000
+        return lambda: session.post(url, data=body, headers=headers, timeout=30).raise_for_status()
 
-    started = time.perf_counter()
-    pool = [threading.Thread(target=worker, args=(i,)) for i in range(threads)]
-    for t in pool:
-        t.start()
-    for t in pool:
-        t.join()
-    return sum(counts) / (time.perf_counter() - started)
+    return hammer(sender, seconds, threads)
 
 
 def measure(kind: str, messages: int, starts: int) -> dict[str, float]:
