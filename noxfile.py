@@ -80,7 +80,8 @@ def conformance_pubsub(session: nox.Session) -> None:
     _install(session, "dev")
     # the suite's own test dependencies, and the client release it belongs to
     session.install(
-        f"google-cloud-pubsub=={PUBSUB_CLIENT_SUITE}", "psutil", "flaky", "google-cloud-testutils"
+        f"google-cloud-pubsub=={PUBSUB_CLIENT_SUITE}", "psutil", "flaky", "google-cloud-testutils",
+        "pytest-xdist",
     )
     session.run("python", "-m", "parity.google_suite", "--version", PUBSUB_CLIENT_SUITE,
                 *session.posargs)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.metadata
+import importlib.util
 import os
 import re
 import shutil
@@ -79,8 +80,12 @@ def start(kind: str):
     return target
 
 
-def run_suite(kind: str, system: Path, work: Path) -> dict:
-    """Run the suite against one emulator; per test id (outcome, first line of the reason)."""
+def run_suite(kind: str, system: Path, work: Path, workers: int) -> dict:
+    """Run the suite against one emulator; per test id (outcome, first line of the reason).
+
+    With ``workers`` > 1 the tests run in that many processes (pytest-xdist): most of the
+    suite's time is spent waiting (a minute for an ack deadline that must not pass, fifteen
+    seconds for a slow callback), and its tests use names of their own."""
     target = start(kind)
     run_dir = work / kind
     run_dir.mkdir(parents=True)
@@ -96,7 +101,8 @@ def run_suite(kind: str, system: Path, work: Path) -> dict:
         with open(run_dir / "pytest.log", "w") as log:
             subprocess.run(
                 [sys.executable, "-m", "pytest", "system.py", "-c", "pytest.ini", "-q",
-                 f"--junitxml={report}", "-o", "junit_family=xunit1"],
+                 f"--junitxml={report}", "-o", "junit_family=xunit1",
+                 *(["-n", str(workers)] if workers > 1 else [])],
                 cwd=run_dir, env=env, stdout=log, stderr=subprocess.STDOUT,
                 timeout=SUITE_TIMEOUT_S,
             )
@@ -149,7 +155,9 @@ def summary_rows(results: dict) -> list[str]:
     return rows
 
 
-def write_report(results: dict, version: str, samples: bool, out: Path, wall_s: float) -> None:
+def write_report(
+    results: dict, version: str, samples: bool, out: Path, wall_s: float, workers: int
+) -> None:
     kinds = list(results)
     timing = ", ".join(f"{k} {results[k]['seconds']:.0f} s" for k in kinds)
     ids = sorted({t for run in results.values() for t in run["tests"]})
@@ -163,7 +171,7 @@ def write_report(results: dict, version: str, samples: bool, out: Path, wall_s: 
         f"`nox -s conformance-pubsub` ran `tests/system.py` of google-cloud-pubsub {version} (from "
         "its sdist, downloaded at run time, not committed) with our `parity/google_suite/conftest.py` "
         f"on {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC; wall time {wall_s:.0f} s "
-        f"({timing}, run side by side). "
+        f"({timing}, run side by side, {workers} test processes each). "
         "The suite parametrises its publisher/subscriber fixtures over gRPC and REST (clients a "
         "test builds itself are gRPC); a test counts as REST when any of its fixtures is. "
         "flaky's reruns are off, so each test ran once.",
@@ -210,10 +218,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--targets", default="ours,google",
                         help="comma-separated: ours, google (skipped without java or the jar)")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    parser.add_argument("--workers", type=int, default=4,
+                        help="test processes per emulator (pytest-xdist; 1 runs them in order)")
     args = parser.parse_args(argv)
     kinds = [k.strip() for k in args.targets.split(",") if k.strip()]
     if not kinds or set(kinds) - {"ours", "google"}:
         parser.error("--targets takes ours and/or google")
+    if args.workers < 1:
+        parser.error("--workers must be 1 or more")
+    if args.workers > 1 and importlib.util.find_spec("xdist") is None:
+        parser.error("--workers needs pytest-xdist installed (or pass --workers 1)")
     installed = importlib.metadata.version(PACKAGE)
     if installed != args.version:
         print(f"the suite of {args.version} needs google-cloud-pubsub=={args.version} installed "
@@ -232,7 +246,7 @@ def main(argv: list[str] | None = None) -> int:
 
         def run(kind: str) -> None:
             try:
-                results[kind] = run_suite(kind, system, Path(work))
+                results[kind] = run_suite(kind, system, Path(work), args.workers)
             except BaseException as exc:  # reported below, after the other target finishes
                 errors.append(exc)
 
@@ -248,7 +262,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(results[kind]["log"].read_text()[-3000:], file=sys.stderr)
         wall = time.monotonic() - started
         ordered = {k: results[k] for k in kinds}
-        write_report(ordered, args.version, has_samples(system), args.out, wall)
+        write_report(ordered, args.version, has_samples(system), args.out, wall, args.workers)
     print(args.out.read_text())
     ours = results.get("ours", {"tests": {}})["tests"]
     failed = [t for t, (o, r) in ours.items() if o in ("failed", "error") and not needs_gcp(r)]

@@ -9,9 +9,7 @@ import time
 import pytest
 import requests
 from google.api_core import exceptions
-from google.api_core.client_options import ClientOptions
-from google.auth.credentials import AnonymousCredentials
-from pubsub_support import PROJECT, Emulator, Target
+from pubsub_support import PROJECT, Emulator, Target, rest_clients
 
 from emulators.pubsub.broker import Broker
 from emulators.pubsub.clock import Clock, parse_rfc3339_ns
@@ -280,14 +278,10 @@ def test_admin_reset_and_errors(hooked):
 
 @pytest.mark.integration
 def test_rest_clients_see_the_clock(hooked):
-    from google.cloud import pubsub_v1
-
     _, admin, target = hooked
     topic = target.topic()
     admin.set_time("2035-06-01T12:00:00Z")
-    options = ClientOptions(api_endpoint=f"http://{target.host}")
-    publisher = pubsub_v1.PublisherClient(transport="rest", client_options=options,
-                                          credentials=AnonymousCredentials())
+    publisher, _ = rest_clients(target.host)
     sub = target.subscription(topic)
     publisher.publish(topic, b"x").result(timeout=30)
     [got] = target.pull(sub)

@@ -13,9 +13,7 @@ import time
 import pytest
 import requests
 from google.api_core import exceptions
-from google.api_core.client_options import ClientOptions
-from google.auth.credentials import AnonymousCredentials
-from pubsub_support import PROJECT, Emulator
+from pubsub_support import PROJECT, Emulator, rest_clients
 
 from emulators.pubsub.rest import MAX_BODY_BYTES, ROUTES
 
@@ -321,19 +319,6 @@ def test_every_documented_rest_route_is_served():
 
 
 # ---- the client library's REST transport --------------------------------------------------
-
-
-def rest_clients(host: str):
-    from google.cloud import pubsub_v1
-
-    options = ClientOptions(api_endpoint=f"http://{host}")
-    credentials = AnonymousCredentials()
-    return (
-        pubsub_v1.PublisherClient(transport="rest", client_options=options,
-                                  credentials=credentials),
-        pubsub_v1.SubscriberClient(transport="rest", client_options=options,
-                                   credentials=credentials),
-    )
 
 
 def test_rest_transport_round_trip(pubsub_target):
