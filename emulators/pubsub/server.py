@@ -114,7 +114,8 @@ async def serve(args: argparse.Namespace) -> None:
     if registry is not None:
         from emulators.pubsub import schema_service
 
-        methods.update(schema_service.rest_methods(schema_service.register_servicer(server, registry)))
+        schema_servicer = schema_service.register_servicer(server, registry)
+        methods.update(schema_service.rest_methods(schema_servicer))
     guard = Guard(args.host, args.allow_host, args.allow_origin)
     admin = Admin(Hooks(broker, faults))
     listener = Listener(_http_protocol(RestApi(methods, faults, guard, admin)))
@@ -123,7 +124,8 @@ async def serve(args: argparse.Namespace) -> None:
     try:
         port = await listener.listen(args.host, args.port)
     except OSError as exc:
-        print(f"pubsub emulator: cannot listen on {args.host}:{args.port}: {exc.strerror}",
+        reason = exc.strerror or exc
+        print(f"pubsub emulator: cannot listen on {args.host}:{args.port}: {reason}",
               file=sys.stderr)
         listener.close()
         await server.stop(None)
