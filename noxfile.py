@@ -78,6 +78,28 @@ def bench(session: nox.Session) -> None:
     session.run("python", "bench/run_all.py", *session.posargs)
 
 
+# The google-cloud-pubsub release whose own tests (tests/system.py, from its sdist) are the
+# yardstick of `nox -s conformance-pubsub`.
+PUBSUB_CLIENT_SUITE = "2.44.0"
+
+
+@nox.session(name="conformance-pubsub")
+def conformance_pubsub(session: nox.Session) -> None:
+    """Google's google-cloud-pubsub tests/system.py against our emulator and Google's (with java).
+
+    Downloads the pinned client's sdist at run time (cached in .conformance/, never committed),
+    writes emulators/pubsub/CONFORMANCE.md; `-- --targets ours` runs ours alone.
+    """
+    _install(session, "dev")
+    # the suite's own test dependencies, and the client release it belongs to
+    session.install(
+        f"google-cloud-pubsub=={PUBSUB_CLIENT_SUITE}", "psutil", "flaky", "google-cloud-testutils",
+        "pytest-xdist",
+    )
+    session.run("python", "-m", "parity.google_suite", "--version", PUBSUB_CLIENT_SUITE,
+                *session.posargs)
+
+
 @nox.session
 def parity(session: nox.Session) -> None:
     """Our emulators vs Google's Pub/Sub emulator (live with java, else the committed snapshots).

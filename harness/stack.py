@@ -98,11 +98,14 @@ class Stack:
         return None if self.data_dir is None else Path(self.data_dir) / name
 
     def _start_embedded(self) -> Endpoints:
-        for name in ("pubsub", "bigquery"):
+        # BigQuery first: Pub/Sub's BigQuery subscriptions write to it
+        for name in ("bigquery", "pubsub"):
+            extra = ("--bigquery-endpoint", self._processes[0].url) if name == "pubsub" else ()
             try:
                 self._processes.append(
                     ServerProcess.emulator(
                         name,
+                        *extra,
                         data_dir=self._data_dir(name),
                         log_path=self.run_dir / "logs" / f"{name}.log",
                         detach=True,  # `python -m harness up` leaves them running
@@ -110,7 +113,7 @@ class Stack:
                 )
             except StartError as exc:
                 raise StackError(f"the {name} emulator did not start: {exc}") from exc
-        pubsub, bigquery = self._processes
+        bigquery, pubsub = self._processes
         return Endpoints(pubsub.address, bigquery.url)
 
     def _start_external(self) -> Endpoints:

@@ -1,19 +1,30 @@
-"""gRPC plumbing shared by the servicers: error mapping, fault hooks, handler registration."""
+"""RPC plumbing shared by the servicers: error mapping, fault hooks, gRPC handler registration,
+and :class:`Method`, an RPC as the REST wire calls it."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import grpc
 
 from emulators.pubsub import wire
-from emulators.pubsub.errors import ApiError
+from emulators.pubsub.errors import DOMAIN, EXACTLY_ONCE_REASON, ApiError, as_api_error
 from emulators.pubsub.faults import Faults
 
 log = logging.getLogger("emulators.pubsub")
 requests_log = logging.getLogger("emulators.pubsub.requests")
+
+
+@dataclass(frozen=True)
+class Method:
+    """One RPC as REST calls it: its protobuf request class and ``call(request, context)``
+    (sync or async) returning a protobuf message."""
+
+    request: Any
+    call: Callable[[Any, Any], Any]
 
 
 def status_details(err: ApiError) -> tuple[tuple[str, bytes], ...]:
@@ -24,7 +35,7 @@ def status_details(err: ApiError) -> tuple[tuple[str, bytes], ...]:
     from google.rpc import error_details_pb2, status_pb2
 
     info = error_details_pb2.ErrorInfo(
-        reason="EXACTLY_ONCE_ACKID_FAILURE", domain="pubsub.googleapis.com", metadata=err.metadata
+        reason=EXACTLY_ONCE_REASON, domain=DOMAIN, metadata=err.metadata
     )
     detail = any_pb2.Any()
     detail.Pack(info)
@@ -66,26 +77,20 @@ def unary(method: str, fn: Callable[[Any], Any], faults: Faults) -> Callable:
     import inspect
 
     is_async = inspect.iscoroutinefunction(fn)
-    injecting = faults.enabled
 
     async def handler(request: Any, context: grpc.aio.ServicerContext) -> Any:
         try:
             if isinstance(request, Malformed):
                 raise MALFORMED
-            if injecting:
+            if faults.active:
                 await faults.inject(method)
             if is_async:
                 return await fn(request, context)
             return fn(request)
-        except ApiError as err:
-            await abort(context, err)
-        except ValueError as err:  # a malformed field the model could not take
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(err))
         except grpc.aio.AbortError:
             raise
-        except Exception as err:  # a bug: answer INTERNAL (not UNKNOWN, which clients retry)
-            log.exception("%s failed", method)
-            await context.abort(grpc.StatusCode.INTERNAL, f"Internal error: {err}")
+        except Exception as err:
+            await abort(context, as_api_error(err, method))
 
     return logged(method, handler)
 
