@@ -65,6 +65,14 @@ class Publisher:
         self._bytes = 0
         self._lock = threading.Lock()
         self._idle = threading.Condition(self._lock)
+        self._stopped = False
+
+    @classmethod
+    def create(cls, topic: str, batching: Batching, ordering: bool, metrics: Metrics,
+               max_events: int, max_bytes: int, emulator_host: str | None = None) -> Publisher:
+        """A publisher with a client of its own (see :func:`make_client`)."""
+        client = make_client(batching, ordering, emulator_host)
+        return cls(topic, client, metrics, max_events, max_bytes)
 
     @property
     def in_flight(self) -> int:
@@ -135,9 +143,17 @@ class Publisher:
             return f"Pub/Sub is not reachable: {exc.__class__.__name__}: {exc.message}"
         return None
 
+    def flush(self) -> None:
+        """Send every pending batch now; later publishes are refused (idempotent)."""
+        with self._lock:
+            if self._stopped:
+                return
+            self._stopped = True
+        self.client.stop()
+
     def close(self, timeout: float = 30.0) -> None:
         """Flush the batches not sent yet and wait (up to ``timeout``) for Pub/Sub's answers."""
-        self.client.stop()
+        self.flush()
         deadline = time.monotonic() + timeout
         with self._idle:
             while self._events and time.monotonic() < deadline:

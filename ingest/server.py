@@ -19,7 +19,7 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 from ingest.app import IngestService, create_app
 from ingest.config import Config
 from ingest.metrics import Metrics
-from ingest.publish import Publisher, make_client
+from ingest.publish import Publisher
 
 MAX_CONNECTIONS = 1000
 GRACEFUL_SHUTDOWN_SECONDS = 8  # Cloud Run sends SIGKILL 10 s after SIGTERM
@@ -59,6 +59,20 @@ def guarded_protocol(header_timeout: float) -> type[H11Protocol]:
     return GuardedH11Protocol
 
 
+class IngestServer(uvicorn.Server):
+    """Graceful shutdown that does not wait out batch latencies: the moment shutdown starts,
+    the publisher sends every pending batch, so requests in flight get Pub/Sub's answer (and
+    their 2xx) while uvicorn waits for them; the app's lifespan then waits for the rest."""
+
+    def __init__(self, config: uvicorn.Config, service: IngestService):
+        super().__init__(config)
+        self.service = service
+
+    async def shutdown(self, sockets=None) -> None:
+        threading.Thread(target=self.service.publisher.flush, daemon=True).start()
+        await super().shutdown(sockets)
+
+
 def is_loopback(host: str) -> bool:
     if host == "localhost":
         return True
@@ -73,13 +87,13 @@ def build_service(topic: str, config: Config, allow_unauthenticated: bool = Fals
     """The service with a real Pub/Sub publisher for ``topic``."""
     limits = config.limits
     metrics = Metrics("rest")
-    client = make_client(config.batching, limits.ordering_key != "none", emulator_host)
-    publisher = Publisher(topic, client, metrics, limits.max_in_flight_events,
-                          limits.max_in_flight_bytes)
+    publisher = Publisher.create(topic, config.batching, limits.ordering_key != "none", metrics,
+                                 limits.max_in_flight_events, limits.max_in_flight_bytes,
+                                 emulator_host)
     return IngestService(config, publisher, metrics, allow_unauthenticated)
 
 
-def uvicorn_server(service: IngestService, host: str, port: int) -> uvicorn.Server:
+def uvicorn_server(service: IngestService, host: str, port: int) -> IngestServer:
     config = uvicorn.Config(
         create_app(service, loopback_only=is_loopback(host)),
         host=host,
@@ -94,7 +108,7 @@ def uvicorn_server(service: IngestService, host: str, port: int) -> uvicorn.Serv
         h11_max_incomplete_event_size=16 * 1024,
         server_header=False,
     )
-    return uvicorn.Server(config)
+    return IngestServer(config, service)
 
 
 def bound_port(server: uvicorn.Server) -> int:
