@@ -12,6 +12,7 @@ import asyncio
 import logging
 import os
 import re
+import signal
 import sys
 
 TOPIC = re.compile(r"^projects/[^/\s]+/topics/[^/\s]+$")
@@ -74,6 +75,10 @@ def run(argv: list[str]) -> int:
     def ready(port: int) -> None:
         print(f"ingest listening on http://{args.host}:{port}", flush=True)
 
+    # uvicorn handles SIGTERM/SIGINT while it serves, then re-raises the signal under the
+    # handlers it found: with these, a graceful stop exits 0 instead of dying by the signal.
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: None)
     asyncio.run(serve(service, args.host, args.port, ready))
     return 0
 
