@@ -18,6 +18,7 @@ import uuid
 
 import pytest
 import requests
+
 from emulators import clients, traffic
 from emulators.provision import HarnessConfig, provision
 from emulators.running import PipelineRun
