@@ -144,3 +144,21 @@ def test_a_bridge_that_dies_before_pubsub_accepted_loses_nothing(
     finally:
         healthy.stop()
         device.loop_stop()
+
+
+def test_mqtt_load_generator_reports_pubacks(broker, tmp_path):
+    import subprocess
+    import sys
+
+    report = tmp_path / "mqtt.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "loadtest.mqtt_load", "--broker", broker.url, "--devices", "5",
+         "--rate", "100", "--duration", "1", "--json", str(report)],
+        capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(report.read_text())
+    assert result["sent"] == result["acked"] == 100 and result["unacked"] == 0
+    assert result["puback_p99_ms"] > 0
+    refused = subprocess.run([sys.executable, "-m", "loadtest.mqtt_load", "--broker", "http://x"],
+                             capture_output=True, text=True, timeout=60)
+    assert refused.returncode == 2 and refused.stderr.startswith("error: ")
