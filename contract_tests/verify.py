@@ -20,6 +20,7 @@ class Result:
     problem: str | None = None
     warning: str | None = None
     landed: str | None = None  # end-to-end: where the stack put it ("events", "dead_letter ...")
+    edge: str | None = None  # --endpoint: what the REST ingestion edge answered
 
     @property
     def passed(self) -> bool:
