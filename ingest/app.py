@@ -34,6 +34,7 @@ _STATUS = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DEN
            404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED", 408: "DEADLINE_EXCEEDED",
            413: "OUT_OF_RANGE", 415: "INVALID_ARGUMENT", 422: "INVALID_ARGUMENT",
            429: "RESOURCE_EXHAUSTED", 503: "UNAVAILABLE"}
+SHUTDOWN_WAIT_SECONDS = 1.5
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._\-]{1,64}$")
 
 
@@ -329,7 +330,9 @@ def create_app(service: IngestService, loopback_only: bool = True) -> Starlette:
     @asynccontextmanager
     async def lifespan(_app):
         yield
-        await run_in_threadpool(service.publisher.close)
+        # Requests have had their answers by now (uvicorn waited for them); what is still in
+        # flight belongs to requests answered 503, so a short wait is enough.
+        await run_in_threadpool(service.publisher.close, SHUTDOWN_WAIT_SECONDS)
 
     app = Starlette(
         routes=[
