@@ -92,6 +92,4 @@ def merge(results: list[Result], verdicts: list[EdgeVerdict]) -> None:
     """Record the edge's answers on the results and add disagreements to their problems."""
     for result, verdict in zip(results, verdicts, strict=True):
         result.edge = verdict.describe()
-        extra = problem(result, verdict)
-        if extra:
-            result.problem = f"{result.problem}; {extra}" if result.problem else extra
+        result.add_problem(problem(result, verdict))

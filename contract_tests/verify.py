@@ -30,6 +30,11 @@ class Result:
     def accepted(self) -> bool:
         return self.outcome.accepted
 
+    def add_problem(self, extra: str | None) -> None:
+        """Add a further reason for failing (e.g. a disagreement of the stack or the edge)."""
+        if extra:
+            self.problem = f"{self.problem}; {extra}" if self.problem else extra
+
     def describe_outcome(self) -> str:
         o = self.outcome
         if o.accepted:

@@ -289,10 +289,10 @@ class EdgeGuard:
             if scope["path"] == "/v1/events":
                 self.service.metrics.request(status["code"])
             _LOG.info("%s %s %s", scope["method"], scope["path"], status["code"], extra={
-                "fields": {"httpRequest": {
+                "httpRequest": {
                     "requestMethod": scope["method"], "requestUrl": scope["path"],
                     "status": status["code"], "remoteIp": (scope.get("client") or ("",))[0],
-                    "latency": f"{time.perf_counter() - started:.6f}s"}}})
+                    "latency": f"{time.perf_counter() - started:.6f}s"}})
             logs.request_id.reset(token)
 
 

@@ -1,41 +1,29 @@
-"""JSON logs, one object per line, in the field names Cloud Logging reads (``severity``,
-``message``), with the request id of the request being served."""
+"""JSON logs (the pipeline's format, ``pipeline.logs``) plus what Cloud Logging and the edge
+need: ``severity`` and the id of the request being served."""
 
 from __future__ import annotations
 
 import contextvars
-import json
 import logging
-import sys
-from datetime import UTC, datetime
+
+from pipeline import logs as pipeline_logs
 
 request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="")
 
 
-class JsonFormatter(logging.Formatter):
-    def format(self, record: logging.LogRecord) -> str:
-        entry = {
-            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
-            "severity": record.levelname,
-            "logger": record.name,
-            "message": record.getMessage(),
-        }
+class _RequestContext(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.severity = record.levelname  # the field name Cloud Logging reads
         rid = request_id.get()
         if rid:
-            entry["request_id"] = rid
-        entry.update(getattr(record, "fields", None) or {})
-        if record.exc_info:
-            entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps(entry, default=str)
+            record.request_id = rid
+        return True
 
 
 def configure(level: str = "INFO") -> None:
-    """Send every logger (uvicorn's too) to stderr as JSON lines."""
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter())
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(level)
+    """Every logger (uvicorn's too) to stderr as JSON lines."""
+    pipeline_logs.configure(level)
+    logging.getLogger().handlers[0].addFilter(_RequestContext())
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
