@@ -70,7 +70,12 @@ def run(argv: list[str]) -> int:
     if args.allow_unauthenticated and not is_loopback(args.host):
         logging.getLogger("ingest").warning(
             "authentication is off and the service listens on %s", args.host)
-    service = build_service(args.topic, config, args.allow_unauthenticated)
+    from ingest.publish import NoCredentials
+
+    try:
+        service = build_service(args.topic, config, args.allow_unauthenticated)
+    except NoCredentials as exc:
+        raise UsageError(str(exc)) from None
 
     def ready(port: int) -> None:
         print(f"ingest listening on http://{args.host}:{port}", flush=True)
@@ -79,7 +84,11 @@ def run(argv: list[str]) -> int:
     # handlers it found: with these, a graceful stop exits 0 instead of dying by the signal.
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: None)
-    asyncio.run(serve(service, args.host, args.port, ready))
+    try:
+        asyncio.run(serve(service, args.host, args.port, ready))
+    except SystemExit as exc:  # uvicorn's way of saying it could not listen
+        raise UsageError(f"cannot serve on {args.host}:{args.port} (uvicorn exited with "
+                         f"{exc.code}; its log line above says why)") from None
     return 0
 
 

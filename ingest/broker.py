@@ -121,11 +121,14 @@ def main(argv: list[str] | None = None) -> int:
     def ready(port: int) -> None:
         print(f"mqtt broker listening on mqtt://{args.host}:{port}", flush=True)
 
+    from amqtt.errors import BrokerError
+
     try:
         asyncio.run(run(args.host, args.port, ready))
-    except OSError as exc:
-        print(f"error: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}",
-              file=sys.stderr)
+    except (OSError, BrokerError) as exc:
+        cause = exc.__cause__ or exc
+        print(f"error: cannot listen on {args.host}:{args.port}: "
+              f"{getattr(cause, 'strerror', None) or cause}", file=sys.stderr)
         return 2
     return 0
 

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from ingest.metrics import Metrics
-from ingest.publish import Outgoing, Publisher
+from ingest.publish import NoCredentials, Outgoing, Publisher
 from pipeline import errors
 from pipeline.messages import DeadLetter, Message, ParsedEvent
 from pipeline.parse import parse_message
@@ -65,6 +65,17 @@ def device_level(topic_filter: str) -> int:
     return plus[0]
 
 
+def broker_address(url: str) -> tuple[str, int]:
+    parts = urlsplit(url)
+    try:
+        port = parts.port or 1883
+    except ValueError:
+        port = None
+    if parts.scheme not in ("mqtt", "tcp") or not parts.hostname or port is None:
+        raise UsageError(f"--broker must look like mqtt://HOST:PORT, not {url!r}")
+    return parts.hostname, port
+
+
 def judge(payload: bytes, topic: str, device: str, ordering: bool) -> Verdict:
     """Validate with the pipeline's own functions; wrong-device events are dead letters too."""
     base = {"device_id": device, "mqtt_topic": topic[:1024], "ingest": "mqtt"}
@@ -94,10 +105,7 @@ class Bridge:
                  password: str | None = None, keepalive: int = 60):
         import paho.mqtt.client as mqtt
 
-        url = urlsplit(broker_url)
-        if url.scheme not in ("mqtt", "tcp") or not url.hostname:
-            raise UsageError(f"--broker must look like mqtt://HOST:PORT, not {broker_url!r}")
-        self.host, self.port = url.hostname, url.port or 1883
+        self.host, self.port = broker_address(broker_url)
         self.topic_filter = topic_filter
         self.level = device_level(topic_filter)
         self.publisher, self.dead_letters = publisher, dead_letters
@@ -238,15 +246,20 @@ def _run(args) -> int:
         if value is not None and not TOPIC.match(value):
             raise UsageError(f"--{name.replace('_', '-')} must be projects/PROJECT/topics/TOPIC")
     device_level(args.topic_filter)
+    broker_address(args.broker)
     logs.configure(args.log_level.upper())
     metrics = Metrics("mqtt")
     batching = Batching(args.batch_max_messages, 1_000_000, args.batch_max_latency)
     ordering = args.ordering_key == "device"
     budget = (args.max_in_flight, 256 * 1024 * 1024)
-    publisher = Publisher.create(args.pubsub_topic, batching, ordering, metrics, *budget)
-    dead_letters = publisher
-    if args.dead_letter_topic and args.dead_letter_topic != args.pubsub_topic:
-        dead_letters = Publisher.create(args.dead_letter_topic, batching, False, metrics, *budget)
+    try:
+        publisher = Publisher.create(args.pubsub_topic, batching, ordering, metrics, *budget)
+        dead_letters = publisher
+        if args.dead_letter_topic and args.dead_letter_topic != args.pubsub_topic:
+            dead_letters = Publisher.create(args.dead_letter_topic, batching, False, metrics,
+                                            *budget)
+    except NoCredentials as exc:
+        raise UsageError(str(exc)) from None
     bridge = Bridge(args.broker, args.topic_filter, publisher, dead_letters, metrics, ordering,
                     args.client_id, args.username, os.environ.get(args.password_env))
     server, _thread = start_http_server(args.metrics_port, args.metrics_host, metrics.registry)

@@ -30,9 +30,15 @@ class Outgoing:
     ordering_key: str = ""
 
 
+class NoCredentials(RuntimeError):
+    """Neither an emulator nor Google credentials: the message says what to set."""
+
+
 def make_client(batching: Batching, ordering: bool, emulator_host: str | None = None):
     """A ``PublisherClient`` with these batch settings. ``emulator_host`` talks plaintext gRPC
-    to an emulator; without it the client follows ``PUBSUB_EMULATOR_HOST`` or uses ADC."""
+    to an emulator; without it the client follows ``PUBSUB_EMULATOR_HOST`` or uses ADC
+    (:class:`NoCredentials` if there are none)."""
+    from google.auth.exceptions import DefaultCredentialsError
     from google.cloud import pubsub_v1
 
     kwargs = {
@@ -49,7 +55,11 @@ def make_client(batching: Batching, ordering: bool, emulator_host: str | None = 
 
         channel = grpc.insecure_channel(emulator_host)
         kwargs["transport"] = PublisherGrpcTransport(channel=channel)
-    return pubsub_v1.PublisherClient(**kwargs)
+    try:
+        return pubsub_v1.PublisherClient(**kwargs)
+    except DefaultCredentialsError:
+        raise NoCredentials("no Google credentials found: set PUBSUB_EMULATOR_HOST to use an "
+                            "emulator, or configure Application Default Credentials") from None
 
 
 class Publisher:

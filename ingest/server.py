@@ -118,12 +118,18 @@ def bound_port(server: uvicorn.Server) -> int:
 async def serve(service: IngestService, host: str, port: int, on_ready=None) -> None:
     """Serve until SIGTERM/SIGINT; ``on_ready(port)`` once the socket listens."""
     server = uvicorn_server(service, host, port)
-    task = asyncio.create_task(server.serve())
-    while not server.started and not task.done():
-        await asyncio.sleep(0.01)
-    if server.started and on_ready is not None:
-        on_ready(bound_port(server))
-    await task
+
+    async def announce():
+        while not server.started:
+            await asyncio.sleep(0.01)
+        if on_ready is not None:
+            on_ready(bound_port(server))
+
+    watcher = asyncio.create_task(announce())
+    try:
+        await server.serve()
+    finally:
+        watcher.cancel()
 
 
 class BackgroundServer:

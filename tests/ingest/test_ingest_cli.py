@@ -79,3 +79,18 @@ def test_process_serves_logs_json_with_request_ids_and_stops_on_sigterm(
     access = [r for r in records if r.get("request_id") == "req-42"]
     assert access and access[0]["httpRequest"]["status"] == 200
     assert all({"time", "severity", "message"} <= set(r) for r in records)
+
+
+def test_a_port_in_use_is_one_sentence_and_exit_2():
+    import os
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = run("--topic", "projects/p/topics/t", "--allow-unauthenticated", "--port",
+                   str(port), env={**os.environ, "PUBSUB_EMULATOR_HOST": "127.0.0.1:1"})
+    assert done.returncode == 2
+    assert done.stderr.splitlines()[-1].startswith(f"error: cannot serve on 127.0.0.1:{port}")
+    assert "Traceback" not in done.stderr
