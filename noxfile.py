@@ -21,7 +21,7 @@ def _install(session: nox.Session, *extras: str) -> None:
 @nox.session
 def tests(session: nox.Session) -> None:
     """The whole default suite: unit, property, integration and end-to-end tests."""
-    _install(session, "dev", "load")
+    _install(session, "dev", "load", "ingest")
     # pytest exits 5 when no test ran; nox treats any non-zero exit as a failure.
     session.run("pytest", *session.posargs)
 
@@ -67,14 +67,14 @@ def contract(session: nox.Session) -> None:
 @nox.session
 def load(session: nox.Session) -> None:
     """Locust load test, headless, on the local emulators; `-- --target gcp --project P` for staging."""
-    _install(session, "load")
+    _install(session, "load", "ingest")
     session.run("python", "-m", "loadtest", *session.posargs)
 
 
 @nox.session
 def bench(session: nox.Session) -> None:
     """Every benchmark against its rival: bench/results/latest.{json,md} and the README table."""
-    _install(session)
+    _install(session, "ingest")
     session.run("python", "bench/run_all.py", *session.posargs)
 
 

@@ -1,10 +1,11 @@
 """``nox -s bench``: every benchmark, each side by side with its rival, in one run.
 
-    python bench/run_all.py [--only pubsub,bigquery,pipeline] [--quick] [--no-readme]
+    python bench/run_all.py [--only pubsub,bigquery,pipeline,edge] [--quick] [--no-readme]
 
 Runs bench/pubsub_bench.py (ours vs Google's Pub/Sub emulator), bench/bigquery_bench.py
-(ours vs PyPI peers and raw DuckDB) and bench/pipeline_bench.py (the pipeline end to end on
-the embedded stack: stock DirectRunner vs the prototype fixes), one process each, one after
+(ours vs PyPI peers and raw DuckDB), bench/pipeline_bench.py (the pipeline end to end on
+the embedded stack: stock DirectRunner vs the prototype fixes) and bench/edge_bench.py (the REST
+ingestion edge vs publishing with the client), one process each, one after
 the other (2 cores: running them together would measure contention). Writes
 bench/results/latest.json and bench/results/latest.md, and puts the Markdown between
 ``<!-- bench:start -->`` and ``<!-- bench:end -->`` in README.md.
@@ -35,6 +36,8 @@ BENCHES = {
     "pipeline": ("pipeline_bench.py",
                  "End to end: Pub/Sub -> pipeline (DirectRunner) -> BigQuery, embedded stack",
                  ["--time-box", "15", "--latency-seconds", "8", "--backlog", "15000"]),
+    "edge": ("edge_bench.py", "Ingestion edge: REST (python -m ingest) vs publishing directly "
+             "with the client", ["--events", "4000"]),
 }
 
 

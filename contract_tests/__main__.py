@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -75,6 +76,12 @@ def _parser() -> argparse.ArgumentParser:
     e2e.add_argument("--dead-letter-table", help="dead-letter table, [project:]dataset.table")
     e2e.add_argument("--timeout", type=float, default=120.0,
                      help="seconds to wait for every sample to land (default: %(default)s)")
+    rest = v.add_argument_group("through the REST ingestion edge (python -m ingest)")
+    rest.add_argument("--endpoint", metavar="URL",
+                      help="also POST each sample to URL/v1/events; the edge must agree with "
+                      "the pipeline (accepted samples are published)")
+    rest.add_argument("--api-key", default=os.environ.get("INGEST_API_KEY"),
+                      help="the producer's API key (or INGEST_API_KEY)")
 
     c = commands.add_parser(
         "compat", help="is NEW backward compatible with OLD (JSON Schema files or versions)",
@@ -120,6 +127,10 @@ def cmd_verify(args) -> int:
 
         endpoints = Endpoints.from_env(args.project, args.topic, args.table,
                                        args.dead_letter_table)
+    if args.endpoint and not args.api_key:
+        raise UsageError("--endpoint needs --api-key (or INGEST_API_KEY)")
+    if args.endpoint and not args.endpoint.startswith(("http://", "https://")):
+        raise UsageError(f"--endpoint must be an http(s) URL, not {args.endpoint!r}")
     samples = read_paths(args.paths)
     if not samples:
         raise UsageError("no samples found in " + " ".join(args.paths))
@@ -136,6 +147,13 @@ def cmd_verify(args) -> int:
         from contract_tests import e2e
 
         e2e.merge(results, e2e.run_e2e(samples, endpoints, args.timeout, attributes))
+    if args.endpoint:
+        from contract_tests import edge
+
+        try:
+            edge.merge(results, edge.send(samples, args.endpoint, args.api_key))
+        except edge.EdgeError as exc:
+            raise UsageError(str(exc)) from None
     _emit(report.render(results, args.format, args.suite_name, args.quiet), args.output)
     if args.output and args.format != "text":
         sys.stdout.write(report.to_text(results, show_rows=False))

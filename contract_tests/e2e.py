@@ -165,6 +165,4 @@ def merge(results: list[Result], landings: list[Landing]) -> None:
     """Add end-to-end disagreements to the results' problems, in place."""
     for result, landing in zip(results, landings, strict=True):
         result.landed = landing.describe()
-        extra = problem(result, landing)
-        if extra:
-            result.problem = f"{result.problem}; {extra}" if result.problem else extra
+        result.add_problem(problem(result, landing))

@@ -53,6 +53,8 @@ def result_dict(result: Result) -> dict:
         item["warning"] = result.warning
     if result.landed:
         item["landed"] = result.landed
+    if result.edge:
+        item["edge"] = result.edge
     return item
 
 
@@ -74,6 +76,8 @@ def to_text(results: list[Result], show_rows: bool = True, quiet: bool = False) 
             lines.append(f"      warning: {r.warning}")
         if r.landed:
             lines.append(f"      end-to-end: landed in the {r.landed}")
+        if r.edge:
+            lines.append(f"      REST edge: {r.edge}")
         if show_rows and r.accepted and not quiet:
             lines.append(f"      row: {json.dumps(r.outcome.row, ensure_ascii=False)}")
     s = summary(results)

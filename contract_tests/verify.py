@@ -20,6 +20,7 @@ class Result:
     problem: str | None = None
     warning: str | None = None
     landed: str | None = None  # end-to-end: where the stack put it ("events", "dead_letter ...")
+    edge: str | None = None  # --endpoint: what the REST ingestion edge answered
 
     @property
     def passed(self) -> bool:
@@ -28,6 +29,11 @@ class Result:
     @property
     def accepted(self) -> bool:
         return self.outcome.accepted
+
+    def add_problem(self, extra: str | None) -> None:
+        """Add a further reason for failing (e.g. a disagreement of the stack or the edge)."""
+        if extra:
+            self.problem = f"{self.problem}; {extra}" if self.problem else extra
 
     def describe_outcome(self) -> str:
         o = self.outcome

@@ -29,6 +29,8 @@ from loadtest.target import Target, TargetError, gcp_target
 HERE = Path(__file__).resolve().parent
 TUNINGS = {"stock": STOCK, "pull500": PULL_ONLY, "tuned": ALL}
 EMULATOR_VARIABLES = ("PUBSUB_EMULATOR_HOST", "BIGQUERY_EMULATOR_HOST")
+VIAS = ("pubsub", "rest")
+USERS = {"pubsub": ["EventPublisher", "EndToEndProbe"], "rest": ["RestEventSender", "EndToEndProbe"]}
 
 
 def parser() -> argparse.ArgumentParser:
@@ -48,6 +50,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--tuning", choices=TUNINGS, default="tuned",
                    help="local: DirectRunner tuning, as the harness applies it by default "
                    "(see bench/README.md)")
+    p.add_argument("--via", choices=VIAS, default="pubsub",
+                   help="pubsub: publish with the client; rest: POST to the REST ingestion edge "
+                   "(started on the local stack, one API key per source)")
+    p.add_argument("--invalid-ratio", type=float, default=0.05,
+                   help="rest: share of invalid events in each request (default: %(default)s)")
     p.add_argument("--reports", default=str(HERE / "reports"))
     p.add_argument("--name", default="load", help="report file prefix")
     return p
@@ -63,6 +70,12 @@ def select_target(args) -> Target | None:
     return None
 
 
+def check_via(args) -> None:
+    if args.via == "rest" and args.target == "gcp":
+        raise TargetError("--via rest runs the REST edge on the local stack; against GCP, load "
+                          "your deployed edge with locust -f loadtest/locustfile.py RestEventSender")
+
+
 def locust_command(args, reports: Path) -> list[str]:
     prefix = reports / args.name
     return [
@@ -71,10 +84,11 @@ def locust_command(args, reports: Path) -> list[str]:
         "--run-time", str(int(parse_duration(args.run_time))),
         "--csv", str(prefix), "--csv-full-history", "--html", f"{prefix}.html",
         "--only-summary", "--loglevel", "WARNING", "--stop-timeout", "10",
+        *USERS[args.via],
     ]
 
 
-def locust_env(args, target: Target) -> dict[str, str]:
+def locust_env(args, target: Target, rest: tuple[str, str] | None = None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("LOADTEST_")}
     if target.kind == "gcp":
         for name in EMULATOR_VARIABLES:  # the clients would follow them instead of GCP
@@ -88,8 +102,12 @@ def locust_env(args, target: Target) -> dict[str, str]:
         LOADTEST_BATCH_MAX_LATENCY=str(args.batch_max_latency),
         LOADTEST_PROBE_INTERVAL=str(args.probe_interval),
         LOADTEST_RUN_ID=uuid.uuid4().hex[:8],
+        LOADTEST_VIA=args.via,
+        LOADTEST_INVALID_RATIO=str(args.invalid_ratio),
         PYTHONPATH=os.pathsep.join(filter(None, [str(HERE.parent), env.get("PYTHONPATH")])),
     )
+    if rest is not None:
+        env.update(LOADTEST_REST_URL=rest[0], LOADTEST_REST_KEYS=rest[1])
     return env
 
 
@@ -109,6 +127,7 @@ def run(args) -> int:
     from loadtest.chart import build_chart
 
     target = select_target(args)
+    check_via(args)
     reports = Path(args.reports)
     reports.mkdir(parents=True, exist_ok=True)
     stack = None
@@ -118,13 +137,22 @@ def run(args) -> int:
         print("starting the emulators and the pipeline ...", flush=True)
         stack = LocalStack(tuning=TUNINGS[args.tuning])
         target = stack.start()
+    edge = rest = None
     try:
+        if args.via == "rest":
+            from loadtest.edge import keys_to_env, start_edge
+
+            edge, keys = start_edge(target.topic, target.pubsub, reports / f"{args.name}-edge")
+            rest = (edge.url, keys_to_env(keys))
+            print(f"REST edge: {edge.url} ({len(keys)} sources, log {edge.log_path})", flush=True)
         print(f"target: {target.kind} project {target.project}, topic {target.topic}", flush=True)
         print(f"locust: {args.shape} shape, {args.users} users, {args.run_time}", flush=True)
         started = time.monotonic()
-        code = subprocess.call(locust_command(args, reports), env=locust_env(args, target))
+        code = subprocess.call(locust_command(args, reports), env=locust_env(args, target, rest))
         print(f"locust exited with {code} after {time.monotonic() - started:.0f}s", flush=True)
     finally:
+        if edge is not None:
+            edge.stop()
         if stack is not None:
             rows = stack.landed()
             stack.stop()

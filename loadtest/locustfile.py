@@ -10,10 +10,19 @@ Request types in Locust's stats:
   client's batching included); an exception from the future is a failure.
 * ``e2e``: one per probe event; response time = publish() call -> first poll of the events
   table that shows its row. A probe not seen within ``LOADTEST_E2E_TIMEOUT`` is a failure.
+
+Through the REST edge (``python -m loadtest --via rest``: ``LOADTEST_VIA=rest``), the user
+class is :class:`RestEventSender` instead of :class:`EventPublisher` and the probe posts its
+events to the edge:
+
+* ``POST /v1/events``: Locust's HTTP stats of each request (429 and 503 are failures);
+* ``rest accepted``: one per event the edge accepted (its req/s is accepted events/s), with
+  the response time of the request that carried it.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import time
 import uuid
@@ -24,7 +33,15 @@ import grpc.experimental.gevent as grpc_gevent
 
 grpc_gevent.init_gevent()
 
-from locust import LoadTestShape, User, constant, constant_throughput, events, task  # noqa: E402
+from locust import (  # noqa: E402
+    FastHttpUser,
+    LoadTestShape,
+    User,
+    constant,
+    constant_throughput,
+    events,
+    task,
+)
 
 from loadtest.landing import LandingWatch  # noqa: E402
 from loadtest.shapes import ShapePlan, parse_duration  # noqa: E402
@@ -42,6 +59,9 @@ BATCH_MAX_LATENCY = _setting("BATCH_MAX_LATENCY", 0.01)
 PROBE_INTERVAL = _setting("PROBE_INTERVAL", 0.5)
 E2E_TIMEOUT = _setting("E2E_TIMEOUT", 60.0)
 RUN_ID = os.environ.get("LOADTEST_RUN_ID") or uuid.uuid4().hex[:8]
+VIA = os.environ.get("LOADTEST_VIA", "pubsub")
+INVALID_RATIO = _setting("INVALID_RATIO", 0.05)
+REST_URL = os.environ.get("LOADTEST_REST_URL", "")
 
 _shared: dict[str, object] = {}
 
@@ -116,6 +136,64 @@ class EventPublisher(User):
                 pass
 
 
+def rest_keys() -> list[tuple[str, str]]:
+    """``(source, API key)`` pairs the edge accepts."""
+    if "keys" not in _shared:
+        from loadtest.edge import keys_from_env
+
+        _shared["keys"] = keys_from_env(os.environ.get("LOADTEST_REST_KEYS", ""))
+    return _shared["keys"]
+
+
+def post_events(client, environment, key: str, lines: list[bytes]) -> dict | None:
+    """POST NDJSON to the edge with Locust's HTTP client; report each accepted event."""
+    started = time.perf_counter()
+    with client.post("/v1/events", data=b"\n".join(lines), name="POST /v1/events",
+                     headers={"X-API-Key": key, "content-type": "application/x-ndjson"},
+                     catch_response=True) as response:
+        if response.status_code not in (200, 207, 422):
+            response.failure(f"HTTP {response.status_code}")
+            return None
+        response.success()
+        body = response.json()
+    elapsed = (time.perf_counter() - started) * 1000
+    for _ in body["accepted"]:
+        environment.events.request.fire(request_type="rest", name="accepted",
+                                        response_time=elapsed, response_length=0,
+                                        exception=None, context={})
+    return body
+
+
+class RestEventSender(FastHttpUser):
+    """Posts ``LOADTEST_EVENTS_PER_TASK`` events per task to the REST edge as NDJSON, about
+    ``LOADTEST_INVALID_RATIO`` of them invalid, with the API key of a source of its own."""
+
+    wait_time = constant_throughput(USER_RATE)
+    host = REST_URL or "http://127.0.0.1"
+
+    def on_start(self):
+        import random
+
+        self.rng = random.Random()
+        self.source, self.key = self.rng.choice(rest_keys())
+
+    @task
+    def post(self):
+        from pipeline import samples
+
+        kinds = sorted(samples.BAD_KINDS)
+        lines = []
+        for _ in range(EVENTS_PER_TASK):
+            if self.rng.random() < INVALID_RATIO:
+                lines.append(samples.bad_payload(self.rng.choice(kinds), self.rng)[0]
+                             .replace(b"\n", b" "))
+            else:
+                event = samples.valid_event(self.rng)
+                event["metadata"]["source"] = self.source
+                lines.append(samples.encode(event))
+        post_events(self.client, self.environment, self.key, lines)
+
+
 class EndToEndProbe(User):
     """Publishes a tagged event every ``LOADTEST_PROBE_INTERVAL`` s and reports, as ``e2e``,
     how long each took to become a row of the events table."""
@@ -142,8 +220,23 @@ class EndToEndProbe(User):
             if exception is None:
                 self.sent[event_id] = sent
 
-        publish_one(self.environment, payload, "probe", published)
+        if VIA == "rest":
+            self._post_probe(event_id, payload, sent)
+        else:
+            publish_one(self.environment, payload, "probe", published)
         self.check_landings()
+
+    def _post_probe(self, event_id: str, payload: bytes, sent: float) -> None:
+        from locust.contrib.fasthttp import FastHttpSession
+
+        if not hasattr(self, "rest"):
+            self.rest = FastHttpSession(REST_URL, self.environment.events.request, user=self)
+        source, key = rest_keys()[0]
+        event = json.loads(payload)
+        event["metadata"]["source"] = source
+        body = post_events(self.rest, self.environment, key, [json.dumps(event).encode()])
+        if body and body["accepted"]:
+            self.sent[event_id] = sent
 
     def check_landings(self):
         fire = self.environment.events.request.fire

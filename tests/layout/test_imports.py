@@ -18,6 +18,7 @@ FORBIDDEN = {
                   "ingest"),
     "pipeline": ("emulators", "loadtest", "contract_tests", "parity", "ingest"),
     "harness": ("loadtest", "contract_tests", "parity"),
+    "ingest": ("emulators", "harness", "loadtest", "contract_tests", "parity"),
 }
 #: ``pipeline`` may import exactly one module of the harness: the Beam-patch registry.
 ALLOWED_EXCEPTIONS = {("pipeline", "harness.beam_local")}
