@@ -77,7 +77,7 @@ def run_load(service: BigQueryService, config: dict, data: bytes | None) -> dict
     create = config.get("createDisposition") or "CREATE_IF_NEEDED"
     write = config.get("writeDisposition") or "WRITE_APPEND"
     with service.storage.lock:
-        table = existing_destination(service, dest, create, write, "load into")
+        table = existing_destination(catalog, dest, create, write, "load into")
         effective = schema if schema is not None else (table.schema if table else [])
         if table is None and not effective:
             raise Invalid("No schema specified on job or table (nothing to autodetect from).")
@@ -106,7 +106,7 @@ def run_load(service: BigQueryService, config: dict, data: bytes | None) -> dict
                 f"Please look into the errors[] collection for more details. First error: "
                 f"{errors[0]['message']}"
             )
-        fresh = new_destination(service, dest, table, effective, write)
+        fresh = new_destination(catalog, dest, table, effective, write)
         if fresh is not None:
             table = fresh
         elif schema is not None and _has_new_fields(table.schema, schema):

@@ -9,13 +9,14 @@ from typing import Any
 
 from . import resources
 from .catalog import Catalog, Table
-from .errors import Invalid, NotFound, expect_dict
+from .errors import BigQueryError, Invalid, NotFound, expect_dict
 from .insert import STOPPED, InsertIdCache, RowValidator, error_entries
-from .storage import SCRATCH, Storage
-from .types import TS_FLOAT, TS_INT64, TS_ISO, arrow_type, quote_ident, row_encoder
+from .query import QueryEngine
+from .storage import Storage
+from .types import TS_FLOAT, TS_INT64, TS_ISO, arrow_type, row_encoder
 
 DEFAULT_PAGE_ROWS = 100_000
-MAX_PAGE_BYTES_HINT = 10 * 1024 * 1024
+MAX_INSERT_ROWS = 50_000  # rows per insertAll request, as BigQuery limits them
 
 
 def encode_page_token(offset: int) -> str:
@@ -27,7 +28,7 @@ def decode_page_token(token: str | None) -> int | None:
         return None
     try:
         text = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
-        if text.startswith("o:"):
+        if text.startswith("o:") and text[2:].isdigit():
             return int(text[2:])
     except (ValueError, UnicodeDecodeError):
         pass
@@ -70,6 +71,7 @@ class BigQueryService:
     ):
         self.storage = Storage(data_dir)
         self.catalog = Catalog(self.storage, default_project)
+        self.engine = QueryEngine(self.catalog, self.storage)
         self.insert_ids = InsertIdCache(insert_id_window)
         self.insert_ids.load(self.storage.live_insert_ids(self.insert_ids.clock()))
         self.catalog.on_table_dropped = self._forget_insert_ids
@@ -98,7 +100,7 @@ class BigQueryService:
     def table_resource(self, table: Table) -> dict:
         if table.type == "TABLE":
             num_rows = self.storage.count_rows(table.storage_name)
-            columns = max(len(self.catalog.physical_schema(table)), 1)
+            columns = max(len(self.catalog.physical_columns(table)), 1)
             num_bytes = num_rows * columns * 8
         else:
             num_rows = num_bytes = 0
@@ -108,11 +110,9 @@ class BigQueryService:
         return resources.table_resource(table, num_rows, num_bytes, self.base_url, schema)
 
     def view_schema(self, table: Table) -> list[dict]:
-        from .query import describe_view
-
         try:
-            return describe_view(self, table)
-        except Exception:  # a broken view still lists; querying it reports the error
+            return self.engine.describe_view(table)
+        except BigQueryError:  # a broken view still lists; querying it reports the error
             return []
 
     def create_table(self, project: str, dataset_id: str, resource: dict) -> Table:
@@ -125,12 +125,11 @@ class BigQueryService:
             raise Invalid("The table reference does not match the request path.")
         table = self.catalog.create_table(project, dataset_id, resource)
         if table.type == "VIEW" and not table.schema:
-            schema = self.view_schema(table)
-            if not schema:
-                from .query import describe_view
-
+            try:
+                schema = self.engine.describe_view(table)
+            except BigQueryError:
                 self.catalog.delete_table(project, dataset_id, table.table_id)
-                describe_view(self, table)  # raises the translation error
+                raise
             table.schema = schema
             with self.storage.lock:
                 self.catalog.save_table(table)
@@ -164,6 +163,11 @@ class BigQueryService:
             rows = []
         if not isinstance(rows, list):
             raise Invalid("Invalid value for rows: expected a list.")
+        if len(rows) > MAX_INSERT_ROWS:
+            raise Invalid(
+                f"too many rows present in the request, limit: {MAX_INSERT_ROWS} "
+                f"row count: {len(rows)}."
+            )
         table = self.catalog.get_table(project, dataset_id, table_id)
         if table.type != "TABLE":
             raise Invalid(f"Cannot add rows to a table of type {table.type}.")
@@ -211,7 +215,8 @@ class BigQueryService:
             return {"kind": "bigquery#tableDataInsertAllResponse", "insertErrors": merged}
         dedup_key = f"{project}:{dataset_id}.{table_id}"
         arrow_table = self._to_arrow(writer, converted) if converted else None
-        with self.storage.lock:  # check, store and remember ids atomically per request
+        # check, store and remember ids atomically per table
+        with self.storage.append_lock(table.storage_name):
             keep = self.insert_ids.filter_new(dedup_key, insert_ids)
             if keep:
                 if len(keep) != len(converted):
@@ -241,7 +246,7 @@ class BigQueryService:
     ) -> None:
         import duckdb
 
-        with self.storage.lock:
+        with self.storage.append_lock(table.storage_name):  # DDL on the table waits for it
             current = self.catalog.find_table(*table.ref)
             if current is None or current.storage_name != table.storage_name:
                 raise NotFound(
@@ -253,9 +258,11 @@ class BigQueryService:
                 )
             except duckdb.ConversionException as exc:
                 raise _BulkConversionError(str(exc)) from None
+        with self._writers_lock:
             self._appends += 1
-            if self._appends % 1000 == 0:
-                self.storage.forget_insert_ids(None, self.insert_ids.clock())
+            sweep = self._appends % 1000 == 0
+        if sweep:
+            self.storage.forget_insert_ids(None, self.insert_ids.clock())
 
     def append_rows(self, table: Table, rows: list[dict]) -> None:
         """Append already converted rows (load jobs)."""
@@ -284,41 +291,33 @@ class BigQueryService:
         def fetch(offset: int, limit: int) -> list[tuple]:
             return self.storage.read_rows(table.storage_name, names, offset, limit)
 
-        page = self.read_page(fetch, schema, total, params, ts_format_from(params))
+        page = read_page(fetch, schema, total, params, ts_format_from(params))
         page["kind"] = "bigquery#tableDataList"
         page["etag"] = table.etag
         return page
 
-    def read_page(
-        self,
-        fetch: Callable[[int, int], list[tuple]],
-        schema: list[dict],
-        total: int,
-        params: dict,
-        ts_format: str,
-    ) -> dict:
-        """One page of rows with totalRows and pageToken (shared by tabledata.list and queries)."""
-        offset = decode_page_token(params.get("pageToken"))
-        if offset is None:
-            offset = _int_param(params, "startIndex", 0)
-        max_results = _int_param(params, "maxResults", DEFAULT_PAGE_ROWS)
-        limit = max(0, min(max_results, DEFAULT_PAGE_ROWS))
-        rows = fetch(offset, limit) if limit and schema and offset < total else []
-        page: dict[str, Any] = {"totalRows": str(total)}
-        if rows:  # like BigQuery, no `rows` key on an empty page (maxResults=0 probes rely on it)
-            encode = row_encoder(schema, ts_format)
-            page["rows"] = [encode(row) for row in rows]
-        if offset + len(rows) < total and limit:
-            page["pageToken"] = encode_page_token(offset + len(rows))
-        return page
 
-    # ------------------------------------------------------------------ SQL hook
-
-    def resolve_table(self, project: str, dataset_id: str, table_id: str) -> str:
-        """DuckDB name of a BigQuery table (the SQL translator's resolve_table)."""
-        from .query import resolve_table
-
-        return resolve_table(self, project, dataset_id, table_id)
+def read_page(
+    fetch: Callable[[int, int], list[tuple]],
+    schema: list[dict],
+    total: int,
+    params: dict,
+    ts_format: str,
+) -> dict:
+    """One page of rows with totalRows and pageToken (shared by tabledata.list and queries)."""
+    offset = decode_page_token(params.get("pageToken"))
+    if offset is None:
+        offset = _int_param(params, "startIndex", 0)
+    max_results = _int_param(params, "maxResults", DEFAULT_PAGE_ROWS)
+    limit = max(0, min(max_results, DEFAULT_PAGE_ROWS))
+    rows = fetch(offset, limit) if limit and schema and offset < total else []
+    page: dict[str, Any] = {"totalRows": str(total)}
+    if rows:  # like BigQuery, no `rows` key on an empty page (maxResults=0 probes rely on it)
+        encode = row_encoder(schema, ts_format)
+        page["rows"] = [encode(row) for row in rows]
+    if offset + len(rows) < total and limit:
+        page["pageToken"] = encode_page_token(offset + len(rows))
+    return page
 
 
 class _BulkConversionError(Exception):
@@ -336,6 +335,3 @@ def _int_param(params: dict, name: str, default: int) -> int:
     if number < 0:
         raise Invalid(f"Invalid value for {name}: {value}")
     return number
-
-
-__all__ = ["BigQueryService", "SCRATCH", "quote_ident"]
