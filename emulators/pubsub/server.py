@@ -70,7 +70,9 @@ async def serve(args: argparse.Namespace) -> None:
 
     server = grpc.aio.server(
         options=[
-            ("grpc.max_receive_message_length", 64 << 20),
+            # no transport cap: oversize requests get INVALID_ARGUMENT from rpc.py, never
+            # RESOURCE_EXHAUSTED (which clients retry forever)
+            ("grpc.max_receive_message_length", -1),
             ("grpc.max_send_message_length", 64 << 20),
             ("grpc.so_reuseport", 0),
         ]
