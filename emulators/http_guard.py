@@ -63,14 +63,9 @@ class HostPolicy:
         """None when the request may go on, else the reason it is refused."""
         if "*" not in self.hosts:
             name = _strip_port(host or "")
-            wildcard_bind = self.bind_host in ("0.0.0.0", "::", "")
             if not name:
                 return "The request has no Host header."
-            if not (
-                is_loopback(name)
-                or (name == self.bind_host and not wildcard_bind)
-                or name in self.hosts
-            ):
+            if not (is_loopback(name) or name == self.bind_host or name in self.hosts):
                 return (
                     f"Host {host!r} is not allowed: the emulator answers loopback names, the "
                     "address it is bound to and the names given with --allow-host."
