@@ -261,7 +261,7 @@ class QueryEngine:
     ) -> str:
         ctx.cacheable = False  # a snapshot: the statement must resolve it anew every time
         columns, rows = information_schema.snapshot(self.catalog, project, dataset_id, view)
-        name = ctx.temp_name(f"info_{view.lower()}")
+        name = ctx.temp_name(f"_emulator_info_{view.lower()}")
         ctx.temp_snapshot(name, columns, rows)
         return ident(name)
 
@@ -415,7 +415,7 @@ class QueryEngine:
 
     def _stage(self, ctx: QueryContext, sql: str, params: list) -> tuple[str, list[dict]]:
         """Run a SELECT once into a temporary table; returns its name and schema."""
-        name = ctx.temp_name("staged")
+        name = ctx.temp_name("_emulator_staged")
         ctx.temp_table(name, sql, params)
         schema = ctx.result_schema(f"SELECT * FROM {ident(name)}", None)
         return name, schema
