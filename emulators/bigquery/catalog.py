@@ -434,6 +434,22 @@ class Catalog:
 
     # ------------------------------------------------------------------ jobs
 
+    def find_job(self, project: str, job_id: str) -> dict | None:
+        return self.jobs.get((project, job_id))
+
+    def list_jobs(self, project: str) -> list[dict]:
+        return [job for (p, _), job in list(self.jobs.items()) if p == project]
+
+    def add_job(self, resource: dict) -> None:
+        """Register a new job (persisted by ``save_job`` when it ends)."""
+        ref = resource["jobReference"]
+        key = (ref["projectId"], ref["jobId"])
+        if key in self.jobs:
+            raise Duplicate(
+                f"Already Exists: Job {ref['projectId']}:{ref['location']}.{ref['jobId']}"
+            )
+        self.jobs[key] = resource
+
     def save_job(self, resource: dict) -> None:
         ref = resource["jobReference"]
         with self.storage.transaction() as con:

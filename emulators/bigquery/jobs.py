@@ -15,10 +15,11 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from . import ids
-from .catalog import now_ms
+from .appends import Appender
+from .catalog import Catalog, now_ms
 from .errors import (
     BackendError,
     BigQueryError,
@@ -33,11 +34,9 @@ from .errors import (
 from .identifiers import columns as column_list
 from .identifiers import ident
 from .load import run_load
-from .query import QueryOutcome, Stop
-from .service import read_page, ts_format_from
-
-if TYPE_CHECKING:
-    from .service import BigQueryService
+from .pages import read_page, ts_format_from
+from .query import QueryEngine, QueryOutcome, Stop
+from .storage import Storage
 
 USER_EMAIL = "emulator@localhost"
 # Query results kept in memory for jobs.getQueryResults; the oldest go first past either bound
@@ -80,10 +79,21 @@ class JobManager:
     """Creates, runs and looks up jobs; query results are paged from memory (Arrow) or from the
     destination table."""
 
-    def __init__(self, service: BigQueryService, max_query_seconds: float = 600.0):
-        self.service = service
-        self.catalog = service.catalog
-        self.engine = service.engine
+    def __init__(
+        self,
+        catalog: Catalog,
+        storage: Storage,
+        engine: QueryEngine,
+        appender: Appender,
+        *,
+        base_url: str = "",
+        max_query_seconds: float = 600.0,
+    ):
+        self.catalog = catalog
+        self.storage = storage
+        self.engine = engine
+        self.appender = appender
+        self.base_url = base_url
         self.max_query_seconds = max_query_seconds
         self._results: dict[tuple[str, str], QueryOutcome] = {}
         self._runs: dict[tuple[str, str], _Run] = {}
@@ -96,7 +106,7 @@ class JobManager:
     # ------------------------------------------------------------------ lookup
 
     def _job(self, project: str, job_id: str) -> dict:
-        job = self.catalog.jobs.get((project, job_id))
+        job = self.catalog.find_job(project, job_id)
         if job is None:
             raise NotFound(f"Not found: Job {project}:{job_id}")
         return job
@@ -108,9 +118,7 @@ class JobManager:
 
     def list(self, project: str, params: dict) -> list[dict]:
         with self._lock:
-            jobs = [
-                copy.deepcopy(j) for (p, _), j in list(self.catalog.jobs.items()) if p == project
-            ]
+            jobs = [copy.deepcopy(j) for j in self.catalog.list_jobs(project)]
         state = params.get("stateFilter")
         if state:
             wanted = {s.upper() for s in (state if isinstance(state, list) else [state])}
@@ -180,7 +188,7 @@ class JobManager:
             "kind": "bigquery#job",
             "etag": uuid.uuid4().hex[:16],
             "id": f"{ref['projectId']}:{ref['location']}.{job_id}",
-            "selfLink": f"{self.service.base_url}/bigquery/v2/projects/{ref['projectId']}/jobs/{job_id}",
+            "selfLink": f"{self.base_url}/bigquery/v2/projects/{ref['projectId']}/jobs/{job_id}",
             "jobReference": ref,
             "configuration": config,
             "status": {"state": "PENDING"},
@@ -196,9 +204,7 @@ class JobManager:
         with self._lock:
             if self._closing:
                 raise BackendError("The emulator is shutting down.")
-            if key in self.catalog.jobs:
-                raise Duplicate(f"Already Exists: Job {ref['projectId']}:{location}.{job_id}")
-            self.catalog.jobs[key] = job
+            self.catalog.add_job(job)
             self._runs[key] = run
         self._ensure_watchdog()
         self._pool.submit(self._execute, job, run, upload)
@@ -232,7 +238,7 @@ class JobManager:
             if job_type == "QUERY":
                 result = self._run_query(ref, config["query"], run, dry_run)
             elif job_type == "LOAD":
-                result = {"load": run_load(self.service, config["load"], upload)}
+                result = {"load": run_load(self.catalog, self.appender, config["load"], upload)}
             elif job_type == "COPY":
                 self._run_copy(config["copy"], run)
             else:
@@ -261,7 +267,7 @@ class JobManager:
             self._runs.pop((ref["projectId"], ref["jobId"]), None)
         try:
             if not dry_run and not self._closing:
-                if self.catalog.jobs.get((ref["projectId"], ref["jobId"])) is job:
+                if self.catalog.find_job(ref["projectId"], ref["jobId"]) is job:
                     with self._lock:
                         saved = copy.deepcopy(job)
                     self.catalog.save_job(saved)
@@ -396,7 +402,7 @@ class JobManager:
             response["schema"] = {"fields": []}
             return response
         response["schema"] = {"fields": outcome.schema}
-        storage = self.service.storage
+        storage = self.storage
         if outcome.arrow is not None:
             arrow = outcome.arrow
             total = arrow.num_rows
@@ -444,7 +450,7 @@ class JobManager:
             if not isinstance(body["requestId"], str):
                 raise Invalid("Invalid value for requestId: expected a string.")
             ref["jobId"] = ids.job_id(f"job_{body['requestId']}".replace("-", "_")[:1024])
-            existing = self.catalog.jobs.get((project, ref["jobId"]))
+            existing = self.catalog.find_job(project, ref["jobId"])
         if existing is None:
             job, run = self._start(project, {"jobReference": ref, "configuration": config}, None)
             if run is None:  # a dry run

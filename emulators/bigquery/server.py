@@ -34,7 +34,8 @@ from .errors import (
     RequestTooLarge,
 )
 from .jobs import JobManager
-from .service import BigQueryService, decode_page_token, encode_page_token
+from .pages import decode_page_token, encode_page_token
+from .service import BigQueryService
 from .types import json_depth
 from .uploads import MAX_UPLOAD_BYTES, ResumableUploads, split_multipart
 
@@ -137,7 +138,14 @@ class Api:
     def __init__(self, service: BigQueryService, max_query_seconds: float = 600.0):
         self.service = service
         self.catalog = service.catalog
-        self.jobs = JobManager(service, max_query_seconds)
+        self.jobs = JobManager(
+            service.catalog,
+            service.storage,
+            service.engine,
+            service.appender,
+            base_url=service.base_url,
+            max_query_seconds=max_query_seconds,
+        )
         self.uploads = ResumableUploads()
 
     # ------------------------------------------------------------------ projects / datasets
