@@ -275,10 +275,8 @@ class JobManager:
             run.done.set()
 
     def _run_query(self, ref: dict, qconfig: dict, run: _Run, dry_run: bool) -> dict:
-        outcome = self.engine.run(
-            ref["projectId"], qconfig, job_id=f"{ref['projectId']}_{ref['jobId']}",
-            dry_run=dry_run, stop=run.stop,
-        )  # fmt: skip
+        """Statistics (and the outcome, kept for getQueryResults) of a query job."""
+        outcome = self.engine.run(ref["projectId"], qconfig, dry_run=dry_run, stop=run.stop)
         stats: dict[str, Any] = {
             "statementType": outcome.statement_type,
             "totalBytesProcessed": str(outcome.total_bytes),

@@ -125,36 +125,33 @@ class QueryContext:
         """The translator's hook: DuckDB identifier of a table, view or INFORMATION_SCHEMA view."""
         return self.engine.resolve_table(self, project, dataset_id, table_id)
 
-    def execute(self, sql: str, params: list | None = None) -> Any:
-        """Run one statement on this context's connection; DuckDB errors become invalidQuery,
-        an interruption the reason it was stopped."""
+    @contextlib.contextmanager
+    def _statement(self) -> Iterator[None]:
+        """Around one statement: DuckDB errors become invalidQuery, an interruption the reason
+        the work was stopped (checked before the statement starts, too)."""
         import duckdb
 
         self.stop.check()
         try:
-            return execute(self.cursor, sql, params or None)
+            yield
         except duckdb.InterruptException:
             self.stop.check()
             raise
         except duckdb.Error as exc:
             self.stop.check()
             raise InvalidQuery(duckdb_message(exc)) from None
+
+    def execute(self, sql: str, params: list | None = None) -> Any:
+        """Run one statement on this context's connection."""
+        with self._statement():
+            return execute(self.cursor, sql, params or None)
 
     def fetch_arrow(self, sql: str, params: list | None) -> tuple[list[dict], Any]:
         """Result schema and rows (a pyarrow Table) of one SELECT."""
-        import duckdb
-
-        self.stop.check()
-        try:
+        with self._statement():
             rel = relation(self.cursor, sql, params)
             schema = [duckdb_to_bq_field(n, t) for n, t in zip(rel.columns, rel.types, strict=True)]
             return schema, rel.to_arrow_table()
-        except duckdb.InterruptException:
-            self.stop.check()
-            raise
-        except duckdb.Error as exc:
-            self.stop.check()
-            raise InvalidQuery(duckdb_message(exc)) from None
 
     def result_schema(self, sql: str, params: list | None) -> list[dict]:
         cursor = self.execute(f"SELECT * FROM ({sql}) AS _emulator_q LIMIT 0", params)
@@ -180,7 +177,8 @@ class QueryContext:
         self._temp[name] = "TABLE"
         if rows:
             marks = ", ".join("?" for _ in columns)
-            executemany(self.cursor, f"INSERT INTO {ident(name)} VALUES ({marks})", rows)
+            with self._statement():
+                executemany(self.cursor, f"INSERT INTO {ident(name)} VALUES ({marks})", rows)
 
     def close(self) -> None:
         """Drop the temporary objects, so the connection goes back to the pool clean."""
@@ -325,7 +323,6 @@ class QueryEngine:
         project: str,
         config: dict,
         *,
-        job_id: str,
         dry_run: bool = False,
         stop: Stop | None = None,
     ) -> QueryOutcome:
@@ -377,12 +374,12 @@ class QueryEngine:
                 for t in {id(t): t for t in ctx.referenced}.values()
                 if t.type == "TABLE"
             )
-            outcome = self._execute(ctx, statement, sql, config, job_id, dry_run)
+            outcome = self._execute(ctx, statement, sql, config, dry_run)
             outcome.total_bytes = total_bytes
             return outcome
 
     def _execute(
-        self, ctx: QueryContext, st: Any, sql: str, config: dict, job_id: str, dry_run: bool
+        self, ctx: QueryContext, st: Any, sql: str, config: dict, dry_run: bool
     ) -> QueryOutcome:
         kind = st.kind
         params = list(st.duckdb_params or [])
