@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Callable
 
 from .errors import Invalid
 
@@ -22,23 +23,39 @@ MAX_TABLE_ID_BYTES = 1024
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
-def project_id(value: object) -> str:
-    if not isinstance(value, str) or not _PROJECT.match(value):
-        raise Invalid(
-            f'Invalid project ID "{_shown(value)}". Project IDs must contain 6-63 lowercase '
-            "letters, digits, or dashes. Some project IDs also include domain name separated by "
-            "a colon. IDs must start with a letter and may not end with a dash."
-        )
-    return value
+def _matching(pattern: re.Pattern, noun: str, rule: str) -> Callable[[object], str]:
+    def check(value: object) -> str:
+        if not isinstance(value, str) or not pattern.match(value):
+            raise Invalid(f'Invalid {noun} ID "{_shown(value)}". {rule}')
+        return value
+
+    check.__doc__ = f"A {noun} id, or Invalid with BigQuery's message."
+    return check
 
 
-def dataset_id(value: object) -> str:
-    if not isinstance(value, str) or not _DATASET.match(value):
-        raise Invalid(
-            f'Invalid dataset ID "{_shown(value)}". Dataset IDs must be alphanumeric (plus '
-            "underscores) and must be at most 1024 characters long."
-        )
-    return value
+project_id = _matching(
+    _PROJECT,
+    "project",
+    "Project IDs must contain 6-63 lowercase letters, digits, or dashes. Some project IDs also "
+    "include domain name separated by a colon. IDs must start with a letter and may not end "
+    "with a dash.",
+)
+dataset_id = _matching(
+    _DATASET,
+    "dataset",
+    "Dataset IDs must be alphanumeric (plus underscores) and must be at most 1024 characters long.",
+)
+job_id = _matching(
+    _JOB,
+    "job",
+    "Job IDs must be alphanumeric (plus underscores and dashes) and must be at most 1024 "
+    "characters long.",
+)
+routine_id = _matching(
+    _ROUTINE,
+    "routine",
+    "Routine IDs must be alphanumeric (plus underscores) and must be at most 256 characters long.",
+)
 
 
 def table_id(value: object, *, decorator: bool = False) -> str:
@@ -60,24 +77,6 @@ def table_id(value: object, *, decorator: bool = False) -> str:
             "cannot be used."
         )
     return value  # type: ignore[return-value]
-
-
-def job_id(value: object) -> str:
-    if not isinstance(value, str) or not _JOB.match(value):
-        raise Invalid(
-            f'Invalid job ID "{_shown(value)}". Job IDs must be alphanumeric (plus underscores '
-            "and dashes) and must be at most 1024 characters long."
-        )
-    return value
-
-
-def routine_id(value: object) -> str:
-    if not isinstance(value, str) or not _ROUTINE.match(value):
-        raise Invalid(
-            f'Invalid routine ID "{_shown(value)}". Routine IDs must be alphanumeric (plus '
-            "underscores) and must be at most 256 characters long."
-        )
-    return value
 
 
 # Path parameter -> its check (tables may carry a partition decorator in a path).

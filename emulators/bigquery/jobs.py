@@ -34,7 +34,7 @@ from .errors import (
 from .identifiers import columns as column_list
 from .identifiers import ident
 from .load import run_load
-from .pages import read_page, ts_format_from
+from .pages import int_param, read_page, ts_format_from
 from .query import QueryEngine, QueryOutcome, Stop
 from .storage import Storage
 
@@ -541,15 +541,7 @@ class JobManager:
 
 
 def _timeout_s(value: Any) -> float:
-    if value in (None, ""):
-        return DEFAULT_WAIT_MS / 1000
-    try:
-        ms = int(value)
-    except (TypeError, ValueError):
-        raise Invalid(f"Invalid value for timeoutMs: {value}") from None
-    if ms < 0:
-        raise Invalid(f"Invalid value for timeoutMs: {value}")
-    return ms / 1000
+    return int_param({"timeoutMs": value}, "timeoutMs", DEFAULT_WAIT_MS) / 1000
 
 
 def job_error(job: dict) -> BigQueryError:

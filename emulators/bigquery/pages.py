@@ -50,8 +50,8 @@ def read_page(
     """One page of rows with totalRows and pageToken (shared by tabledata.list and queries)."""
     offset = decode_page_token(params.get("pageToken"))
     if offset is None:
-        offset = _int_param(params, "startIndex", 0)
-    max_results = _int_param(params, "maxResults", DEFAULT_PAGE_ROWS)
+        offset = int_param(params, "startIndex", 0)
+    max_results = int_param(params, "maxResults", DEFAULT_PAGE_ROWS)
     limit = max(0, min(max_results, DEFAULT_PAGE_ROWS))
     rows = fetch(offset, limit) if limit and schema and offset < total else []
     page: dict[str, Any] = {"totalRows": str(total)}
@@ -63,7 +63,8 @@ def read_page(
     return page
 
 
-def _int_param(params: dict, name: str, default: int) -> int:
+def int_param(params: dict, name: str, default: int) -> int:
+    """A non-negative integer parameter, ``default`` when absent; Invalid otherwise."""
     value = params.get(name)
     if value in (None, ""):
         return default

@@ -34,7 +34,7 @@ from .errors import (
     RequestTooLarge,
 )
 from .jobs import JobManager
-from .pages import decode_page_token, encode_page_token
+from .pages import decode_page_token, encode_page_token, int_param
 from .service import BigQueryService
 from .types import json_depth
 from .uploads import MAX_UPLOAD_BYTES, ResumableUploads, split_multipart
@@ -120,13 +120,7 @@ def _base_table(table_id: str) -> str:
 
 def _paginate(items: list, params: dict) -> tuple[list, str | None]:
     start = decode_page_token(params.get("pageToken")) or 0
-    try:
-        size = int(params.get("maxResults") or 0)
-    except ValueError:
-        raise Invalid(f"Invalid value for maxResults: {params.get('maxResults')}") from None
-    if size < 0:
-        raise Invalid(f"Invalid value for maxResults: {params.get('maxResults')}")
-    size = size or 1000
+    size = int_param(params, "maxResults", 0) or 1000
     page = items[start : start + size]
     token = encode_page_token(start + size) if start + size < len(items) else None
     return page, token

@@ -14,6 +14,11 @@ from tests.bigquery.conftest import make_client, start_emulator, stop_emulator
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
+def _kill_9(emulator) -> None:
+    emulator.process.send_signal(signal.SIGKILL)
+    emulator.process.wait()
+
+
 def test_data_survives_kill_9(tmp_path):
     data_dir = str(tmp_path / "bq")
     first = start_emulator("--data-dir", data_dir)
@@ -45,8 +50,7 @@ def test_data_survives_kill_9(tmp_path):
             f"CREATE VIEW `{client.project}.durable.v` (ident) AS SELECT id FROM `{ref}`"
         )
     finally:
-        first.process.send_signal(signal.SIGKILL)
-        first.process.wait()
+        _kill_9(first)
 
     second = start_emulator("--data-dir", data_dir)
     try:
@@ -91,8 +95,7 @@ def test_deleted_jobs_stay_deleted_and_ids_are_stable_across_restarts(tmp_path):
         client.delete_job_metadata(gone.job_id)
         numeric = {p.project_id: p.numeric_id for p in client.list_projects()}
     finally:
-        first.process.send_signal(signal.SIGKILL)
-        first.process.wait()
+        _kill_9(first)
 
     second = start_emulator("--data-dir", data_dir)
     try:
