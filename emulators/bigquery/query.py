@@ -71,12 +71,11 @@ class Stop:
             self._cursor = None
 
     def stop(self, reason: BigQueryError) -> None:
-        with self._lock:
+        with self._lock:  # held while interrupting: a detached cursor may serve another query
             if self.reason is None:
                 self.reason = reason
-            cursor = self._cursor
-        if cursor is not None:
-            cursor.interrupt()
+            if self._cursor is not None:
+                self._cursor.interrupt()
 
     def check(self) -> None:
         """Raise the reason if the work was stopped (checked between statements)."""
