@@ -36,8 +36,3 @@ def ident(name: str) -> str:
 def columns(names: Iterable[str]) -> str:
     """A comma-separated list of quoted identifiers."""
     return ", ".join(ident(n) for n in names)
-
-
-def qualified(database: str, name: str) -> str:
-    """``"database"."name"`` (e.g. a table of the attached scratch database)."""
-    return f"{ident(database)}.{ident(name)}"

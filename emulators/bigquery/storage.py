@@ -2,8 +2,9 @@
 
 Table data lives in the main database (a file under --data-dir, or memory) under generated
 names, so BigQuery's case-sensitive table names never clash in DuckDB's case-insensitive
-catalog. Query results and INFORMATION_SCHEMA snapshots live in an attached in-memory database
-`scratch` that is never persisted. Every write commits before the caller answers the request.
+catalog. Anonymous query results are Arrow tables in memory; what a query stages (its views,
+INFORMATION_SCHEMA snapshots, results on their way to a destination) are TEMP objects of its own
+connection, never persisted. Every write commits before the caller answers the request.
 
 Lock-down: DuckDB is opened with external access off (no file, URL or extension access from
 SQL), extension autoloading and autoinstalling off, and its configuration locked once set up,
@@ -30,10 +31,9 @@ from typing import Any
 
 from .errors import InvalidQuery
 from .identifiers import columns as column_list
-from .identifiers import ident, qualified
+from .identifiers import ident
 from .types import bq_to_duckdb_type
 
-SCRATCH = "scratch"
 _POOL_SIZE = 16  # idle cursors kept for reuse
 
 # Settings of every database the emulator opens. The configuration is locked after set-up.
@@ -121,7 +121,6 @@ class Storage:
         self.lock = threading.RLock()
         for sql in (
             "SET GLOBAL TimeZone = 'UTC'",
-            f"ATTACH ':memory:' AS {SCRATCH}",
             "CREATE SCHEMA IF NOT EXISTS _emulator",
             "CREATE TABLE IF NOT EXISTS _emulator.catalog ("
             "key VARCHAR PRIMARY KEY, kind VARCHAR NOT NULL, resource VARCHAR NOT NULL)",
@@ -330,14 +329,11 @@ class Storage:
                 return self.count_rows(name, own)
         return execute(cur, f"SELECT count(*) FROM {ident(name)}").fetchone()[0]
 
-    def read_rows(
-        self, name: str, columns: list[str], offset: int, limit: int, database: str = ""
-    ) -> list[tuple]:
+    def read_rows(self, name: str, columns: list[str], offset: int, limit: int) -> list[tuple]:
         cols = column_list(columns) or "NULL"
-        target = qualified(database, name) if database else ident(name)
         with self.cursor() as cur:
             return execute(
-                cur, f"SELECT {cols} FROM {target} LIMIT {int(limit)} OFFSET {int(offset)}"
+                cur, f"SELECT {cols} FROM {ident(name)} LIMIT {int(limit)} OFFSET {int(offset)}"
             ).fetchall()
 
     def close(self) -> None:
