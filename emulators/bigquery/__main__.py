@@ -7,6 +7,8 @@ import contextlib
 import socket
 import sys
 
+from emulators import http_guard
+
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
@@ -26,6 +28,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="insertAll de-duplication window per table (0 disables)",
     )
     parser.add_argument(
+        "--max-query-seconds",
+        type=float,
+        default=600.0,
+        metavar="SECONDS",
+        help="a job still running after this is stopped (default 600: 10 minutes)",
+    )
+    http_guard.add_arguments(parser)
+    parser.add_argument(
         "--log-level", default="warning", help="info logs every request (method, status, latency)"
     )
     parser.add_argument(
@@ -36,6 +46,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.max_query_seconds <= 0:
+        print("bigquery emulator: --max-query-seconds must be positive", file=sys.stderr)
+        return 2
     from emulators import logs
 
     logs.configure(args.log_level, json_lines=args.log_format == "json")
@@ -69,7 +82,8 @@ def main(argv: list[str] | None = None) -> int:
 
     from .request_log import RequestLog
 
-    app = RequestLog(build_app(service))
+    policy = http_guard.HostPolicy(args.host, args.allow_host, args.allow_origin)
+    app = RequestLog(build_app(service, policy=policy, max_query_seconds=args.max_query_seconds))
     config = uvicorn.Config(
         app,
         log_level=args.log_level,

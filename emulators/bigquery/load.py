@@ -6,18 +6,17 @@ import csv
 import io
 import json
 import re
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from .appends import Appender
+from .catalog import Catalog
 from .destinations import existing_destination, new_destination
 from .errors import Invalid, expect_dict, expect_list
 from .insert import RowValidator
 from .types import normalize_schema, parse_date, parse_timestamp
 
-if TYPE_CHECKING:
-    from .service import BigQueryService
 
-
-def run_load(service: BigQueryService, config: dict, data: bytes | None) -> dict:
+def run_load(catalog: Catalog, appender: Appender, config: dict, data: bytes | None) -> dict:
     """Parse, validate and write the rows; returns statistics.load."""
     if data is None:
         uris = config.get("sourceUris") or []
@@ -49,7 +48,6 @@ def run_load(service: BigQueryService, config: dict, data: bytes | None) -> dict
         raise Invalid(
             f"Source format {fmt} is not supported by this emulator (NDJSON and CSV are)."
         )
-    catalog = service.catalog
     given = expect_dict(config.get("schema"), "schema").get("fields")
     if given is not None:
         expect_list(given, "schema.fields")
@@ -76,8 +74,8 @@ def run_load(service: BigQueryService, config: dict, data: bytes | None) -> dict
     ignore_unknown = bool(config.get("ignoreUnknownValues"))
     create = config.get("createDisposition") or "CREATE_IF_NEEDED"
     write = config.get("writeDisposition") or "WRITE_APPEND"
-    with service.storage.lock:
-        table = existing_destination(service, dest, create, write, "load into")
+    with catalog.storage.lock:
+        table = existing_destination(catalog, dest, create, write, "load into")
         effective = schema if schema is not None else (table.schema if table else [])
         if table is None and not effective:
             raise Invalid("No schema specified on job or table (nothing to autodetect from).")
@@ -106,7 +104,7 @@ def run_load(service: BigQueryService, config: dict, data: bytes | None) -> dict
                 f"Please look into the errors[] collection for more details. First error: "
                 f"{errors[0]['message']}"
             )
-        fresh = new_destination(service, dest, table, effective, write)
+        fresh = new_destination(catalog, dest, table, effective, write)
         if fresh is not None:
             table = fresh
         elif schema is not None and _has_new_fields(table.schema, schema):
@@ -118,7 +116,7 @@ def run_load(service: BigQueryService, config: dict, data: bytes | None) -> dict
                     f"{_has_new_fields(table.schema, schema)})"
                 )
             table = catalog.update_table(table, {"schema": {"fields": schema}}, replace=False)
-        service.append_rows(table, converted)
+        appender.append_rows(table, converted)
         catalog.save_table(table)
     return {
         "inputFiles": "1",

@@ -1,6 +1,6 @@
 """The admin endpoint (ours, off Google's API surface): ``hooks.Hooks`` over HTTP/JSON.
 
-Served on the emulator's port under ``/_emulator/`` (same Host/Origin guard as the REST API):
+Served on the emulator's port under ``/_emulator/`` (same Host/Origin policy as the REST API):
 
 | request | does |
 | --- | --- |

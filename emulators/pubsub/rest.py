@@ -9,7 +9,7 @@ RFC 3339 timestamps). Errors use Google's JSON shape ``{"error": {"code", "messa
 integers in the response.
 
 Things the gRPC wire does not have: bodies are capped (``MAX_BODY_BYTES``), a body that is not
-JSON (or nests too deep) is INVALID_ARGUMENT, and every request passes ``guard.Guard`` first.
+JSON (or nests too deep) is INVALID_ARGUMENT, and every request passes ``http_guard.HostPolicy`` first.
 """
 
 from __future__ import annotations

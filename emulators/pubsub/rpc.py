@@ -44,15 +44,33 @@ def status_details(err: ApiError) -> tuple[tuple[str, bytes], ...]:
     return (("grpc-status-details-bin", status.SerializeToString()),)
 
 
+MALFORMED = ApiError(
+    "INVALID_ARGUMENT", "Invalid request: the request message could not be parsed."
+)
+# Request sizes the service accepts; past them, INVALID_ARGUMENT as Google's front end answers.
+# The transport takes requests of any size (the server sets no receive cap), so an oversize
+# request is refused here with a status the client does not retry, never the transport's
+# RESOURCE_EXHAUSTED. Publish checks its own 10 MB limit with the service's message.
+MAX_REQUEST_BYTES = 10 * 1024 * 1024
+REQUEST_LIMITS = {"Acknowledge": 512 * 1024, "ModifyAckDeadline": 512 * 1024, "Publish": None}
+
+
 class Malformed:
-    """Stands in for a request that did not parse, so the handler can answer in API shape."""
+    """Stands in for a request that did not parse or is too large, so the handler can answer
+    in API shape: ``status`` is the error to answer with."""
 
-    def __init__(self, error: Exception):
+    def __init__(self, error: Exception, status: ApiError = MALFORMED):
         self.error = error
+        self.status = status
 
 
-def tolerant(deserialize: Callable[[bytes], Any]) -> Callable[[bytes], Any]:
+def tolerant(
+    deserialize: Callable[[bytes], Any], limit: int | None = None
+) -> Callable[[bytes], Any]:
     def wrapped(raw: bytes) -> Any:
+        if limit is not None and len(raw) > limit:
+            message = f"Request payload size exceeds the limit: {limit} bytes."
+            return Malformed(ValueError(message), ApiError("INVALID_ARGUMENT", message))
         try:
             return deserialize(raw)
         except Exception as exc:  # DecodeError and friends
@@ -61,9 +79,8 @@ def tolerant(deserialize: Callable[[bytes], Any]) -> Callable[[bytes], Any]:
     return wrapped
 
 
-MALFORMED = ApiError(
-    "INVALID_ARGUMENT", "Invalid request: the request message could not be parsed."
-)
+def request_limit(method: str) -> int | None:
+    return REQUEST_LIMITS.get(method, MAX_REQUEST_BYTES)
 
 
 async def abort(context: grpc.aio.ServicerContext, err: ApiError) -> None:
@@ -81,7 +98,7 @@ def unary(method: str, fn: Callable[[Any], Any], faults: Faults) -> Callable:
     async def handler(request: Any, context: grpc.aio.ServicerContext) -> Any:
         try:
             if isinstance(request, Malformed):
-                raise MALFORMED
+                raise request.status
             if faults.active:
                 await faults.inject(method)
             if is_async:
@@ -133,13 +150,15 @@ def register(
     handlers = {
         name: grpc.unary_unary_rpc_method_handler(
             unary(name, fn, faults),
-            request_deserializer=tolerant(deserialize),
+            request_deserializer=tolerant(deserialize, request_limit(name)),
             response_serializer=wire.serialize,
         )
         for name, (fn, deserialize) in methods.items()
     }
     for name, (fn, deserialize) in (streaming or {}).items():
         handlers[name] = grpc.stream_stream_rpc_method_handler(
-            logged(name, fn), request_deserializer=tolerant(deserialize), response_serializer=wire.serialize
+            logged(name, fn),
+            request_deserializer=tolerant(deserialize, request_limit(name)),
+            response_serializer=wire.serialize,
         )
     server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(service, handlers),))

@@ -10,6 +10,8 @@ import logging
 import signal
 import sys
 
+from emulators import http_guard
+
 TICK_S = 0.05
 GARBAGE_S = 30.0
 
@@ -35,20 +37,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="the BigQuery emulator BigQuery subscriptions write to "
         "(default: $BIGQUERY_EMULATOR_HOST)",
     )
-    parser.add_argument(
-        "--allow-host",
-        action="append",
-        default=[],
-        metavar="NAME",
-        help="REST: also accept this Host header (loopback names always are; * for any)",
-    )
-    parser.add_argument(
-        "--allow-origin",
-        action="append",
-        default=[],
-        metavar="ORIGIN",
-        help="REST: accept browser requests from this Origin, e.g. http://localhost:3000 (* for any)",
-    )
+    http_guard.add_arguments(parser)  # --allow-host / --allow-origin, for the REST surface
     parser.add_argument(
         "--log-level", default="WARNING", help="INFO logs every RPC (method, status, latency)"
     )
@@ -76,7 +65,6 @@ async def serve(args: argparse.Namespace) -> None:
     from emulators.pubsub.exports import ExportWorkers
     from emulators.pubsub.faults import Faults
     from emulators.pubsub.frontdoor import Listener
-    from emulators.pubsub.guard import Guard
     from emulators.pubsub.hooks import Hooks
     from emulators.pubsub.push_worker import PushWorkers
     from emulators.pubsub.rest import RestApi
@@ -98,7 +86,9 @@ async def serve(args: argparse.Namespace) -> None:
 
     server = grpc.aio.server(
         options=[
-            ("grpc.max_receive_message_length", 64 << 20),
+            # no transport cap: oversize requests get INVALID_ARGUMENT from rpc.py, never
+            # RESOURCE_EXHAUSTED (which clients retry forever)
+            ("grpc.max_receive_message_length", -1),
             ("grpc.max_send_message_length", 64 << 20),
             ("grpc.so_reuseport", 0),
         ]
@@ -116,7 +106,7 @@ async def serve(args: argparse.Namespace) -> None:
 
         schema_servicer = schema_service.register_servicer(server, registry)
         methods.update(schema_service.rest_methods(schema_servicer))
-    guard = Guard(args.host, args.allow_host, args.allow_origin)
+    guard = http_guard.HostPolicy(args.host, args.allow_host, args.allow_origin)
     admin = Admin(Hooks(broker, faults))
     listener = Listener(_http_protocol(RestApi(methods, faults, guard, admin)))
     server.add_insecure_port(listener.private_grpc_address())

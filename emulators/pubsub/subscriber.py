@@ -187,7 +187,7 @@ class SubscriberServicer:
             return
         try:
             if isinstance(first, Malformed):
-                raise MALFORMED
+                raise first.status
             if self.faults.active:
                 await self.faults.inject("StreamingPull")
             sub = self.broker.subscription(first.subscription)
@@ -211,6 +211,8 @@ class SubscriberServicer:
             await self._deliver(sub, stream, outbox, reader, context)
         except (grpc.aio.AbortError, asyncio.CancelledError):
             raise
+        except ApiError as err:  # e.g. an oversize request on the stream
+            await abort(context, err)
         except Exception as err:  # a bug: answer INTERNAL rather than UNKNOWN
             log.exception("StreamingPull failed")
             await context.abort(grpc.StatusCode.INTERNAL, f"Internal error: {err}")
@@ -266,6 +268,8 @@ class SubscriberServicer:
     async def _read(self, requests: Any, sub: Subscription, stream: Stream, outbox) -> None:
         async for req in requests:
             if isinstance(req, Malformed):
+                if req.status is not MALFORMED:  # too large: the stream ends with the status
+                    raise req.status
                 return  # ends the stream; the client reconnects
             self._apply(sub, stream, req, outbox)
             if outbox:

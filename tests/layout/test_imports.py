@@ -102,20 +102,8 @@ def cycles(edges: dict[str, set[str]]) -> list[list[str]]:
     return found
 
 
-#: Cycles not yet untangled, listed so that no new one can appear (to be emptied: issue 13).
-KNOWN_CYCLES = [
-    [
-        "emulators.bigquery.alter",
-        "emulators.bigquery.destinations",
-        "emulators.bigquery.information_schema",
-        "emulators.bigquery.query",
-        "emulators.bigquery.service",
-    ],
-]
-
-
 def test_no_import_cycles_anywhere():
-    assert cycles(graph()) == KNOWN_CYCLES
+    assert cycles(graph()) == []
 
 
 @pytest.mark.parametrize("package", sorted(FORBIDDEN))

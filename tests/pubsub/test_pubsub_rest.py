@@ -434,7 +434,10 @@ def test_allow_origin_and_allow_host_flags():
             "Access-Control-Request-Headers": "content-type"}, timeout=10)
         assert preflight.status_code == 204
         assert preflight.headers["access-control-allow-headers"] == "content-type"
+        # pages served from loopback are the developer's own (emulators.http_guard)
         assert requests.get(url, headers={"Origin": "http://localhost:4000"},
+                            timeout=10).status_code == 200
+        assert requests.get(url, headers={"Origin": "https://evil.example"},
                             timeout=10).status_code == 403
         assert requests.get(url, headers={"Host": "pubsub.internal:8085"},
                             timeout=10).status_code == 200
