@@ -12,6 +12,7 @@ from .errors import SqlError, unsupported
 from .functions import rewrite_functions
 from .params import bind_parameters
 from .statements import Statement
+from .surface import check_names, pin_engine_value_names
 from .syntax import RESERVED_KEYWORDS, parse
 from .tables import ResolveFailure, ResolveTable, TableResolver
 
@@ -59,6 +60,8 @@ class _Translator:
 
     def run(self, sql: str, params: list | dict | None) -> Statement:
         tree = parse(sql)
+        check_names(tree, sql)
+        pin_engine_value_names(tree, sql)
         kind = st.classify(tree)
         if isinstance(tree, exp.TruncateTable):
             tree = truncate_as_delete(tree)
