@@ -66,6 +66,7 @@ def translate_sql(
             resolve_table=service.resolve_table,
             params=params,
             param_types=param_types,
+            table_schema=lambda p, d, t: _table_schema(service, p, d, t),
         )
     except sql_error as exc:
         location = getattr(exc, "location", None)
@@ -76,6 +77,12 @@ def translate_sql(
 
 
 # ------------------------------------------------------------------ table resolution
+
+
+def _table_schema(service: BigQueryService, project: str, dataset: str, table_id: str):
+    """REST schema fields of a catalog table or view, for the translator's typing (or None)."""
+    table = service.catalog.find_table(project, dataset, table_id)
+    return table.schema if table is not None else None
 
 
 def resolve_table(service: BigQueryService, project: str, dataset_id: str, table_id: str) -> str:

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from sqlglot import exp
 
 from . import arrays, datetimes
+from .bqtypes import inherit
 from .errors import unsupported
 from .nodes import cast, fn, storage_type
 
@@ -40,8 +41,10 @@ def _rewrite_bottom_up(node: exp.Expr) -> exp.Expr:
         return node
     parent, arg_key, index = node.parent, node.arg_key, node.index
     new = rewrite(node)
-    if new is not node and parent is not None and arg_key:
-        parent.set(arg_key, new, index)
+    if new is not node:
+        inherit(node, new)
+        if parent is not None and arg_key:
+            parent.set(arg_key, new, index)
     return new
 
 

@@ -161,6 +161,8 @@ def _written_name(node: exp.Expr) -> str | None:
     wrappers)."""
     if isinstance(node, exp.Anonymous):
         parent = node.parent
+        if isinstance(parent, exp.NetFunc):
+            return f"NET.{node.name}"
         if isinstance(parent, exp.Dot) and parent.expression is node:
             prefix = parent.this
             if all(isinstance(part, (exp.Identifier, exp.Column, exp.Dot)) for part in

@@ -54,6 +54,20 @@ class TableResolver:
             for part in ("catalog", "db", "this"):
                 table.set(part, new.args.get(part))
 
+    def catalog_ids(self, table: exp.Table) -> tuple[str, str, str] | None:
+        """(project, dataset, table) of a reference to a catalog table, None for a WITH entry,
+        a correlated array or anything that does not name a table."""
+        if not isinstance(table.this, exp.Identifier):
+            return None
+        if not table.args.get("db") and table.name.lower() in visible_ctes(table):
+            return None
+        if _is_correlated_array(table):
+            return None
+        try:
+            return self.ids(table)
+        except SqlError:
+            return None
+
     def ids(self, table: exp.Expr) -> tuple[str, str, str]:
         if not isinstance(table, exp.Table) or not isinstance(table.this, exp.Identifier):
             raise unsupported(f"table reference {table.sql('bigquery')}")
