@@ -159,6 +159,7 @@ def describe_view(service: BigQueryService, table: Table) -> list[dict]:
 # ------------------------------------------------------------------ execution
 
 
+_UDF_ERROR = re.compile(r"^Python exception occurred while executing the UDF: \w+: ")
 _UNRECOGNIZED = re.compile(r'^Referenced column "([^"]+)" not found in FROM clause!')
 
 
@@ -173,6 +174,8 @@ def _duckdb_message(exc: Exception) -> str:
             text = text[len(prefix) :]
             break
     text = text.split("\n\nLINE", 1)[0]
+    # a Python function of the translator (sql/udfs.py) raising BigQuery's message
+    text = _UDF_ERROR.sub("", text)
     unrecognized = _UNRECOGNIZED.match(text)
     if unrecognized:
         return f"Unrecognized name: {unrecognized.group(1)}"

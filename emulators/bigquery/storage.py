@@ -15,6 +15,7 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
+from .sql.udfs import register as register_bigquery_functions
 from .types import bq_to_duckdb_type, quote_ident
 
 SCRATCH = "scratch"
@@ -33,6 +34,7 @@ class Storage:
         else:
             path = ":memory:"
         self.con = duckdb.connect(path, config=config)
+        register_bigquery_functions(self.con)  # the Python functions translated SQL calls
         self.lock = threading.RLock()
         self.con.execute("SET TimeZone = 'UTC'")
         self.con.execute(f"ATTACH ':memory:' AS {SCRATCH}")

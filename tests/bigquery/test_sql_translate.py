@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as hs
 
 from emulators.bigquery.sql import SqlError, Statement, translate
+from emulators.bigquery.sql.udfs import register
 
 UTC = dt.timezone.utc
 PROJECT = "test-proj"
@@ -38,6 +39,7 @@ def resolve(project: str, dataset: str, table: str) -> str:
 @pytest.fixture()
 def con():
     c = duckdb.connect()
+    register(c)
     c.execute("SET TimeZone='UTC'")
     c.execute("CREATE SCHEMA ds")
     c.execute(

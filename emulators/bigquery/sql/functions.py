@@ -12,8 +12,8 @@ from collections.abc import Callable
 
 from sqlglot import exp
 
-from . import arrays, datetimes
-from .bqtypes import inherit
+from . import arrays, datetimes, scalars
+from .bqtypes import NEEDS_TYPES, inherit, is_type
 from .errors import unsupported
 from .nodes import cast, fn, storage_type
 
@@ -65,10 +65,6 @@ _NO_DUCKDB_EQUIVALENT: dict[str, str] = {
     "LaxInt64": "LAX_INT64",
     "LaxFloat64": "LAX_FLOAT64",
     "LaxString": "LAX_STRING",
-    "CodePointsToString": "CODE_POINTS_TO_STRING",
-    "ToCodePoints": "TO_CODE_POINTS",
-    "Normalize": "NORMALIZE",
-    "Soundex": "SOUNDEX",
 }
 
 
@@ -78,7 +74,7 @@ def _reject_unknown_functions(tree: exp.Expr) -> None:
         name = _NO_DUCKDB_EQUIVALENT.get(type(node).__name__)
         if name:
             raise unsupported(f"function {name}")
-        if isinstance(node, exp.Anonymous):
+        if isinstance(node, exp.Anonymous) and not isinstance(node.parent, exp.NetFunc):
             fname = node.name
             if isinstance(node.parent, exp.Dot) and node.parent.expression is node:
                 raise unsupported(f"function {node.parent.this.sql('bigquery')}.{fname}")
@@ -217,6 +213,9 @@ def _substring(node: exp.Substring) -> exp.Expr:
     start = node.args.get("start")
     if start is None:
         return node
+    if is_type(node.this, "BYTES"):
+        length = node.args.get("length") or fn("octet_length", node.this.copy())
+        return fn("bq_bytes_substr", node.this, start, length)
     literal = _int_value(start)
     if literal is not None and literal > 0:
         return node
@@ -363,3 +362,13 @@ _REWRITES: dict[type, Callable[[exp.Expr], exp.Expr]] = {
 }
 _REWRITES.update(datetimes.REWRITES)
 _REWRITES.update(arrays.REWRITES)
+_REWRITES.update(scalars.REWRITES)
+
+
+def _pad_or_bytes(node: exp.Pad) -> exp.Expr:
+    new = scalars.REWRITES[exp.Pad](node)
+    return _int32_args("expression")(node) if new is node else new
+
+
+_REWRITES[exp.Pad] = _pad_or_bytes
+NEEDS_TYPES.add(exp.Substring)

@@ -1,0 +1,275 @@
+"""Rewrites of BigQuery functions whose DuckDB form needs a type, a Python function or a fix.
+
+Each rewrite is a small pure function from the parsed BigQuery node to its DuckDB form, looked
+up by node class in ``REWRITES`` (sqlglot's style). Calls to ``bq_*`` are the Python functions
+of ``udfs.py``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from sqlglot import exp
+
+from .bqtypes import NEEDS_TYPES, is_type
+from .errors import unsupported
+from .nodes import cast, fn
+
+_Rewrite = Callable[[exp.Expr], exp.Expr]
+
+
+def _bytes(node: exp.Expr | None) -> bool:
+    return is_type(node, "BYTES")
+
+
+def _null() -> exp.Expr:
+    return exp.Null()
+
+
+def _udf(name: str) -> _Rewrite:
+    """``F(x, ...)`` -> ``bq_<name>(x, ...)``, arguments in the node's argument order."""
+
+    def rewrite(node: exp.Expr) -> exp.Expr:
+        return fn(name, *node.iter_expressions())
+
+    return rewrite
+
+
+def _unicode(node: exp.Unicode) -> exp.Expr:
+    # BigQuery: UNICODE('') is 0 (DuckDB: -1)
+    value = node.this
+    return exp.case().when(exp.EQ(this=value.copy(), expression=exp.Literal.string("")),
+                           exp.Literal.number(0)).else_(fn("unicode", value))  # fmt: skip
+
+
+def _chr(node: exp.Chr) -> exp.Expr:
+    return fn("bq_chr", node.expressions[0])
+
+
+def _farm_fingerprint(node: exp.FarmFingerprint) -> exp.Expr:
+    arg = node.expressions[0] if node.expressions else node.this
+    return fn("bq_farm_fingerprint_bytes" if _bytes(arg) else "bq_farm_fingerprint", arg)
+
+
+def _to_code_points(node: exp.ToCodePoints) -> exp.Expr:
+    return fn("bq_to_code_points_bytes" if _bytes(node.this) else "bq_to_code_points", node.this)
+
+
+def _normalize(node: exp.Normalize) -> exp.Expr:
+    form = node.args.get("form")
+    name = form.name.upper() if isinstance(form, (exp.Var, exp.Column, exp.Identifier)) else "NFC"
+    target = "bq_normalize_and_casefold" if node.args.get("is_casefold") else "bq_normalize"
+    return fn(target, node.this, exp.Literal.string(name))
+
+
+def _length(node: exp.Length) -> exp.Expr:
+    return fn("octet_length", node.this) if _bytes(node.this) else node
+
+
+def _left_right(name: str) -> _Rewrite:
+    def rewrite(node: exp.Expr) -> exp.Expr:
+        if _bytes(node.this):
+            return fn(f"bq_bytes_{name}", node.this, node.expression)
+        return node
+
+    return rewrite
+
+
+def _pad(node: exp.Pad) -> exp.Expr:
+    if not _bytes(node.this):
+        return node
+    name = "bq_bytes_lpad" if node.args.get("is_left") else "bq_bytes_rpad"
+    pattern = node.args.get("fill_pattern") or exp.Literal.string(" ")
+    if not _bytes(pattern):
+        pattern = fn("encode", pattern)
+    return fn(name, node.this, node.expression, pattern)
+
+
+def _reverse(node: exp.Reverse) -> exp.Expr:
+    return fn("bq_bytes_reverse", node.this) if _bytes(node.this) else node
+
+
+def _trim(node: exp.Trim) -> exp.Expr:
+    if not _bytes(node.this):
+        return node
+    chars = node.expression
+    if chars is None:
+        raise unsupported("TRIM of BYTES needs the bytes to trim")
+    position = str(node.args.get("position") or "").upper()
+    where = {"LEADING": "left", "TRAILING": "right"}.get(position, "both")
+    return fn("bq_bytes_trim", node.this, chars, exp.Literal.string(where))
+
+
+def _split(node: exp.Split) -> exp.Expr:
+    if _bytes(node.this):
+        return fn("bq_bytes_split", node.this, node.expression)
+    return node
+
+
+def _repeat(node: exp.Repeat) -> exp.Expr:
+    if _bytes(node.this):
+        return fn("bq_bytes_repeat", node.this, node.args["times"])
+    return node
+
+
+def _replace(node: exp.Replace) -> exp.Expr:
+    if _bytes(node.this):
+        return fn("bq_bytes_replace", node.this, node.expression, node.args["replacement"])
+    return node
+
+
+def _str_position(node: exp.StrPosition) -> exp.Expr:
+    value, search = node.this, node.args.get("substr")
+    if _bytes(value):
+        return fn("bq_bytes_strpos", value, search)
+    position, occurrence = node.args.get("position"), node.args.get("occurrence")
+    if position is None and occurrence is None:
+        return node
+    return fn("bq_instr", value, search, position or exp.Literal.number(1),
+              occurrence or exp.Literal.number(1))  # fmt: skip
+
+
+def _bit_count(node: exp.BitwiseCount) -> exp.Expr:
+    if _bytes(node.this):
+        return fn("bq_bytes_bit_count", node.this)
+    return cast(fn("bit_count", cast(node.this, "BIGINT")), "BIGINT")
+
+
+def _bitwise(name: str, duckdb_op: type) -> _Rewrite:
+    def rewrite(node: exp.Expr) -> exp.Expr:
+        if _bytes(node.this) or _bytes(node.expression):
+            return fn(f"bq_bytes_{name}", node.this, node.expression)
+        return node
+
+    return rewrite
+
+
+def _bitwise_not(node: exp.BitwiseNot) -> exp.Expr:
+    return fn("bq_bytes_not", node.this) if _bytes(node.this) else node
+
+
+def _shift(direction: str) -> _Rewrite:
+    # INT64 shifts are logical (no sign extension) and give 0 from 64 bits on, as in BigQuery
+    def rewrite(node: exp.Expr) -> exp.Expr:
+        if _bytes(node.this):
+            return fn(f"bq_bytes_shift_{direction}", node.this, node.expression)
+        return fn(f"bq_shift_{direction}", node.this, node.expression)
+
+    return rewrite
+
+
+def _dpipe(node: exp.DPipe) -> exp.Expr:
+    if is_type(node.this, "ARRAY") or is_type(node.expression, "ARRAY"):
+        return fn("list_concat", node.this, node.expression)
+    return node
+
+
+def _count_if(node: exp.CountIf) -> exp.Expr:
+    # COUNTIF counts TRUE rows and is 0 (not NULL) when there are none
+    return exp.Count(this=exp.case().when(node.this, exp.Literal.number(1)))
+
+
+def _net(node: exp.NetFunc) -> exp.Expr:
+    inner = node.this
+    name = inner.name if isinstance(inner, exp.Anonymous) else inner.meta.get("bigquery_name")
+    args = list(inner.expressions) if isinstance(inner, exp.Anonymous) else list(
+        inner.iter_expressions()
+    )
+    return fn(f"bq_net_{str(name or type(inner).__name__).lower()}", *args)
+
+
+def _regexp_instr(node: exp.RegexpInstr) -> exp.Expr:
+    one = exp.Literal.number(1)
+    position = node.args.get("position") or one
+    occurrence = node.args.get("occurrence") or one
+    mode = node.args.get("option") or node.args.get("return_option") or exp.Literal.number(0)
+    return fn("bq_regexp_instr", node.this, node.expression, position, occurrence, mode)
+
+
+def _respect_nulls(node: exp.RespectNulls) -> exp.Expr:
+    return node.this  # DuckDB's navigation functions respect NULLs by default
+
+
+def _approx_quantiles(node: exp.ApproxQuantiles) -> exp.Expr:
+    buckets = node.expression
+    if not (isinstance(buckets, exp.Literal) and buckets.is_int) or int(buckets.this) <= 0:
+        raise unsupported("APPROX_QUANTILES needs a positive literal number of quantiles")
+    n = int(buckets.this)
+    points = exp.Array(expressions=[exp.Literal.number(i / n) for i in range(n + 1)])
+    return fn("quantile_disc", node.this, points)
+
+
+def _approx_top_count(node: exp.ApproxTopK) -> exp.Expr:
+    # exact counts, most frequent first: BigQuery's answer on inputs it counts exactly
+    entries = fn("map_entries", fn("histogram", node.this))
+    flipped = _lambda("e", exp.Struct(expressions=[
+        exp.PropertyEQ(this=exp.to_identifier("c"), expression=exp.column("value", "e")),
+        exp.PropertyEQ(this=exp.to_identifier("v"), expression=exp.column("key", "e")),
+    ]))  # fmt: skip
+    ordered = fn("list_sort", fn("list_transform", entries, flipped), exp.Literal.string("DESC"))
+    top = fn("list_slice", ordered, exp.Literal.number(1), node.expression)
+    back = _lambda("e", exp.Struct(expressions=[
+        exp.PropertyEQ(this=exp.to_identifier("value"), expression=exp.column("v", "e")),
+        exp.PropertyEQ(this=exp.to_identifier("count"), expression=exp.column("c", "e")),
+    ]))  # fmt: skip
+    return fn("list_transform", top, back)
+
+
+def _lambda(param: str, body: exp.Expr) -> exp.Expr:
+    return exp.Lambda(this=body, expressions=[exp.to_identifier(param)])
+
+
+def _array_concat_agg(node: exp.ArrayConcatAgg) -> exp.Expr:
+    inner = node.this
+    if isinstance(inner, exp.Limit):
+        collected = exp.ArrayAgg(this=inner.this)
+        return fn("flatten", fn("list_slice", collected, exp.Literal.number(1), inner.expression))
+    return node
+
+
+REWRITES: dict[type, _Rewrite] = {
+    exp.Unicode: _unicode,
+    exp.Chr: _chr,
+    exp.FarmFingerprint: _farm_fingerprint,
+    exp.ToCodePoints: _to_code_points,
+    exp.CodePointsToString: _udf("bq_code_points_to_string"),
+    exp.CodePointsToBytes: _udf("bq_code_points_to_bytes"),
+    exp.Normalize: _normalize,
+    exp.Soundex: _udf("bq_soundex"),
+    exp.ToBase32: _udf("bq_to_base32"),
+    exp.FromBase32: _udf("bq_from_base32"),
+    exp.ParseNumeric: _udf("bq_parse_numeric"),
+    exp.ParseBignumeric: _udf("bq_parse_bignumeric"),
+    exp.SafeConvertBytesToString: _udf("bq_safe_convert_bytes_to_string"),
+    exp.Length: _length,
+    exp.Left: _left_right("left"),
+    exp.Right: _left_right("right"),
+    exp.Pad: _pad,
+    exp.Reverse: _reverse,
+    exp.Trim: _trim,
+    exp.Split: _split,
+    exp.Repeat: _repeat,
+    exp.Replace: _replace,
+    exp.StrPosition: _str_position,
+    exp.BitwiseCount: _bit_count,
+    exp.BitwiseAnd: _bitwise("and", exp.BitwiseAnd),
+    exp.BitwiseOr: _bitwise("or", exp.BitwiseOr),
+    exp.BitwiseXor: _bitwise("xor", exp.BitwiseXor),
+    exp.BitwiseNot: _bitwise_not,
+    exp.BitwiseLeftShift: _shift("left"),
+    exp.BitwiseRightShift: _shift("right"),
+    exp.DPipe: _dpipe,
+    exp.CountIf: _count_if,
+    exp.NetFunc: _net,
+    exp.RegexpInstr: _regexp_instr,
+    exp.RespectNulls: _respect_nulls,
+    exp.ApproxQuantiles: _approx_quantiles,
+    exp.ApproxTopK: _approx_top_count,
+    exp.ArrayConcatAgg: _array_concat_agg,
+}
+
+NEEDS_TYPES.update({exp.FarmFingerprint, exp.ToCodePoints, exp.Length, exp.Left, exp.Right,
+                    exp.Pad, exp.Reverse, exp.Trim, exp.Split, exp.Repeat, exp.Replace,
+                    exp.StrPosition, exp.BitwiseCount, exp.BitwiseAnd, exp.BitwiseOr,
+                    exp.BitwiseXor, exp.BitwiseNot, exp.BitwiseLeftShift,
+                    exp.BitwiseRightShift, exp.DPipe})  # fmt: skip
