@@ -1298,7 +1298,6 @@ def test_syntax_error_message():
         ("SELECT CAST(d AS STRING FORMAT 'YYYY') FROM ds.events", "CAST ... FORMAT"),
         ("SELECT RANGE_BUCKET(15, [0, 10, 20])", "function RANGE_BUCKET"),
         ("SELECT ST_GEOGPOINT(1, 2)", "function ST_GEOGPOINT"),
-        ("SELECT NET.HOST('http://x.com')", "NET.*"),
         ("SELECT HLL_COUNT.MERGE(x) FROM UNNEST([1]) AS x", "function HLL_COUNT.MERGE"),
         ("CREATE TABLE ds.c COPY ds.events", "COPY"),
         ("DECLARE x INT64 DEFAULT 1", "DECLARE"),

@@ -49,6 +49,9 @@ def annotate(
 
     copy = tree.copy()
     pairs = list(zip(tree.walk(), copy.walk(), strict=False))
+    for index, (_, twin) in enumerate(pairs):
+        if isinstance(twin, exp.Column) and isinstance(twin.this, exp.Identifier):
+            twin.this.meta["_column"] = index  # qualification may swap the Column node
     mapping: dict[str, dict[str, dict[str, dict[str, str]]]] = {}
     for table in list(copy.find_all(exp.Table)):
         ids = table_ids(table)
@@ -63,20 +66,69 @@ def annotate(
         table.set("db", exp.to_identifier(ids[1], quoted=True))
         table.set("this", exp.to_identifier(ids[2], quoted=True))
     try:
-        schema = MappingSchema(mapping, dialect="bigquery") if mapping else None
-        if schema is not None:
-            try:
-                qualify_columns(copy, schema, expand_alias_refs=False, expand_stars=False,
-                                allow_partial_qualification=True, dialect="bigquery")  # fmt: skip
-            except Exception:  # noqa: BLE001 - unresolvable names: annotate what is known
-                pass
+        schema = MappingSchema(mapping, dialect="bigquery")
+        try:
+            qualify_columns(copy, schema, expand_alias_refs=False, expand_stars=False,
+                            allow_partial_qualification=True, dialect="bigquery")  # fmt: skip
+        except Exception:  # noqa: BLE001 - unresolvable names: annotate what is known
+            pass
         annotate_types(copy, schema=schema, dialect="bigquery")
+        if _type_unnest_columns(copy):  # then the expressions over them, once more
+            annotate_types(copy, schema=schema, dialect="bigquery", overwrite_types=False)
     except Exception:  # noqa: BLE001 - types are a refinement; without them rewrites fall back
         return
+    for table_column in copy.find_all(exp.TableColumn):  # an UNNEST alias used as a column
+        index = table_column.this.meta.get("_column") if table_column.this else None
+        if index is not None:
+            pairs[index] = (pairs[index][0], table_column)
     for original, typed in pairs:
         kind = typed.type if isinstance(typed, exp.Expr) else None
         if kind is not None and kind.this not in (_T.UNKNOWN, _T.NULL):
             original.meta[KEY] = kind
+
+
+def _known(node: exp.Expr) -> bool:
+    return node.type is not None and node.type.this not in (_T.UNKNOWN, _T.NULL)
+
+
+def _type_unnest_columns(tree: exp.Expr) -> bool:
+    """Type the columns an UNNEST brings (its alias, or the fields of a STRUCT element, and
+    WITH OFFSET), which sqlglot leaves unknown; True when any was typed."""
+    typed = False
+    for unnest in tree.find_all(exp.Unnest):
+        select = unnest.find_ancestor(exp.Select)
+        array = unnest.expressions[0] if unnest.expressions else None
+        if select is None or array is None or not _known(array) or array.type.this != _T.ARRAY:
+            continue
+        element = array.type.expressions[0] if array.type.expressions else None
+        if element is None:
+            continue
+        alias = unnest.args.get("alias")
+        name = ""
+        if alias is not None:
+            name = (alias.columns[0].name if alias.columns else alias.name).lower()
+        fields = {}
+        if element.this == _T.STRUCT:
+            fields = {f.name.lower(): f.args.get("kind") for f in element.expressions
+                      if isinstance(f, exp.ColumnDef)}  # fmt: skip
+        offset = unnest.args.get("offset")
+        offset_name = offset.name.lower() if isinstance(offset, exp.Expr) else ""
+        for column in select.find_all(exp.Column, exp.TableColumn):
+            if _known(column):
+                continue
+            table = column.table.lower() if isinstance(column, exp.Column) else ""
+            column_name = column.name.lower()
+            kind = None
+            if not table and column_name == name:
+                kind = element
+            elif not table and column_name == offset_name:
+                kind = exp.DataType.build("INT64", dialect="bigquery")
+            elif column_name in fields and table in ("", name):
+                kind = fields[column_name]
+            if kind is not None:
+                column.type = kind
+                typed = True
+    return typed
 
 
 def type_of(node: exp.Expr | None) -> exp.DataType | None:

@@ -12,8 +12,8 @@ from collections.abc import Callable
 
 from sqlglot import exp
 
-from . import arrays, datetimes, scalars
-from .bqtypes import NEEDS_TYPES, inherit, is_type
+from . import arrays, datetimes, formatting, scalars
+from .bqtypes import NEEDS_TYPES, inherit, is_type, type_of
 from .errors import unsupported
 from .nodes import cast, fn, storage_type
 
@@ -60,7 +60,6 @@ def _duckdb_functions() -> frozenset[str]:
 # BigQuery functions sqlglot knows but renders as calls DuckDB does not have.
 _NO_DUCKDB_EQUIVALENT: dict[str, str] = {
     "RangeBucket": "RANGE_BUCKET",
-    "NetFunc": "NET.*",
     "LaxBool": "LAX_BOOL",
     "LaxInt64": "LAX_INT64",
     "LaxFloat64": "LAX_FLOAT64",
@@ -82,7 +81,7 @@ def _reject_unknown_functions(tree: exp.Expr) -> None:
                 raise unsupported(f"function {fname.upper()}")
 
 
-_OWN_FUNCTIONS = {"IEEE_DIVIDE", "CURRENT_DATETIME"}
+_OWN_FUNCTIONS = {"IEEE_DIVIDE", "CURRENT_DATETIME", "NULLIFZERO", "ZEROIFNULL"}
 
 # --- literals and types --------------------------------------------------------------------
 
@@ -156,14 +155,6 @@ def _session_user(_node: exp.Expr) -> exp.Expr:
     return exp.Literal.string(SESSION_USER)
 
 
-def _format(node: exp.Format) -> exp.Expr:
-    fmt = node.this
-    if isinstance(fmt, exp.Literal) and fmt.is_string:
-        # %t/%T (SQL text of a value) have no printf equivalent; %s is the closest.
-        fmt = exp.Literal.string(re.sub(r"%([tT])", "%s", fmt.this))
-    return fn("printf", fmt, *node.expressions)
-
-
 def _safe_func(node: exp.SafeFunc) -> exp.Expr:
     return fn("try", node.this)
 
@@ -199,6 +190,10 @@ def _anonymous(node: exp.Anonymous) -> exp.Expr:
     args = node.expressions
     if name == "IEEE_DIVIDE" and len(args) == 2:
         return exp.Div(this=cast(args[0], "DOUBLE"), expression=cast(args[1], "DOUBLE"))
+    if name == "NULLIFZERO" and len(args) == 1:
+        return exp.Nullif(this=args[0], expression=exp.Literal.number(0))
+    if name == "ZEROIFNULL" and len(args) == 1:
+        return exp.Coalesce(this=args[0], expressions=[exp.Literal.number(0)])
     if name == "CURRENT_DATETIME":
         zone = args[0] if args else None
         node = exp.CurrentDatetime(this=zone) if zone is not None else exp.CurrentDatetime()
@@ -310,12 +305,16 @@ def _cast_check(node: exp.Cast) -> exp.Expr:
     # FLOAT64 -> INT64 rounds half away from zero in BigQuery; DuckDB rounds half to even.
     if target == exp.DataType.Type.BIGINT and _is_float(node.this):
         node.set("this", fn("round", node.this))
-    # FLOAT64 -> STRING: BigQuery writes 100 where DuckDB writes 100.0.
-    if target in (exp.DataType.Type.TEXT, exp.DataType.Type.VARCHAR) and _is_float(node.this):
-        trimmed = fn(
-            "regexp_replace", node.copy(), exp.Literal.string(r"\.0$"), exp.Literal.string("")
-        )
-        return trimmed
+    if target in (exp.DataType.Type.TEXT, exp.DataType.Type.VARCHAR):
+        kind = type_of(node.this)
+        if kind is None and _is_float(node.this):
+            kind = exp.DataType.build("DOUBLE")
+        text = formatting.to_string(node.this, kind)
+        if text is not None:
+            return text if isinstance(node, exp.Cast) else fn("try", text)
+    if target in (exp.DataType.Type.VARBINARY, exp.DataType.Type.BINARY, exp.DataType.Type.BLOB):
+        if is_type(node.this, "STRING") or _is_string(node.this):
+            return fn("encode", node.this)
     return node
 
 
@@ -340,7 +339,7 @@ _REWRITES: dict[type, Callable[[exp.Expr], exp.Expr]] = {
     exp.DataType: _data_type,
     exp.FarmFingerprint: _farm_fingerprint,
     exp.SessionUser: _session_user,
-    exp.Format: _format,
+    exp.Format: formatting.format_call,
     exp.SafeFunc: _safe_func,
     exp.SafeAdd: _safe_binary(exp.Add),
     exp.SafeSubtract: _safe_binary(exp.Sub),
@@ -371,4 +370,4 @@ def _pad_or_bytes(node: exp.Pad) -> exp.Expr:
 
 
 _REWRITES[exp.Pad] = _pad_or_bytes
-NEEDS_TYPES.add(exp.Substring)
+NEEDS_TYPES.update({exp.Substring, exp.Cast, exp.TryCast})

@@ -43,10 +43,7 @@ def to_code_points(value: str | bytes) -> list[int]:
 def code_points_to_string(points: list) -> str | None:
     if any(p is None for p in points):
         return None
-    for p in points:
-        if not (0 <= p <= 0xD7FF or 0xE000 <= p <= 0x10FFFF):
-            raise ValueError(f"Invalid codepoint {p}")
-    return "".join(chr(p) for p in points)
+    return "".join(chr_(p) for p in points)
 
 
 def code_points_to_bytes(points: list) -> bytes | None:
@@ -327,6 +324,79 @@ def parse_bignumeric(text: str) -> decimal.Decimal:
     return _parse_decimal(text, 18, 20, "BIGNUMERIC")
 
 
+# --- text of values ----------------------------------------------------------------------------
+
+
+def float_to_string(value: float) -> str:
+    """BigQuery's CAST(FLOAT64 AS STRING): 15 significant digits when they round-trip, else 17;
+    ``inf``, ``-inf``, ``nan``."""
+    if value != value:
+        return "nan"
+    if value in (float("inf"), float("-inf")):
+        return "inf" if value > 0 else "-inf"
+    text = f"{value:.15g}"
+    if float(text) != value:
+        text = f"{value:.17g}"
+    return text
+
+
+def float_literal(text: str) -> str:
+    """FORMAT('%T') of a FLOAT64, given its STRING text."""
+    if text in ("nan", "inf", "-inf"):
+        return f'CAST("{text}" AS FLOAT64)'
+    return text if any(c in text for c in ".en") else text + ".0"
+
+
+def decimal_to_string(text: str) -> str:
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return "0" if text in ("-0", "") else text
+
+
+def bytes_literal_body(value: bytes) -> str:
+    out = []
+    for b in bytes(value):
+        ch = chr(b)
+        if ch in "\\\"":
+            out.append("\\" + ch)
+        elif 32 <= b < 127:
+            out.append(ch)
+        else:
+            out.append({9: "\\t", 10: "\\n", 13: "\\r"}.get(b, f"\\x{b:02x}"))
+    return "".join(out)
+
+
+_DUCK_INTERVAL = re.compile(
+    r"^(?:(-?\d+) years?)?\s*(?:(-?\d+) months?)?\s*(?:(-?\d+) days?)?\s*"
+    r"(?:(-?)(\d+):(\d+):(\d+)(?:\.(\d+))?)?$"
+)
+
+
+def interval_text(months: int, days: int, micros: int) -> str:
+    """BigQuery's canonical INTERVAL text: ``[-]Y-M [-]D [-]H:M:S[.F]``."""
+    sign = "-" if months < 0 else ""
+    years, rest = divmod(abs(months), 12)
+    time_sign = "-" if micros < 0 else ""
+    seconds, fraction = divmod(abs(micros), 1_000_000)
+    hours, seconds = divmod(seconds, 3600)
+    minutes, seconds = divmod(seconds, 60)
+    text = f"{sign}{years}-{rest} {days} {time_sign}{hours}:{minutes}:{seconds}"
+    return text + (f".{fraction:06d}".rstrip("0") if fraction else "")
+
+
+def interval_to_string(duckdb_text: str) -> str:
+    """An INTERVAL as DuckDB prints it (``1 year 2 months 3 days 04:05:06``) in BigQuery's
+    canonical form."""
+    match = _DUCK_INTERVAL.match(duckdb_text.strip())
+    if not match:
+        raise ValueError(f"Invalid interval: {duckdb_text}")
+    years, months, days, neg, hours, minutes, seconds, fraction = match.groups()
+    total_months = int(years or 0) * 12 + int(months or 0)
+    micros = (int(hours or 0) * 3600 + int(minutes or 0) * 60 + int(seconds or 0)) * 1_000_000
+    micros += int((fraction or "0").ljust(6, "0")[:6])
+    return interval_text(total_months, int(days or 0), -micros if neg else micros)
+
+
 # --- NET ---------------------------------------------------------------------------------------
 
 
@@ -349,7 +419,9 @@ def ip_to_string(value: bytes) -> str:
     if len(value) == 4:
         return str(ipaddress.IPv4Address(value))
     if len(value) == 16:
-        return str(ipaddress.IPv6Address(value))
+        address = ipaddress.IPv6Address(value)
+        mapped = address.ipv4_mapped
+        return f"::ffff:{mapped}" if mapped is not None else str(address)
     raise ValueError(f"Invalid IP address length: {len(value)}")
 
 
@@ -437,6 +509,10 @@ def _host_name(url: str) -> str | None:
 
 # --- registry -----------------------------------------------------------------------------------
 
+# Functions given NULL arguments themselves (the others return NULL for any NULL argument).
+_SEE_NULLS = {"bq_code_points_to_string", "bq_code_points_to_bytes", "bq_net_host",
+              "bq_net_public_suffix", "bq_net_reg_domain", "bq_net_safe_ip_from_string"}  # fmt: skip
+
 # name -> (function, parameter types, return type)
 FUNCTIONS: dict[str, tuple[Callable[..., Any], list[str], str]] = {
     "bq_farm_fingerprint": (farm_fingerprint, ["VARCHAR"], "BIGINT"),
@@ -477,6 +553,11 @@ FUNCTIONS: dict[str, tuple[Callable[..., Any], list[str], str]] = {
                         "BIGINT"),  # fmt: skip
     "bq_parse_numeric": (parse_numeric, ["VARCHAR"], "DECIMAL(38,9)"),
     "bq_parse_bignumeric": (parse_bignumeric, ["VARCHAR"], "DECIMAL(38,18)"),
+    "bq_float_to_string": (float_to_string, ["DOUBLE"], "VARCHAR"),
+    "bq_float_literal": (float_literal, ["VARCHAR"], "VARCHAR"),
+    "bq_decimal_to_string": (decimal_to_string, ["VARCHAR"], "VARCHAR"),
+    "bq_bytes_literal_body": (bytes_literal_body, ["BLOB"], "VARCHAR"),
+    "bq_interval_to_string": (interval_to_string, ["VARCHAR"], "VARCHAR"),
     "bq_net_ip_from_string": (ip_from_string, ["VARCHAR"], "BLOB"),
     "bq_net_safe_ip_from_string": (safe_ip_from_string, ["VARCHAR"], "BLOB"),
     "bq_net_ip_to_string": (ip_to_string, ["BLOB"], "VARCHAR"),
@@ -493,4 +574,15 @@ FUNCTIONS: dict[str, tuple[Callable[..., Any], list[str], str]] = {
 def register(con: Any) -> None:
     """Create every ``bq_*`` function on a DuckDB connection (its cursors see them too)."""
     for name, (function, params, returns) in FUNCTIONS.items():
-        con.create_function(name, function, params, returns, side_effects=False)
+        nulls = "special" if name in _SEE_NULLS else "default"
+        con.create_function(
+            name, _none_in_none_out(function) if nulls == "special" else function, params,
+            returns, null_handling=nulls, side_effects=False,
+        )  # fmt: skip
+
+
+def _none_in_none_out(function: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    def call(value: Any) -> Any:  # one argument: DuckDB checks the arity
+        return None if value is None else function(value)
+
+    return call

@@ -219,10 +219,24 @@ def matches(actual: Any, expected: Any, field: Any, element: bool = False) -> bo
             expected = {"true": True, "false": False}.get(expected.lower(), expected)
         return expected is actual
     shown = canonical(actual, field, element=True)
+    if kind == "BYTES" and isinstance(expected, str) and shown != expected:
+        return _printed_bytes(expected) in (bytes(actual), _printed_bytes(expected[1:-1]))
+    if kind == "DATETIME" and isinstance(expected, str):
+        expected = expected.replace(" ", "T", 1)
     if isinstance(expected, str) and element and kind in ("STRING", "BYTES"):
         if len(expected) >= 2 and expected[0] == expected[-1] and expected[0] in "\"'":
             expected = expected[1:-1]
     return shown == expected
+
+
+def _printed_bytes(text: str) -> bytes | None:
+    """BYTES as the reference prints them: text with ``\\xNN`` / octal escapes."""
+    import codecs
+
+    try:
+        return codecs.escape_decode(text.encode())[0]
+    except ValueError:
+        return None
 
 
 def _float(value: Any) -> float:
