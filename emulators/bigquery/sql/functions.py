@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 from sqlglot import exp
 
-from . import arrays, datetimes, formatting, scalars
+from . import arrays, datetimes, formatting, jsonfns, scalars
 from .bqtypes import NEEDS_TYPES, inherit, is_type, type_of
 from .errors import unsupported
 from .nodes import cast, fn, storage_type
@@ -327,10 +327,12 @@ def _is_string(node: exp.Expr) -> bool:
 
 
 def _json_extract(node: exp.Expr) -> exp.Expr:
-    # JSON_QUERY/JSON_EXTRACT of a STRING is a STRING in BigQuery (JSON only for JSON input).
-    # Column types are unknown here, so only visibly-string arguments are handled.
-    if _is_string(node.this) and not isinstance(node.parent, exp.Cast):
-        return cast(node, "VARCHAR")
+    # JSON_QUERY/JSON_EXTRACT of a STRING is a STRING in BigQuery (JSON only for JSON input),
+    # and a JSON null found in a STRING is SQL NULL.
+    if (_is_string(node.this) or is_type(node.this, "STRING")) and not isinstance(
+        node.parent, exp.Cast
+    ):
+        return exp.Nullif(this=cast(node, "VARCHAR"), expression=exp.Literal.string("null"))
     return node
 
 
@@ -362,6 +364,19 @@ _REWRITES: dict[type, Callable[[exp.Expr], exp.Expr]] = {
 _REWRITES.update(datetimes.REWRITES)
 _REWRITES.update(arrays.REWRITES)
 _REWRITES.update(scalars.REWRITES)
+_REWRITES.update(jsonfns.REWRITES)
+
+
+def _bracket(node: exp.Bracket) -> exp.Expr:
+    return jsonfns.json_subscript(node) or arrays.REWRITES[exp.Bracket](node)
+
+
+def _column(node: exp.Column) -> exp.Expr:
+    return jsonfns.json_field(node) or node
+
+
+_REWRITES[exp.Bracket] = _bracket
+_REWRITES[exp.Column] = _column
 
 
 def _pad_or_bytes(node: exp.Pad) -> exp.Expr:
@@ -370,4 +385,4 @@ def _pad_or_bytes(node: exp.Pad) -> exp.Expr:
 
 
 _REWRITES[exp.Pad] = _pad_or_bytes
-NEEDS_TYPES.update({exp.Substring, exp.Cast, exp.TryCast})
+NEEDS_TYPES.update({exp.Substring, exp.Cast, exp.TryCast, exp.JSONExtract})

@@ -20,6 +20,7 @@ import unicodedata
 from collections.abc import Callable
 from typing import Any
 
+from . import json_udfs
 from .farmhash import fingerprint64
 
 _MASK = (1 << 64) - 1
@@ -397,6 +398,36 @@ def interval_to_string(duckdb_text: str) -> str:
     return interval_text(total_months, int(days or 0), -micros if neg else micros)
 
 
+def timestamp_to_string(value: Any, zone: str) -> str:
+    """STRING(TIMESTAMP, zone): ``2008-12-25 07:30:00-08`` (fraction and minutes as needed)."""
+    import datetime as dt
+    import zoneinfo
+
+    try:
+        tz = _fixed_offset(zone) or zoneinfo.ZoneInfo(zone)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"Invalid time zone: {zone}") from None
+    local = value.astimezone(tz)
+    text = local.strftime("%Y-%m-%d %H:%M:%S")
+    if local.microsecond:
+        text += f".{local.microsecond:06d}".rstrip("0")
+    offset = local.utcoffset() or dt.timedelta(0)
+    minutes = int(offset.total_seconds()) // 60
+    sign = "-" if minutes < 0 else "+"
+    hours, minutes = divmod(abs(minutes), 60)
+    return text + f"{sign}{hours:02d}" + (f":{minutes:02d}" if minutes else "")
+
+
+def _fixed_offset(zone: str) -> Any:
+    import datetime as dt
+
+    match = re.fullmatch(r"(?:UTC)?([+-])(\d{1,2})(?::?(\d{2}))?", zone.strip())
+    if not match:
+        return None
+    delta = dt.timedelta(hours=int(match.group(2)), minutes=int(match.group(3) or 0))
+    return dt.timezone(-delta if match.group(1) == "-" else delta)
+
+
 # --- NET ---------------------------------------------------------------------------------------
 
 
@@ -558,6 +589,7 @@ FUNCTIONS: dict[str, tuple[Callable[..., Any], list[str], str]] = {
     "bq_decimal_to_string": (decimal_to_string, ["VARCHAR"], "VARCHAR"),
     "bq_bytes_literal_body": (bytes_literal_body, ["BLOB"], "VARCHAR"),
     "bq_interval_to_string": (interval_to_string, ["VARCHAR"], "VARCHAR"),
+    "bq_timestamp_to_string": (timestamp_to_string, ["TIMESTAMPTZ", "VARCHAR"], "VARCHAR"),
     "bq_net_ip_from_string": (ip_from_string, ["VARCHAR"], "BLOB"),
     "bq_net_safe_ip_from_string": (safe_ip_from_string, ["VARCHAR"], "BLOB"),
     "bq_net_ip_to_string": (ip_to_string, ["BLOB"], "VARCHAR"),
@@ -569,6 +601,10 @@ FUNCTIONS: dict[str, tuple[Callable[..., Any], list[str], str]] = {
     "bq_net_public_suffix": (public_suffix, ["VARCHAR"], "VARCHAR"),
     "bq_net_reg_domain": (reg_domain, ["VARCHAR"], "VARCHAR"),
 }
+
+
+FUNCTIONS.update(json_udfs.FUNCTIONS)
+_SEE_NULLS |= json_udfs.RETURN_NULLS
 
 
 def register(con: Any) -> None:
