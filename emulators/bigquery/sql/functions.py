@@ -60,10 +60,6 @@ def _duckdb_functions() -> frozenset[str]:
 # BigQuery functions sqlglot knows but renders as calls DuckDB does not have.
 _NO_DUCKDB_EQUIVALENT: dict[str, str] = {
     "RangeBucket": "RANGE_BUCKET",
-    "LaxBool": "LAX_BOOL",
-    "LaxInt64": "LAX_INT64",
-    "LaxFloat64": "LAX_FLOAT64",
-    "LaxString": "LAX_STRING",
 }
 
 

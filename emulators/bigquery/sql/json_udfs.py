@@ -143,7 +143,7 @@ def _strip(value: Any, arrays: bool, empty: bool) -> Any:
         out = {}
         for key, item in value.items():
             item = _strip(item, arrays, empty)
-            if item is None or (empty and item in ({}, [])):
+            if item is None or (empty and (item == {} or (arrays and item == []))):
                 continue
             out[key] = item
         return out
@@ -167,7 +167,7 @@ def json_strip_nulls(text: str, path: str, arrays: bool, empty: bool) -> str:
     if not found:
         return _dump(doc)
     stripped = _strip(target, arrays, empty)
-    if empty and stripped in ({}, []):
+    if empty and (stripped == {} or (arrays and stripped == [])):
         stripped = None
     return _dump(_set(doc, steps, stripped, False) if steps else stripped)
 
@@ -279,7 +279,12 @@ def lax_string(text: str) -> str | None:
     return None
 
 
+def json_pretty(text: str) -> str:
+    return json.dumps(_load(text), indent=2, ensure_ascii=False)
+
+
 FUNCTIONS = {
+    "bq_json_pretty": (json_pretty, ["VARCHAR"], "VARCHAR"),
     "bq_json_set": (json_set, ["VARCHAR", "VARCHAR[]", "VARCHAR[]", "BOOLEAN"], "VARCHAR"),
     "bq_json_remove": (json_remove, ["VARCHAR", "VARCHAR[]"], "VARCHAR"),
     "bq_json_array_append": (json_array_append, ["VARCHAR", "VARCHAR[]", "VARCHAR[]", "BOOLEAN"],

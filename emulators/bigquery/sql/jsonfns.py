@@ -161,7 +161,41 @@ def json_field(node: exp.Column) -> exp.Expr | None:
     return fn("json_extract", root, exp.Literal.string(_path(steps)))
 
 
+def _json_format(node: exp.JSONFormat) -> exp.Expr:
+    """TO_JSON (a JSON value) and TO_JSON_STRING (its text; pretty-printed when asked)."""
+    value = node.this
+    as_json = value if is_type(value, "JSON") else fn("to_json", value)
+    if node.args.get("to_json"):
+        return as_json
+    pretty = node.args.get("options")
+    pretty = pretty.expression if isinstance(pretty, exp.Kwarg) else pretty
+    text = _text(as_json)
+    if isinstance(pretty, exp.Boolean) and pretty.this:
+        return fn("bq_json_pretty", text)
+    return text
+
+
+def _json_object(node: exp.JSONObject) -> exp.Expr:
+    pairs = [e for e in node.expressions if isinstance(e, exp.JSONKeyValue)]
+    if len(pairs) == 1 and (is_type(pairs[0].this, "ARRAY") or not isinstance(
+            pairs[0].this, exp.Literal)) and is_type(pairs[0].expression, "ARRAY"):  # fmt: skip
+        keys, values = pairs[0].this, pairs[0].expression
+        return fn("to_json", fn("map", cast(keys, "VARCHAR[]"), values))
+    seen: set[str] = set()
+    args: list[exp.Expr] = []
+    for pair in pairs:
+        key = pair.this
+        if isinstance(key, exp.Literal):
+            if key.this in seen:  # BigQuery keeps the first of duplicate keys
+                continue
+            seen.add(key.this)
+        args += [cast(key, "VARCHAR"), pair.expression]
+    return fn("json_object", *args)
+
+
 REWRITES: dict[type, _Rewrite] = {
+    exp.JSONFormat: _json_format,
+    exp.JSONObject: _json_object,
     exp.JSONSet: _pairs("bq_json_set", "create_if_missing", True),
     exp.JSONArrayAppend: _pairs("bq_json_array_append", "append_each_element", True),
     exp.JSONArrayInsert: _pairs("bq_json_array_insert", "insert_each_element", True),
