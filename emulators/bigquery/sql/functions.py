@@ -59,7 +59,6 @@ def _duckdb_functions() -> frozenset[str]:
 
 # BigQuery functions sqlglot knows but renders as calls DuckDB does not have.
 _NO_DUCKDB_EQUIVALENT: dict[str, str] = {
-    "RangeBucket": "RANGE_BUCKET",
 }
 
 

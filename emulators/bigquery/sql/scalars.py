@@ -227,7 +227,44 @@ def _array_concat_agg(node: exp.ArrayConcatAgg) -> exp.Expr:
     return node
 
 
+def _reciprocal(name: str, duckdb_fn: str) -> _Rewrite:
+    """SEC, CSC, COT, SECH, CSCH, COTH: 1 / f(x), an error where f(x) is 0 (BigQuery's
+    ``Floating point error``; NULL under SAFE.)."""
+
+    def rewrite(node: exp.Expr) -> exp.Expr:
+        value = node.this
+        denominator = fn(duckdb_fn, cast(value, "DOUBLE"))
+        message = exp.Literal.string(f"Floating point error in function: {name}")
+        zero = exp.EQ(this=denominator.copy(), expression=exp.Literal.number(0))
+        quotient = exp.Div(this=exp.Literal.number(1.0), expression=denominator)
+        return exp.case().when(zero, cast(fn("bq_fail", message), "DOUBLE")).else_(quotient)
+
+    return rewrite
+
+
+def _sign(node: exp.Sign) -> exp.Expr:
+    if is_type(node.this, "FLOAT64"):  # SIGN(NaN) is NaN
+        return exp.case().when(fn("isnan", node.this.copy()), node.this.copy()).else_(node)
+    return node
+
+
+def _range_bucket(node: exp.RangeBucket) -> exp.Expr:
+    point, bounds = node.this, node.expression
+    below = fn("list_filter", bounds, _lambda("b", exp.LTE(this=exp.column("b"),
+                                                          expression=point.copy())))  # fmt: skip
+    counted = fn("len", below)
+    return exp.case().when(exp.Is(this=point, expression=exp.Null()), exp.Null()).else_(counted)
+
+
 REWRITES: dict[type, _Rewrite] = {
+    exp.Sec: _reciprocal("SEC", "cos"),
+    exp.Csc: _reciprocal("CSC", "sin"),
+    exp.Cot: _reciprocal("COT", "tan"),
+    exp.Sech: _reciprocal("SECH", "cosh"),
+    exp.Csch: _reciprocal("CSCH", "sinh"),
+    exp.Coth: _reciprocal("COTH", "tanh"),
+    exp.Sign: _sign,
+    exp.RangeBucket: _range_bucket,
     exp.Unicode: _unicode,
     exp.Chr: _chr,
     exp.FarmFingerprint: _farm_fingerprint,
@@ -272,4 +309,4 @@ NEEDS_TYPES.update({exp.FarmFingerprint, exp.ToCodePoints, exp.Length, exp.Left,
                     exp.Pad, exp.Reverse, exp.Trim, exp.Split, exp.Repeat, exp.Replace,
                     exp.StrPosition, exp.BitwiseCount, exp.BitwiseAnd, exp.BitwiseOr,
                     exp.BitwiseXor, exp.BitwiseNot, exp.BitwiseLeftShift,
-                    exp.BitwiseRightShift, exp.DPipe})  # fmt: skip
+                    exp.BitwiseRightShift, exp.DPipe, exp.Sign})  # fmt: skip

@@ -30,6 +30,11 @@ def _signed(value: int) -> int:
     return value - (1 << 64) if value >= 1 << 63 else value
 
 
+def fail(message: str) -> str:
+    """Raise BigQuery's error; unlike DuckDB's error() it may stand inside try() (SAFE.)."""
+    raise ValueError(message)
+
+
 # --- hashing and code points --------------------------------------------------------------
 
 
@@ -546,6 +551,7 @@ _SEE_NULLS = {"bq_code_points_to_string", "bq_code_points_to_bytes", "bq_net_hos
 
 # name -> (function, parameter types, return type)
 FUNCTIONS: dict[str, tuple[Callable[..., Any], list[str], str]] = {
+    "bq_fail": (fail, ["VARCHAR"], "VARCHAR"),
     "bq_farm_fingerprint": (farm_fingerprint, ["VARCHAR"], "BIGINT"),
     "bq_farm_fingerprint_bytes": (farm_fingerprint, ["BLOB"], "BIGINT"),
     "bq_to_code_points": (to_code_points, ["VARCHAR"], "BIGINT[]"),
