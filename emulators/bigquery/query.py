@@ -350,6 +350,7 @@ def _select(
                 arrow = to_arrow()
         except duckdb.Error as exc:
             raise InvalidQuery(_duckdb_message(exc)) from None
+        _refuse_null_elements(arrow)
         return QueryOutcome("SELECT", schema=schema, arrow=arrow, total_rows=arrow.num_rows)
     target, name, schema, total = _materialize(service, sql, params, job_id)
     try:
@@ -376,6 +377,26 @@ def _select(
             "tableId": table.table_id,
         },
     )
+
+
+def _refuse_null_elements(arrow: Any) -> None:
+    """BigQuery refuses a result holding an ARRAY with a NULL element (the client could not
+    read it): ``Array cannot have a null element; error in writing field NAME``."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    def has_null_element(values: Any) -> bool:
+        kind = values.type
+        if pa.types.is_list(kind) or pa.types.is_large_list(kind):
+            flat = pc.list_flatten(values)
+            return flat.null_count > 0 or has_null_element(flat)
+        if pa.types.is_struct(kind):
+            return any(has_null_element(values.field(i)) for i in range(kind.num_fields))
+        return False
+
+    for name, column in zip(arrow.column_names, arrow.columns, strict=True):
+        if any(has_null_element(chunk) for chunk in column.chunks):
+            raise InvalidQuery(f"Array cannot have a null element; error in writing field {name}")
 
 
 def write_into_table(

@@ -1296,7 +1296,6 @@ def test_syntax_error_message():
         ("BEGIN TRANSACTION", "statement"),
         ("SELECT CAST(x AS RANGE<DATE>) FROM ds.events", "RANGE"),
         ("SELECT CAST(d AS STRING FORMAT 'YYYY') FROM ds.events", "CAST ... FORMAT"),
-        ("SELECT RANGE_BUCKET(15, [0, 10, 20])", "function RANGE_BUCKET"),
         ("SELECT ST_GEOGPOINT(1, 2)", "function ST_GEOGPOINT"),
         ("SELECT HLL_COUNT.MERGE(x) FROM UNNEST([1]) AS x", "function HLL_COUNT.MERGE"),
         ("CREATE TABLE ds.c COPY ds.events", "COPY"),

@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 from sqlglot import exp
 
+from .bqtypes import NEEDS_TYPES, is_type
 from .errors import unsupported
 from .nodes import cast, fn, unit_name
 
@@ -15,6 +16,10 @@ def _extract(node: exp.Extract) -> exp.Expr:
     part = node.this
     value = node.expression
     name = part.name.upper() if not isinstance(part, exp.WeekStart) else "WEEK(X)"
+    if name in ("MILLISECOND", "MICROSECOND") and is_type(value, "INTERVAL"):
+        # of an INTERVAL, the fraction of its second only (DuckDB counts the seconds too)
+        modulus = 1000 if name == "MILLISECOND" else 1_000_000
+        return exp.Mod(this=node, expression=exp.Literal.number(modulus))
     if name == "DAYOFWEEK":  # BigQuery: 1 = Sunday .. 7; DuckDB: 0 = Sunday
         return exp.Paren(
             this=exp.Add(this=fn("dayofweek", value), expression=exp.Literal.number(1))
@@ -229,3 +234,5 @@ REWRITES: dict[type, Callable[[exp.Expr], exp.Expr]] = {
     exp.CurrentDatetime: current_datetime,
     exp.TimeTrunc: _time_trunc,
 }
+
+NEEDS_TYPES.add(exp.Extract)

@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 from sqlglot import exp
 
-from . import arrays, datetimes, formatting, jsonfns, scalars
+from . import arrays, datetimes, formatting, intervals, jsonfns, scalars
 from .bqtypes import NEEDS_TYPES, inherit, is_type, type_of
 from .errors import unsupported
 from .nodes import cast, fn, storage_type
@@ -296,6 +296,9 @@ def _is_float(node: exp.Expr) -> bool:
 def _cast_check(node: exp.Cast) -> exp.Expr:
     if node.args.get("format") is not None:
         raise unsupported("CAST ... FORMAT")
+    interval = intervals.CAST(node)
+    if interval is not None:
+        return interval
     target = node.to.this
     # FLOAT64 -> INT64 rounds half away from zero in BigQuery; DuckDB rounds half to even.
     if target == exp.DataType.Type.BIGINT and _is_float(node.this):
@@ -360,6 +363,7 @@ _REWRITES.update(datetimes.REWRITES)
 _REWRITES.update(arrays.REWRITES)
 _REWRITES.update(scalars.REWRITES)
 _REWRITES.update(jsonfns.REWRITES)
+_REWRITES.update(intervals.REWRITES)
 
 
 def _bracket(node: exp.Bracket) -> exp.Expr:

@@ -393,14 +393,7 @@ def interval_text(months: int, days: int, micros: int) -> str:
 def interval_to_string(duckdb_text: str) -> str:
     """An INTERVAL as DuckDB prints it (``1 year 2 months 3 days 04:05:06``) in BigQuery's
     canonical form."""
-    match = _DUCK_INTERVAL.match(duckdb_text.strip())
-    if not match:
-        raise ValueError(f"Invalid interval: {duckdb_text}")
-    years, months, days, neg, hours, minutes, seconds, fraction = match.groups()
-    total_months = int(years or 0) * 12 + int(months or 0)
-    micros = (int(hours or 0) * 3600 + int(minutes or 0) * 60 + int(seconds or 0)) * 1_000_000
-    micros += int((fraction or "0").ljust(6, "0")[:6])
-    return interval_text(total_months, int(days or 0), -micros if neg else micros)
+    return interval_text(*_duck_interval_parts(duckdb_text))
 
 
 def timestamp_to_string(value: Any, zone: str) -> str:
@@ -431,6 +424,63 @@ def _fixed_offset(zone: str) -> Any:
         return None
     delta = dt.timedelta(hours=int(match.group(2)), minutes=int(match.group(3) or 0))
     return dt.timezone(-delta if match.group(1) == "-" else delta)
+
+
+def _duck_interval_parts(duckdb_text: str) -> tuple[int, int, int]:
+    match = _DUCK_INTERVAL.match(duckdb_text.strip())
+    if not match:
+        raise ValueError(f"Invalid interval: {duckdb_text}")
+    years, months, days, neg, hours, minutes, seconds, fraction = match.groups()
+    micros = (int(hours or 0) * 3600 + int(minutes or 0) * 60 + int(seconds or 0)) * 1_000_000
+    micros += int((fraction or "0").ljust(6, "0")[:6])
+    return int(years or 0) * 12 + int(months or 0), int(days or 0), -micros if neg else micros
+
+
+def _duck_text(months: int, days: int, micros: int) -> str:
+    return f"{months} months {days} days {micros} microseconds"
+
+
+_CANONICAL_INTERVAL = re.compile(
+    r"^\s*(-?)(\d+)-(\d+)\s+(-?\d+)\s+(-?)(\d+):(\d+):(\d+)(?:\.(\d{1,9}))?\s*$"
+)
+_ISO_INTERVAL = re.compile(
+    r"^\s*P(?:(-?\d+)Y)?(?:(-?\d+)M)?(?:(-?\d+)W)?(?:(-?\d+)D)?"
+    r"(?:T(?:(-?\d+)H)?(?:(-?\d+)M)?(?:(-?\d+(?:\.\d{1,9})?)S)?)?\s*$"
+)
+
+
+def interval_from_string(text: str) -> str:
+    """CAST(STRING AS INTERVAL): the canonical ``Y-M D H:M:S.F`` form or ISO 8601 ``P...``."""
+    match = _CANONICAL_INTERVAL.match(text)
+    if match:
+        sign, years, months, days, tsign, hours, minutes, seconds, fraction = match.groups()
+        total = (int(years) * 12 + int(months)) * (-1 if sign else 1)
+        micros = (int(hours) * 3600 + int(minutes) * 60 + int(seconds)) * 1_000_000
+        micros += int((fraction or "0").ljust(6, "0")[:6])
+        return _duck_text(total, int(days), -micros if tsign else micros)
+    match = _ISO_INTERVAL.match(text)
+    if match and any(match.groups()):
+        y, mo, w, d, h, mi, sec = (g or "0" for g in match.groups())
+        micros = int(h) * 3_600_000_000 + int(mi) * 60_000_000 + round(float(sec) * 1e6)
+        return _duck_text(int(y) * 12 + int(mo), int(w) * 7 + int(d), micros)
+    raise ValueError(f"Invalid interval literal: '{text}'")
+
+
+def _trunc_div(value: int, by: int) -> tuple[int, int]:
+    quotient = abs(value) // by * (1 if value >= 0 else -1)
+    return quotient, value - quotient * by
+
+
+def justify(duckdb_text: str, what: str) -> str:
+    """JUSTIFY_DAYS (30 days -> a month), JUSTIFY_HOURS (24 hours -> a day), or both."""
+    months, days, micros = _duck_interval_parts(duckdb_text)
+    if what in ("hours", "interval"):
+        more_days, micros = _trunc_div(micros, 86_400_000_000)
+        days += more_days
+    if what in ("days", "interval"):
+        more_months, days = _trunc_div(days, 30)
+        months += more_months
+    return _duck_text(months, days, micros)
 
 
 # --- NET ---------------------------------------------------------------------------------------
@@ -596,6 +646,8 @@ FUNCTIONS: dict[str, tuple[Callable[..., Any], list[str], str]] = {
     "bq_bytes_literal_body": (bytes_literal_body, ["BLOB"], "VARCHAR"),
     "bq_interval_to_string": (interval_to_string, ["VARCHAR"], "VARCHAR"),
     "bq_timestamp_to_string": (timestamp_to_string, ["TIMESTAMPTZ", "VARCHAR"], "VARCHAR"),
+    "bq_interval_from_string": (interval_from_string, ["VARCHAR"], "VARCHAR"),
+    "bq_justify": (justify, ["VARCHAR", "VARCHAR"], "VARCHAR"),
     "bq_net_ip_from_string": (ip_from_string, ["VARCHAR"], "BLOB"),
     "bq_net_safe_ip_from_string": (safe_ip_from_string, ["VARCHAR"], "BLOB"),
     "bq_net_ip_to_string": (ip_to_string, ["BLOB"], "VARCHAR"),
