@@ -256,7 +256,72 @@ def _range_bucket(node: exp.RangeBucket) -> exp.Expr:
     return exp.case().when(exp.Is(this=point, expression=exp.Null()), exp.Null()).else_(counted)
 
 
+def _hll_count(node: exp.Dot) -> exp.Expr:
+    """HLL_COUNT.*: exact sets as sketches (BigQuery's HLL++ bytes are not reproduced)."""
+    call = node.expression
+    if not (isinstance(node.this, exp.Identifier) and node.this.name.upper() == "HLL_COUNT"
+            and isinstance(call, exp.Anonymous) and call.expressions):  # fmt: skip
+        return node
+    name, arg = call.name.upper(), call.expressions[0]
+    if name == "INIT":
+        values = exp.ArrayAgg(this=exp.Distinct(expressions=[cast(arg, "VARCHAR")]))
+        return fn("bq_hll_init", values)
+    if name in ("MERGE", "MERGE_PARTIAL"):
+        target = "bq_hll_merge" if name == "MERGE" else "bq_hll_merge_partial"
+        return fn(target, exp.ArrayAgg(this=arg))
+    if name == "EXTRACT":
+        return fn("bq_hll_extract", arg)
+    return node
+
+
+def _array_slice(node: exp.ArraySlice) -> exp.Expr:
+    # BigQuery: 0-based offsets, both ends included, negative ones counted from the end
+    def position(offset: exp.Expr | None) -> exp.Expr | None:
+        if offset is None:
+            return None
+        shifted = exp.Add(this=offset.copy(), expression=exp.Literal.number(1))
+        negative = exp.LT(this=offset.copy(), expression=exp.Literal.number(0))
+        return exp.case().when(negative, offset).else_(shifted)
+
+    args = [node.this, position(node.args.get("start")), position(node.args.get("end"))]
+    return fn("list_slice", *[a for a in args if a is not None])
+
+
+def _array_first_last(index: int) -> _Rewrite:
+    def rewrite(node: exp.Expr) -> exp.Expr:
+        return exp.Bracket(this=node.this, expressions=[exp.Literal.number(index)], offset=1)
+
+    return rewrite
+
+
+def _array_to_string(node: exp.ArrayToString) -> exp.Expr:
+    if _bytes(node.expression):
+        return fn("bq_bytes_join", node.this, node.expression)
+    return node
+
+
+def _generate_timestamp_array(node: exp.GenerateTimestampArray) -> exp.Expr:
+    # string bounds are TIMESTAMPs (DuckDB would make them naive timestamps)
+    for key in ("start", "end"):
+        bound = node.args.get(key)
+        if isinstance(bound, exp.Literal) and bound.is_string:
+            node.set(key, cast(bound, "TIMESTAMPTZ"))
+    return node
+
+
+def _corr(node: exp.Expr) -> exp.Expr:
+    # fewer than two pairs: BigQuery gives NULL where DuckDB gives NaN
+    return exp.Nullif(this=node, expression=cast(exp.Literal.string("nan"), "DOUBLE"))
+
+
 REWRITES: dict[type, _Rewrite] = {
+    exp.Dot: _hll_count,
+    exp.ArraySlice: _array_slice,
+    exp.ArrayFirst: _array_first_last(1),
+    exp.ArrayLast: _array_first_last(-1),
+    exp.ArrayToString: _array_to_string,
+    exp.GenerateTimestampArray: _generate_timestamp_array,
+    exp.Corr: _corr,
     exp.Sec: _reciprocal("SEC", "cos"),
     exp.Csc: _reciprocal("CSC", "sin"),
     exp.Cot: _reciprocal("COT", "tan"),
@@ -309,4 +374,4 @@ NEEDS_TYPES.update({exp.FarmFingerprint, exp.ToCodePoints, exp.Length, exp.Left,
                     exp.Pad, exp.Reverse, exp.Trim, exp.Split, exp.Repeat, exp.Replace,
                     exp.StrPosition, exp.BitwiseCount, exp.BitwiseAnd, exp.BitwiseOr,
                     exp.BitwiseXor, exp.BitwiseNot, exp.BitwiseLeftShift,
-                    exp.BitwiseRightShift, exp.DPipe, exp.Sign})  # fmt: skip
+                    exp.BitwiseRightShift, exp.DPipe, exp.Sign, exp.ArrayToString})  # fmt: skip

@@ -157,6 +157,9 @@ def _is_correlated_array(table: exp.Table) -> bool:
             earlier += [i.this for i in items if table not in set(i.this.walk())]
         outer = outer.parent
     names = {item.alias_or_name.lower() for item in earlier if item.alias_or_name}
+    for item in earlier:  # UNNEST(...) AS x names its value x
+        alias = item.args.get("alias") if isinstance(item, exp.Unnest) else None
+        names.update(c.name.lower() for c in (alias.columns if alias else []))
     return table.db.lower() in names
 
 

@@ -330,6 +330,43 @@ def parse_bignumeric(text: str) -> decimal.Decimal:
     return _parse_decimal(text, 18, 20, "BIGNUMERIC")
 
 
+# --- HLL_COUNT: sketches are exact sets of 64-bit fingerprints, not HLL++ sketches -----------
+
+
+def _sketch(hashes: set[int]) -> bytes:
+    return b"".join(h.to_bytes(8, "big") for h in sorted(hashes))
+
+
+def _hashes(sketch: bytes) -> set[int]:
+    data = bytes(sketch)
+    if len(data) % 8:
+        raise ValueError("Invalid HLL sketch")
+    return {int.from_bytes(data[i : i + 8], "big") for i in range(0, len(data), 8)}
+
+
+def hll_init(values: list) -> bytes | None:
+    present = [v for v in values if v is not None]
+    if not present:
+        return None
+    return _sketch({fingerprint64(v.encode()) for v in present})
+
+
+def hll_merge_partial(sketches: list) -> bytes | None:
+    present = [s for s in sketches if s is not None]
+    if not present:
+        return None
+    return _sketch(set().union(*(_hashes(s) for s in present)))
+
+
+def hll_merge(sketches: list) -> int:
+    merged = hll_merge_partial(sketches)
+    return 0 if merged is None else len(merged) // 8
+
+
+def hll_extract(sketch: bytes) -> int:
+    return len(_hashes(sketch))
+
+
 # --- text of values ----------------------------------------------------------------------------
 
 
@@ -596,12 +633,18 @@ def _host_name(url: str) -> str | None:
 # --- registry -----------------------------------------------------------------------------------
 
 # Functions given NULL arguments themselves (the others return NULL for any NULL argument).
-_SEE_NULLS = {"bq_code_points_to_string", "bq_code_points_to_bytes", "bq_net_host",
+_SEE_NULLS = {"bq_hll_init", "bq_hll_merge_partial", "bq_code_points_to_string", "bq_code_points_to_bytes", "bq_net_host",
               "bq_net_public_suffix", "bq_net_reg_domain", "bq_net_safe_ip_from_string"}  # fmt: skip
 
 # name -> (function, parameter types, return type)
 FUNCTIONS: dict[str, tuple[Callable[..., Any], list[str], str]] = {
     "bq_fail": (fail, ["VARCHAR"], "VARCHAR"),
+    "bq_hll_init": (hll_init, ["VARCHAR[]"], "BLOB"),
+    "bq_hll_merge_partial": (hll_merge_partial, ["BLOB[]"], "BLOB"),
+    "bq_hll_merge": (hll_merge, ["BLOB[]"], "BIGINT"),
+    "bq_hll_extract": (hll_extract, ["BLOB"], "BIGINT"),
+    "bq_bytes_join": (lambda items, sep: bytes(sep).join(bytes(i) for i in items if i is not None),
+                      ["BLOB[]", "BLOB"], "BLOB"),  # fmt: skip
     "bq_farm_fingerprint": (farm_fingerprint, ["VARCHAR"], "BIGINT"),
     "bq_farm_fingerprint_bytes": (farm_fingerprint, ["BLOB"], "BIGINT"),
     "bq_to_code_points": (to_code_points, ["VARCHAR"], "BIGINT[]"),

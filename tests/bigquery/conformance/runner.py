@@ -164,6 +164,8 @@ def matches(actual: Any, expected: Any, field: Any, element: bool = False) -> bo
     the reference prints it (``[1, 2]``, ``{a, 1}``, ``+inf``), read by the column's type."""
     if isinstance(expected, str) and expected == "NULL":
         expected = None
+    if expected is None and actual == [] and field.mode == "REPEATED" and not element:
+        return True  # a NULL ARRAY reaches the client as an empty one, from BigQuery too
     if expected == "null" and actual is None and _scalar_type(field) == "JSON":
         return True  # JSON null reads back as None, like SQL NULL
     if actual is None or expected is None:
