@@ -40,7 +40,7 @@ def to_string(value: exp.Expr, kind: exp.DataType | None) -> exp.Expr | None:
     if name == "BYTES":
         return fn("decode", value)
     if name == "INTERVAL":
-        return fn("bq_interval_to_string", value)
+        return fn("bq_interval_to_string", cast(value, "VARCHAR"))
     if name == "JSON":
         return cast(value, "VARCHAR")
     return None

@@ -296,6 +296,11 @@ def _is_float(node: exp.Expr) -> bool:
     return isinstance(node, _FLOAT_RESULTS)
 
 
+def _is_safe(node: exp.Expr) -> bool:
+    """SAFE_CAST (sqlglot's TryCast, or a Cast marked safe)."""
+    return isinstance(node, exp.TryCast) or bool(node.args.get("safe"))
+
+
 def _cast_check(node: exp.Cast) -> exp.Expr:
     if node.args.get("format") is not None:
         raise unsupported("CAST ... FORMAT")
@@ -303,6 +308,13 @@ def _cast_check(node: exp.Cast) -> exp.Expr:
     if interval is not None:
         return interval
     target = node.to.this
+    from_string = _is_string(node.this) or is_type(node.this, "STRING")
+    if from_string and target in (exp.DataType.Type.BIGINT, exp.DataType.Type.BOOLEAN):
+        name = "bq_string_to_int64" if target == exp.DataType.Type.BIGINT else "bq_string_to_bool"
+        call = fn(name, node.this)
+        return fn("try", call) if _is_safe(node) else call
+    if target == exp.DataType.Type.TIME and is_type(node.this, "TIMESTAMP"):
+        node.set("this", cast(node.this, "TIMESTAMP"))
     # FLOAT64 -> INT64 rounds half away from zero in BigQuery; DuckDB rounds half to even.
     if target == exp.DataType.Type.BIGINT and _is_float(node.this):
         node.set("this", fn("round", node.this))
@@ -312,7 +324,7 @@ def _cast_check(node: exp.Cast) -> exp.Expr:
             kind = exp.DataType.build("DOUBLE")
         text = formatting.to_string(node.this, kind)
         if text is not None:
-            return text if isinstance(node, exp.Cast) else fn("try", text)
+            return fn("try", text) if _is_safe(node) else text
     if target in (exp.DataType.Type.VARBINARY, exp.DataType.Type.BINARY, exp.DataType.Type.BLOB):
         if is_type(node.this, "STRING") or _is_string(node.this):
             return fn("encode", node.this)

@@ -322,12 +322,41 @@ def _parse_decimal(text: str, scale: int, int_digits: int, kind: str) -> decimal
     return value
 
 
+def _without_group_commas(text: str) -> str:
+    """Commas may stand anywhere in the integer part (``1,2,,3,.45``)."""
+    head, dot, tail = text.partition(".")
+    return head.replace(",", "") + dot + tail
+
+
 def parse_numeric(text: str) -> decimal.Decimal:
-    return _parse_decimal(text, 9, 29, "NUMERIC")
+    return _parse_decimal(_without_group_commas(text), 9, 29, "NUMERIC")
 
 
 def parse_bignumeric(text: str) -> decimal.Decimal:
-    return _parse_decimal(text, 18, 20, "BIGNUMERIC")
+    return _parse_decimal(_without_group_commas(text), 18, 20, "BIGNUMERIC")
+
+
+_INT64_TEXT = re.compile(r"^\s*([+-]?)\s*(0[xX][0-9a-fA-F]+|\d+)\s*$")
+
+
+def string_to_int64(text: str) -> int:
+    """CAST(STRING AS INT64): decimal or hexadecimal digits, an optional sign."""
+    match = _INT64_TEXT.match(text)
+    if not match:
+        raise ValueError(f"Bad int64 value: {text}")
+    digits = match.group(2)
+    value = int(digits, 16) if digits[:2].lower() == "0x" else int(digits)
+    value = -value if match.group(1) == "-" else value
+    if not -(2**63) <= value < 2**63:
+        raise ValueError(f"Bad int64 value: {text}")
+    return value
+
+
+def string_to_bool(text: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered not in ("true", "false"):
+        raise ValueError(f"Bad bool value: {text}")
+    return lowered == "true"
 
 
 # --- HLL_COUNT: sketches are exact sets of 64-bit fingerprints, not HLL++ sketches -----------
@@ -486,8 +515,29 @@ _ISO_INTERVAL = re.compile(
 )
 
 
+_PARTIAL_INTERVALS = [
+    (re.compile(r"^\s*(-?)(\d+)-(\d+)\s*$"), "ym"),
+    (re.compile(r"^\s*(-?)(\d+):(\d+):(\d+)(?:\.(\d{1,9}))?\s*$"), "hms"),
+    (re.compile(r"^\s*(-?)(\d+)-(\d+)\s+(-?\d+)\s*$"), "ymd"),
+]
+
+
 def interval_from_string(text: str) -> str:
-    """CAST(STRING AS INTERVAL): the canonical ``Y-M D H:M:S.F`` form or ISO 8601 ``P...``."""
+    """CAST(STRING AS INTERVAL): the canonical ``Y-M D H:M:S.F`` form (or its Y-M, Y-M D and
+    H:M:S parts) or ISO 8601 ``P...``."""
+    for pattern, shape in _PARTIAL_INTERVALS:
+        match = pattern.match(text)
+        if not match:
+            continue
+        sign = -1 if match.group(1) else 1
+        if shape == "hms":
+            _, hours, minutes, seconds, fraction = match.groups()
+            micros = (int(hours) * 3600 + int(minutes) * 60 + int(seconds)) * 1_000_000
+            micros += int((fraction or "0").ljust(6, "0")[:6])
+            return _duck_text(0, 0, sign * micros)
+        months = sign * (int(match.group(2)) * 12 + int(match.group(3)))
+        return _duck_text(months, int(match.group(4)) if shape == "ymd" else 0, 0)
+    text = text.replace(",", ".") if text.strip().startswith("P") else text
     match = _CANONICAL_INTERVAL.match(text)
     if match:
         sign, years, months, days, tsign, hours, minutes, seconds, fraction = match.groups()
@@ -682,6 +732,8 @@ FUNCTIONS: dict[str, tuple[Callable[..., Any], list[str], str]] = {
     "bq_regexp_instr": (regexp_instr, ["VARCHAR", "VARCHAR", "BIGINT", "BIGINT", "BIGINT"],
                         "BIGINT"),  # fmt: skip
     "bq_parse_numeric": (parse_numeric, ["VARCHAR"], "DECIMAL(38,9)"),
+    "bq_string_to_int64": (string_to_int64, ["VARCHAR"], "BIGINT"),
+    "bq_string_to_bool": (string_to_bool, ["VARCHAR"], "BOOLEAN"),
     "bq_parse_bignumeric": (parse_bignumeric, ["VARCHAR"], "DECIMAL(38,18)"),
     "bq_float_to_string": (float_to_string, ["DOUBLE"], "VARCHAR"),
     "bq_float_literal": (float_literal, ["VARCHAR"], "VARCHAR"),
