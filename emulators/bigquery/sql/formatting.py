@@ -20,7 +20,11 @@ def _s(text: str) -> exp.Literal:
 
 
 def _concat(*parts: exp.Expr) -> exp.Expr:
-    return fn("concat", *parts)
+    """Text pieces joined; NULL if any is NULL (DuckDB's concat() would skip it)."""
+    joined = parts[0]
+    for part in parts[1:]:
+        joined = exp.DPipe(this=joined, expression=part)
+    return exp.Paren(this=joined)
 
 
 def _lambda(param: str, body: exp.Expr) -> exp.Expr:
@@ -114,7 +118,7 @@ def format_call(node: exp.Format) -> exp.Expr:
         pieces.append(fn("coalesce", piece, _s("NULL")))
     if position < len(text):
         pieces.append(_s(text[position:]))
-    return _concat(*pieces) if pieces else _s("")
+    return fn("concat", *pieces) if pieces else _s("")
 
 
 def _printf(value: exp.Expr, flags: str, width: str | None, precision: str | None,

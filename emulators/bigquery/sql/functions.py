@@ -206,6 +206,15 @@ def _substring(node: exp.Substring) -> exp.Expr:
     start = node.args.get("start")
     if start is None:
         return node
+    length = node.args.get("length")
+    if length is not None and not (isinstance(length, exp.Literal) and length.is_int):
+        negative = exp.LT(this=length.copy(), expression=exp.Literal.number(0))
+        message = exp.Literal.string("Third argument in SUBSTR() cannot be negative")
+        node.set("length", exp.case().when(negative, cast(fn("bq_fail", message), "BIGINT"))
+                 .else_(length))  # fmt: skip
+    elif _int_value(length) is not None and _int_value(length) < 0:
+        message = exp.Literal.string(f"Third argument in SUBSTR() cannot be negative: {length}")
+        node.set("length", cast(fn("bq_fail", message), "BIGINT"))
     if is_type(node.this, "BYTES"):
         length = node.args.get("length") or fn("octet_length", node.this.copy())
         return fn("bq_bytes_substr", node.this, start, length)

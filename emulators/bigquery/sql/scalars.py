@@ -314,7 +314,35 @@ def _corr(node: exp.Expr) -> exp.Expr:
     return exp.Nullif(this=node, expression=cast(exp.Literal.string("nan"), "DOUBLE"))
 
 
+def _sha2(node: exp.SHA2Digest) -> exp.Expr:
+    length = node.args.get("length")
+    if length is not None and length.name == "512":
+        return fn("bq_sha512_bytes" if _bytes(node.this) else "bq_sha512", node.this)
+    return node
+
+
+def _ascii(node: exp.Ascii) -> exp.Expr:
+    if _bytes(node.this):
+        first = exp.Bracket(this=fn("bq_to_code_points_bytes", node.this),
+                            expressions=[exp.Literal.number(1)], offset=1)  # fmt: skip
+        empty = exp.EQ(this=fn("octet_length", node.this.copy()), expression=exp.Literal.number(0))
+        return exp.case().when(empty, exp.Literal.number(0)).else_(first)
+    return node
+
+
+def _concat(node: exp.Concat) -> exp.Expr:
+    # a NULL argument makes the result NULL, typed like the other arguments
+    typed = "BLOB" if any(_bytes(a) for a in node.expressions) else "VARCHAR"
+    for arg in node.expressions:
+        if isinstance(arg, exp.Null):
+            arg.replace(cast(exp.Null(), typed))
+    return node
+
+
 REWRITES: dict[type, _Rewrite] = {
+    exp.SHA2Digest: _sha2,
+    exp.Ascii: _ascii,
+    exp.Concat: _concat,
     exp.Dot: _hll_count,
     exp.ArraySlice: _array_slice,
     exp.ArrayFirst: _array_first_last(1),
@@ -374,4 +402,5 @@ NEEDS_TYPES.update({exp.FarmFingerprint, exp.ToCodePoints, exp.Length, exp.Left,
                     exp.Pad, exp.Reverse, exp.Trim, exp.Split, exp.Repeat, exp.Replace,
                     exp.StrPosition, exp.BitwiseCount, exp.BitwiseAnd, exp.BitwiseOr,
                     exp.BitwiseXor, exp.BitwiseNot, exp.BitwiseLeftShift,
-                    exp.BitwiseRightShift, exp.DPipe, exp.Sign, exp.ArrayToString})  # fmt: skip
+                    exp.BitwiseRightShift, exp.DPipe, exp.Sign, exp.ArrayToString, exp.SHA2Digest,
+                    exp.Ascii})  # fmt: skip

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import decimal
+import hashlib
 import ipaddress
 import re
 import unicodedata
@@ -689,6 +690,8 @@ _SEE_NULLS = {"bq_hll_init", "bq_hll_merge_partial", "bq_code_points_to_string",
 # name -> (function, parameter types, return type)
 FUNCTIONS: dict[str, tuple[Callable[..., Any], list[str], str]] = {
     "bq_fail": (fail, ["VARCHAR"], "VARCHAR"),
+    "bq_sha512": (lambda v: hashlib.sha512(v.encode()).digest(), ["VARCHAR"], "BLOB"),
+    "bq_sha512_bytes": (lambda v: hashlib.sha512(bytes(v)).digest(), ["BLOB"], "BLOB"),
     "bq_hll_init": (hll_init, ["VARCHAR[]"], "BLOB"),
     "bq_hll_merge_partial": (hll_merge_partial, ["BLOB[]"], "BLOB"),
     "bq_hll_merge": (hll_merge, ["BLOB[]"], "BIGINT"),

@@ -163,6 +163,8 @@ def matches(actual: Any, expected: Any, field: Any, element: bool = False) -> bo
     """Whether a client value is the expected one. Expectations are YAML values, or text as
     the reference prints it (``[1, 2]``, ``{a, 1}``, ``+inf``), read by the column's type."""
     if isinstance(expected, str) and expected == "NULL":
+        if actual == "NULL":
+            return True  # the text NULL (FORMAT('%t', NULL)), not SQL NULL
         expected = None
     if expected is None and actual == [] and field.mode == "REPEATED" and not element:
         return True  # a NULL ARRAY reaches the client as an empty one, from BigQuery too
