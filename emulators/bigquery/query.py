@@ -159,6 +159,7 @@ def describe_view(service: BigQueryService, table: Table) -> list[dict]:
 # ------------------------------------------------------------------ execution
 
 
+_OVERFLOW = re.compile(r"^Overflow in \w+ of INT64 \((.*)\)!$")
 _UDF_ERROR = re.compile(r"^Python exception occurred while executing the UDF: \w+: ")
 _UNRECOGNIZED = re.compile(r'^Referenced column "([^"]+)" not found in FROM clause!')
 
@@ -176,6 +177,9 @@ def _duckdb_message(exc: Exception) -> str:
     text = text.split("\n\nLINE", 1)[0]
     # a Python function of the translator (sql/udfs.py) raising BigQuery's message
     text = _UDF_ERROR.sub("", text)
+    overflow = _OVERFLOW.match(text)
+    if overflow:  # BigQuery's words for INT64 overflow
+        return f"int64 overflow: {overflow.group(1)}"
     unrecognized = _UNRECOGNIZED.match(text)
     if unrecognized:
         return f"Unrecognized name: {unrecognized.group(1)}"

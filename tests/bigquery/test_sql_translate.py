@@ -1297,7 +1297,6 @@ def test_syntax_error_message():
         ("SELECT CAST(x AS RANGE<DATE>) FROM ds.events", "RANGE"),
         ("SELECT CAST(d AS STRING FORMAT 'YYYY') FROM ds.events", "CAST ... FORMAT"),
         ("SELECT ST_GEOGPOINT(1, 2)", "function ST_GEOGPOINT"),
-        ("SELECT HLL_COUNT.MERGE(x) FROM UNNEST([1]) AS x", "function HLL_COUNT.MERGE"),
         ("CREATE TABLE ds.c COPY ds.events", "COPY"),
         ("DECLARE x INT64 DEFAULT 1", "DECLARE"),
         ("EXECUTE IMMEDIATE 'SELECT 1'", "EXECUTE"),

@@ -145,6 +145,8 @@ def type_of(node: exp.Expr | None) -> exp.DataType | None:
         return exp.DataType.build("FLOAT64" if is_float else "INT64", dialect="bigquery")
     if isinstance(node, exp.Paren):
         return type_of(node.this)
+    if isinstance(node, exp.ParseJSON):
+        return exp.DataType.build("JSON")
     return None
 
 

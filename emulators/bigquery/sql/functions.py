@@ -79,7 +79,8 @@ def _reject_unknown_functions(tree: exp.Expr) -> None:
                 raise unsupported(f"function {fname.upper()}")
 
 
-_OWN_FUNCTIONS = {"IEEE_DIVIDE", "CURRENT_DATETIME", "NULLIFZERO", "ZEROIFNULL"}
+_OWN_FUNCTIONS = {"IEEE_DIVIDE", "CURRENT_DATETIME", "NULLIFZERO", "ZEROIFNULL", "DATE_BUCKET",
+                  "DATETIME_BUCKET", "TIMESTAMP_BUCKET"}  # fmt: skip
 
 # --- literals and types --------------------------------------------------------------------
 
@@ -180,6 +181,10 @@ def _division(node: exp.Div) -> exp.Expr:
         .else_(divisor)
     )
     node.set("expression", guarded)
+    numeric = [k for k in ("BIGNUMERIC", "NUMERIC") if is_type(node.this, k)
+               or is_type(divisor, k)]  # fmt: skip
+    if numeric and not (is_type(node.this, "FLOAT64") or is_type(divisor, "FLOAT64")):
+        return cast(node, storage_type(numeric[0]))  # NUMERIC / NUMERIC stays NUMERIC
     return node
 
 
@@ -188,6 +193,12 @@ def _anonymous(node: exp.Anonymous) -> exp.Expr:
     args = node.expressions
     if name == "IEEE_DIVIDE" and len(args) == 2:
         return exp.Div(this=cast(args[0], "DOUBLE"), expression=cast(args[1], "DOUBLE"))
+    if name in ("DATE_BUCKET", "DATETIME_BUCKET", "TIMESTAMP_BUCKET") and len(args) in (2, 3):
+        # buckets of bucket_width from an origin (default 1950-01-01, as in BigQuery)
+        origin = args[2] if len(args) == 3 else cast(exp.Literal.string("1950-01-01"), "DATE")
+        kind = {"DATE_BUCKET": "DATE", "DATETIME_BUCKET": "TIMESTAMP"}.get(name, "TIMESTAMPTZ")
+        bucket = fn("time_bucket", args[1], args[0], cast(origin, kind))
+        return cast(bucket, kind)
     if name == "NULLIFZERO" and len(args) == 1:
         return exp.Nullif(this=args[0], expression=exp.Literal.number(0))
     if name == "ZEROIFNULL" and len(args) == 1:
@@ -273,6 +284,9 @@ def _int32_args(*keys: str) -> Callable[[exp.Expr], exp.Expr]:
 
 def _like(node: exp.Like) -> exp.Expr:
     # BigQuery's LIKE treats backslash as the escape character; DuckDB's has none by default.
+    if is_type(node.this, "BYTES"):  # BYTES LIKE BYTES: compare their escaped text
+        node.set("this", cast(node.this, "VARCHAR"))
+        node.set("expression", cast(node.expression, "VARCHAR"))
     pattern = node.expression
     if isinstance(node.parent, exp.Escape):
         return node
@@ -408,4 +422,4 @@ def _pad_or_bytes(node: exp.Pad) -> exp.Expr:
 
 
 _REWRITES[exp.Pad] = _pad_or_bytes
-NEEDS_TYPES.update({exp.Substring, exp.Cast, exp.TryCast, exp.JSONExtract})
+NEEDS_TYPES.update({exp.Substring, exp.Cast, exp.TryCast, exp.JSONExtract, exp.Div, exp.Like})

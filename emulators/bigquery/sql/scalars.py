@@ -161,7 +161,21 @@ def _shift(direction: str) -> _Rewrite:
 def _dpipe(node: exp.DPipe) -> exp.Expr:
     if is_type(node.this, "ARRAY") or is_type(node.expression, "ARRAY"):
         return fn("list_concat", node.this, node.expression)
+    typed = "BLOB" if _bytes(node.this) or _bytes(node.expression) else "VARCHAR"
+    for side in (node.this, node.expression):
+        if isinstance(side, exp.Null):  # 'a' || NULL is a NULL STRING
+            side.replace(cast(exp.Null(), typed))
     return node
+
+
+def _unix_floor(divisor: int) -> _Rewrite:
+    # UNIX_MILLIS/UNIX_SECONDS drop finer precision rounding down (DuckDB would round)
+    def rewrite(node: exp.Expr) -> exp.Expr:
+        micros = fn("epoch_us", cast(node.this, "TIMESTAMPTZ"))
+        return cast(fn("floor", exp.Div(this=micros, expression=exp.Literal.number(divisor))),
+                    "BIGINT")  # fmt: skip
+
+    return rewrite
 
 
 def _count_if(node: exp.CountIf) -> exp.Expr:
@@ -340,6 +354,8 @@ def _concat(node: exp.Concat) -> exp.Expr:
 
 
 REWRITES: dict[type, _Rewrite] = {
+    exp.UnixMillis: _unix_floor(1000),
+    exp.UnixSeconds: _unix_floor(1_000_000),
     exp.SHA2Digest: _sha2,
     exp.Ascii: _ascii,
     exp.Concat: _concat,
