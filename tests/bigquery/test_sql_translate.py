@@ -1526,6 +1526,7 @@ def test_create_view_if_not_exists():
 # --- properties: BigQuery semantics computed in Python vs. the translated query -----------
 
 _PROPERTY_DB = duckdb.connect()
+register(_PROPERTY_DB)
 _PROPERTY_DB.execute("SET TimeZone='UTC'")
 
 
