@@ -85,6 +85,15 @@ def annotate(
         kind = typed.type if isinstance(typed, exp.Expr) else None
         if kind is not None and kind.this not in (_T.UNKNOWN, _T.NULL):
             original.meta[KEY] = kind
+    for net in tree.find_all(exp.NetFunc):  # sqlglot does not type NET.*
+        inner = net.this
+        name = (inner.name if isinstance(inner, exp.Anonymous) else type(inner).__name__).upper()
+        kind = "BYTES" if name in _NET_BYTES else "INT64" if name == "IPV4_TO_INT64" else "STRING"
+        net.meta.setdefault(KEY, exp.DataType.build(kind, dialect="bigquery"))
+
+
+_NET_BYTES = {"IP_FROM_STRING", "SAFE_IP_FROM_STRING", "IP_NET_MASK", "IP_TRUNC",
+              "IPV4_FROM_INT64"}  # fmt: skip
 
 
 def _known(node: exp.Expr) -> bool:

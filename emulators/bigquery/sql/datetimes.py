@@ -81,6 +81,8 @@ def _date_trunc(node: exp.DateTrunc) -> exp.Expr:
             cast(origin, "DATE"),
         )
     if unit == "ISOYEAR":  # the Monday of ISO week 1: the week holding January 4th
+        if isinstance(value, exp.Literal) and value.is_string:
+            value = cast(value, "DATE")
         year = cast(fn("isoyear", value), "INTEGER")
         fourth = fn("make_date", year, exp.Literal.number(1), exp.Literal.number(4))
         return cast(fn("date_trunc", exp.Literal.string("week"), fourth), "DATE")
