@@ -26,6 +26,7 @@ _Rewrite = Callable[[exp.Expr], exp.Expr]
 def rewrite_functions(tree: exp.Expr) -> exp.Expr:
     """Apply every rewrite (children before parents) and return the new tree."""
     _reject_unknown_functions(tree)
+    jsonfns.lift_json_literals(tree)
     tree = arrays.rewrite_unnest_offsets(tree)
     tree = arrays.rewrite_unnest_structs(tree)
     return _rewrite_bottom_up(tree)
@@ -412,8 +413,13 @@ def _column(node: exp.Column) -> exp.Expr:
     return jsonfns.json_field(node) or node
 
 
+def _dot(node: exp.Dot) -> exp.Expr:
+    return jsonfns.json_dot(node) or scalars.REWRITES[exp.Dot](node)
+
+
 _REWRITES[exp.Bracket] = _bracket
 _REWRITES[exp.Column] = _column
+_REWRITES[exp.Dot] = _dot
 
 
 def _pad_or_bytes(node: exp.Pad) -> exp.Expr:

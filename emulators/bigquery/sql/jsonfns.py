@@ -102,6 +102,29 @@ def _json_type(node: exp.JSONType) -> exp.Expr:
     return fn("bq_json_type", _text(node.this))
 
 
+def lift_json_literals(tree: exp.Expr) -> None:
+    """sqlglot reads ``JSON '{...}'['a'].b`` as JSON('{...}'['a'].b): put the JSON literal back
+    under its subscripts and field accesses (run before the other rewrites)."""
+    for node in list(tree.find_all(exp.ParseJSON)):
+        inner = node.this
+        if not node.args.get("is_literal") or not isinstance(inner, (exp.Bracket, exp.Dot)):
+            continue
+        base = inner
+        while isinstance(base.this, (exp.Bracket, exp.Dot)):
+            base = base.this
+        if not isinstance(base.this, exp.Literal):
+            continue
+        base.set("this", exp.ParseJSON(this=base.this.copy(), is_literal=True))
+        node.replace(inner)
+
+
+def json_dot(node: exp.Dot) -> exp.Expr | None:
+    """``json_value.field`` on a JSON value; None when ``node`` is not one."""
+    if not is_type(node.this, "JSON") and not isinstance(node.this, exp.ParseJSON):
+        return None
+    return fn("json_extract", node.this, exp.Literal.string(_path([node.name])))
+
+
 def _parse_json(node: exp.ParseJSON) -> exp.Expr:
     # sqlglot reads JSON '{...}'.a as JSON('{...}'.a): field access on the literal
     inner = node.this
@@ -128,7 +151,7 @@ def _subscript_step(node: exp.Bracket) -> str | int | None:
 
 def json_subscript(node: exp.Bracket) -> exp.Expr | None:
     """``j['a']`` / ``j[0]`` on a JSON value; None when ``node`` is not one."""
-    if not is_type(node.this, "JSON"):
+    if not is_type(node.this, "JSON") and not isinstance(node.this, exp.ParseJSON):
         return None
     step = _subscript_step(node)
     if step is None:

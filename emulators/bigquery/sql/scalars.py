@@ -325,7 +325,9 @@ def _generate_timestamp_array(node: exp.GenerateTimestampArray) -> exp.Expr:
 
 def _corr(node: exp.Expr) -> exp.Expr:
     # fewer than two pairs: BigQuery gives NULL where DuckDB gives NaN
-    return exp.Nullif(this=node, expression=cast(exp.Literal.string("nan"), "DOUBLE"))
+    pairs = fn("regr_count", node.this.copy(), node.expression.copy())
+    too_few = exp.LT(this=pairs, expression=exp.Literal.number(2))
+    return exp.case().when(too_few, exp.Null()).else_(node)
 
 
 def _sha2(node: exp.SHA2Digest) -> exp.Expr:
