@@ -16,8 +16,8 @@ def _extract(node: exp.Extract) -> exp.Expr:
     part = node.this
     value = node.expression
     name = part.name.upper() if not isinstance(part, exp.WeekStart) else "WEEK(X)"
-    if name in ("MILLISECOND", "MICROSECOND") and is_type(value, "INTERVAL"):
-        # of an INTERVAL, the fraction of its second only (DuckDB counts the seconds too)
+    if name in ("MILLISECOND", "MICROSECOND"):
+        # the fraction of the second only (DuckDB counts the seconds in too)
         modulus = 1000 if name == "MILLISECOND" else 1_000_000
         return exp.Mod(this=node, expression=exp.Literal.number(modulus))
     if name == "DAYOFWEEK":  # BigQuery: 1 = Sunday .. 7; DuckDB: 0 = Sunday

@@ -122,7 +122,7 @@ def json_array_insert(text: str, paths: list, values: list, each: bool) -> str:
         value = _load(raw)
         steps = parse_path(path)
         if not steps or not isinstance(steps[-1], int):
-            raise ValueError(f"The JSONPath must end with an array index: {path}")
+            continue  # only array elements are insertion points; anything else is left as is
         found, target = _walk(doc, steps[:-1])
         if not found:
             continue

@@ -216,7 +216,15 @@ def _json_object(node: exp.JSONObject) -> exp.Expr:
     return fn("json_object", *args)
 
 
+def _json_value(node: exp.JSONExtractScalar) -> exp.Expr:
+    # JSON_VALUE of STRING text that is not JSON is NULL in BigQuery
+    if is_type(node.this, "STRING") or (isinstance(node.this, exp.Literal) and node.this.is_string):
+        return fn("try", node)
+    return node
+
+
 REWRITES: dict[type, _Rewrite] = {
+    exp.JSONExtractScalar: _json_value,
     exp.JSONFormat: _json_format,
     exp.JSONObject: _json_object,
     exp.JSONSet: _pairs("bq_json_set", "create_if_missing", True),
@@ -236,5 +244,5 @@ REWRITES: dict[type, _Rewrite] = {
     exp.ParseJSON: _parse_json,
 }
 
-NEEDS_TYPES.update({exp.String, exp.Bracket, exp.JSONSet, exp.JSONArrayAppend,
+NEEDS_TYPES.update({exp.String, exp.Bracket, exp.JSONSet, exp.JSONExtractScalar, exp.JSONArrayAppend,
                     exp.JSONArrayInsert})  # fmt: skip

@@ -114,18 +114,16 @@ class TableResolver:
 
 def visible_ctes(node: exp.Expr) -> set[str]:
     """Names of the WITH entries in scope at ``node``: every entry of a WITH on the way up,
-    except that inside an entry's own body only the earlier entries (and, for WITH RECURSIVE,
-    the entry itself) are visible."""
+    except that inside an entry's own body only the earlier entries are visible (all of them,
+    itself included, under WITH RECURSIVE)."""
     names: set[str] = set()
     child, parent = node, node.parent
     while parent is not None:
         if isinstance(parent, exp.With):
-            for cte in parent.expressions:
+            for cte in parent.expressions:  # WITH RECURSIVE: every entry sees every entry
                 if cte is child and not parent.args.get("recursive"):
                     break
                 names.add(cte.alias_or_name.lower())
-                if cte is child:
-                    break
         elif isinstance(parent.args.get("with_"), exp.With) and child is not parent.args["with_"]:
             names.update(cte.alias_or_name.lower() for cte in parent.args["with_"].expressions)
         child, parent = parent, parent.parent
