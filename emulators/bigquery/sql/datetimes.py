@@ -7,7 +7,6 @@ from collections.abc import Callable
 
 from sqlglot import exp
 
-from .bqtypes import NEEDS_TYPES, is_type
 from .errors import unsupported
 from .nodes import cast, fn, unit_name
 
@@ -269,5 +268,3 @@ REWRITES: dict[type, Callable[[exp.Expr], exp.Expr]] = {
     exp.CurrentDatetime: current_datetime,
     exp.TimeTrunc: _time_trunc,
 }
-
-NEEDS_TYPES.add(exp.Extract)

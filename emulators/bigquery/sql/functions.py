@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 from sqlglot import exp
 
-from . import arrays, datetimes, formatting, intervals, jsonfns, scalars
+from . import arrays, castformat, datetimes, formatting, intervals, jsonfns, scalars
 from .bqtypes import NEEDS_TYPES, inherit, is_type, type_of
 from .errors import unsupported
 from .nodes import cast, fn, storage_type
@@ -327,7 +327,8 @@ def _is_safe(node: exp.Expr) -> bool:
 
 def _cast_check(node: exp.Cast) -> exp.Expr:
     if node.args.get("format") is not None:
-        raise unsupported("CAST ... FORMAT")
+        converted = castformat.cast_with_format(node)
+        return fn("try", converted) if _is_safe(node) else converted
     interval = intervals.CAST(node)
     if interval is not None:
         return interval
