@@ -41,7 +41,8 @@ def annotate(
     table_schema: TableSchema | None,
 ) -> None:
     """Set ``meta["bq_type"]`` on the nodes of ``tree`` whose BigQuery type is known."""
-    if not any(isinstance(node, tuple(NEEDS_TYPES)) for node in tree.walk()):
+    classes = tuple(NEEDS_TYPES)
+    if not any(isinstance(node, classes) and _asks_types(node) for node in tree.walk()):
         return
     from sqlglot.optimizer.annotate_types import annotate_types
     from sqlglot.optimizer.qualify_columns import qualify_columns
@@ -94,6 +95,16 @@ def annotate(
 
 _NET_BYTES = {"IP_FROM_STRING", "SAFE_IP_FROM_STRING", "IP_NET_MASK", "IP_TRUNC",
               "IPV4_FROM_INT64"}  # fmt: skip
+
+
+_TYPED_CASTS = {_T.TEXT, _T.VARCHAR, _T.BIGINT, _T.BOOLEAN, _T.TIME, _T.INTERVAL, _T.VARBINARY,
+                _T.BINARY, _T.BLOB}  # fmt: skip
+
+
+def _asks_types(node: exp.Expr) -> bool:
+    if isinstance(node, (exp.Cast, exp.TryCast)):  # typed literals (TIMESTAMP '...') need none
+        return node.to.this in _TYPED_CASTS and not isinstance(node.this, exp.Literal)
+    return True
 
 
 def _known(node: exp.Expr) -> bool:

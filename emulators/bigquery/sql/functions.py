@@ -23,10 +23,11 @@ SESSION_USER = "bigquery-emulator@localhost"
 _Rewrite = Callable[[exp.Expr], exp.Expr]
 
 
-def rewrite_functions(tree: exp.Expr) -> exp.Expr:
-    """Apply every rewrite (children before parents) and return the new tree."""
+def rewrite_functions(tree: exp.Expr, sql: str | None = None) -> exp.Expr:
+    """Apply every rewrite (children before parents) and return the new tree. ``sql`` (the
+    query text) lets a rewrite skip a walk the text shows it has nothing to do in."""
     _reject_unknown_functions(tree)
-    jsonfns.lift_json_literals(tree)
+    jsonfns.lift_json_literals(tree, sql)
     tree = arrays.rewrite_unnest_offsets(tree)
     tree = arrays.rewrite_unnest_structs(tree)
     return _rewrite_bottom_up(tree)

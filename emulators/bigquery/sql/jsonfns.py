@@ -8,6 +8,7 @@ conversions run as the Python functions of ``json_udfs.py`` on JSON text.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 
 from sqlglot import exp
@@ -102,9 +103,14 @@ def _json_type(node: exp.JSONType) -> exp.Expr:
     return fn("bq_json_type", _text(node.this))
 
 
-def lift_json_literals(tree: exp.Expr) -> None:
+_SUBSCRIPTED_JSON_LITERAL = re.compile(r"\bJSON\s*(?:'[^']*'|\"[^\"]*\")\s*[\[.]", re.IGNORECASE)
+
+
+def lift_json_literals(tree: exp.Expr, sql: str | None = None) -> None:
     """sqlglot reads ``JSON '{...}'['a'].b`` as JSON('{...}'['a'].b): put the JSON literal back
     under its subscripts and field accesses (run before the other rewrites)."""
+    if sql is not None and not _SUBSCRIPTED_JSON_LITERAL.search(sql):
+        return  # nothing to lift: spare the walk over a large tree
     for node in list(tree.find_all(exp.ParseJSON)):
         inner = node.this
         if not node.args.get("is_literal") or not isinstance(inner, (exp.Bracket, exp.Dot)):

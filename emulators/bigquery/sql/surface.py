@@ -131,28 +131,42 @@ def _foreign_syntax(node: exp.Expr) -> str | None:
 
 
 def check_names(tree: exp.Expr, sql: str) -> None:
-    """Refuse any function or table-valued function BigQuery does not have."""
-    for node in tree.find_all(exp.Func):
-        name = _written_name(node)
-        if name is None:
-            refusal = _foreign_syntax(node)
-            if refusal:
-                raise SqlError(refusal, _location(node, sql))
-            continue
-        if isinstance(node.parent, exp.Table) and node.arg_key == "this":
-            continue  # checked with its table below
-        if name.upper() not in BIGQUERY_FUNCTIONS:
-            raise SqlError(f"Function not found: {name}", _location(node, sql))
-    for lam in tree.find_all(exp.Lambda):
-        raise SqlError('Syntax error: Unexpected "->"', _location(lam, sql))
-    for table in tree.find_all(exp.Table):
-        function = table.this
-        if isinstance(function, exp.Identifier) or function is None:
-            continue
-        name = _written_name(function) or function.sql("bigquery").split("(")[0]
-        if name.upper() in BIGQUERY_TABLE_FUNCTIONS:
-            raise unsupported(f"table-valued function {name.upper()}")
-        raise SqlError(f"Table-valued function not found: {name}", _location(function, sql))
+    """Refuse any function or table-valued function BigQuery does not have, and pin bare
+    columns named like DuckDB's built-in values (one walk over the tree for both)."""
+    engine_names = []
+    for node in tree.walk():
+        if isinstance(node, exp.Func):
+            _check_call(node, sql)
+        elif isinstance(node, exp.Lambda):
+            raise SqlError('Syntax error: Unexpected "->"', _location(node, sql))
+        elif isinstance(node, exp.Table) and not isinstance(node.this, exp.Identifier):
+            if node.this is not None:
+                _refuse_table_function(node.this, sql)
+        elif isinstance(node, exp.Column) and not node.table:
+            if node.name.lower() in _ENGINE_VALUE_NAMES:
+                engine_names.append(node)
+    for column in engine_names:
+        _pin_engine_value_name(column, sql)
+
+
+def _check_call(node: exp.Func, sql: str) -> None:
+    name = _written_name(node)
+    if name is None:
+        refusal = _foreign_syntax(node)
+        if refusal:
+            raise SqlError(refusal, _location(node, sql))
+        return
+    if isinstance(node.parent, exp.Table) and node.arg_key == "this":
+        return  # a table-valued function: checked with its table
+    if name.upper() not in BIGQUERY_FUNCTIONS:
+        raise SqlError(f"Function not found: {name}", _location(node, sql))
+
+
+def _refuse_table_function(function: exp.Expr, sql: str) -> None:
+    name = _written_name(function) or function.sql("bigquery").split("(")[0]
+    if name.upper() in BIGQUERY_TABLE_FUNCTIONS:
+        raise unsupported(f"table-valued function {name.upper()}")
+    raise SqlError(f"Table-valued function not found: {name}", _location(function, sql))
 
 
 def _written_name(node: exp.Expr) -> str | None:
@@ -193,23 +207,20 @@ _ENGINE_VALUE_NAMES = frozenset(
 )
 
 
-def pin_engine_value_names(tree: exp.Expr, sql: str) -> None:
+def _pin_engine_value_name(column: exp.Column, sql: str) -> None:
     """A bare column named like one of DuckDB's built-in values (``user``, ``current_catalog``)
     must read the column or fail, never the engine's value: qualify it with the one FROM item
     of its query, or refuse it where no FROM item could hold it."""
-    for column in list(tree.find_all(exp.Column)):
-        if column.table or column.name.lower() not in _ENGINE_VALUE_NAMES:
-            continue
-        select = column.find_ancestor(exp.Select)
-        if select is None or _is_select_alias(select, column.name):
-            continue
-        scopes = [select, *_enclosing_selects(select)]
-        items = next((found for found in map(_from_items, scopes) if found), [])
-        if not items:
-            raise SqlError(f"Unrecognized name: {column.name}", _location(column.this, sql))
-        if len(items) == 1 and isinstance(items[0], (exp.Table, exp.Subquery)):
-            if items[0].alias_or_name:
-                column.set("table", exp.to_identifier(items[0].alias_or_name, quoted=True))
+    select = column.find_ancestor(exp.Select)
+    if select is None or _is_select_alias(select, column.name):
+        return
+    scopes = [select, *_enclosing_selects(select)]
+    items = next((found for found in map(_from_items, scopes) if found), [])
+    if not items:
+        raise SqlError(f"Unrecognized name: {column.name}", _location(column.this, sql))
+    if len(items) == 1 and isinstance(items[0], (exp.Table, exp.Subquery)):
+        if items[0].alias_or_name:
+            column.set("table", exp.to_identifier(items[0].alias_or_name, quoted=True))
 
 
 def _from_items(select: exp.Select) -> list[exp.Expr]:

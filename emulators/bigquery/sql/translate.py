@@ -14,7 +14,7 @@ from .errors import SqlError, unsupported
 from .functions import rewrite_functions
 from .params import bind_parameters
 from .statements import Statement
-from .surface import check_names, pin_engine_value_names
+from .surface import check_names
 from .syntax import RESERVED_KEYWORDS, parse
 from .tables import ResolveFailure, ResolveTable, TableResolver
 
@@ -67,11 +67,12 @@ class _Translator:
         self.tables = TableResolver(project, dataset, resolve)
         self.param_types = param_types
         self.table_schema = table_schema
+        self.sql: str | None = None
 
     def run(self, sql: str, params: list | dict | None) -> Statement:
+        self.sql = sql
         tree = parse(sql)
         check_names(tree, sql)
-        pin_engine_value_names(tree, sql)
         kind = st.classify(tree)
         if isinstance(tree, exp.TruncateTable):
             tree = truncate_as_delete(tree)
@@ -136,7 +137,7 @@ class _Translator:
     def _render(self, tree: exp.Expr) -> str:
         bqtypes.annotate(tree, self.tables.catalog_ids, self.table_schema)
         self.tables.resolve_all(tree)
-        tree = rewrite_functions(tree)
+        tree = rewrite_functions(tree, self.sql)
         generator = DuckDB().generator(unsupported_level=ErrorLevel.IGNORE)
         sql = generator.generate(tree, copy=False)
         problems = [m for m in generator.unsupported_messages if not m.startswith(_BENIGN_NOTES)]
