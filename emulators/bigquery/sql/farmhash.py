@@ -61,13 +61,17 @@ def _len0to16(s: bytes) -> int:
     return K2
 
 
-def _len17to32(s: bytes) -> int:
+def _mix17(s: bytes, k: int) -> tuple[int, int, int, int, int]:
+    """The first mixing step of inputs over 16 bytes: (a, b, c, d, mul)."""
     n = len(s)
     mul = K2 + n * 2
-    a = (_f64(s, 0) * K1) & _M
-    b = _f64(s, 8)
-    c = (_f64(s, n - 8) * mul) & _M
-    d = (_f64(s, n - 16) * K2) & _M
+    return (_f64(s, 0) * k) & _M, _f64(s, 8), (_f64(s, n - 8) * mul) & _M, (
+        _f64(s, n - 16) * K2
+    ) & _M, mul
+
+
+def _len17to32(s: bytes) -> int:
+    a, b, c, d, mul = _mix17(s, K1)
     return _len16(
         (_rot((a + b) & _M, 43) + _rot(c, 30) + d) & _M,
         (a + _rot((b + K2) & _M, 18) + c) & _M,
@@ -77,11 +81,7 @@ def _len17to32(s: bytes) -> int:
 
 def _len33to64(s: bytes) -> int:
     n = len(s)
-    mul = K2 + n * 2
-    a = (_f64(s, 0) * K2) & _M
-    b = _f64(s, 8)
-    c = (_f64(s, n - 8) * mul) & _M
-    d = (_f64(s, n - 16) * K2) & _M
+    a, b, c, d, mul = _mix17(s, K2)
     y = (_rot((a + b) & _M, 43) + _rot(c, 30) + d) & _M
     z = _len16(y, (a + _rot((b + K2) & _M, 18) + c) & _M, mul)
     e = (_f64(s, 16) * mul) & _M

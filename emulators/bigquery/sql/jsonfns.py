@@ -204,10 +204,15 @@ def _json_format(node: exp.JSONFormat) -> exp.Expr:
     return text
 
 
+def _is_array(node: exp.Expr) -> bool:
+    if isinstance(node, exp.Array) or is_type(node, "ARRAY"):
+        return True
+    return isinstance(node, exp.Cast) and node.to.this == exp.DType.ARRAY
+
+
 def _json_object(node: exp.JSONObject) -> exp.Expr:
     pairs = [e for e in node.expressions if isinstance(e, exp.JSONKeyValue)]
-    if len(pairs) == 1 and (is_type(pairs[0].this, "ARRAY") or not isinstance(
-            pairs[0].this, exp.Literal)) and is_type(pairs[0].expression, "ARRAY"):  # fmt: skip
+    if len(pairs) == 1 and _is_array(pairs[0].this) and _is_array(pairs[0].expression):
         keys, values = pairs[0].this, pairs[0].expression
         return fn("to_json", fn("map", cast(keys, "VARCHAR[]"), values))
     seen: set[str] = set()
