@@ -28,6 +28,8 @@ def rewrite_functions(tree: exp.Expr, sql: str | None = None) -> exp.Expr:
     query text) lets a rewrite skip a walk the text shows it has nothing to do in."""
     _reject_unknown_functions(tree)
     jsonfns.lift_json_literals(tree, sql)
+    tree = arrays.reorder_unpivots(tree)
+    tree = arrays.using_columns_first(tree)
     tree = arrays.rewrite_unnest_offsets(tree)
     tree = arrays.rewrite_unnest_structs(tree)
     return _rewrite_bottom_up(tree)
