@@ -194,6 +194,7 @@ def _json_format(node: exp.JSONFormat) -> exp.Expr:
     """TO_JSON (a JSON value) and TO_JSON_STRING (its text; pretty-printed when asked)."""
     value = node.this
     as_json = value if is_type(value, "JSON") else fn("to_json", value)
+    as_json = fn("coalesce", as_json, cast(exp.Literal.string("null"), "JSON"))  # NULL -> null
     if node.args.get("to_json"):
         return as_json
     pretty = node.args.get("options")
@@ -234,7 +235,15 @@ def _json_value(node: exp.JSONExtractScalar) -> exp.Expr:
     return node
 
 
+def _json_extract_array(node: exp.JSONExtractArray) -> exp.Expr:
+    # of a STRING, the elements are STRINGs (JSON text); of JSON, JSON values
+    if is_type(node.this, "STRING") or (isinstance(node.this, exp.Literal) and node.this.is_string):
+        return cast(node, "VARCHAR[]")
+    return node
+
+
 REWRITES: dict[type, _Rewrite] = {
+    exp.JSONExtractArray: _json_extract_array,
     exp.JSONExtractScalar: _json_value,
     exp.JSONFormat: _json_format,
     exp.JSONObject: _json_object,
@@ -255,5 +264,6 @@ REWRITES: dict[type, _Rewrite] = {
     exp.ParseJSON: _parse_json,
 }
 
-NEEDS_TYPES.update({exp.String, exp.Bracket, exp.JSONSet, exp.JSONExtractScalar, exp.JSONArrayAppend,
+NEEDS_TYPES.update({exp.String, exp.Bracket, exp.JSONSet, exp.JSONExtractScalar,
+                    exp.JSONExtractArray, exp.JSONArrayAppend,
                     exp.JSONArrayInsert})  # fmt: skip

@@ -13,7 +13,7 @@ from sqlglot import exp
 
 from .bqtypes import NEEDS_TYPES, is_type
 from .errors import unsupported
-from .nodes import cast, fn
+from .nodes import cast, fn, storage_type
 
 _Rewrite = Callable[[exp.Expr], exp.Expr]
 
@@ -355,7 +355,16 @@ def _concat(node: exp.Concat) -> exp.Expr:
     return node
 
 
+def _avg(node: exp.Avg) -> exp.Expr:
+    # AVG of NUMERIC/BIGNUMERIC stays NUMERIC/BIGNUMERIC (DuckDB gives DOUBLE)
+    for kind in ("BIGNUMERIC", "NUMERIC"):
+        if is_type(node.this, kind) and not isinstance(node.parent, exp.Window):
+            return cast(node, storage_type(kind))
+    return node
+
+
 REWRITES: dict[type, _Rewrite] = {
+    exp.Avg: _avg,
     exp.UnixMillis: _unix_floor(1000),
     exp.UnixSeconds: _unix_floor(1_000_000),
     exp.SHA2Digest: _sha2,
@@ -421,4 +430,4 @@ NEEDS_TYPES.update({exp.FarmFingerprint, exp.ToCodePoints, exp.Length, exp.Left,
                     exp.StrPosition, exp.BitwiseCount, exp.BitwiseAnd, exp.BitwiseOr,
                     exp.BitwiseXor, exp.BitwiseNot, exp.BitwiseLeftShift,
                     exp.BitwiseRightShift, exp.DPipe, exp.Sign, exp.ArrayToString, exp.SHA2Digest,
-                    exp.Ascii})  # fmt: skip
+                    exp.Ascii, exp.Avg})  # fmt: skip
