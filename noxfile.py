@@ -65,6 +65,19 @@ def contract(session: nox.Session) -> None:
 
 
 @nox.session
+def conformance(session: nox.Session) -> None:
+    """The BigQuery conformance corpus through the real client; rewrites its pass table."""
+    _install(session, "dev")
+    session.run(
+        "python",
+        "tests/bigquery/conformance/runner.py",
+        "--report",
+        "emulators/bigquery/sql/CONFORMANCE.md",
+        *session.posargs,
+    )
+
+
+@nox.session
 def load(session: nox.Session) -> None:
     """Locust load test, headless, on the local emulators; `-- --target gcp --project P` for staging."""
     _install(session, "load", "ingest")

@@ -86,6 +86,8 @@ class Stop:
 # ------------------------------------------------------------------ DuckDB errors
 
 
+_OVERFLOW = re.compile(r"^Overflow in \w+ of INT64 \((.*)\)!$")
+_UDF_ERROR = re.compile(r"^Python exception occurred while executing the UDF: \w+: ")
 _UNRECOGNIZED = re.compile(r'^Referenced column "([^"]+)" not found in FROM clause!')
 
 
@@ -101,6 +103,11 @@ def duckdb_message(exc: Exception) -> str:
             text = text[len(prefix) :]
             break
     text = text.split("\n\nLINE", 1)[0]
+    # a Python function of the translator (sql/udfs.py) raising BigQuery's message
+    text = _UDF_ERROR.sub("", text)
+    overflow = _OVERFLOW.match(text)
+    if overflow:  # BigQuery's words for INT64 overflow
+        return f"int64 overflow: {overflow.group(1)}"
     unrecognized = _UNRECOGNIZED.match(text)
     if unrecognized:
         return f"Unrecognized name: {unrecognized.group(1)}"
@@ -229,6 +236,7 @@ class QueryEngine:
                 resolve_table=ctx.resolve_table,
                 params=params,
                 param_types=param_types,
+                table_schema=self._table_schema,
             )
         except SqlError as exc:
             location = exc.location
@@ -236,6 +244,11 @@ class QueryEngine:
             if isinstance(location, tuple) and not message.rstrip().endswith("]"):
                 message = f"{message} at [{location[0]}:{location[1]}]"
             raise InvalidQuery(message, location="query") from None
+
+    def _table_schema(self, project: str, dataset: str, table_id: str) -> list[dict] | None:
+        """REST schema fields of a catalog table or view, for the translator's typing (or None)."""
+        table = self.catalog.find_table(project, dataset, table_id)
+        return table.schema if table is not None else None
 
     def resolve_table(self, ctx: QueryContext, project: str, dataset_id: str, table_id: str) -> str:
         if table_id.upper().startswith("INFORMATION_SCHEMA."):
@@ -420,6 +433,7 @@ class QueryEngine:
         dest = expect_dict(config.get("destinationTable"), "destinationTable")
         if not dest:
             schema, arrow = ctx.fetch_arrow(sql, params)
+            _refuse_null_elements(arrow)
             return QueryOutcome("SELECT", schema=schema, arrow=arrow, total_rows=arrow.num_rows)
         staged, schema = self._stage(ctx, sql, params)
         table = self.write_into_table(
@@ -552,6 +566,26 @@ class QueryEngine:
 
 _TOO_MANY_NAMES = re.compile(r"has (\d+) columns available but \d+ columns specified")
 _VIEW_BODY = re.compile(r"\bAS\s*(\(?\s*(?:SELECT|WITH)\b.*)$", re.IGNORECASE | re.DOTALL)
+
+
+def _refuse_null_elements(arrow: Any) -> None:
+    """BigQuery refuses a result holding an ARRAY with a NULL element (the client could not
+    read it): ``Array cannot have a null element; error in writing field NAME``."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    def has_null_element(values: Any) -> bool:
+        kind = values.type
+        if pa.types.is_list(kind) or pa.types.is_large_list(kind):
+            flat = pc.list_flatten(values)
+            return flat.null_count > 0 or has_null_element(flat)
+        if pa.types.is_struct(kind):
+            return any(has_null_element(values.field(i)) for i in range(kind.num_fields))
+        return False
+
+    for name, column in zip(arrow.column_names, arrow.columns, strict=True):
+        if any(has_null_element(chunk) for chunk in column.chunks):
+            raise InvalidQuery(f"Array cannot have a null element; error in writing field {name}")
 
 
 def _create_resource(st: Any, ref: dict) -> dict:

@@ -32,6 +32,7 @@ from typing import Any
 from .errors import InvalidQuery
 from .identifiers import columns as column_list
 from .identifiers import ident
+from .sql.udfs import register as register_bigquery_functions
 from .types import bq_to_duckdb_type
 
 _POOL_SIZE = 16  # idle cursors kept for reuse
@@ -118,6 +119,7 @@ class Storage:
             path = ":memory:"
             config["temp_directory"] = ""  # in memory means in memory: never spill to disk
         self.con = duckdb.connect(path, config=config)
+        register_bigquery_functions(self.con)  # the Python functions translated SQL calls
         self.lock = threading.RLock()
         for sql in (
             "SET GLOBAL TimeZone = 'UTC'",

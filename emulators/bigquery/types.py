@@ -666,12 +666,16 @@ def _enc_json(value: Any) -> str:
 
 
 def _enc_interval(value: Any) -> str:
+    """BigQuery's canonical INTERVAL text (``Y-M D H:M:S.F``) from Arrow's month-day-nano
+    value or a timedelta."""
+    from .sql.udfs import interval_text
+
     if isinstance(value, dt.timedelta):
-        total = int(value.total_seconds())
-        days, rest = divmod(total, 86400)
-        hours, rest = divmod(rest, 3600)
-        minutes, seconds = divmod(rest, 60)
-        return f"0-0 {days} {hours}:{minutes}:{seconds}"
+        micros = value // dt.timedelta(microseconds=1)
+        days, micros = divmod(micros, 86_400_000_000) if micros >= 0 else (0, micros)
+        return interval_text(0, days, micros)
+    if hasattr(value, "months") and hasattr(value, "nanoseconds"):
+        return interval_text(value.months, value.days, value.nanoseconds // 1000)
     return str(value)
 
 
