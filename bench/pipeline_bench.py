@@ -210,7 +210,7 @@ def load_and_watch(target_env: dict, rate: float, seconds: float, probes_per_s: 
         samples.encode(samples.valid_event(rng, event_id=probe_ids.get(i, f"{prefix}b{i:08d}")))
         for i in range(count)
     ]
-    watch = VisibilityWatch(target.bigquery_client(), target.events_table, row_count_gate=True)
+    watch = VisibilityWatch(target.bigquery_client(), target.events_table, feed=True)
     publisher = target.publisher(max_messages=100, max_latency=0.01)
     sent: queue.SimpleQueue = queue.SimpleQueue()  # (event_id, publish time) from the publisher
     done = threading.Event()
@@ -256,7 +256,6 @@ def load_and_watch(target_env: dict, rate: float, seconds: float, probes_per_s: 
         "resolution_median_ms": figures.get("resolution_median_ms"),
         "resolution_max_ms": figures.get("resolution_max_ms"),
         "checks": watch.checks,
-        "queries": watch.queries,
     }
 
 

@@ -7,10 +7,12 @@ A row becomes visible at one moment; what a watcher can know is a window around 
   yet;
 * **upper bound**: the return of the first query that shows the row.
 
-Checks run back to back while probes are outstanding. On the local emulator a row can only
-appear when the table's row count changes, so a cheap ``tables.get`` gates the query: while the
-count is unchanged, every outstanding probe is known to be invisible as of that call. Each
-:class:`Landed` carries its window: the latency reported is its middle, the resolution its
+Checks run back to back while probes are outstanding. On the local emulator the table itself
+is the change feed: it is append-only and lists rows in the order they were inserted, so each
+check reads only the rows added since the last one (``tabledata.list`` from the row count seen
+so far): one cheap call, and every probe not among them is known to be invisible as of that
+call. Against BigQuery itself (no such order), each check queries the outstanding probes.
+Each :class:`Landed` carries its window: the latency reported is its middle, the resolution its
 half-width (so the true value is within ``latency ± resolution``).
 """
 
@@ -51,16 +53,17 @@ class Landed:
 class VisibilityWatch:
     """Outstanding probes and the checks that find them: call :meth:`check` in a tight loop.
 
-    ``row_count_gate``: skip the query while the table's row count has not changed (true for
-    the local emulator; BigQuery's own numRows leaves out the streaming buffer, so not for GCP).
+    ``feed``: read the rows added since the last check (the local emulator: append-only, in
+    insertion order); otherwise query the outstanding event_ids (BigQuery itself).
     """
 
-    def __init__(self, bq, table: str, row_count_gate: bool = True, clock=time.time):
-        self.bq, self.table, self.gate, self.clock = bq, table, row_count_gate, clock
+    def __init__(self, bq, table: str, feed: bool = True, clock=time.time):
+        self.bq, self.table, self.feed, self.clock = bq, table, feed, clock
         self.outstanding: dict[str, tuple[float, float]] = {}  # event_id -> (published, lower)
         self.landed: list[Landed] = []
-        self.checks = self.queries = 0
-        self._rows_seen: int | None = None
+        self.checks = 0
+        self._seen = 0  # rows of the table read so far (feed)
+        self._fields = None
 
     def expect(self, event_id: str, published: float) -> None:
         """A probe was handed to ``publish()`` at ``published`` (``clock`` seconds)."""
@@ -75,39 +78,40 @@ class VisibilityWatch:
             return []
         self.checks += 1
         sent = self.clock()
-        if self.gate:
-            rows = self._row_count()
-            if rows == self._rows_seen:
-                # Nothing was added since the last query, which saw none of these: none is
-                # visible yet, as of this call.
-                self._raise_lower(sent)
-                return []
-            self._rows_seen = rows
-            sent = self.clock()
-        found = self._query(list(self.outstanding))
+        found = self._new_rows() if self.feed else self._query(list(self.outstanding))
         done = self.clock()
         out = []
         for event_id, processing in found.items():
+            if event_id not in self.outstanding:
+                continue
             published, lower = self.outstanding.pop(event_id)
             lower = max(lower, processing) if processing is not None else lower
             out.append(Landed(event_id, published, processing, min(lower, done), done))
-        self._raise_lower(sent)
+        # Not among the rows read by a call sent at `sent`: invisible at least until then.
+        for event_id, (published, lower) in self.outstanding.items():
+            self.outstanding[event_id] = (published, max(lower, sent))
         self.landed += out
         return out
 
-    def _raise_lower(self, moment: float) -> None:
-        for event_id, (published, lower) in self.outstanding.items():
-            self.outstanding[event_id] = (published, max(lower, moment))
+    def _new_rows(self) -> dict[str, float | None]:
+        from google.api_core.exceptions import NotFound
+        from google.cloud import bigquery
 
-    def _row_count(self) -> int:
-        table = self.bq.get_table(self.table)
-        return table.num_rows or 0
+        if self._fields is None:
+            self._fields = [bigquery.SchemaField("event_id", "STRING"),
+                            bigquery.SchemaField("processing_time", "TIMESTAMP")]
+        try:
+            rows = list(self.bq.list_rows(self.table, selected_fields=self._fields,
+                                          start_index=self._seen))
+        except NotFound:  # the pipeline creates the table on its first write
+            return {}
+        self._seen += len(rows)
+        return _stamps(rows)
 
     def _query(self, event_ids: list[str]) -> dict[str, float | None]:
         from google.api_core.exceptions import NotFound
         from google.cloud import bigquery
 
-        self.queries += 1
         config = bigquery.QueryJobConfig(
             query_parameters=[bigquery.ArrayQueryParameter("ids", "STRING", event_ids)]
         )
@@ -115,15 +119,20 @@ class VisibilityWatch:
             rows = self.bq.query_and_wait(
                 f"SELECT event_id, processing_time FROM `{self.table}` "
                 "WHERE event_id IN UNNEST(@ids)", job_config=config)
-        except NotFound:  # the pipeline creates the table on its first write
+        except NotFound:
             return {}
-        found = {}
-        for row in rows:
-            stamp = row["processing_time"]
-            if stamp is not None and stamp.tzinfo is None:
-                stamp = stamp.replace(tzinfo=UTC)
-            found.setdefault(row["event_id"], stamp.timestamp() if stamp else None)
-        return found
+        return _stamps(rows)
+
+
+def _stamps(rows) -> dict[str, float | None]:
+    """``event_id -> processing_time`` (epoch seconds) of rows."""
+    found = {}
+    for row in rows:
+        stamp = row["processing_time"]
+        if stamp is not None and stamp.tzinfo is None:
+            stamp = stamp.replace(tzinfo=UTC)
+        found.setdefault(row["event_id"], stamp.timestamp() if stamp else None)
+    return found
 
 
 def percentile(values: list[float], q: float) -> float:

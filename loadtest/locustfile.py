@@ -168,7 +168,7 @@ class EndToEndProbe(User):
         self.count = 0
         t = target()
         self.watch = VisibilityWatch(t.bigquery_client(), t.events_table,
-                                     row_count_gate=t.kind == "local")
+                                     feed=t.kind == "local")
         self.watcher = gevent.spawn(self.watch_landings)
 
     def on_stop(self):
@@ -230,8 +230,7 @@ def _write_landed(watch: VisibilityWatch) -> None:
         writer = csv.DictWriter(handle, fieldnames=fields)
         writer.writeheader()
         writer.writerows(rows)
-    print(f"e2e: {len(rows)} probes landed; {watch.checks} checks, {watch.queries} queries",
-          flush=True)
+    print(f"e2e: {len(rows)} probes landed; {watch.checks} checks", flush=True)
 
 
 class StagedShape(LoadTestShape):

@@ -144,6 +144,8 @@ def _main(argv: list[str]) -> int:
         raise flags.UsageError(f"the following options are required: {', '.join(missing)} "
                                "(python -m pipeline --help)")
     logs.configure("INFO", json_lines=known.log_format == "json")
+    # Beam's own INFO lines (type-hint conversions, runner choice) say nothing to an operator.
+    logging.getLogger("apache_beam").setLevel(logging.WARNING)
     plan = preflight.check(known)
     unknown = _unknown(argv)  # imports Beam: after the quick checks, still within seconds
     if unknown:

@@ -10,7 +10,6 @@ packages and its editable-install hook), so nothing is downloaded and the test s
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 import sysconfig
@@ -18,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.cli import FREE_PORTS, ROOT, exports
+from tests.support.cli import FREE_PORTS, exports, fresh_copy
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(600)]
 
@@ -73,20 +72,6 @@ def test_my_events_land(provisioned_stack, run_pipeline, publish_events, wait_fo
 '''
 
 
-def _project_files(dest: Path) -> None:
-    """The project as a fresh clone has it: tracked files (with their current contents)."""
-    listed = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True)
-    if listed.returncode != 0:  # not a git checkout: copy the tree minus what is built
-        shutil.copytree(ROOT, dest, ignore=shutil.ignore_patterns(
-            ".git", ".venv", ".nox", "__pycache__", "*.egg-info", "build", "dist", ".harness"))
-        return
-    for name in filter(None, listed.stdout.decode().split("\0")):
-        source = ROOT / name
-        if source.is_file():
-            (dest / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, dest / name)
-
-
 def _dependencies(dest: Path) -> Path:
     """This environment's site-packages without this project: a directory of links."""
     site = Path(sysconfig.get_paths()["purelib"])
@@ -105,7 +90,7 @@ def installed(tmp_path_factory):
     """A fresh venv with the built wheel installed, and its python."""
     work = tmp_path_factory.mktemp("wheel")
     source = work / "src"
-    _project_files(source)
+    fresh_copy(source)
     build = subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
          "-w", str(work / "dist"), str(source)],

@@ -27,18 +27,14 @@ def _row(event_id: str, at: float) -> dict:
             "processing_time": datetime.fromtimestamp(at, UTC).isoformat()}
 
 
-@pytest.mark.parametrize("gate", [True, False])
-def test_the_window_holds_the_moment_the_row_became_visible(bq_client, table, gate):
-    watch = VisibilityWatch(bq_client, table, row_count_gate=gate)
+@pytest.mark.parametrize("feed", [True, False])
+def test_the_window_holds_the_moment_the_row_became_visible(bq_client, table, feed):
+    watch = VisibilityWatch(bq_client, table, feed=feed)
     watch.expect("probe-1", time.time())
-    assert watch.check() == []
-    queries = watch.queries
     for _ in range(3):
         assert watch.check() == []
-    if gate:  # the unchanged row count answered: no query was needed to know
-        assert watch.queries == queries
-    bq_client.insert_rows_json(table, [_row("unrelated", time.time())])
-    assert watch.check() == []  # the count moved, the query did not find the probe
+    bq_client.insert_rows_json(table, [_row(f"unrelated-{i}", time.time()) for i in range(3)])
+    assert watch.check() == []  # rows were added, the probe is not among them
     stamped = time.time()  # the pipeline stamps processing_time before it inserts
     bq_client.insert_rows_json(table, [_row("probe-1", stamped)])
     inserted = time.time()
@@ -52,6 +48,8 @@ def test_the_window_holds_the_moment_the_row_became_visible(bq_client, table, ga
     assert stamped - 1e-5 <= probe.lower <= inserted < probe.upper
     assert probe.latency_s == pytest.approx((probe.lower + probe.upper) / 2 - probe.published)
     assert probe.resolution_s == pytest.approx((probe.upper - probe.lower) / 2)
+    if feed:  # the change feed read each row once: the 3 unrelated rows and the probe
+        assert watch._seen == 4
 
 
 def test_summary_reports_the_resolution_next_to_the_figures():
