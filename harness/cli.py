@@ -115,14 +115,13 @@ def cmd_up(args) -> int:
     )
     try:
         endpoints = stack.start()
-        processes = dict(zip(EMULATORS, stack.processes, strict=False))
         state = {
             "backend": args.backend,
             "pubsub": endpoints.pubsub,
             "bigquery": endpoints.bigquery,
             "pids": [p.process.pid for p in stack.processes],
             "logs": [str(p.log_path) for p in stack.processes],
-            "names": list(processes),
+            "names": [p.name for p in stack.processes],  # in the order of pids and logs
             "project": config.project,
             "config": str(config.path),
             "started": datetime.now(UTC).isoformat(timespec="seconds"),

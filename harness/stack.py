@@ -123,14 +123,15 @@ class Stack:
         pubsub, bigquery = self._processes
         return Endpoints(pubsub.address, bigquery.url)
 
-    def _start_emulator(self, name: str, port: int) -> ServerProcess:
+    def _start_emulator(self, name: str, port: int, *extra: str) -> ServerProcess:
+        """``python -m emulators.<name>`` on ``port`` (a taken one: see the class docstring)."""
         if port and port_taken(self.host, port):
             port = self._port_in_use(name, port)
         log_path = self.run_dir / "logs" / f"{name}.log"
         for attempt in (1, 2):
             try:
                 return ServerProcess.emulator(
-                    name, host=self.host, port=port, data_dir=self._data_dir(name),
+                    name, *extra, host=self.host, port=port, data_dir=self._data_dir(name),
                     log_path=log_path,
                     detach=True,  # `python -m harness up` leaves them running
                 )
