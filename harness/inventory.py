@@ -15,6 +15,7 @@ import uuid
 from dataclasses import dataclass, field
 
 from harness.endpoints import Endpoints
+from pipeline.preflight import rows_of
 
 BACKLOG_LIMIT = 10_000
 TIMEOUT = 3.0
@@ -133,10 +134,7 @@ def take(endpoints: Endpoints, project: str) -> Inventory:
             for item in sorted(bigquery.list_tables(dataset.reference, timeout=TIMEOUT),
                                key=lambda t: t.table_id):
                 table = bigquery.get_table(item.reference, timeout=TIMEOUT)
-                buffered = table.streaming_buffer.estimated_rows if table.streaming_buffer else 0
-                inventory.tables.append(
-                    (f"{dataset.dataset_id}.{item.table_id}", (table.num_rows or 0) + buffered)
-                )
+                inventory.tables.append((f"{dataset.dataset_id}.{item.table_id}", rows_of(table)))
     finally:
         subscriber.close()
         publisher.transport.close()

@@ -74,8 +74,7 @@ def _rows(plan: preflight.Plan) -> dict[str, int]:
             except NotFound:
                 out[ref] = 0
                 continue
-            buffered = table.streaming_buffer.estimated_rows if table.streaming_buffer else 0
-            out[ref] = (table.num_rows or 0) + buffered
+            out[ref] = preflight.rows_of(table)
     finally:
         client.close()
     return out

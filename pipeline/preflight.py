@@ -65,6 +65,12 @@ class Plan:
         return line
 
 
+def rows_of(table) -> int:
+    """Rows of a ``bigquery.Table``, those still in its streaming buffer included."""
+    buffered = table.streaming_buffer.estimated_rows if table.streaming_buffer else 0
+    return (table.num_rows or 0) + (buffered or 0)
+
+
 def _message(exc: BaseException) -> str:
     text = getattr(exc, "message", None) or str(exc)
     return " ".join(str(text).split())[:240]
@@ -239,8 +245,7 @@ class _Checker:
         try:
             found = client.get_table(f"{project}.{dataset}.{table}", timeout=self.timeout,
                                      retry=None)
-            plan.rows_at_start[ref] = (found.num_rows or 0) + (
-                found.streaming_buffer.estimated_rows if found.streaming_buffer else 0)
+            plan.rows_at_start[ref] = rows_of(found)
             return
         except exceptions.NotFound:
             pass
