@@ -233,7 +233,8 @@ class _Checker:
         if self._bigquery is None:
             from pipeline.endpoints import bigquery_client
 
-            self._bigquery = bigquery_client(self._project or "local-project")
+            self._bigquery = bigquery_client(self._project or self._adc_project or
+                                             "local-project")
         return self._bigquery
 
     def table(self, flag: str, ref: str, plan: Plan, may_create: bool) -> None:
