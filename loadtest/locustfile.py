@@ -49,6 +49,7 @@ BATCH_MAX_MESSAGES = _setting("BATCH_MAX_MESSAGES", 100, int)
 BATCH_MAX_LATENCY = _setting("BATCH_MAX_LATENCY", 0.01)
 PROBE_INTERVAL = _setting("PROBE_INTERVAL", 0.5)
 E2E_TIMEOUT = _setting("E2E_TIMEOUT", 60.0)
+STOP_GRACE = 5.0  # seconds for outstanding probes to land once the run ends (< --stop-timeout)
 RUN_ID = os.environ.get("LOADTEST_RUN_ID") or uuid.uuid4().hex[:8]
 
 _shared: dict[str, object] = {}
@@ -172,6 +173,12 @@ class EndToEndProbe(User):
         self.watcher = gevent.spawn(self.watch_landings)
 
     def on_stop(self):
+        import gevent
+
+        # The probes of the last moments are still on their way: a few seconds to land.
+        deadline = time.time() + STOP_GRACE
+        while self.watch.outstanding and time.time() < deadline:
+            gevent.sleep(0.05)
         self.watcher.kill()
         _write_landed(self.watch)
 
