@@ -4,7 +4,8 @@ Servers are started once per test session; each test that asks for ``provisioned
 project of its own (unique name), so tests do not see each other's topics, tables or rows.
 
 Options: ``--emulator-backend {embedded,docker,testcontainers,external}`` (default embedded; or
-the ``STREAMBENCH_BACKEND`` variable) and ``--harness-config PATH`` (default: ``harness.toml``).
+the ``STREAMBENCH_BACKEND`` variable) and ``--harness-config PATH`` (default: the nearest
+``harness.toml`` from the working directory upward, else the one shipped with the package).
 """
 
 from __future__ import annotations
@@ -27,7 +28,12 @@ def pytest_addoption(parser):
         default=os.environ.get("STREAMBENCH_BACKEND", "embedded"),
         help="how the emulator stack is started (default: embedded local processes)",
     )
-    group.addoption("--harness-config", default=None, help="harness file (default harness.toml)")
+    group.addoption(
+        "--harness-config",
+        default=None,
+        help="harness file (default: the nearest harness.toml from the working directory "
+        "upward, else the packaged one)",
+    )
 
 
 @dataclass
@@ -35,7 +41,7 @@ class ProvisionedStack:
     """Emulators provisioned from the harness file under a project of this test's own."""
 
     endpoints: Endpoints
-    config: object  # harness.provision.HarnessConfig
+    config: object  # harness.config.HarnessConfig
     publisher: object
     subscriber: object
     bigquery: object
@@ -102,9 +108,9 @@ def bigquery_emulator(emulator_stack) -> str:
 def provisioned_stack(emulator_stack, request) -> ProvisionedStack:
     """The harness file provisioned under a fresh project name."""
     from harness import clients
-    from harness.provision import DEFAULT_CONFIG, HarnessConfig, provision
+    from harness.provision import HarnessConfig, provision
 
-    path = request.config.getoption("--harness-config") or DEFAULT_CONFIG
+    path = request.config.getoption("--harness-config")  # None: found from the working directory
     project = f"test-{uuid.uuid4().hex[:10]}"
     config = HarnessConfig.load(path, project=project)
     publisher = clients.publisher(emulator_stack)
