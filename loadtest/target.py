@@ -59,19 +59,28 @@ class Target:
         values = {k: environ.get(f"{ENV_PREFIX}{k.upper()}", "") for k in cls.__dataclass_fields__}
         return cls(**values)
 
-    def publisher(self, max_messages: int = 100, max_latency: float = 0.01):
-        """A ``PublisherClient`` with the given batching, for this target only."""
-        from google.cloud import pubsub_v1
+    def publisher(self, max_messages: int = 100, max_latency: float = 0.01,
+                  flow_control: tuple[int, int] | None = None):
+        """A ``PublisherClient`` with the given batching, for this target only.
 
-        batching = pubsub_v1.types.BatchSettings(
-            max_messages=max_messages, max_latency=max_latency
-        )
+        ``flow_control``: ``(messages, bytes)`` outstanding at most; ``publish()`` blocks beyond
+        them (the client's own flow control, ``LimitExceededBehavior.BLOCK``)."""
+        from google.cloud import pubsub_v1
+        from google.cloud.pubsub_v1.types import LimitExceededBehavior
+
+        options = {"batch_settings": pubsub_v1.types.BatchSettings(
+            max_messages=max_messages, max_latency=max_latency)}
+        if flow_control is not None:
+            options["publisher_options"] = pubsub_v1.types.PublisherOptions(
+                flow_control=pubsub_v1.types.PublishFlowControl(
+                    message_limit=flow_control[0], byte_limit=flow_control[1],
+                    limit_exceeded_behavior=LimitExceededBehavior.BLOCK))
         if self.kind == "gcp":
-            return pubsub_v1.PublisherClient(batch_settings=batching)  # ADC
+            return pubsub_v1.PublisherClient(**options)  # ADC
         from harness import clients
         from harness.stack import Endpoints
 
-        return clients.publisher(Endpoints(self.pubsub, self.bigquery), batch_settings=batching)
+        return clients.publisher(Endpoints(self.pubsub, self.bigquery), **options)
 
     def bigquery_client(self):
         if self.kind == "gcp":
