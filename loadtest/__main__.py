@@ -98,8 +98,13 @@ def parser() -> argparse.ArgumentParser:
     dist.add_argument("--master", action="store_true",
                       help="run the master only and wait for --workers started elsewhere")
     dist.add_argument("--workers", type=int, default=1,
-                      help="--master: workers to wait for (up to "
-                      f"{WORKERS_MAX_WAIT} s) before the run starts (default: %(default)s)")
+                      help="--master: workers to wait for before the run starts "
+                      "(default: %(default)s)")
+    dist.add_argument("--workers-wait", type=float, default=WORKERS_MAX_WAIT,
+                      help="--master: seconds to wait for them (default: %(default)s)")
+    dist.add_argument("--hold", action="store_true",
+                      help="after the report, stay up until stopped (a pod: its reports can be "
+                      "copied out, and its Deployment does not start a second run)")
     dist.add_argument("--master-bind-host", default="127.0.0.1",
                       help="--master: the address workers connect to (default: %(default)s; "
                       "0.0.0.0 in a pod)")
@@ -164,7 +169,7 @@ def locust_command(args, reports: Path, host: str | None = None) -> list[str]:
     prefix = reports / args.name
     if args.master:
         distribution = ["--master", "--expect-workers", str(args.workers),
-                        "--expect-workers-max-wait", str(WORKERS_MAX_WAIT),
+                        "--expect-workers-max-wait", str(int(args.workers_wait)),
                         "--master-bind-host", args.master_bind_host,
                         "--master-bind-port", str(args.master_port)]
     else:  # forked workers find their master on loopback, on a port nobody else uses
@@ -268,7 +273,10 @@ def read_landed(path: Path) -> list:
 
 def configuration(args, target: Target, load_at_start: float | None) -> dict[str, str]:
     """What this run was: its options, target and machine (for the HTML report)."""
-    import apache_beam
+    try:
+        from apache_beam import __version__ as beam
+    except ImportError:  # the load-test image has no Beam: it runs no pipeline
+        beam = "not installed"
 
     offered = args.users * args.user_rate * args.events_per_task
     return {
@@ -281,7 +289,7 @@ def configuration(args, target: Target, load_at_start: float | None) -> dict[str
                   f"table {target.events_table}",
         "machine": f"{os.cpu_count()} cores, load average {load_at_start} at the start, "
                    f"{platform.system()} {platform.machine()}",
-        "software": f"Python {platform.python_version()}, apache-beam {apache_beam.__version__}",
+        "software": f"Python {platform.python_version()}, apache-beam {beam}",
     }
 
 
@@ -376,7 +384,22 @@ def run(args) -> int:
         if html_report.exists():
             embed(html_report, png, e2e_line, configuration(args, target, load_at_start))
         print(f"reports: {reports}/{args.name}_*.csv, {args.name}.html, {png.name}")
+    if args.hold:
+        hold(reports)
     return code
+
+
+def hold(reports: Path) -> None:
+    """Stay up until SIGTERM or Ctrl-C: a pod keeps its reports, and does not run again."""
+    import signal
+
+    print(f"holding: the reports are in {reports}; stop this process when you have them",
+          flush=True)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    try:
+        signal.pause()
+    except KeyboardInterrupt:
+        pass
 
 
 def main(argv: list[str] | None = None) -> int:
