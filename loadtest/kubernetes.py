@@ -114,8 +114,7 @@ def _container(name: str, image: str, args: list[str], **extra) -> dict:
 def _deployment(d: LoadDeployment, role: str, replicas: int, container: dict,
                 volumes: list[dict] | None = None) -> dict:
     labels = d.labels(role)
-    spec = {"serviceAccountName": d.service_account, "containers": [container],
-            "nodeSelector": {"iam.gke.io/gke-metadata-server-enabled": "true"}}
+    spec = {"serviceAccountName": d.service_account, "containers": [container]}
     if volumes:
         spec["volumes"] = volumes
     return {
