@@ -36,10 +36,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from emulators.process import ServerProcess, free_port  # noqa: E402
+from emulators.process import ServerProcess  # noqa: E402
 from harness import clients  # noqa: E402
 from harness.stack import Endpoints  # noqa: E402
-from loadtest.__main__ import HERE, cores, locust_env, parser  # noqa: E402
+from loadtest.__main__ import cores, locust_command, locust_env, parser  # noqa: E402
 from loadtest.target import Target  # noqa: E402
 
 PROJECT = "bench-scaling"
@@ -63,18 +63,9 @@ def run(processes: int, args, target: Target, emulator_pid: int, work: Path) -> 
     options = parser().parse_args([
         "--users", str(args.users * processes), "--user-rate", "1000",
         "--events-per-task", str(args.events_per_task), "--batch-max-messages", "1000",
-        "--run-time", str(args.seconds)])
-    prefix = work / f"p{processes}"
-    port = free_port()
-    command = [
-        sys.executable, "-m", "locust", "-f", str(HERE / "locustfile.py"), "--headless",
-        "--users", str(options.users), "--spawn-rate", str(options.users),
-        "--run-time", str(args.seconds), "--csv", str(prefix), "--csv-full-history",
-        "--only-summary", "--loglevel", "WARNING", "--stop-timeout", "5",
-        "--processes", str(processes), "--master-bind-host", "127.0.0.1",
-        "--master-bind-port", str(port), "--master-host", "127.0.0.1", "--master-port", str(port),
-        "EventPublisher",
-    ]
+        "--run-time", str(args.seconds), "--processes", str(processes), "--name", f"p{processes}"])
+    prefix = work / options.name
+    command = locust_command(options, work, user_classes=["EventPublisher"])
     samples: list[tuple[float, float]] = []  # (epoch seconds, emulator CPU seconds)
     started = time.monotonic()
     stop = threading.Event()

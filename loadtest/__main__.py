@@ -164,8 +164,10 @@ def worker_command(args) -> list[str]:
     ]
 
 
-def locust_command(args, reports: Path, host: str | None = None) -> list[str]:
-    """The Locust master (with its forked workers unless ``--master``): schedule and reports."""
+def locust_command(args, reports: Path, host: str | None = None,
+                   user_classes: list[str] | None = None) -> list[str]:
+    """The Locust master (with its forked workers unless ``--master``): schedule and reports.
+    ``user_classes``: instead of ``--via``'s (a benchmark without the probe)."""
     prefix = reports / args.name
     if args.master:
         distribution = ["--master", "--expect-workers", str(args.workers),
@@ -184,7 +186,7 @@ def locust_command(args, reports: Path, host: str | None = None) -> list[str]:
         "--csv", str(prefix), "--csv-full-history", "--html", f"{prefix}.html",
         "--only-summary", "--loglevel", "WARNING", "--stop-timeout", "10",
         *distribution, *(["--host", host] if host else []),
-        *USERS[args.via],
+        *(user_classes or USERS[args.via]),
     ]
 
 

@@ -62,7 +62,7 @@ from locust import (  # noqa: E402
 
 from loadtest.landing import CHECK_PAUSE, VisibilityWatch  # noqa: E402
 from loadtest.shapes import ShapePlan, parse_duration  # noqa: E402
-from loadtest.target import Target  # noqa: E402
+from loadtest.target import PublishFailed, Target  # noqa: E402
 
 # Every knob is a Locust option of its own (``--loadtest-<name>``, or ``LOADTEST_<NAME>`` in the
 # environment): a Locust master sends its options to its workers with every spawn message, so a
@@ -215,21 +215,6 @@ def _short(path: str) -> str:
     return path.rsplit("/", 1)[-1]
 
 
-class PublishFailed(Exception):
-    """A failed publish, named by its status alone: Locust's failure table groups by message,
-    so one row per status code (``UNAVAILABLE``, ``DEADLINE_EXCEEDED``, ``HTTP 503``...)."""
-
-
-def status_of(exc: BaseException) -> str:
-    """The status code of a publish failure: gRPC's name, else HTTP's, else the exception type."""
-    code = getattr(exc, "grpc_status_code", None)
-    if code is not None:
-        return code.name
-    if isinstance(getattr(exc, "code", None), int):
-        return f"HTTP {exc.code}"
-    return type(exc).__name__
-
-
 def publish_one(environment, payload: bytes, name: str, on_done=None):
     """Publish ``payload``; report a ``publish`` request when its future resolves.
 
@@ -245,7 +230,7 @@ def publish_one(environment, payload: bytes, name: str, on_done=None):
             name=name,
             response_time=(time.perf_counter() - started) * 1000,
             response_length=len(payload),
-            exception=None if exception is None else PublishFailed(status_of(exception)),
+            exception=None if exception is None else PublishFailed(exception),
             context={},
         )
         if on_done is not None:

@@ -19,6 +19,22 @@ class TargetError(ValueError):
     """The target configuration is incomplete or unsafe; the message says which."""
 
 
+class PublishFailed(Exception):
+    """A failed publish, named by its status code alone (gRPC's name, else ``HTTP <code>``, else
+    the exception's type): Locust's failure table groups by message, so one row per code."""
+
+    def __init__(self, exc: BaseException):
+        code = getattr(exc, "grpc_status_code", None)
+        if code is not None:
+            status = code.name
+        elif isinstance(getattr(exc, "code", None), int):
+            status = f"HTTP {exc.code}"
+        else:
+            status = type(exc).__name__
+        super().__init__(status)
+        self.status = status
+
+
 @dataclass(frozen=True)
 class Target:
     """What the load test publishes to and where it watches rows land.

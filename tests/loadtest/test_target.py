@@ -109,3 +109,14 @@ def test_incomplete_targets_are_refused(fields):
 def test_a_gcp_target_cannot_carry_emulator_endpoints():
     with pytest.raises(TargetError):
         Target("gcp", "s", "projects/s/topics/t", "s.d.t", pubsub="127.0.0.1:1")
+
+
+def test_a_failed_publish_is_named_by_its_status_code_alone():
+    from google.api_core import exceptions
+
+    from loadtest.target import PublishFailed
+
+    assert str(PublishFailed(exceptions.NotFound("topic projects/p/topics/x gone"))) == "NOT_FOUND"
+    assert PublishFailed(exceptions.from_http_status(503, "busy")).status == "UNAVAILABLE"
+    assert PublishFailed(type("Refused", (Exception,), {"code": 429})()).status == "HTTP 429"
+    assert PublishFailed(TimeoutError("60 s")).status == "TimeoutError"
