@@ -96,7 +96,8 @@ def parser() -> argparse.ArgumentParser:
                       help="worker processes on this machine (default: the cores available, "
                       f"{cores()} here); with --worker, the worker processes this command forks")
     dist.add_argument("--master", action="store_true",
-                      help="run the master only and wait for --workers started elsewhere")
+                      help="run the master (and the local stack, unless --target gcp) and wait "
+                      "for --workers started elsewhere")
     dist.add_argument("--workers", type=int, default=1,
                       help="--master: workers to wait for before the run starts "
                       "(default: %(default)s)")
