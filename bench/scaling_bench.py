@@ -12,7 +12,8 @@ own stats history (the master's merged counts):
 * publish msgs/s: publishes that resolved, per second;
 * emulator CPU: the emulator process's CPU seconds over that window (from /proc), in cores
   and as a share of the machine's cores;
-* load-test CPU: every Locust process's CPU (master and workers), in cores, over the whole run.
+* load-test CPU: every Locust process's CPU (master and workers), in cores, over the whole run,
+  and per event published (start-up included: an upper bound).
 
 On a 2-core machine the workers, the master and the emulator share the cores: this measures
 how far a second worker process carries one machine, not the emulator's capacity
@@ -99,8 +100,9 @@ def run(processes: int, args, target: Target, emulator_pid: int, work: Path) -> 
     window = [(t, c) for t, c in samples if t0 <= t <= t1]
     emulator_cores = (window[-1][1] - window[0][1]) / (window[-1][0] - window[0][0])
     with open(f"{prefix}_stats.csv", newline="") as handle:
-        failures = sum(int(r["Failure Count"]) for r in csv.DictReader(handle)
-                       if r["Type"] == "publish")
+        publishes = [r for r in csv.DictReader(handle) if r["Type"] == "publish"]
+    failures = sum(int(r["Failure Count"]) for r in publishes)
+    published = sum(int(r["Request Count"]) for r in publishes)
     return {
         "processes": processes,
         "publish_msgs_per_s": round(rate, 1),
@@ -108,6 +110,8 @@ def run(processes: int, args, target: Target, emulator_pid: int, work: Path) -> 
         "emulator_cores": round(emulator_cores, 3),
         "emulator_share": round(emulator_cores / cores(), 3),
         "loadtest_cores": round(locust_cpu / wall, 3),
+        # start-up included: an upper bound of what one event costs the load test
+        "loadtest_cpu_us_per_event": round(locust_cpu / max(1, published) * 1e6, 1),
         "seconds": round(wall, 1),
     }
 
@@ -117,14 +121,16 @@ def markdown(report: dict) -> str:
     base = rows[0]["publish_msgs_per_s"]
     lines = [
         "| Locust worker processes | publish msgs/s | vs 1 process | emulator CPU (cores) | "
-        f"emulator share of {report['cores']} cores | load-test CPU (cores) |",
-        "| ---: | ---: | ---: | ---: | ---: | ---: |",
+        f"emulator share of {report['cores']} cores | load-test CPU (cores) | "
+        "load-test CPU per event (µs) |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for row in rows:
         lines.append(
             f"| {row['processes']} | {row['publish_msgs_per_s']:,.0f} | "
             f"{row['publish_msgs_per_s'] / base:.2f} | {row['emulator_cores']:.2f} | "
-            f"{row['emulator_share']:.0%} | {row['loadtest_cores']:.2f} |")
+            f"{row['emulator_share']:.0%} | {row['loadtest_cores']:.2f} | "
+            f"{row['loadtest_cpu_us_per_event']:.0f} |")
     lines.append("")
     lines.append(f"- {report['users_per_process']} publishing users per worker process, "
                  f"{report['events_per_task']} events per task, no wait; window 20-90 % of "
