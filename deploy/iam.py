@@ -43,7 +43,7 @@ KMS_ROLE = "roles/cloudkms.cryptoKeyEncrypterDecrypter"
 class Binding:
     """``member`` has ``role`` on ``resource`` (``kind`` says what sort of resource it is)."""
 
-    kind: str  # project | pubsub_topic | pubsub_subscription | bigquery_dataset | bigquery_table
+    kind: str  # project | pubsub_topic | pubsub_subscription | bigquery_dataset
     #            | storage_bucket | kms_crypto_key | artifact_registry_repository
     resource: str
     role: str

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from deploy import alerts
 from pipeline import schema as contract
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -412,6 +413,9 @@ class _Checker:
         self._unique(("buckets",))
         self._unique(("producers",))
         self._unique(("alerts",))
+        for rule in doc.get("alerts", []):
+            for key, why in alerts.problems(rule):
+                self.error(("alerts", rule["name"], key), why)
         has_keys = "encryption" in doc
         for path, key in _kms_keys(doc):
             if not has_keys:
