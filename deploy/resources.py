@@ -63,9 +63,7 @@ class Resource:
     def short(self) -> str:
         """A Terraform-style local name (``events``, ``events-pipeline_pubsub_subscriber_...``)."""
         if self.type.endswith("_iam_member"):
-            resource, role, member = self.name.split(" ")
-            who = member.partition(":")[2].split("@")[0]
-            return local_name(f"{resource.rsplit('/', 1)[-1]}_{role.rsplit('/', 1)[-1]}_{who}")
+            return binding_name(*self.name.split(" "))
         if self.type.startswith("google_bigquery"):
             return local_name(self.name.split(".", 1)[1])  # dataset[.table], without the project
         return local_name(self.name.rsplit("/", 1)[-1])
@@ -121,6 +119,12 @@ def local_name(text: str) -> str:
     digit."""
     name = re.sub(r"[^A-Za-z0-9_-]", "_", text)
     return name if re.match(r"[A-Za-z_]", name) else f"_{name}"
+
+
+def binding_name(resource: str, role: str, member: str) -> str:
+    """``events-pipeline_pubsub_subscriber_events-pipeline_streambench-prod`` for a binding."""
+    who = member.partition(":")[2].split(".iam.gserviceaccount.com")[0]
+    return local_name(f"{resource.rsplit('/', 1)[-1]}_{role.rsplit('/', 1)[-1]}_{who}")
 
 
 def iam_name(resource: str, role: str, member: str) -> str:

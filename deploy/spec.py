@@ -68,6 +68,17 @@ def parse_duration(value: int | str) -> int:
     return sum(int(n) * _UNIT[unit] for n, unit in _DURATION_PART.findall(value))
 
 
+def schedule_cron(every: int) -> str:
+    """A Cloud Scheduler schedule for "every N seconds" (whole minutes, hours or days)."""
+    if every % 86400 == 0:
+        return f"0 0 */{every // 86400} * *"
+    if every % 3600 == 0 and every < 86400:
+        return f"0 */{every // 3600} * * *"
+    if every % 60 == 0 and every < 3600:
+        return f"*/{every // 60} * * * *"
+    raise ValueError(f"cannot schedule every {every}s: use whole minutes, hours or days")
+
+
 # -- the model: plain objects, full names resolved ------------------------------------------
 
 
@@ -474,6 +485,9 @@ class _Checker:
             backlog = parse_duration(snapshots.get("max_backlog_age", 0))
             if every < 600:
                 self.error(("snapshots", "every"), "must be at least 10m")
+            elif not _schedulable(every):
+                self.error(("snapshots", "every"), "must be whole minutes (under 1h), whole "
+                           "hours (under 1d) or whole days, to be a Cloud Scheduler schedule")
             elif every + backlog > SNAPSHOT_LIFETIME:
                 self.error(("snapshots", "every"),
                            "plus max_backlog_age must stay within 7d: a Pub/Sub snapshot expires "
@@ -575,6 +589,14 @@ class _Checker:
         seconds = parse_duration(value)
         if not low <= seconds <= high:
             self.error(path, f"{value!r} is outside {_human(low)}..{_human(high)}")
+
+
+def _schedulable(every: int) -> bool:
+    try:
+        schedule_cron(every)
+    except ValueError:
+        return False
+    return True
 
 
 def _human(seconds: int) -> str:
