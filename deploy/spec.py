@@ -404,6 +404,9 @@ class _Checker:
                 for key in extra:
                     self.error(path + (key,), "unknown key")
                 continue
+            if err.validator == "pattern" and "x-message" in err.schema:
+                self.error(path, f"{err.instance!r} is not {err.schema['x-message']}")
+                continue
             self.error(path, err.message)
 
     # -- what a schema cannot say --
@@ -513,10 +516,9 @@ class _Checker:
         for key in options:
             if key in SPEC_SET_OPTIONS:
                 self.error(("pipeline", "options", key), f"is set by pipeline.{key}, not here")
-        problem = check_pipeline_options({k: v for k, v in options.items()
-                                          if k not in SPEC_SET_OPTIONS})
-        if problem:
-            self.error(("pipeline", "options"), problem)
+        for key, problem in check_pipeline_options({k: v for k, v in options.items()
+                                                    if k not in SPEC_SET_OPTIONS}):
+            self.error(("pipeline", "options") + ((key,) if key else ()), problem)
         dataflow = p.get("dataflow") or {}
         for key, purpose in (("temp_bucket", "temp"), ("staging_bucket", "staging")):
             name = dataflow.get(key)
@@ -679,17 +681,19 @@ def pipeline_option_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def check_pipeline_options(options: dict) -> str | None:
-    """None, or why ``options`` would not parse as the pipeline's own options."""
+def check_pipeline_options(options: dict) -> list[tuple[str | None, str]]:
+    """``(option, why)`` for each of ``options`` the pipeline's own parser would refuse."""
     known = {a.dest for a in pipeline_option_parser()._actions}
-    unknown = sorted(set(options) - known)
-    if unknown:
-        return f"{', '.join(unknown)} not among the pipeline's options ({', '.join(sorted(known))})"
-    try:
-        pipeline_option_parser().parse_args([f"--{k}={_option_text(v)}" for k, v in options.items()])
-    except _OptionError as exc:
-        return str(exc)
-    return None
+    out: list[tuple[str | None, str]] = [
+        (key, f"is not one of the pipeline's options ({', '.join(sorted(known))})")
+        for key in sorted(set(options) - known)
+    ]
+    for key in sorted(set(options) & known):
+        try:
+            pipeline_option_parser().parse_args([f"--{key}={_option_text(options[key])}"])
+        except _OptionError as exc:
+            out.append((key, str(exc).replace(f"argument --{key}: ", "")))
+    return out
 
 
 # -- building the model ------------------------------------------------------------------------
