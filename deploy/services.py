@@ -412,6 +412,12 @@ class Services:
         bucket = self.c.storage.bucket(r.name)
         self._bucket_fields(bucket, r, [k for k in r.props if k != "location"])
         self.c.storage.create_bucket(bucket, location=r.props["location"])
+        # gcp-storage-emulator keeps only the name from buckets.insert (Cloud Storage keeps all
+        # of it): set what did not stick, so the next plan is empty either way
+        current = self._read_storage_bucket(r) or {}
+        missing = [k for k, v in r.props.items() if current.get(k) != v and k != "location"]
+        if missing:
+            self._update_storage_bucket(r, missing)
 
     def _update_storage_bucket(self, r: Resource, changed: list[str]) -> None:
         bucket = self.c.storage.get_bucket(r.name)
@@ -485,7 +491,7 @@ class Services:
             if kind in ("pubsub_topic", "pubsub_subscription"):
                 client = self.c.publisher if kind == "pubsub_topic" else self.c.subscriber
                 policy = client.get_iam_policy(request={"resource": resource})
-                return {b.role: set(b.members) for b in policy.bindings}
+                return _roles((b.role, b.members) for b in policy.bindings)
             if kind == "bigquery_dataset":
                 ds = self.c.bigquery.get_dataset(_dataset_id(resource))
                 out: dict[str, set[str]] = {}
@@ -498,7 +504,7 @@ class Services:
             if kind == "storage_bucket":
                 bucket = self.c.storage.bucket(resource.rsplit("/", 1)[1])
                 policy = bucket.get_iam_policy(requested_policy_version=3)
-                return {b["role"]: set(b["members"]) for b in policy.bindings}
+                return _roles((b["role"], b["members"]) for b in policy.bindings)
         except _not_found():
             return None
         raise ValueError(f"no IAM reader for {kind}")
@@ -510,7 +516,8 @@ class Services:
         if kind in ("pubsub_topic", "pubsub_subscription"):
             client = self.c.publisher if kind == "pubsub_topic" else self.c.subscriber
             policy = client.get_iam_policy(request={"resource": resource})
-            bindings = {b.role: list(b.members) for b in policy.bindings}
+            bindings = {role: sorted(members) for role, members in
+                        _roles((b.role, b.members) for b in policy.bindings).items()}
             _edit(bindings, role, member, add)
             del policy.bindings[:]
             for name, members in sorted(bindings.items()):
@@ -531,7 +538,8 @@ class Services:
         elif kind == "storage_bucket":
             bucket = self.c.storage.bucket(resource.rsplit("/", 1)[1])
             policy = bucket.get_iam_policy(requested_policy_version=3)
-            bindings = {b["role"]: list(b["members"]) for b in policy.bindings}
+            bindings = {role: sorted(members) for role, members in
+                        _roles((b["role"], b["members"]) for b in policy.bindings).items()}
             _edit(bindings, role, member, add)
             policy.bindings = [{"role": k, "members": set(v)} for k, v in sorted(bindings.items())]
             bucket.set_iam_policy(policy)
@@ -593,6 +601,14 @@ def _access_entity(member: str) -> tuple[str, str]:
     if prefix == "domain":
         return "domain", value
     return "iamMember", member
+
+
+def _roles(pairs) -> dict[str, set[str]]:
+    """``{role: members}``; a policy may list one role in several bindings."""
+    out: dict[str, set[str]] = {}
+    for role, members in pairs:
+        out.setdefault(role, set()).update(members)
+    return out
 
 
 def _edit(bindings: dict[str, list[str]], role: str, member: str, add: bool) -> None:
