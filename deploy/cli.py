@@ -59,45 +59,37 @@ def cmd_validate(args) -> int:
     return 0
 
 
-def cmd_plan(args) -> int:
+def _run(args, action, title: str) -> int:
+    """Load the environment, run ``action(environment, clients)`` -> Plan, print it."""
     from deploy import plan
 
     environment = _load(args)
+    if args.command == "destroy" and environment.protected and not args.i_know:
+        raise UsageError(f"environment {args.env} is protected: destroy needs --i-know")
     clients = _clients(environment)
     try:
-        result = plan.make_plan(environment, clients, destroy=args.destroy)
-        print(plan.render(result), end="")
+        print(plan.render(action(environment, clients), title), end="")
     finally:
         clients.close()
     return 0
+
+
+def cmd_plan(args) -> int:
+    from deploy import plan
+
+    return _run(args, lambda e, c: plan.make_plan(e, c, destroy=args.destroy), "plan")
 
 
 def cmd_apply(args) -> int:
     from deploy import plan
 
-    environment = _load(args)
-    clients = _clients(environment)
-    try:
-        done = plan.apply(environment, clients, allow_destroy=args.i_know)
-        print(plan.render(done, "apply"), end="")
-    finally:
-        clients.close()
-    return 0
+    return _run(args, lambda e, c: plan.apply(e, c, allow_destroy=args.i_know), "apply")
 
 
 def cmd_destroy(args) -> int:
     from deploy import plan
 
-    environment = _load(args)
-    if environment.protected and not args.i_know:
-        raise UsageError(f"environment {args.env} is protected: destroy needs --i-know")
-    clients = _clients(environment)
-    try:
-        done = plan.destroy(environment, clients, allow_protected=args.i_know)
-        print(plan.render(done, "destroy"), end="")
-    finally:
-        clients.close()
-    return 0
+    return _run(args, lambda e, c: plan.destroy(e, c, allow_protected=args.i_know), "destroy")
 
 
 def cmd_iam(args) -> int:
