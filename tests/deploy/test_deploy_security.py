@@ -105,6 +105,8 @@ def test_a_public_producer_is_refused(envdir):
 def test_gcp_clients_refuse_an_emulator_variable(monkeypatch, variable):
     """Google's clients speak TLS to *.googleapis.com unless an emulator variable redirects
     them to plaintext: a gcp environment refuses to start with one set."""
+    for name in ("PUBSUB_EMULATOR_HOST", "BIGQUERY_EMULATOR_HOST", "STORAGE_EMULATOR_HOST"):
+        monkeypatch.delenv(name, raising=False)  # other tests of the session may set them
     monkeypatch.setenv(variable, "127.0.0.1:1")
     with pytest.raises(TargetError, match=f"{variable} is set"):
         Clients.for_gcp("streambench-prod")
