@@ -21,7 +21,7 @@ def _install(session: nox.Session, *extras: str) -> None:
 @nox.session
 def tests(session: nox.Session) -> None:
     """The whole default suite: unit, property, integration and end-to-end tests."""
-    _install(session, "dev", "load", "ingest")
+    _install(session, "dev", "load", "ingest", "deploy")
     # pytest exits 5 when no test ran; nox treats any non-zero exit as a failure.
     session.run("pytest", *session.posargs)
 
@@ -32,7 +32,7 @@ FAST = "not integration and not e2e and not slow and not reference"
 @nox.session
 def fast(session: nox.Session) -> None:
     """Unit and property tests only: no emulator processes, no Beam pipeline runs (< 60 s)."""
-    _install(session, "dev")
+    _install(session, "dev", "deploy")
     session.run("pytest", "-n", "auto", "-m", FAST, *session.posargs)
 
 
