@@ -16,7 +16,11 @@ from dataclasses import dataclass
 
 import pytest
 
+from harness.pytest_producer import shared_endpoints
 from harness.stack import BACKENDS, Endpoints
+
+# The warm pipeline, per-test namespaces, wait_for and pytest-xdist support.
+pytest_plugins = ("harness.pytest_producer",)
 
 
 def pytest_addoption(parser):
@@ -79,6 +83,11 @@ class ProvisionedStack:
 def emulator_stack(request):
     """Both emulators, started once per session; yields :class:`harness.stack.Endpoints`."""
     from harness.stack import Stack
+
+    shared = shared_endpoints(request.config)
+    if shared is not None:  # a pytest-xdist worker under --shared-stack: the controller's
+        yield shared
+        return
 
     stack = Stack(backend=request.config.getoption("--emulator-backend"))
     stack.start()
@@ -158,12 +167,8 @@ def publish_events(provisioned_stack) -> Callable[..., list[str]]:
 
 @pytest.fixture
 def wait_for_rows(provisioned_stack) -> Callable[..., int]:
-    """``wait_for_rows(count, table=events_table, timeout=60) -> rows``."""
-    from harness import traffic
+    """``wait_for_rows(count, table=events_table, timeout=60) -> rows``, polled every 20 ms;
+    on timeout the error says what landed, dead letters with their reasons."""
+    from harness.pytest_producer import rows_waiter
 
-    def wait(count: int, table: str | None = None, timeout: float = 60.0) -> int:
-        return traffic.wait_for_rows(
-            provisioned_stack.bigquery, table or provisioned_stack.events_table, count, timeout
-        )
-
-    return wait
+    return rows_waiter(provisioned_stack)
