@@ -16,7 +16,6 @@ from dataclasses import dataclass
 
 import pytest
 
-from harness.pytest_producer import shared_endpoints
 from harness.stack import BACKENDS, Endpoints
 
 # The warm pipeline, per-test namespaces, wait_for and pytest-xdist support.
@@ -82,6 +81,7 @@ class ProvisionedStack:
 @pytest.fixture(scope="session")
 def emulator_stack(request):
     """Both emulators, started once per session; yields :class:`harness.stack.Endpoints`."""
+    from harness.pytest_producer import shared_endpoints
     from harness.stack import Stack
 
     shared = shared_endpoints(request.config)
