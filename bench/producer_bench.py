@@ -34,7 +34,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 
-GOAL_SECONDS_PER_TEST = 1.0  # issue 21: 100 tests in <= 100 s on 2 cores, setup included
+GOAL_TESTS, GOAL_SECONDS_PER_TEST = 100, 1.0  # issue 21: 100 tests in <= 100 s, setup included
 
 SUITE = '''
 """{count} producer tests: valid events, invalid events, duplicates."""
@@ -216,7 +216,8 @@ def main(argv: list[str] | None = None) -> int:
         results["cold_projected"] = project(results["cold"], args.tests)
 
     warm = results["warm"]
-    goal_met = warm["per_test_s"] <= GOAL_SECONDS_PER_TEST
+    # The goal is for a suite of 100: smaller ones are dominated by the start-up.
+    goal_met = warm["per_test_s"] <= GOAL_SECONDS_PER_TEST if args.tests >= GOAL_TESTS else None
     report = {"tests": args.tests, "goal_seconds_per_test": GOAL_SECONDS_PER_TEST,
               "goal_met": goal_met, "cpus": os.cpu_count(), "results": results}
     args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -265,11 +266,14 @@ def markdown(report: dict) -> str:
             f"same suite; projected to {report['tests']} by adding its median test (setup, call "
             f"and teardown) for each test not run."
         )
-    lines.append(
-        f"Goal: {report['tests']} tests in <= {report['tests'] * GOAL_SECONDS_PER_TEST:.0f} s on "
-        f"2 cores: {'met' if report['goal_met'] else 'not met'} ({warm['wall_s']} s on "
-        f"{report['cpus']} cores)."
-    )
+    goal = f"Goal: {GOAL_TESTS} tests in <= {GOAL_TESTS * GOAL_SECONDS_PER_TEST:.0f} s on 2 cores"
+    if report["goal_met"] is None:
+        lines.append(f"{goal}: not measured (a suite of {report['tests']}; the goal is for "
+                     f"{GOAL_TESTS} or more).")
+    else:
+        lines.append(f"{goal} (session start-up and drain included): "
+                     f"{'met' if report['goal_met'] else 'not met'} ({warm['wall_s']} s for "
+                     f"{report['tests']} on {report['cpus']} cores).")
     return "\n".join(lines)
 
 
