@@ -65,7 +65,7 @@ def namespace_design(endpoints, repeats: int) -> dict:
         ns = warm.namespace("t")
         ns.publish([samples.valid_event(event_id=ns.unique_id())])
         ns.wait_for(events=1, timeout=60)
-        poll_s = median_of(repeats * 2, lambda: timed(ns.landing.poll))
+        poll_s = median_of(repeats * 2, lambda: timed(ns.poll))
     finally:
         warm.stop()
     return {"pipeline_start_s": start_s, "per_test_setup_s": setup_s,

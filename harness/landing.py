@@ -163,55 +163,64 @@ class Landing:
 
     # -- reading ----------------------------------------------------------------------------
 
-    def _query(self, sql: str) -> list[dict]:
+    def query(self, sql: str, **params) -> list[dict]:
+        """Run ``sql`` where ``{events}`` and ``{dead_letters}`` stand for the rows of each
+        table this landing reads; ``params`` are named scalar parameters (``@name``)."""
         from google.cloud import bigquery
 
-        params = []
+        from harness import traffic
+
+        where = ""
+        parameters = [traffic.scalar_parameter(k, v) for k, v in params.items()]
         if self._message_ids is not None:
-            params.append(bigquery.ArrayQueryParameter("ids", "STRING", self._message_ids()))
-        config = bigquery.QueryJobConfig(query_parameters=params)
+            where = "WHERE message_id IN UNNEST(@streambench_message_ids)"
+            parameters.append(
+                bigquery.ArrayQueryParameter(
+                    "streambench_message_ids", "STRING", self._message_ids()
+                )
+            )
+        for name, table in (
+            ("{events}", self.events_table),
+            ("{dead_letters}", self.dead_letter_table),
+        ):
+            sql = sql.replace(name, f"(SELECT * FROM `{table}` {where})" if where else f"`{table}`")
+        config = bigquery.QueryJobConfig(query_parameters=parameters)
         # query_and_wait: one jobs.query round trip where client.query() takes two or three.
         return [dict(row.items()) for row in self.bigquery.query_and_wait(sql, job_config=config)]
-
-    def _where(self) -> str:
-        return "WHERE message_id IN UNNEST(@ids)" if self._message_ids is not None else ""
 
     def poll(self) -> list[Landed]:
         """Every row and dead letter that has landed, in summary (one query)."""
         if self._message_ids is not None and not self._message_ids():
             return []
-        where = self._where()
         sql = (
             "SELECT 'event' AS kind, event_id, message_id, CAST(NULL AS STRING) AS error_type, "
             "CAST(NULL AS STRING) AS error_message, CAST(NULL AS STRING) AS failed_step "
-            f"FROM `{self.events_table}` {where} UNION ALL "
+            "FROM {events} UNION ALL "
             "SELECT 'dead_letter' AS kind, event_id, message_id, error_type, error_message, "
-            f"failed_step FROM `{self.dead_letter_table}` {where}"
+            "failed_step FROM {dead_letters}"
         )
-        return [Landed(**row) for row in self._query(sql)]
+        return [Landed(**row) for row in self.query(sql)]
 
     def counts(self) -> tuple[int, int]:
         """How many rows and dead letters have landed (one query)."""
-        where = self._where()
-        row = self._query(
-            f"SELECT (SELECT COUNT(*) FROM `{self.events_table}` {where}) AS events, "
-            f"(SELECT COUNT(*) FROM `{self.dead_letter_table}` {where}) AS dead_letters"
+        row = self.query(
+            "SELECT (SELECT COUNT(*) FROM {events}) AS events, "
+            "(SELECT COUNT(*) FROM {dead_letters}) AS dead_letters"
         )[0]
         return row["events"], row["dead_letters"]
 
     def rows(self) -> list[dict]:
         """Every column of the events-table rows, in event_id order."""
-        return self._full(self.events_table)
+        return self._full("{events}", "event_id")
 
     def dead_letters(self) -> list[dict]:
         """Every column of the dead-letter rows, in processing order."""
-        return self._full(self.dead_letter_table)
+        return self._full("{dead_letters}", "processing_time, message_id")
 
-    def _full(self, table: str) -> list[dict]:
+    def _full(self, table: str, order: str) -> list[dict]:
         if self._message_ids is not None and not self._message_ids():
             return []
-        order = "event_id" if table == self.events_table else "processing_time, message_id"
-        rows = self._query(f"SELECT * FROM `{table}` {self._where()} ORDER BY {order}")
+        rows = self.query(f"SELECT * FROM {table} ORDER BY {order}")
         for row in rows:
             if isinstance(row.get("attributes"), dict):
                 row["attributes"] = {
@@ -260,9 +269,7 @@ class Landing:
                 met = not missing_events and not missing_dead
                 left = self._left_to_land(arrivals)
                 if not met and left is not None and max(missing_events, missing_dead) > left:
-                    raise NotLanded(
-                        self._report("cannot arrive", want_events, want_dead, arrivals)
-                    )
+                    raise NotLanded(self._report("cannot arrive", want_events, want_dead, arrivals))
             if met:
                 return arrivals
             if time.monotonic() >= deadline:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import pytest
 
+from harness.resources import PipelineResources
 from harness.stack import BACKENDS, Endpoints
 
 # The warm pipeline, per-test namespaces, wait_for and pytest-xdist support.
@@ -34,7 +35,7 @@ def pytest_addoption(parser):
 
 
 @dataclass
-class ProvisionedStack:
+class ProvisionedStack(PipelineResources):
     """Emulators provisioned from the harness file under a project of this test's own."""
 
     endpoints: Endpoints
@@ -42,40 +43,6 @@ class ProvisionedStack:
     publisher: object
     subscriber: object
     bigquery: object
-
-    @property
-    def project(self) -> str:
-        return self.config.project
-
-    @property
-    def topic(self) -> str:
-        """The topic the pipeline's subscription reads."""
-        return self.config.topic_path(self._subscription_spec()["topic"])
-
-    @property
-    def subscription(self) -> str:
-        return self.config.subscription_path(self.config.pipeline["input_subscription"])
-
-    @property
-    def events_table(self) -> str:
-        return f"{self.project}.{self.config.pipeline['output_table']}"
-
-    @property
-    def dead_letter_table(self) -> str:
-        return f"{self.project}.{self.config.pipeline['dead_letter_table']}"
-
-    def landed(self) -> tuple[int, int]:
-        """Rows in the events table and in the dead-letter table."""
-        from harness import traffic
-
-        return (
-            traffic.count_rows(self.bigquery, self.events_table),
-            traffic.count_rows(self.bigquery, self.dead_letter_table),
-        )
-
-    def _subscription_spec(self) -> dict:
-        name = self.config.pipeline["input_subscription"]
-        return next(s for s in self.config.subscriptions if s["name"] == name)
 
 
 @pytest.fixture(scope="session")

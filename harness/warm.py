@@ -23,7 +23,8 @@ import uuid
 from collections.abc import Iterable
 
 from harness.endpoints import Endpoints
-from harness.landing import POLL_INTERVAL, Arrivals, Landing
+from harness.landing import Landing
+from harness.resources import PipelineResources
 
 NAMESPACE_ATTRIBUTE = "streambench-test"
 """Pub/Sub attribute naming the test that published a message (left out of the rows tests get)."""
@@ -35,7 +36,7 @@ class EventIdReused(ValueError):
     """A test published a valid event whose event_id another test's event already used."""
 
 
-class WarmPipeline:
+class WarmPipeline(PipelineResources):
     """The pipeline running in the background for many tests; drained once by :meth:`stop`."""
 
     def __init__(self, endpoints: Endpoints, config, extra_args: Iterable[str] = (), tuning=None):
@@ -52,25 +53,6 @@ class WarmPipeline:
         self._owners: dict[str, str] = {}  # event_id of a valid event -> label of its namespace
         self._lock = threading.Lock()
 
-    @property
-    def project(self) -> str:
-        return self.config.project
-
-    @property
-    def topic(self) -> str:
-        """The topic the pipeline's subscription reads."""
-        name = self.config.pipeline["input_subscription"]
-        spec = next(s for s in self.config.subscriptions if s["name"] == name)
-        return self.config.topic_path(spec["topic"])
-
-    @property
-    def events_table(self) -> str:
-        return f"{self.project}.{self.config.pipeline['output_table']}"
-
-    @property
-    def dead_letter_table(self) -> str:
-        return f"{self.project}.{self.config.pipeline['dead_letter_table']}"
-
     def start(self) -> WarmPipeline:
         """Provision the project, then start the pipeline."""
         from harness import clients
@@ -85,17 +67,9 @@ class WarmPipeline:
         finally:
             subscriber.close()
         args = self.config.pipeline_args() + self.extra_args
-        self.run = PipelineRun(args, self.endpoints, self._landed, self.tuning).start()
+        self.run = PipelineRun(args, self.endpoints, self.landed, self.tuning).start()
         self.started_at = time.monotonic()
         return self
-
-    def _landed(self) -> tuple[int, int]:
-        from harness import traffic
-
-        return (
-            traffic.count_rows(self.bigquery, self.events_table),
-            traffic.count_rows(self.bigquery, self.dead_letter_table),
-        )
 
     def status(self) -> str:
         """One line about the pipeline, for failure reports."""
@@ -160,11 +134,12 @@ def _valid_event_ids(payloads: list[bytes]) -> list[str]:
     return ids
 
 
-class Namespace:
+class Namespace(Landing):
     """One test's view of a :class:`WarmPipeline`: what it publishes, and only that, lands.
 
-    ``publish`` adds message ids to the namespace; ``wait_for``, ``rows``, ``dead_letters`` and
-    ``query`` read only the rows of those messages.
+    ``publish`` adds message ids to the namespace; ``wait_for``, ``arrivals``, ``rows``,
+    ``dead_letters`` and ``query`` (from :class:`harness.landing.Landing`) read only the rows
+    of those messages.
     """
 
     def __init__(self, warm: WarmPipeline, label: str):
@@ -172,13 +147,13 @@ class Namespace:
         self.uid = uuid.uuid4().hex[:10]
         suffix = f" #{self.uid}"
         self.label = _truncate(label, _MAX_ATTRIBUTE_BYTES - len(suffix)) + suffix
-        self._message_ids: list[str] = []
+        self._published: list[str] = []
         self._ids_made = 0
-        self.landing = Landing(
+        super().__init__(
             warm.bigquery,
             warm.events_table,
             warm.dead_letter_table,
-            message_ids=lambda: list(self._message_ids),
+            message_ids=lambda: list(self._published),
             status=warm.status,
             hidden_attributes=(NAMESPACE_ATTRIBUTE,),
         )
@@ -186,7 +161,7 @@ class Namespace:
     @property
     def message_ids(self) -> list[str]:
         """The ids of the messages published in this namespace, in order."""
-        return list(self._message_ids)
+        return list(self._published)
 
     def publish(self, items: Iterable[dict | bytes], **attributes: str) -> list[str]:
         """Publish events (dicts, sent as JSON) or raw payloads (bytes) with ``attributes``;
@@ -205,53 +180,8 @@ class Namespace:
             **attributes,
             **{NAMESPACE_ATTRIBUTE: self.label},
         )
-        self._message_ids.extend(ids)
+        self._published.extend(ids)
         return ids
-
-    def wait_for(
-        self,
-        events=None,
-        dead_letters=None,
-        timeout: float = 30.0,
-        interval: float = POLL_INTERVAL,
-    ) -> Arrivals:
-        """See :meth:`harness.landing.Landing.wait_for`: counts, event ids, error types."""
-        return self.landing.wait_for(events, dead_letters, timeout, interval)
-
-    def arrivals(self) -> Arrivals:
-        """What has landed so far, without waiting."""
-        return self.landing.arrivals()
-
-    def rows(self) -> list[dict]:
-        """This namespace's rows of the events table, every column."""
-        return self.landing.rows()
-
-    def dead_letters(self) -> list[dict]:
-        """This namespace's rows of the dead-letter table, every column."""
-        return self.landing.dead_letters()
-
-    def query(self, sql: str, **params) -> list[dict]:
-        """Run ``sql`` where ``{events}`` and ``{dead_letters}`` stand for this namespace's
-        rows of each table; ``params`` are named scalar parameters (``@name``)."""
-        from google.cloud import bigquery
-
-        from harness import traffic
-
-        for name, table in (
-            ("{events}", self.warm.events_table),
-            ("{dead_letters}", self.warm.dead_letter_table),
-        ):
-            sql = sql.replace(
-                name,
-                f"(SELECT * FROM `{table}` WHERE message_id IN UNNEST(@streambench_message_ids))",
-            )
-        config = bigquery.QueryJobConfig(
-            query_parameters=[
-                bigquery.ArrayQueryParameter("streambench_message_ids", "STRING", self.message_ids),
-                *(traffic.scalar_parameter(k, v) for k, v in params.items()),
-            ]
-        )
-        return [dict(r.items()) for r in self.warm.bigquery.query_and_wait(sql, job_config=config)]
 
     def unique_id(self, prefix: str = "e") -> str:
         """An event id no other namespace uses: ``prefix``, this namespace and a counter."""
@@ -259,7 +189,7 @@ class Namespace:
         return f"{prefix}-{self.uid}-{self._ids_made}"
 
     def __repr__(self) -> str:
-        return f"Namespace({self.label!r}, {len(self._message_ids)} message(s))"
+        return f"Namespace({self.label!r}, {len(self._published)} message(s))"
 
 
 def _truncate(text: str, limit: int) -> str:
