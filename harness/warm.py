@@ -90,9 +90,9 @@ class WarmPipeline(PipelineResources):
     def stop(self) -> dict[str, int]:
         """Drain and stop the pipeline (once, at the end); returns its counters."""
         counters = self.run.stop() if self.run is not None else {}
-        for client in (self.publisher, self.bigquery):
-            if client is not None:
-                _close(client)
+        if self.publisher is not None:
+            self.publisher.stop()  # its batch threads; nothing is pending (publish waits for ids)
+            self.bigquery.close()
         return counters
 
     def _claim(self, event_ids: Iterable[str], label: str) -> None:
@@ -110,24 +110,16 @@ class WarmPipeline(PipelineResources):
                 self._owners[event_id] = label
 
 
-def _close(client) -> None:
-    close = getattr(client, "close", None) or getattr(
-        getattr(client, "transport", None), "close", None
-    )
-    if close is not None:
-        close()
-
-
-def _valid_event_ids(payloads: list[bytes]) -> list[str]:
-    """The event_id of each payload the pipeline would write as a row."""
-    from pipeline.messages import Message, ValidEvent
+def _valid_event_ids(payloads: list[bytes], attributes: dict[str, str]) -> list[str]:
+    """The event_id of each payload the pipeline would write as a row (its own checks)."""
+    from pipeline.messages import Message, ParsedEvent, ValidEvent
     from pipeline.parse import parse_message
     from pipeline.validate import validate_event
 
     ids = []
     for payload in payloads:
-        parsed = parse_message(Message(payload))
-        if hasattr(parsed, "event"):
+        parsed = parse_message(Message(payload, attributes))
+        if isinstance(parsed, ParsedEvent):
             valid = validate_event(parsed)
             if isinstance(valid, ValidEvent):
                 ids.append(valid.event["event_id"])
@@ -172,7 +164,7 @@ class Namespace(Landing):
         if NAMESPACE_ATTRIBUTE in attributes:
             raise ValueError(f"the attribute {NAMESPACE_ATTRIBUTE!r} is the harness's own")
         payloads = [i if isinstance(i, bytes) else json.dumps(i).encode() for i in items]
-        self.warm._claim(_valid_event_ids(payloads), self.label)
+        self.warm._claim(_valid_event_ids(payloads, attributes), self.label)
         ids = traffic.publish(
             self.warm.publisher,
             self.warm.topic,

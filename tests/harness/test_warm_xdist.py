@@ -42,12 +42,36 @@ def test_events_land(producer, warm_pipeline, n):
 '''
 
 
+# A team's conftest.py gives the warm pipeline its own arguments.
+CONFTEST = """
+import pytest
+
+
+@pytest.fixture(scope="session")
+def warm_pipeline_args():
+    return ["--max_event_bytes=2000"]
+"""
+
+ARGS_TEST = """
+from pipeline import errors, samples
+
+
+def test_the_team_s_pipeline_arguments_apply(producer):
+    event = samples.valid_event(event_id=producer.unique_id())
+    event["data"] = {"blob": "x" * 3000}
+    producer.publish([event])
+    assert producer.wait_for(dead_letters=[errors.OVERSIZE_PAYLOAD]).events == []
+"""
+
+
 def _run_suite(tmp_path, *options):
     records = tmp_path / "records"
     records.mkdir()
     for module in ("alpha", "beta"):
         text = textwrap.dedent(SUITE).format(count=6, module=module)
         (tmp_path / f"test_{module}.py").write_text(text)
+    (tmp_path / "conftest.py").write_text(CONFTEST)
+    (tmp_path / "test_args.py").write_text(ARGS_TEST)
     done = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-n", "2", *options],
         cwd=tmp_path,
@@ -57,7 +81,7 @@ def _run_suite(tmp_path, *options):
         timeout=540,
     )
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
-    assert "12 passed" in done.stdout
+    assert "13 passed" in done.stdout
     found = [json.loads(p.read_text()) for p in sorted(records.iterdir())]
     assert len(found) == 12
     return found
