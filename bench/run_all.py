@@ -1,12 +1,13 @@
 """``nox -s bench``: every benchmark, each side by side with its rival, in one run.
 
-    python bench/run_all.py [--only pubsub,bigquery,pipeline,edge] [--quick] [--no-readme]
+    python bench/run_all.py [--only pubsub,bigquery,pipeline,edge,producer] [--quick] [--no-readme]
 
 Runs bench/pubsub_bench.py (ours vs Google's Pub/Sub emulator), bench/bigquery_bench.py
 (ours vs PyPI peers and raw DuckDB), bench/pipeline_bench.py (the pipeline end to end on
-the embedded stack: stock DirectRunner vs the prototype fixes) and bench/edge_bench.py (the REST
-ingestion edge vs publishing with the client), one process each, one after
-the other (2 cores: running them together would measure contention). Writes
+the embedded stack: stock DirectRunner vs the prototype fixes), bench/edge_bench.py (the REST
+ingestion edge vs publishing with the client) and bench/producer_bench.py (a 100-test producer
+suite on the pytest plugin's warm pipeline vs a pipeline restart per test), one process each,
+one after the other (2 cores: running them together would measure contention). Writes
 bench/results/latest.json and bench/results/latest.md, and puts the Markdown between
 ``<!-- bench:start -->`` and ``<!-- bench:end -->`` in README.md.
 """
@@ -38,6 +39,8 @@ BENCHES = {
                  ["--time-box", "15", "--latency-seconds", "8", "--backlog", "15000"]),
     "edge": ("edge_bench.py", "Ingestion edge: REST (python -m ingest) vs publishing directly "
              "with the client", ["--events", "4000"]),
+    "producer": ("producer_bench.py", "Producer tests on the pytest plugin: one warm pipeline vs "
+                 "a restart per test", ["--tests", "30", "--cold-tests", "5", "--no-xdist"]),
 }
 
 

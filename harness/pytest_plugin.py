@@ -17,7 +17,11 @@ from dataclasses import dataclass
 
 import pytest
 
+from harness.resources import PipelineResources
 from harness.stack import BACKENDS, Endpoints
+
+# The warm pipeline, per-test namespaces, wait_for and pytest-xdist support.
+pytest_plugins = ("harness.pytest_producer",)
 
 
 def pytest_addoption(parser):
@@ -37,7 +41,7 @@ def pytest_addoption(parser):
 
 
 @dataclass
-class ProvisionedStack:
+class ProvisionedStack(PipelineResources):
     """Emulators provisioned from the harness file under a project of this test's own."""
 
     endpoints: Endpoints
@@ -46,45 +50,17 @@ class ProvisionedStack:
     subscriber: object
     bigquery: object
 
-    @property
-    def project(self) -> str:
-        return self.config.project
-
-    @property
-    def topic(self) -> str:
-        """The topic the pipeline's subscription reads."""
-        return self.config.topic_path(self._subscription_spec()["topic"])
-
-    @property
-    def subscription(self) -> str:
-        return self.config.subscription_path(self.config.pipeline["input_subscription"])
-
-    @property
-    def events_table(self) -> str:
-        return f"{self.project}.{self.config.pipeline['output_table']}"
-
-    @property
-    def dead_letter_table(self) -> str:
-        return f"{self.project}.{self.config.pipeline['dead_letter_table']}"
-
-    def landed(self) -> tuple[int, int]:
-        """Rows in the events table and in the dead-letter table."""
-        from harness import traffic
-
-        return (
-            traffic.count_rows(self.bigquery, self.events_table),
-            traffic.count_rows(self.bigquery, self.dead_letter_table),
-        )
-
-    def _subscription_spec(self) -> dict:
-        name = self.config.pipeline["input_subscription"]
-        return next(s for s in self.config.subscriptions if s["name"] == name)
-
 
 @pytest.fixture(scope="session")
 def emulator_stack(request):
     """Both emulators, started once per session; yields :class:`harness.stack.Endpoints`."""
+    from harness.pytest_producer import shared_endpoints
     from harness.stack import Stack
+
+    shared = shared_endpoints(request.config)
+    if shared is not None:  # a pytest-xdist worker under --shared-stack: the controller's
+        yield shared
+        return
 
     stack = Stack(backend=request.config.getoption("--emulator-backend"))
     stack.start()
@@ -164,12 +140,8 @@ def publish_events(provisioned_stack) -> Callable[..., list[str]]:
 
 @pytest.fixture
 def wait_for_rows(provisioned_stack) -> Callable[..., int]:
-    """``wait_for_rows(count, table=events_table, timeout=60) -> rows``."""
-    from harness import traffic
+    """``wait_for_rows(count, table=events_table, timeout=60) -> rows``, polled every 20 ms;
+    on timeout the error says what landed, dead letters with their reasons."""
+    from harness.pytest_producer import rows_waiter
 
-    def wait(count: int, table: str | None = None, timeout: float = 60.0) -> int:
-        return traffic.wait_for_rows(
-            provisioned_stack.bigquery, table or provisioned_stack.events_table, count, timeout
-        )
-
-    return wait
+    return rows_waiter(provisioned_stack)
