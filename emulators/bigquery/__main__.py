@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import socket
 import sys
 
@@ -24,6 +25,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=600.0,
         metavar="SECONDS",
         help="insertAll de-duplication window per table (0 disables)",
+    )
+    parser.add_argument(
+        "--storage-endpoint",
+        default=os.environ.get("STORAGE_EMULATOR_HOST"),
+        metavar="URL",
+        help="Cloud Storage JSON API for gs:// loads, extracts and external tables "
+        "(default: $STORAGE_EMULATOR_HOST; without it gs:// URIs are an error)",
     )
     parser.add_argument(
         "--log-level", default="warning", help="info logs every request (method, status, latency)"
@@ -63,6 +71,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"bigquery emulator: cannot open storage: {exc}", file=sys.stderr)
         return 1
     service.base_url = url
+    from .gcs import configure
+
+    configure(service, args.storage_endpoint)
 
     def ready() -> None:
         print(f"bigquery emulator listening on {url}", flush=True)

@@ -132,6 +132,11 @@ def settable_properties(resource: dict) -> dict:
     return props
 
 
+def _table_type(props: dict) -> str:
+    """TABLE, or EXTERNAL for a table over Cloud Storage objects (read at query time)."""
+    return "EXTERNAL" if props.get("externalDataConfiguration") else "TABLE"
+
+
 def _location(value: Any) -> str:
     if value is not None and not isinstance(value, str):
         raise Invalid("Invalid value for location: expected a string.")
@@ -314,7 +319,7 @@ class Catalog:
                 table_id=table_id,
                 storage_name=self.storage.new_name("v" if is_view else "t"),
                 schema=schema,
-                type="VIEW" if is_view else "TABLE",
+                type="VIEW" if is_view else _table_type(props),
                 properties=props,
                 location=ds.location,
                 view_duckdb_sql=view_duckdb_sql,

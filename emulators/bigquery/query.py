@@ -95,6 +95,11 @@ def resolve_table(service: BigQueryService, project: str, dataset_id: str, table
         referenced.append(table)
     if table.type == "VIEW":
         _materialize_view(service, table)
+    elif table.type == "EXTERNAL":  # its objects are read now, so no translation is reused
+        from .external import refresh_external
+
+        mark_uncacheable()
+        refresh_external(service, table)
     return quote_ident(table.storage_name)
 
 
