@@ -151,14 +151,17 @@ def provision_buckets(config: HarnessConfig, storage_client) -> None:
 
     for spec in config.buckets:
         bucket = storage_client.bucket(config.bucket_name(spec["name"]))
-        if "soft_delete_retention_seconds" in spec:
-            bucket.soft_delete_policy.retention_duration_seconds = int(
-                spec["soft_delete_retention_seconds"]
-            )
         try:
-            storage_client.create_bucket(bucket, location=spec.get("location"))
+            bucket = storage_client.create_bucket(bucket, location=spec.get("location"))
         except Conflict:
             pass
+        else:
+            if "soft_delete_retention_seconds" in spec:
+                # A patch, not a field of the insert: gcp-storage-emulator ignores the latter.
+                bucket.soft_delete_policy.retention_duration_seconds = int(
+                    spec["soft_delete_retention_seconds"]
+                )
+                bucket.patch()
         for item in spec.get("objects", []):
             blob = bucket.blob(item["name"])
             if blob.exists():
