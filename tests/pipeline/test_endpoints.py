@@ -15,6 +15,7 @@ def test_nothing_configured_touches_nothing(monkeypatch):
 
     monkeypatch.delenv("BIGQUERY_EMULATOR_HOST", raising=False)
     monkeypatch.delenv("PUBSUB_EMULATOR_HOST", raising=False)
+    monkeypatch.delenv("STORAGE_EMULATOR_HOST", raising=False)
     before = (bigquery_v2_client.BigqueryV2.BASE_URL, bigquery_tools.gcp_bigquery)
     assert endpoints.use_emulators_from_env() is False
     assert (bigquery_v2_client.BigqueryV2.BASE_URL, bigquery_tools.gcp_bigquery) == before
