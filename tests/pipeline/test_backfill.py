@@ -8,7 +8,6 @@ import io
 import json
 import subprocess
 import sys
-import uuid
 
 import pytest
 from hypothesis import given
@@ -144,3 +143,53 @@ def test_backfill_local_and_gcs_files_twice_adds_nothing_twice(batch_stack, tmp_
     # Staging tables are gone once merged.
     tables = {t.table_id for t in stack.bigquery.list_tables(f"{stack.project}.analytics")}
     assert tables == {"events", "events_dlq", "sources"}
+
+
+def _with_layout(table):
+    from google.cloud import bigquery
+
+    table.time_partitioning = bigquery.TimePartitioning(field="event_date")
+    table.clustering_fields = ["source"]
+    return table
+
+
+def _snapshot(stack, table: str, key: str) -> list[dict]:
+    return [dict(r) for r in stack.bigquery.query_and_wait(
+        f"SELECT * FROM `{table}` ORDER BY {key}")]
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_backup_drop_restore_round_trip_is_identical(batch_stack, capsys):
+    stack = batch_stack
+    data, _ = _ndjson(120, seed=5)
+    bucket = stack.storage.bucket(stack.bucket("{project}-batch"))
+    bucket.blob("incoming/b.ndjson").upload_from_string(data)
+    backfill.run(_args(stack, f"gs://{bucket.name}/incoming/*.ndjson"))
+    tables = {stack.events_table: "event_id", stack.dead_letter_table: "message_id"}
+    before = {t: _snapshot(stack, t, key) for t, key in tables.items()}
+    stack.bigquery.update_table(_with_layout(stack.bigquery.get_table(stack.events_table)),
+                                ["time_partitioning", "clustering_fields"])
+    root = stack.config.gcs_path("backup_location")
+    assert backup.main(["backup", "--tables", ",".join(tables), "--to", root,
+                        "--date", "2024-05-01"]) == 0
+    assert backup.main(["backup", "--tables", stack.events_table, "--to", root,
+                        "--date", "2024-05-01"]) == 2  # that day's backup is kept
+    original_schema = stack.bigquery.get_table(stack.events_table).schema
+    for table in tables:
+        stack.bigquery.delete_table(table)
+    for table in tables:
+        name = table.split(".", 1)[1]
+        assert backup.main(["restore", "--from", f"{root}/2024-05-01/{name}",
+                            "--table", table]) == 0
+        assert _snapshot(stack, table, tables[table]) == before[table]
+    restored = stack.bigquery.get_table(stack.events_table)
+    assert restored.time_partitioning.field == "event_date"  # from table.json
+    assert restored.clustering_fields == ["source"]
+    assert restored.schema == original_schema  # JSON columns, modes, descriptions
+    assert backup.main(["restore", "--from", f"{root}/2024-05-01/analytics.events",
+                        "--table", stack.events_table]) == 2  # not into a table with rows
+    capsys.readouterr()
+    assert backup.main(["list", "--to", root]) == 0
+    listed = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert {e["table"] for e in listed} == {t for t in tables}
