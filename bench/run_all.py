@@ -1,10 +1,11 @@
 """``nox -s bench``: every benchmark, each side by side with its rival, in one run.
 
-    python bench/run_all.py [--only pubsub,bigquery,pipeline] [--quick] [--no-readme]
+    python bench/run_all.py [--only pubsub,bigquery,pipeline,batch] [--quick] [--no-readme]
 
 Runs bench/pubsub_bench.py (ours vs Google's Pub/Sub emulator), bench/bigquery_bench.py
-(ours vs PyPI peers and raw DuckDB) and bench/pipeline_bench.py (the pipeline end to end on
-the embedded stack: stock DirectRunner vs the prototype fixes), one process each, one after
+(ours vs PyPI peers and raw DuckDB), bench/pipeline_bench.py (the pipeline end to end on
+the embedded stack: stock DirectRunner vs the prototype fixes) and bench/batch_bench.py (a
+backfill vs a raw load of the same file), one process each, one after
 the other (2 cores: running them together would measure contention). Writes
 bench/results/latest.json and bench/results/latest.md, and puts the Markdown between
 ``<!-- bench:start -->`` and ``<!-- bench:end -->`` in README.md.
@@ -35,7 +36,13 @@ BENCHES = {
     "pipeline": ("pipeline_bench.py",
                  "End to end: Pub/Sub -> pipeline (DirectRunner) -> BigQuery, embedded stack",
                  ["--time-box", "15", "--latency-seconds", "8", "--backlog", "15000"]),
+    "batch": ("batch_bench.py",
+              "Batch uploads: a 1,000,000-event backfill through the pipeline vs a raw BigQuery "
+              "load of the same gs:// file, embedded stack",
+              ["--events", "50000"]),
 }
+# Benchmarks that need longer than --timeout (seconds) at full size.
+MIN_TIMEOUT = {"batch": 3600}
 
 
 def run_bench(name: str, quick: bool, timeout: float) -> dict:
@@ -48,7 +55,8 @@ def run_bench(name: str, quick: bool, timeout: float) -> dict:
     started = time.monotonic()
     try:
         done = subprocess.run(
-            command, cwd=ROOT, capture_output=True, text=True, timeout=timeout,
+            command, cwd=ROOT, capture_output=True, text=True,
+            timeout=max(timeout, MIN_TIMEOUT.get(name, 0)),
             env={**os.environ, "PYTHONPATH": str(ROOT)},
         )
         code, stdout, stderr = done.returncode, done.stdout, done.stderr

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import json
@@ -123,13 +124,16 @@ def read_records(
         if schema is None and (table is None or config.get("schemaUpdateOptions")):
             schema = file_schema
         return records, bad, schema
-    texts = [_decode(content, config) for _, content in sources]
     if fmt == "NEWLINE_DELIMITED_JSON":
-        for text in texts:
-            found, errors = _ndjson_records(text)
+        from .fileformats import maybe_gunzip
+
+        encoding = _encoding(config)
+        for _uri, content in sources:
+            found, errors = _ndjson_records(maybe_gunzip(content), encoding)
             records.extend(found)
             bad.extend(errors)
         return records, bad, schema
+    texts = [_decode(content, config) for _, content in sources]
     per_file = [_csv_rows(text, config) for text in texts]
     rows = [row for file_rows in per_file for row in file_rows]
     if schema is None and table is None and config.get("autodetect") and rows:
@@ -144,10 +148,19 @@ def read_records(
     return records, bad, schema
 
 
+def _encoding(config: dict) -> str:
+    encoding = str(config.get("encoding") or "UTF-8").replace("ISO-8859-1", "latin-1")
+    try:
+        codecs.lookup(encoding)
+    except LookupError:
+        raise Invalid(f"Invalid value for encoding: {encoding}") from None
+    return encoding
+
+
 def _decode(content: bytes, config: dict) -> str:
     from .fileformats import maybe_gunzip
 
-    encoding = str(config.get("encoding") or "UTF-8").replace("ISO-8859-1", "latin-1")
+    encoding = _encoding(config)
     try:
         return maybe_gunzip(content).decode(encoding)
     except (UnicodeDecodeError, LookupError) as exc:
@@ -226,15 +239,17 @@ def _has_new_fields(old: list[dict], new: list[dict]) -> str | None:
     return next((f["name"] for f in new if f["name"].lower() not in names), None)
 
 
-def _ndjson_records(text: str) -> tuple[list[Any], list[dict]]:
+def _ndjson_records(data: bytes, encoding: str) -> tuple[list[Any], list[dict]]:
+    """Records of NDJSON bytes; a line that does not decode or parse is one bad record (the
+    rest of the file still loads, within maxBadRecords)."""
     records, bad = [], []
     position = 0
-    for line in text.splitlines(keepends=True):
+    for line in data.splitlines(keepends=True):
         stripped = line.strip()
         if stripped:
             try:
-                records.append(json.loads(stripped))
-            except ValueError as exc:
+                records.append(json.loads(stripped.decode(encoding)))
+            except (UnicodeDecodeError, ValueError) as exc:
                 bad.append(
                     {
                         "reason": "invalid",
@@ -242,7 +257,7 @@ def _ndjson_records(text: str) -> tuple[list[Any], list[dict]]:
                         f"in row starting at position {position}: {exc}",
                     }
                 )
-        position += len(line.encode())
+        position += len(line)
     return records, bad
 
 
