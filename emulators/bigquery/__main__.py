@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import os
 import socket
 import sys
@@ -71,9 +72,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"bigquery emulator: cannot open storage: {exc}", file=sys.stderr)
         return 1
     service.base_url = url
+    from .external import refresh_external
     from .gcs import configure
 
     configure(service, args.storage_endpoint)
+    service.refresh_external = functools.partial(refresh_external, service)
 
     def ready() -> None:
         print(f"bigquery emulator listening on {url}", flush=True)

@@ -96,10 +96,13 @@ def resolve_table(service: BigQueryService, project: str, dataset_id: str, table
     if table.type == "VIEW":
         _materialize_view(service, table)
     elif table.type == "EXTERNAL":  # its objects are read now, so no translation is reused
-        from .external import refresh_external
-
         mark_uncacheable()
-        refresh_external(service, table)
+        # Set by __main__ (external.py): an attribute, not an import, keeps the core acyclic.
+        refresh = getattr(service, "refresh_external", None)
+        if refresh is None:
+            raise Invalid(f"External table {table.table_id} needs Cloud Storage "
+                          "(--storage-endpoint).")  # fmt: skip
+        refresh(table)
     return quote_ident(table.storage_name)
 
 
