@@ -348,3 +348,17 @@ def test_external_table_autodetects_ndjson(bq, bucket, dataset):
     bq.create_table(table)
     rows = list(bq.query_and_wait(f"SELECT n, s FROM `{PROJECT}.{dataset}.auto_ext` ORDER BY n"))
     assert [(r["n"], r["s"]) for r in rows] == [(1, "x"), (2, None)]
+
+
+def test_without_cloud_storage_gs_uris_are_a_clear_error(tmp_path):
+    server = ServerProcess.emulator("bigquery", "--project", PROJECT,
+                                    env={"STORAGE_EMULATOR_HOST": ""},
+                                    log_path=tmp_path / "bq.log")
+    try:
+        client = make_client(server.url, PROJECT)
+        client.create_dataset("d")
+        with pytest.raises(BadRequest, match="no Cloud Storage: start it with --storage-endpoint"):
+            _load(client, "gs://bucket-ok/x.json", f"{PROJECT}.d.t", autodetect=True,
+                  source_format="NEWLINE_DELIMITED_JSON")
+    finally:
+        server.stop()
