@@ -64,20 +64,32 @@ def _local_adc_available() -> bool:
     return os.path.exists(os.path.join(config_dir, "application_default_credentials.json"))
 
 
-def bigquery_client(project: str):
-    """A google-cloud-bigquery client; anonymous against ``BIGQUERY_EMULATOR_HOST`` when set."""
-    from google.cloud import bigquery
-
-    host = os.environ.get(BIGQUERY_ENV, "").strip()
+def _client(make, env: str, project: str):
+    """``make(project=...)``: anonymous and pointed at the emulator when ``env`` is set."""
+    host = os.environ.get(env, "").strip()
     if not host:
-        return bigquery.Client(project=project)
+        return make(project=project)
     from google.auth.credentials import AnonymousCredentials
 
-    return bigquery.Client(
+    return make(
         project=project,
         credentials=AnonymousCredentials(),
         client_options={"api_endpoint": _normalize_host(host)},
     )
+
+
+def bigquery_client(project: str):
+    """A google-cloud-bigquery client; anonymous against ``BIGQUERY_EMULATOR_HOST`` when set."""
+    from google.cloud import bigquery
+
+    return _client(bigquery.Client, BIGQUERY_ENV, project)
+
+
+def storage_client(project: str):
+    """A google-cloud-storage client; anonymous against ``STORAGE_EMULATOR_HOST`` when set."""
+    from google.cloud import storage
+
+    return _client(storage.Client, STORAGE_ENV, project)
 
 
 def use_emulators_from_env() -> bool:
@@ -108,18 +120,3 @@ def use_emulators_from_env() -> bool:
                 _applied[name] = host
     return True
 
-
-def storage_client(project: str):
-    """A google-cloud-storage client; anonymous against ``STORAGE_EMULATOR_HOST`` when set."""
-    from google.cloud import storage
-
-    host = os.environ.get(STORAGE_ENV, "").strip()
-    if not host:
-        return storage.Client(project=project)
-    from google.auth.credentials import AnonymousCredentials
-
-    return storage.Client(
-        project=project,
-        credentials=AnonymousCredentials(),
-        client_options={"api_endpoint": _normalize_host(host)},
-    )
