@@ -82,6 +82,7 @@ def test_container_backends_without_docker_say_so_in_one_sentence(tmp_path, back
 
 
 def test_external_backend_takes_the_variables_as_given(monkeypatch):
+    monkeypatch.delenv("STORAGE_EMULATOR_HOST", raising=False)  # other tests' runs export it
     monkeypatch.setenv("PUBSUB_EMULATOR_HOST", "127.0.0.1:1")
     monkeypatch.setenv("BIGQUERY_EMULATOR_HOST", "127.0.0.1:2")
     stack = Stack(backend="external")
