@@ -36,7 +36,6 @@ STORAGE_ENV = "STORAGE_EMULATOR_HOST"
 DEFAULT_PROJECT = "local-project"
 
 _lock = threading.Lock()
-_applied: dict[str, str] = {}
 
 
 def _normalize_host(host: str) -> str:
@@ -104,19 +103,16 @@ def use_emulators_from_env() -> bool:
             url = _normalize_host(storage_host)
             if url != storage_host:  # one spelling for google-cloud-storage and our helpers
                 os.environ[STORAGE_ENV] = url
+        # beam_local.apply is a no-op for a patch already in place with the same options, so
+        # this re-installs whatever a beam_local.reset() elsewhere in the process took away.
         if bigquery_host:
             host = _normalize_host(bigquery_host)
             if host != bigquery_host:  # google-cloud-bigquery needs the scheme
                 os.environ[BIGQUERY_ENV] = host
-            if _applied.get("bigquery") != host:
-                beam_local.apply("bigquery_endpoint", host=host)
-                beam_local.apply("bigquery_client", project=emulator_project())
-                beam_local.apply("anonymous_credentials")
-                _applied["bigquery"] = host
-        for name, host in (("pubsub", pubsub_host), ("storage", storage_host)):
-            if host and name not in _applied:
-                if not bigquery_host and not _local_adc_available():
-                    beam_local.apply("anonymous_credentials")
-                _applied[name] = host
+            beam_local.apply("bigquery_endpoint", host=host)
+            beam_local.apply("bigquery_client", project=emulator_project())
+            beam_local.apply("anonymous_credentials")
+        elif not _local_adc_available():  # Pub/Sub or Cloud Storage only
+            beam_local.apply("anonymous_credentials")
     return True
 
