@@ -46,6 +46,7 @@ def cmd_up(args) -> int:
         "backend": args.backend,
         "pubsub": endpoints.pubsub,
         "bigquery": endpoints.bigquery,
+        "storage": endpoints.storage,
         "pids": [p.process.pid for p in stack.processes],
         "logs": [str(p.log_path) for p in stack.processes],
     }
@@ -57,6 +58,7 @@ def cmd_up(args) -> int:
             clients.publisher(endpoints),
             clients.subscriber(endpoints),
             clients.bigquery(endpoints, config.project),
+            storage_client=clients.storage(endpoints, config.project) if endpoints.storage else None,
         )
         print(f"provisioned project {config.project} from {args.config}", file=sys.stderr)
     print(f"emulators up ({args.backend}); for your shell:", file=sys.stderr)
@@ -81,18 +83,23 @@ def cmd_down(args) -> int:
     return 0
 
 
+def _endpoints(state: dict) -> Endpoints:
+    return Endpoints(state["pubsub"], state["bigquery"], state.get("storage", ""))
+
+
 def cmd_env(args) -> int:
     state = _load_state(Path(args.state_dir))
-    print(Endpoints(state["pubsub"], state["bigquery"]).export_lines(), end="")
+    print(_endpoints(state).export_lines(), end="")
     return 0
 
 
 def cmd_status(args) -> int:
     state = _load_state(Path(args.state_dir))
-    endpoints = Endpoints(state["pubsub"], state["bigquery"])
+    endpoints = _endpoints(state)
     print(f"backend:  {state['backend']}")
     print(f"pubsub:   {endpoints.pubsub}")
     print(f"bigquery: {endpoints.bigquery}")
+    print(f"storage:  {endpoints.storage or '(none)'}")
     for pid, log in zip(state.get("pids", []), state.get("logs", []), strict=True):
         alive = Path(f"/proc/{pid}").exists()
         print(f"pid {pid}: {'running' if alive else 'gone'}  (log {log})")
@@ -117,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     up.add_argument("--data-dir", default=None, help="persist emulator data here")
     up.add_argument("--no-provision", action="store_true", help="start only")
     sub.add_parser("down", help="stop the emulators started by `up`")
-    sub.add_parser("env", help="print export lines for PUBSUB/BIGQUERY_EMULATOR_HOST")
+    sub.add_parser("env", help="print export lines for PUBSUB/BIGQUERY/STORAGE_EMULATOR_HOST")
     sub.add_parser("status", help="show the endpoints and whether they answer")
     args = parser.parse_args(argv)
     try:

@@ -11,14 +11,19 @@ class StackError(RuntimeError):
 
 @dataclass(frozen=True)
 class Endpoints:
-    """Where the emulators listen: ``host:port`` for Pub/Sub, a URL for BigQuery."""
+    """Where the emulators listen: ``host:port`` for Pub/Sub, URLs for BigQuery and Cloud
+    Storage (empty when a backend runs no Cloud Storage emulator)."""
 
     pubsub: str
     bigquery: str
+    storage: str = ""
 
     def env(self) -> dict[str, str]:
         """The environment variables Google's clients (and our pipeline) honour."""
-        return {"PUBSUB_EMULATOR_HOST": self.pubsub, "BIGQUERY_EMULATOR_HOST": self.bigquery}
+        env = {"PUBSUB_EMULATOR_HOST": self.pubsub, "BIGQUERY_EMULATOR_HOST": self.bigquery}
+        if self.storage:
+            env["STORAGE_EMULATOR_HOST"] = self.storage
+        return env
 
     def export_lines(self) -> str:
         """``export`` lines, like ``gcloud beta emulators pubsub env-init``."""

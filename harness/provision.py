@@ -1,4 +1,5 @@
-"""Provision topics, subscriptions, datasets, tables and reference rows from ``harness.toml``.
+"""Provision topics, subscriptions, datasets, tables, reference rows, buckets and objects from
+``harness.toml``.
 
 Uses the real Google clients, so it works against our emulators, Google's, or real GCP.
 Idempotent: what exists already is left as it is.
@@ -29,16 +30,29 @@ class HarnessConfig:
     datasets: list[dict] = field(default_factory=list)
     tables: list[dict] = field(default_factory=list)
     pipeline: dict = field(default_factory=dict)
+    buckets: list[dict] = field(default_factory=list)
+    source: Path = DEFAULT_CONFIG
 
     @classmethod
     def load(cls, path: str | Path = DEFAULT_CONFIG, project: str | None = None) -> HarnessConfig:
         with open(path, "rb") as handle:
             raw = tomllib.load(handle)
-        unknown = set(raw) - {"project", "topics", "subscriptions", "datasets", "tables", "pipeline"}
+        sections = {"project", "topics", "subscriptions", "datasets", "tables", "pipeline", "buckets"}
+        unknown = set(raw) - sections
         if unknown:
             raise ValueError(f"{path}: unknown section(s) {sorted(unknown)}")
         raw["project"] = project or raw.get("project", "local-project")
-        return cls(**raw)
+        return cls(**raw, source=Path(path))
+
+    def bucket_name(self, name: str) -> str:
+        """A bucket name of the harness file, ``{project}`` replaced (bucket names are global:
+        the placeholder keeps per-test projects apart)."""
+        return name.replace("{project}", self.project)
+
+    def gcs_path(self, key: str) -> str | None:
+        """A ``gs://`` location of the ``[pipeline]`` section (``temp_location``, ...)."""
+        value = self.pipeline.get(key)
+        return self.bucket_name(value) if value else None
 
     def topic_path(self, name: str) -> str:
         return f"projects/{self.project}/topics/{name}"
@@ -73,8 +87,11 @@ def table_schema(spec: dict) -> list:
     return [bigquery.SchemaField.from_api_repr({"mode": "NULLABLE", **f}) for f in fields]
 
 
-def provision(config: HarnessConfig, publisher, subscriber, bigquery_client) -> None:
-    """Create everything in ``config`` that does not exist yet."""
+def provision(
+    config: HarnessConfig, publisher, subscriber, bigquery_client, storage_client=None
+) -> None:
+    """Create everything in ``config`` that does not exist yet (buckets and objects only with a
+    ``storage_client``)."""
     from google.api_core.exceptions import AlreadyExists, Conflict
     from google.cloud import bigquery
     from google.protobuf import duration_pb2
@@ -123,3 +140,33 @@ def provision(config: HarnessConfig, publisher, subscriber, bigquery_client) -> 
             errors = bigquery_client.insert_rows_json(ref, spec["rows"])
             if errors:
                 raise RuntimeError(f"reference rows for {ref} rejected: {errors}")
+    if storage_client is not None:
+        provision_buckets(config, storage_client)
+
+
+def provision_buckets(config: HarnessConfig, storage_client) -> None:
+    """``[[buckets]]``: create missing buckets and upload their ``objects`` (``content`` text or
+    a ``file`` relative to the harness file) that do not exist yet."""
+    from google.api_core.exceptions import Conflict
+
+    for spec in config.buckets:
+        bucket = storage_client.bucket(config.bucket_name(spec["name"]))
+        try:
+            bucket = storage_client.create_bucket(bucket, location=spec.get("location"))
+        except Conflict:
+            pass
+        else:
+            if "soft_delete_retention_seconds" in spec:
+                # A patch, not a field of the insert: gcp-storage-emulator ignores the latter.
+                bucket.soft_delete_policy.retention_duration_seconds = int(
+                    spec["soft_delete_retention_seconds"]
+                )
+                bucket.patch()
+        for item in spec.get("objects", []):
+            blob = bucket.blob(item["name"])
+            if blob.exists():
+                continue
+            if "file" in item:
+                blob.upload_from_filename(str(config.source.parent / item["file"]))
+            else:
+                blob.upload_from_string(item.get("content", ""))

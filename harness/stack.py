@@ -8,7 +8,12 @@ Four backends:
   builds our emulators; profile ``google`` runs Google's Pub/Sub emulator image and goccy's
   BigQuery emulator image).
 * ``testcontainers``: the same images, started from Python.
-* ``external``: use ``PUBSUB_EMULATOR_HOST`` / ``BIGQUERY_EMULATOR_HOST`` as given.
+* ``external``: use ``PUBSUB_EMULATOR_HOST`` / ``BIGQUERY_EMULATOR_HOST`` (and
+  ``STORAGE_EMULATOR_HOST``, if set) as given.
+
+The embedded stack runs three emulators: Pub/Sub, BigQuery and Cloud Storage
+(``python -m emulators.storage``); the BigQuery emulator reads and writes ``gs://`` URIs through
+the Cloud Storage one (``--storage-endpoint``).
 """
 
 from __future__ import annotations
@@ -31,18 +36,24 @@ BACKENDS = ("embedded", "docker", "testcontainers", "external")
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def _http_answers(url: str) -> None:
+    try:
+        urllib.request.urlopen(url, timeout=2)
+    except urllib.error.HTTPError:
+        pass  # any HTTP answer means the server is up
+
+
 def wait_healthy(endpoints: Endpoints, timeout: float = 30.0) -> None:
-    """Block until both emulators answer: a TCP accept for gRPC, an HTTP answer for REST."""
+    """Block until every emulator answers: a TCP accept for gRPC, an HTTP answer for REST."""
     deadline = time.monotonic() + timeout
     host, _, port = endpoints.pubsub.rpartition(":")
     while True:
         try:
             with socket.create_connection((host, int(port)), timeout=1):
                 pass
-            try:
-                urllib.request.urlopen(f"{endpoints.bigquery}/bigquery/v2/projects", timeout=2)
-            except urllib.error.HTTPError:
-                pass  # any HTTP answer means the server is up
+            _http_answers(f"{endpoints.bigquery}/bigquery/v2/projects")
+            if endpoints.storage:
+                _http_answers(f"{endpoints.storage}/storage/v1/b?project=health-check")
             return
         except OSError as exc:
             if time.monotonic() > deadline:
@@ -50,9 +61,13 @@ def wait_healthy(endpoints: Endpoints, timeout: float = 30.0) -> None:
             time.sleep(0.1)
 
 
+def _url(address: str) -> str:
+    return (address if "://" in address else f"http://{address}").rstrip("/")
+
+
 @dataclass
 class Stack:
-    """Both emulators, started by one backend. Use as a context manager."""
+    """The emulators, started by one backend. Use as a context manager."""
 
     backend: str = "embedded"
     run_dir: Path | None = None
@@ -98,23 +113,29 @@ class Stack:
         return None if self.data_dir is None else Path(self.data_dir) / name
 
     def _start_embedded(self) -> Endpoints:
-        # BigQuery first: Pub/Sub's BigQuery subscriptions write to it
-        for name in ("bigquery", "pubsub"):
-            extra = ("--bigquery-endpoint", self._processes[0].url) if name == "pubsub" else ()
+        started: dict[str, ServerProcess] = {}
+        # Cloud Storage first: BigQuery loads from and extracts to it; then BigQuery, which
+        # Pub/Sub's BigQuery subscriptions write to.
+        for name in ("storage", "bigquery", "pubsub"):
+            if name == "bigquery":
+                args: tuple[str, ...] = ("--storage-endpoint", started["storage"].url)
+            elif name == "pubsub":
+                args = ("--bigquery-endpoint", started["bigquery"].url)
+            else:
+                args = ()
             try:
-                self._processes.append(
-                    ServerProcess.emulator(
-                        name,
-                        *extra,
-                        data_dir=self._data_dir(name),
-                        log_path=self.run_dir / "logs" / f"{name}.log",
-                        detach=True,  # `python -m harness up` leaves them running
-                    )
+                started[name] = ServerProcess.emulator(
+                    name,
+                    *args,
+                    data_dir=self._data_dir(name),
+                    log_path=self.run_dir / "logs" / f"{name}.log",
+                    detach=True,  # `python -m harness up` leaves them running
                 )
             except StartError as exc:
                 raise StackError(f"the {name} emulator did not start: {exc}") from exc
-        bigquery, pubsub = self._processes
-        return Endpoints(pubsub.address, bigquery.url)
+            finally:
+                self._processes[:] = list(started.values())
+        return Endpoints(started["pubsub"].address, started["bigquery"].url, started["storage"].url)
 
     def _start_external(self) -> Endpoints:
         pubsub = os.environ.get("PUBSUB_EMULATOR_HOST")
@@ -123,9 +144,8 @@ class Stack:
             raise StackError(
                 "the external backend needs PUBSUB_EMULATOR_HOST and BIGQUERY_EMULATOR_HOST set."
             )
-        if "://" not in bigquery:
-            bigquery = f"http://{bigquery}"
-        return Endpoints(pubsub, bigquery.rstrip("/"))
+        storage = os.environ.get("STORAGE_EMULATOR_HOST", "")
+        return Endpoints(pubsub, _url(bigquery), _url(storage) if storage else "")
 
     def _start_docker(self) -> Endpoints:
         endpoints, stop = containers.compose_up(ROOT / "docker-compose.yml")

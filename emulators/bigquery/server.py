@@ -137,6 +137,7 @@ class Api:
             service.storage,
             service.engine,
             service.appender,
+            service.gcs,
             base_url=service.base_url,
             max_query_seconds=max_query_seconds,
         )

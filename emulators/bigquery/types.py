@@ -594,6 +594,13 @@ def arrow_type(field: dict) -> Any:
     return base
 
 
+def arrow_schema(fields: list[dict]) -> Any:
+    """pyarrow schema of rows parsed for ``fields`` (appends, external tables' rows)."""
+    import pyarrow as pa
+
+    return pa.schema([pa.field(f["name"], arrow_type(f)) for f in fields])
+
+
 # ------------------------------------------------------------ output encoding (Python -> wire)
 
 
