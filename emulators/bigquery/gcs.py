@@ -23,8 +23,9 @@ MAX_URIS = 10_000  # BigQuery's limit of source URIs per load job
 # memory while the job runs (the same bound as an uploaded load, uploads.MAX_UPLOAD_BYTES).
 MAX_OBJECTS = 100_000
 MAX_READ_BYTES = 1 << 30
-_BUCKET_CHARS = re.compile(r"^[a-z0-9][a-z0-9._-]*[a-z0-9]$")
+_BUCKET_CHARS = re.compile(r"[a-z0-9][a-z0-9._-]*[a-z0-9]")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_SEGMENTS = re.compile(r"[/\\]")  # the local Cloud Storage maps both to path separators
 
 
 @dataclass(frozen=True)
@@ -62,7 +63,7 @@ def valid_bucket_name(bucket: str) -> bool:
     ending with a letter or digit; not an IP address; no ``goog`` prefix or ``google``)."""
     if not 3 <= len(bucket) <= (222 if "." in bucket else 63):
         return False
-    if not _BUCKET_CHARS.match(bucket) or any(len(p) > 63 or not p for p in bucket.split(".")):
+    if not _BUCKET_CHARS.fullmatch(bucket) or any(len(p) > 63 or not p for p in bucket.split(".")):
         return False
     if bucket.startswith("goog") or "google" in bucket or ".." in bucket:
         return False
@@ -76,14 +77,13 @@ def valid_bucket_name(bucket: str) -> bool:
 def valid_object_name(name: str, *, wildcard: bool) -> bool:
     """Cloud Storage's object naming rules (1-1024 bytes of UTF-8, no control characters, not
     ``.`` or ``..``, not under ``.well-known/acme-challenge/``; here ``.`` and ``..`` path
-    segments are refused too, because the local Cloud Storage keeps objects as files); at most
-    one ``*`` when
-    ``wildcard``, none otherwise."""
+    segments, between ``/`` or ``\\``, are refused too, because the local Cloud Storage keeps
+    objects as files); at most one ``*`` when ``wildcard``, none otherwise."""
     if not name or len(name.encode("utf-8", "surrogatepass")) > 1024 or name in (".", ".."):
         return False
     if _CONTROL.search(name) or name.startswith(".well-known/acme-challenge/"):
         return False
-    if any(part in (".", "..") for part in name.split("/")):
+    if any(part in (".", "..") for part in _SEGMENTS.split(name)):
         return False  # Cloud Storage allows these segments; the local one maps names to paths
     try:
         name.encode("utf-8")
@@ -105,7 +105,7 @@ def parse_uri(uri: Any, *, wildcard: bool = True, what: str = "source URI") -> G
         rule = "at most one '*' wildcard" if wildcard else "no '*' wildcard"
         raise Invalid(
             f"Invalid {what} '{uri[:200]}': the object name must be 1-1024 bytes of UTF-8 "
-            f"without control characters, with {rule}."
+            f"without control characters or '.'/'..' segments, with {rule}."
         )
     return GcsUri(bucket, name)
 

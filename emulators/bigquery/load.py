@@ -17,7 +17,7 @@ from .errors import Invalid, expect_dict, expect_list
 from .fileformats import maybe_gunzip, read_avro, read_parquet
 from .gcs import CloudStorage, read_sources
 from .insert import RowValidator
-from .types import normalize_schema, parse_date, parse_timestamp
+from .types import lone_surrogate, normalize_schema, parse_date, parse_timestamp
 
 
 def run_load(
@@ -252,7 +252,7 @@ def _ndjson_records(data: bytes, encoding: str) -> tuple[list[Any], list[dict]]:
         stripped = line.strip()
         if stripped:
             try:
-                records.append(json.loads(stripped.decode(encoding)))
+                records.append(_parse_json(stripped.decode(encoding)))
             except (UnicodeDecodeError, ValueError) as exc:
                 bad.append(
                     {
@@ -263,6 +263,14 @@ def _ndjson_records(data: bytes, encoding: str) -> tuple[list[Any], list[dict]]:
                 )
         position += len(line)
     return records, bad
+
+
+def _parse_json(text: str) -> Any:
+    """``json.loads``, refusing lone surrogates too (ValueError): they are not text."""
+    value = json.loads(text)
+    if lone_surrogate(text.encode("utf-8", "surrogatepass"), value):
+        raise ValueError("a \\u escape is a lone surrogate, not a character")
+    return value
 
 
 def _csv_rows(text: str, config: dict) -> list[list[str]]:
@@ -318,7 +326,7 @@ def _csv_records(
                 record[field["name"]] = None
             elif field["type"] == "RECORD" or field.get("mode") == "REPEATED":
                 try:
-                    record[field["name"]] = json.loads(value)
+                    record[field["name"]] = _parse_json(value)
                 except ValueError:
                     record[field["name"]] = value
             else:
