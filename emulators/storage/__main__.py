@@ -4,7 +4,8 @@ The server is gcp-storage-emulator from PyPI (chosen by measurement, see README.
 launcher only starts it the way every emulator of the stack starts: ``--host``/``--port`` (``0``
 picks a free port), ``--data-dir`` for persistence (in memory without it), one ready line
 ``storage emulator listening on http://HOST:PORT``, a clean exit 0 on SIGTERM, and requests from
-foreign browser origins refused (403) before they reach the server.
+foreign browser origins or to unknown host names (DNS rebinding) refused (403) before they reach
+the server, by the stack's shared rule (``emulators.http_guard.HostPolicy``).
 """
 
 from __future__ import annotations
@@ -18,9 +19,8 @@ import threading
 from functools import partial
 from http import HTTPStatus
 from http.server import HTTPServer
-from urllib.parse import urlsplit
 
-LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1"}
+from emulators import http_guard
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -36,21 +36,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--project-number", default="1234", help="projectNumber reported on buckets"
     )
+    http_guard.add_arguments(parser)
     parser.add_argument(
         "--log-level", default="warning", help="info logs every request (method, path, status)"
     )
     return parser.parse_args(argv)
 
 
-def foreign_origin(origin: str | None, host: str) -> bool:
-    """True when a browser sent the request from a page not served by this machine."""
-    if not origin:
-        return False
-    name = urlsplit(origin).hostname or ""
-    return name not in LOCAL_HOSTS | {host}
-
-
-def _handler_class(host: str):
+def _handler_class(policy: http_guard.HostPolicy):
     from gcp_storage_emulator.server import RequestHandler
 
     class Handler(RequestHandler):
@@ -61,12 +54,12 @@ def _handler_class(host: str):
         def parse_request(self) -> bool:
             if not super().parse_request():
                 return False
-            origin = self.headers.get("Origin")
-            if foreign_origin(origin, host):
+            reason = policy.check(self.headers.get("Host"), self.headers.get("Origin"))
+            if reason is not None:  # Cloud Storage's JSON error shape
                 body = json.dumps(
-                    {"error": {"code": 403, "message": f"Origin {origin} is not allowed.",
+                    {"error": {"code": 403, "message": reason,
                                "errors": [{"reason": "forbidden", "domain": "global",
-                                           "message": f"Origin {origin} is not allowed."}]}}
+                                           "message": reason}]}}
                 ).encode()
                 self.send_response(HTTPStatus.FORBIDDEN)
                 self.send_header("Content-Type", "application/json; charset=UTF-8")
@@ -96,8 +89,9 @@ def main(argv: list[str] | None = None) -> int:
     except (OSError, ValueError) as exc:  # unreadable data dir or metadata file
         print(f"storage emulator: cannot open storage in {data_dir}: {exc}", file=sys.stderr)
         return 1
+    policy = http_guard.HostPolicy(args.host, args.allow_host, args.allow_origin)
     try:
-        httpd = HTTPServer((args.host, args.port), partial(_handler_class(args.host), storage))
+        httpd = HTTPServer((args.host, args.port), partial(_handler_class(policy), storage))
     except OSError as exc:
         print(f"storage emulator: cannot bind {args.host}:{args.port}: {exc}", file=sys.stderr)
         return 1
