@@ -34,8 +34,9 @@ from harness.config import (
 from harness.stack import BACKENDS, ROOT, Endpoints, Stack, StackError
 
 DEFAULT_HOST = "127.0.0.1"
-DEFAULT_PORTS = {"pubsub": 8085, "bigquery": 9050}  # gcloud's Pub/Sub port, goccy's BigQuery port
-EMULATORS = ("pubsub", "bigquery")
+# gcloud's Pub/Sub port, goccy's BigQuery port, gcp-storage-emulator's (our Cloud Storage base)
+DEFAULT_PORTS = {"pubsub": 8085, "bigquery": 9050, "storage": 9023}
+EMULATORS = ("pubsub", "bigquery", "storage")
 
 
 def _state_file(state_dir: Path) -> Path:
@@ -104,14 +105,12 @@ def cmd_up(args) -> int:
               f"{_state_file(state_dir)} is gone; starting a new one", file=sys.stderr)
     if args.host_port:
         args.host, args.pubsub_port = args.host_port
-    pubsub_port, pubsub_fallback = _port(args, config, "pubsub")
-    bigquery_port, bigquery_fallback = _port(args, config, "bigquery")
+    ports = {name: _port(args, config, name) for name in EMULATORS}
     stack = Stack(
         backend=args.backend, run_dir=state_dir, data_dir=args.data_dir,
         host=args.host or config.emulators.get("host", DEFAULT_HOST),
-        pubsub_port=pubsub_port, bigquery_port=bigquery_port,
-        free_port_fallback=tuple(n for n, ok in (("pubsub", pubsub_fallback),
-                                                 ("bigquery", bigquery_fallback)) if ok),
+        **{f"{name}_port": port for name, (port, _) in ports.items()},
+        free_port_fallback=tuple(name for name, (_, fallback) in ports.items() if fallback),
     )
     try:
         endpoints = stack.start()
@@ -119,6 +118,7 @@ def cmd_up(args) -> int:
             "backend": args.backend,
             "pubsub": endpoints.pubsub,
             "bigquery": endpoints.bigquery,
+            "storage": endpoints.storage,
             "pids": [p.process.pid for p in stack.processes],
             "logs": [str(p.log_path) for p in stack.processes],
             "names": [p.name for p in stack.processes],  # in the order of pids and logs
@@ -132,8 +132,9 @@ def cmd_up(args) -> int:
         if not args.no_provision:
             publisher, subscriber = clients.publisher(endpoints), clients.subscriber(endpoints)
             bigquery = clients.bigquery(endpoints, config.project)
+            gcs = clients.storage(endpoints, config.project) if endpoints.storage else None
             try:
-                seeded = provision(config, publisher, subscriber, bigquery, seeds)
+                seeded = provision(config, publisher, subscriber, bigquery, seeds, gcs)
             finally:
                 subscriber.close()
                 publisher.transport.close()
@@ -171,12 +172,16 @@ def cmd_down(args) -> int:
     return 0
 
 
+def _endpoints(state: dict) -> Endpoints:
+    return Endpoints(state["pubsub"], state["bigquery"], state.get("storage", ""))
+
+
 def cmd_env(args) -> int:
     if args.unset:
         print(Endpoints.unset_lines(), end="")
         return 0
     state = _load_state(Path(args.state_dir))
-    print(Endpoints(state["pubsub"], state["bigquery"]).export_lines(), end="")
+    print(_endpoints(state).export_lines(), end="")
     return 0
 
 
@@ -184,14 +189,14 @@ def cmd_status(args) -> int:
     from harness import inventory
 
     state = _load_state(Path(args.state_dir))
-    endpoints = Endpoints(state["pubsub"], state["bigquery"])
+    endpoints = _endpoints(state)
     names = state.get("names", list(EMULATORS))
     pids = dict(zip(names, state.get("pids", []), strict=False))
     logs = dict(zip(names, state.get("logs", []), strict=False))
     silent = endpoints.unanswered()
     started = f", started {state['started']}" if state.get("started") else ""
     print(f"backend:  {state['backend']}{started}")
-    for name, where in (("pubsub", endpoints.pubsub), ("bigquery", endpoints.bigquery)):
+    for name, where in endpoints.addresses().items():
         process = ""
         if name in pids:
             alive = "running" if _alive(pids[name]) else "gone"
@@ -202,8 +207,7 @@ def cmd_status(args) -> int:
         for name, why in silent.items():
             pid = pids.get(name)
             gone = f" (its process {pid} is gone)" if pid and not _alive(pid) else ""
-            print(f"error: the {name} emulator at "
-                  f"{endpoints.pubsub if name == 'pubsub' else endpoints.bigquery} does not "
+            print(f"error: the {name} emulator at {endpoints.addresses()[name]} does not "
                   f"answer: {why}{gone}; see `python -m harness logs {name}`, then `down` and "
                   "`up`", file=sys.stderr)
         return 1
@@ -313,7 +317,7 @@ def parser() -> argparse.ArgumentParser:
     sub.add_parser("down", aliases=["stop"], parents=[common], formatter_class=_Formatter,
                    help="stop the emulators started by `up` (nothing up: says so, exit 0)")
     env = sub.add_parser("env", parents=[common], formatter_class=_Formatter,
-                         help="print export lines for PUBSUB/BIGQUERY_EMULATOR_HOST")
+                         help="print export lines for PUBSUB/BIGQUERY/STORAGE_EMULATOR_HOST")
     env.add_argument("--unset", action="store_true",
                      help="print the unset line instead: eval \"$(python -m harness env --unset)\"")
     status = sub.add_parser("status", parents=[common], formatter_class=_Formatter,
@@ -322,7 +326,7 @@ def parser() -> argparse.ArgumentParser:
                         help="list this project's resources (default: the one `up` provisioned)")
     logs = sub.add_parser("logs", parents=[common], formatter_class=_Formatter,
                           help="print the emulators' logs (-f to follow)")
-    logs.add_argument("emulator", nargs="?", choices=EMULATORS, help="one emulator (default both)")
+    logs.add_argument("emulator", nargs="?", choices=EMULATORS, help="one emulator (default all)")
     logs.add_argument("-f", "--follow", action="store_true", help="keep printing new lines")
     logs.add_argument("-n", "--tail", type=int, default=0, metavar="N",
                       help="only the last N lines of each log (0: all)")

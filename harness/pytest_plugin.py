@@ -49,6 +49,7 @@ class ProvisionedStack(PipelineResources):
     publisher: object
     subscriber: object
     bigquery: object
+    storage: object = None  # google.cloud.storage.Client, when the stack has Cloud Storage
 
 
 @pytest.fixture(scope="session")
@@ -80,6 +81,14 @@ def bigquery_emulator(emulator_stack) -> str:
     return emulator_stack.bigquery
 
 
+@pytest.fixture(scope="session")
+def storage_emulator(emulator_stack) -> str:
+    """Base URL of the Cloud Storage emulator (``STORAGE_EMULATOR_HOST``)."""
+    if not emulator_stack.storage:
+        pytest.skip("this emulator backend runs no Cloud Storage emulator")
+    return emulator_stack.storage
+
+
 @pytest.fixture
 def provisioned_stack(emulator_stack, request) -> ProvisionedStack:
     """The harness file provisioned under a fresh project name."""
@@ -92,8 +101,9 @@ def provisioned_stack(emulator_stack, request) -> ProvisionedStack:
     publisher = clients.publisher(emulator_stack)
     subscriber = clients.subscriber(emulator_stack)
     bq = clients.bigquery(emulator_stack, project)
-    provision(config, publisher, subscriber, bq)
-    yield ProvisionedStack(emulator_stack, config, publisher, subscriber, bq)
+    gcs = clients.storage(emulator_stack, project) if emulator_stack.storage else None
+    provision(config, publisher, subscriber, bq, storage_client=gcs)
+    yield ProvisionedStack(emulator_stack, config, publisher, subscriber, bq, gcs)
     subscriber.close()
 
 

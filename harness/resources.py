@@ -11,6 +11,10 @@ class PipelineResources:
     def project(self) -> str:
         return self.config.project
 
+    def bucket(self, name: str) -> str:
+        """A bucket of the harness file by its configured name (``{project}-batch``)."""
+        return self.config.bucket_name(name)
+
     @property
     def topic(self) -> str:
         """The topic the pipeline's subscription reads."""
