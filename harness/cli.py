@@ -34,8 +34,9 @@ from harness.config import (
 from harness.stack import BACKENDS, ROOT, Endpoints, Stack, StackError
 
 DEFAULT_HOST = "127.0.0.1"
-DEFAULT_PORTS = {"pubsub": 8085, "bigquery": 9050}  # gcloud's Pub/Sub port, goccy's BigQuery port
-EMULATORS = ("pubsub", "bigquery")
+# gcloud's Pub/Sub port, goccy's BigQuery port, gcp-storage-emulator's (our Cloud Storage base)
+DEFAULT_PORTS = {"pubsub": 8085, "bigquery": 9050, "storage": 9023}
+EMULATORS = ("pubsub", "bigquery", "storage")
 
 
 def _state_file(state_dir: Path) -> Path:
@@ -77,6 +78,40 @@ def _port(args, config: HarnessConfig, name: str) -> tuple[int, bool]:
     return DEFAULT_PORTS[name], True
 
 
+def _environment(name: str, project: str | None):
+    """The deploy spec ``environments/NAME.toml``, checked before anything starts."""
+    from deploy import spec as specs
+
+    try:
+        environment = specs.load(name, project=project)
+    except specs.SpecError as exc:
+        raise StackError(" ".join(exc.errors)) from None
+    if environment.target != "emulators":
+        raise StackError(
+            f"environment '{name}' targets Google Cloud; `up --env` provisions only an emulator "
+            "environment (Google Cloud: python -m deploy plan/apply with --project and the flag)"
+        )
+    return environment
+
+
+def _apply_environment(environment, endpoints: Endpoints) -> None:
+    """``python -m deploy apply`` of ``environment`` on the emulators just started: the code
+    path staging and production are provisioned with."""
+    from deploy.clients import Clients
+    from deploy.plan import DeployError, apply
+
+    clients = Clients.for_emulators(environment.project, endpoints.pubsub, endpoints.bigquery,
+                                    endpoints.storage or None)
+    try:
+        done = apply(environment, clients)
+    except DeployError as exc:
+        raise StackError(f"provisioning environment {environment.name} failed: {exc}") from None
+    finally:
+        clients.close()
+    print(f"provisioned environment {environment.name} (project {environment.project}) from "
+          f"{', '.join(map(str, environment.files))}: {len(done.changes)} changes", file=sys.stderr)
+
+
 def _host_port(value: str) -> tuple[str, int]:
     host, sep, port = value.rpartition(":")
     if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
@@ -91,6 +126,7 @@ def cmd_up(args) -> int:
     # Everything that can be wrong with the files is found before anything starts.
     config = HarnessConfig.load(args.config, project=args.project)
     seeds = read_seeds(config, args.seed)
+    environment = _environment(args.env, args.project) if args.env else None
     state_dir = Path(args.state_dir)
     _prepare_state_dir(state_dir)
     if _state_file(state_dir).exists():
@@ -104,14 +140,12 @@ def cmd_up(args) -> int:
               f"{_state_file(state_dir)} is gone; starting a new one", file=sys.stderr)
     if args.host_port:
         args.host, args.pubsub_port = args.host_port
-    pubsub_port, pubsub_fallback = _port(args, config, "pubsub")
-    bigquery_port, bigquery_fallback = _port(args, config, "bigquery")
+    ports = {name: _port(args, config, name) for name in EMULATORS}
     stack = Stack(
         backend=args.backend, run_dir=state_dir, data_dir=args.data_dir,
         host=args.host or config.emulators.get("host", DEFAULT_HOST),
-        pubsub_port=pubsub_port, bigquery_port=bigquery_port,
-        free_port_fallback=tuple(n for n, ok in (("pubsub", pubsub_fallback),
-                                                 ("bigquery", bigquery_fallback)) if ok),
+        **{f"{name}_port": port for name, (port, _) in ports.items()},
+        free_port_fallback=tuple(name for name, (_, fallback) in ports.items() if fallback),
     )
     try:
         endpoints = stack.start()
@@ -119,21 +153,25 @@ def cmd_up(args) -> int:
             "backend": args.backend,
             "pubsub": endpoints.pubsub,
             "bigquery": endpoints.bigquery,
+            "storage": endpoints.storage,
             "pids": [p.process.pid for p in stack.processes],
             "logs": [str(p.log_path) for p in stack.processes],
             "names": [p.name for p in stack.processes],  # in the order of pids and logs
-            "project": config.project,
-            "config": str(config.path),
+            "project": environment.project if environment else config.project,
+            "config": str(environment.files[-1]) if environment else str(config.path),
             "started": datetime.now(UTC).isoformat(timespec="seconds"),
         }
         _state_file(state_dir).write_text(json.dumps(state, indent=2))
         for note in stack.notes:
             print(f"note: {note}", file=sys.stderr)
-        if not args.no_provision:
+        if environment is not None and not args.no_provision:
+            _apply_environment(environment, endpoints)
+        elif not args.no_provision:
             publisher, subscriber = clients.publisher(endpoints), clients.subscriber(endpoints)
             bigquery = clients.bigquery(endpoints, config.project)
+            gcs = clients.storage(endpoints, config.project) if endpoints.storage else None
             try:
-                seeded = provision(config, publisher, subscriber, bigquery, seeds)
+                seeded = provision(config, publisher, subscriber, bigquery, seeds, gcs)
             finally:
                 subscriber.close()
                 publisher.transport.close()
@@ -171,12 +209,16 @@ def cmd_down(args) -> int:
     return 0
 
 
+def _endpoints(state: dict) -> Endpoints:
+    return Endpoints(state["pubsub"], state["bigquery"], state.get("storage", ""))
+
+
 def cmd_env(args) -> int:
     if args.unset:
         print(Endpoints.unset_lines(), end="")
         return 0
     state = _load_state(Path(args.state_dir))
-    print(Endpoints(state["pubsub"], state["bigquery"]).export_lines(), end="")
+    print(_endpoints(state).export_lines(), end="")
     return 0
 
 
@@ -184,14 +226,14 @@ def cmd_status(args) -> int:
     from harness import inventory
 
     state = _load_state(Path(args.state_dir))
-    endpoints = Endpoints(state["pubsub"], state["bigquery"])
+    endpoints = _endpoints(state)
     names = state.get("names", list(EMULATORS))
     pids = dict(zip(names, state.get("pids", []), strict=False))
     logs = dict(zip(names, state.get("logs", []), strict=False))
     silent = endpoints.unanswered()
     started = f", started {state['started']}" if state.get("started") else ""
     print(f"backend:  {state['backend']}{started}")
-    for name, where in (("pubsub", endpoints.pubsub), ("bigquery", endpoints.bigquery)):
+    for name, where in endpoints.addresses().items():
         process = ""
         if name in pids:
             alive = "running" if _alive(pids[name]) else "gone"
@@ -202,8 +244,7 @@ def cmd_status(args) -> int:
         for name, why in silent.items():
             pid = pids.get(name)
             gone = f" (its process {pid} is gone)" if pid and not _alive(pid) else ""
-            print(f"error: the {name} emulator at "
-                  f"{endpoints.pubsub if name == 'pubsub' else endpoints.bigquery} does not "
+            print(f"error: the {name} emulator at {endpoints.addresses()[name]} does not "
                   f"answer: {why}{gone}; see `python -m harness logs {name}`, then `down` and "
                   "`up`", file=sys.stderr)
         return 1
@@ -293,6 +334,10 @@ def parser() -> argparse.ArgumentParser:
         up.add_argument("--config", default=str(config_default),
                         help="harness file (found from the working directory upward)")
         up.add_argument("--project", default=None, help="override the harness file's project")
+        up.add_argument("--env", default=None, metavar="NAME",
+                        help="provision from the deploy spec environments/NAME.toml (an "
+                        "emulator environment, e.g. local) with python -m deploy's apply, "
+                        "instead of the harness file's resources")
         up.add_argument("--host", default=None,
                         help=f"address the emulators bind to (harness file [emulators] host, "
                         f"else {DEFAULT_HOST})")
@@ -313,7 +358,7 @@ def parser() -> argparse.ArgumentParser:
     sub.add_parser("down", aliases=["stop"], parents=[common], formatter_class=_Formatter,
                    help="stop the emulators started by `up` (nothing up: says so, exit 0)")
     env = sub.add_parser("env", parents=[common], formatter_class=_Formatter,
-                         help="print export lines for PUBSUB/BIGQUERY_EMULATOR_HOST")
+                         help="print export lines for PUBSUB/BIGQUERY/STORAGE_EMULATOR_HOST")
     env.add_argument("--unset", action="store_true",
                      help="print the unset line instead: eval \"$(python -m harness env --unset)\"")
     status = sub.add_parser("status", parents=[common], formatter_class=_Formatter,
@@ -322,7 +367,7 @@ def parser() -> argparse.ArgumentParser:
                         help="list this project's resources (default: the one `up` provisioned)")
     logs = sub.add_parser("logs", parents=[common], formatter_class=_Formatter,
                           help="print the emulators' logs (-f to follow)")
-    logs.add_argument("emulator", nargs="?", choices=EMULATORS, help="one emulator (default both)")
+    logs.add_argument("emulator", nargs="?", choices=EMULATORS, help="one emulator (default all)")
     logs.add_argument("-f", "--follow", action="store_true", help="keep printing new lines")
     logs.add_argument("-n", "--tail", type=int, default=0, metavar="N",
                       help="only the last N lines of each log (0: all)")

@@ -15,16 +15,21 @@ class StackError(RuntimeError):
 
 @dataclass(frozen=True)
 class Endpoints:
-    """Where the emulators listen: ``host:port`` for Pub/Sub, a URL for BigQuery."""
+    """Where the emulators listen: ``host:port`` for Pub/Sub, URLs for BigQuery and Cloud
+    Storage (empty when a backend runs no Cloud Storage emulator)."""
 
     pubsub: str
     bigquery: str
+    storage: str = ""
 
-    VARIABLES = ("PUBSUB_EMULATOR_HOST", "BIGQUERY_EMULATOR_HOST")
+    VARIABLES = ("PUBSUB_EMULATOR_HOST", "BIGQUERY_EMULATOR_HOST", "STORAGE_EMULATOR_HOST")
 
     def env(self) -> dict[str, str]:
         """The environment variables Google's clients (and our pipeline) honour."""
-        return {"PUBSUB_EMULATOR_HOST": self.pubsub, "BIGQUERY_EMULATOR_HOST": self.bigquery}
+        env = {"PUBSUB_EMULATOR_HOST": self.pubsub, "BIGQUERY_EMULATOR_HOST": self.bigquery}
+        if self.storage:
+            env["STORAGE_EMULATOR_HOST"] = self.storage
+        return env
 
     def export_lines(self) -> str:
         """``export`` lines, like ``gcloud beta emulators pubsub env-init``."""
@@ -35,9 +40,17 @@ class Endpoints:
         """The ``unset`` line that undoes :meth:`export_lines`."""
         return f"unset {' '.join(cls.VARIABLES)}\n"
 
+    def addresses(self) -> dict[str, str]:
+        """``{emulator: where it listens}`` for the emulators this stack runs."""
+        where = {"pubsub": self.pubsub, "bigquery": self.bigquery, "storage": self.storage}
+        return {name: address for name, address in where.items() if address}
+
     def unanswered(self) -> dict[str, str]:
-        """``{"pubsub"|"bigquery": why}`` for each emulator that does not answer now."""
-        why = {"pubsub": pubsub_answers(self.pubsub), "bigquery": bigquery_answers(self.bigquery)}
+        """``{"pubsub"|"bigquery"|"storage": why}`` for each emulator that does not answer now."""
+        why = {"pubsub": pubsub_answers(self.pubsub),
+               "bigquery": http_answers(f"{self.bigquery}/bigquery/v2/projects")}
+        if self.storage:
+            why["storage"] = http_answers(f"{self.storage}/storage/v1/b?project=health-check")
         return {name: reason for name, reason in why.items() if reason}
 
 
@@ -51,10 +64,10 @@ def pubsub_answers(address: str, timeout: float = 1.0) -> str | None:
         return _reason(exc)
 
 
-def bigquery_answers(url: str, timeout: float = 2.0) -> str | None:
+def http_answers(url: str, timeout: float = 2.0) -> str | None:
     """None when an HTTP server answers at ``url``, else why not."""
     try:
-        with urllib.request.urlopen(f"{url.rstrip('/')}/bigquery/v2/projects", timeout=timeout):
+        with urllib.request.urlopen(url, timeout=timeout):
             pass
     except urllib.error.HTTPError:
         return None  # an HTTP answer, whatever it says, means a server is there
