@@ -239,39 +239,34 @@ def summary(stats_csv: Path) -> list[str]:
     return lines
 
 
+def rows_of(path: Path) -> list[dict]:
+    """The rows of a report CSV; none when the run did not write it."""
+    if not path.exists():
+        return []
+    with open(path, newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
 def failures(failures_csv: Path) -> list[str]:
     """Failed requests by type and status code, from Locust's failures CSV."""
-    if not failures_csv.exists():
-        return []
-    with open(failures_csv, newline="") as handle:
-        rows = list(csv.DictReader(handle))
     return [f"  failed {row['Method']} {row['Name']}: {row['Error']} x {row['Occurrences']}"
-            for row in rows]
+            for row in rows_of(failures_csv)]
 
 
 def per_worker(workers_csv: Path) -> list[str]:
     """What each worker reported (events handed over, failures, probes), from the master."""
-    if not workers_csv.exists():
-        return []
-    with open(workers_csv, newline="") as handle:
-        rows = list(csv.DictReader(handle))
     return [f"  worker {row['worker']}: events {row['events']:>7}  failures {row['failures']:>5}"
-            f"  e2e probes {row['e2e']}" for row in rows]
+            f"  e2e probes {row['e2e']}" for row in rows_of(workers_csv)]
 
 
 def read_landed(path: Path) -> list:
     """The probes ``<name>_e2e.csv`` holds, as :class:`loadtest.landing.Landed`."""
     from loadtest.landing import Landed
 
-    if not path.exists():
-        return []
-    with open(path, newline="") as handle:
-        return [
-            Landed(row["event_id"], float(row["published"]),
+    return [Landed(row["event_id"], float(row["published"]),
                    float(row["processing"]) if row["processing"] else None,
                    float(row["lower"]), float(row["upper"]))
-            for row in csv.DictReader(handle)
-        ]
+            for row in rows_of(path)]
 
 
 def configuration(args, target: Target, load_at_start: float | None) -> dict[str, str]:
