@@ -50,6 +50,10 @@ import grpc.experimental.gevent as grpc_gevent
 
 grpc_gevent.init_gevent()
 
+# Imported now, before a worker connects: importing the clients at the first spawn would stall
+# the worker's loop (and its heartbeats) for seconds on a loaded machine.
+import google.cloud.bigquery  # noqa: E402, F401
+import google.cloud.pubsub_v1  # noqa: E402, F401
 from locust import (  # noqa: E402
     FastHttpUser,
     LoadTestShape,
@@ -60,6 +64,8 @@ from locust import (  # noqa: E402
     task,
 )
 
+import harness.clients  # noqa: E402, F401
+import pipeline.samples  # noqa: E402, F401
 from loadtest.landing import CHECK_PAUSE, VisibilityWatch  # noqa: E402
 from loadtest.shapes import ShapePlan, parse_duration  # noqa: E402
 from loadtest.target import PublishFailed, Target  # noqa: E402
@@ -87,6 +93,9 @@ SETTINGS: dict[str, tuple[type, object]] = {
 STOP_GRACE = 5.0  # seconds for outstanding probes to land once the run ends (< --stop-timeout)
 # Workers report every second (Locust's default is 3 s): --events stops closer to its count.
 runners.WORKER_REPORT_INTERVAL = 1.0
+# A master gives a silent worker 10 s (Locust: 3) before it counts it missing and takes its
+# users away: on a loaded machine a worker's loop can stall that long.
+runners.HEARTBEAT_LIVENESS = 10
 EVENTS = ("publish", "rest")  # request types that count events handed over
 PROBES_KEY = "streambench_probes"  # the probes a worker saw land, in its reports to the master
 
