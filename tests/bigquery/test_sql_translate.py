@@ -1295,7 +1295,7 @@ def test_syntax_error_message():
         ("SELECT @@dataset_id", "system variable"),
         ("BEGIN TRANSACTION", "statement"),
         ("SELECT CAST(x AS RANGE<DATE>) FROM ds.events", "RANGE"),
-        ("SELECT CAST(d AS STRING FORMAT 'YYYY') FROM ds.events", "CAST ... FORMAT"),
+        ("SELECT CAST(CAST(1 AS STRING) AS BYTES FORMAT 'BASE2')", "CAST ... FORMAT 'BASE2'"),
         ("SELECT ST_GEOGPOINT(1, 2)", "function ST_GEOGPOINT"),
         ("CREATE TABLE ds.c COPY ds.events", "COPY"),
         ("DECLARE x INT64 DEFAULT 1", "DECLARE"),

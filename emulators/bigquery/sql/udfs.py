@@ -21,7 +21,7 @@ import unicodedata
 from collections.abc import Callable
 from typing import Any
 
-from . import json_udfs
+from . import format_udfs, json_udfs
 from .farmhash import fingerprint64
 
 _MASK = (1 << 64) - 1
@@ -760,6 +760,7 @@ FUNCTIONS: dict[str, tuple[Callable[..., Any], list[str], str]] = {
 
 
 FUNCTIONS.update(json_udfs.FUNCTIONS)
+FUNCTIONS.update(format_udfs.FUNCTIONS)
 _SEE_NULLS |= json_udfs.RETURN_NULLS
 
 
