@@ -214,17 +214,54 @@ def _approx_quantiles(node: exp.ApproxQuantiles) -> exp.Expr:
 
 
 def _approx_top_count(node: exp.ApproxTopK) -> exp.Expr:
-    # exact counts, most frequent first: BigQuery's answer on inputs it counts exactly
-    entries = fn("map_entries", fn("histogram", node.this))
+    # exact counts, most frequent first: BigQuery's answer on inputs it counts exactly. NULL is
+    # a value here too; DuckDB's histogram skips it, so its count is added.
+    nulls = exp.Filter(this=exp.Count(this=exp.Star()),
+                       expression=exp.Where(this=exp.Is(this=node.this.copy(), expression=exp.null())))  # fmt: skip
+    null_entry = exp.Array(expressions=[exp.Struct(expressions=[
+        exp.PropertyEQ(this=exp.to_identifier("key"), expression=exp.null()),
+        exp.PropertyEQ(this=exp.to_identifier("value"), expression=nulls.copy()),
+    ])])  # fmt: skip
+    with_null = exp.case().when(exp.GT(this=nulls, expression=exp.Literal.number(0)), null_entry)
+    entries = fn("list_concat", fn("map_entries", fn("histogram", node.this)), with_null)
     flipped = _lambda("e", exp.Struct(expressions=[
         exp.PropertyEQ(this=exp.to_identifier("c"), expression=exp.column("value", "e")),
         exp.PropertyEQ(this=exp.to_identifier("v"), expression=exp.column("key", "e")),
     ]))  # fmt: skip
     ordered = fn("list_sort", fn("list_transform", entries, flipped), exp.Literal.string("DESC"))
-    top = fn("list_slice", ordered, exp.Literal.number(1), node.expression)
+    return _top(ordered, node.expression, "count")
+
+
+def _approx_top_sum(node: exp.ApproxTopSum) -> exp.Expr:
+    # exact sums per value (NULL is a value; a sum of only NULL weights is NULL and ranks
+    # last), largest first. Written with list lambdas because the value may be of any type;
+    # the cost is (rows x distinct values) per group, fine for an emulator's data.
+    pairs = exp.ArrayAgg(this=exp.Struct(expressions=[
+        exp.PropertyEQ(this=exp.to_identifier("v"), expression=node.this),
+        exp.PropertyEQ(this=exp.to_identifier("w"), expression=node.expression),
+    ]))  # fmt: skip
+    keys = fn("list_distinct", fn("list_transform", pairs,
+                                  _lambda("e", exp.Array(expressions=[exp.column("v", "e")]))))  # fmt: skip
+    key = fn("list_extract", exp.column("k"), exp.Literal.number(1))
+    same = _lambda("e", exp.NullSafeEQ(this=exp.column("v", "e"), expression=key.copy()))
+    total = fn("list_sum", fn("list_transform", fn("list_filter", pairs.copy(), same),
+                              _lambda("e", exp.column("w", "e"))))  # fmt: skip
+    summed = _lambda("k", exp.Struct(expressions=[
+        exp.PropertyEQ(this=exp.to_identifier("n"), expression=exp.Not(this=exp.Paren(
+            this=exp.Is(this=total.copy(), expression=exp.null())))),
+        exp.PropertyEQ(this=exp.to_identifier("c"), expression=total),
+        exp.PropertyEQ(this=exp.to_identifier("v"), expression=key),
+    ]))  # fmt: skip
+    ordered = fn("list_sort", fn("list_transform", keys, summed), exp.Literal.string("DESC"))
+    return _top(ordered, node.args["count"], "sum")
+
+
+def _top(ordered: exp.Expr, count: exp.Expr, name: str) -> exp.Expr:
+    """The first ``count`` of a sorted list of {c, v} as BigQuery's STRUCT<value, NAME>."""
+    top = fn("list_slice", ordered, exp.Literal.number(1), count)
     back = _lambda("e", exp.Struct(expressions=[
         exp.PropertyEQ(this=exp.to_identifier("value"), expression=exp.column("v", "e")),
-        exp.PropertyEQ(this=exp.to_identifier("count"), expression=exp.column("c", "e")),
+        exp.PropertyEQ(this=exp.to_identifier(name), expression=exp.column("c", "e")),
     ]))  # fmt: skip
     return fn("list_transform", top, back)
 
@@ -422,6 +459,7 @@ REWRITES: dict[type, _Rewrite] = {
     exp.RespectNulls: _respect_nulls,
     exp.ApproxQuantiles: _approx_quantiles,
     exp.ApproxTopK: _approx_top_count,
+    exp.ApproxTopSum: _approx_top_sum,
     exp.ArrayConcatAgg: _array_concat_agg,
 }
 
