@@ -32,6 +32,8 @@ def _sql_type(field: dict) -> str:
     if field["type"] == "RECORD":
         inner = ", ".join(f"{f['name']} {_sql_type(f)}" for f in field["fields"])
         base = f"STRUCT<{inner}>"
+    elif field["type"] == "RANGE":
+        base = f"RANGE<{field['rangeElementType']['type']}>"
     else:
         base = {"INTEGER": "INT64", "FLOAT": "FLOAT64", "BOOLEAN": "BOOL"}.get(
             field["type"], field["type"]

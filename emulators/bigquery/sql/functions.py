@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 from sqlglot import exp
 
-from . import arrays, castformat, datetimes, formatting, intervals, jsonfns, scalars
+from . import arrays, castformat, datetimes, formatting, intervals, jsonfns, ranges, scalars
 from .bqtypes import NEEDS_TYPES, inherit, is_type, type_of
 from .errors import unsupported
 from .nodes import cast, fn, storage_type
@@ -84,7 +84,9 @@ def _reject_unknown_functions(tree: exp.Expr) -> None:
 
 
 _OWN_FUNCTIONS = {"IEEE_DIVIDE", "CURRENT_DATETIME", "NULLIFZERO", "ZEROIFNULL", "DATE_BUCKET",
-                  "DATETIME_BUCKET", "TIMESTAMP_BUCKET"}  # fmt: skip
+                  "DATETIME_BUCKET", "TIMESTAMP_BUCKET", "RANGE", "RANGE_START", "RANGE_END",
+                  "RANGE_CONTAINS", "RANGE_OVERLAPS", "RANGE_INTERSECT",
+                  "GENERATE_RANGE_ARRAY"}  # fmt: skip
 
 # --- literals and types --------------------------------------------------------------------
 
@@ -134,7 +136,7 @@ def _data_type(node: exp.DataType) -> exp.Expr:
     if t in (T.TEXT, T.VARCHAR, T.BINARY, T.VARBINARY) and node.expressions:
         return exp.DataType(this=t)
     if t == T.RANGE:
-        raise unsupported("RANGE type")
+        return ranges.struct_type(node)
     if t == T.INTERVAL and node.expressions:
         raise unsupported("INTERVAL type with fields")
     return node
@@ -207,6 +209,9 @@ def _anonymous(node: exp.Anonymous) -> exp.Expr:
         return exp.Nullif(this=args[0], expression=exp.Literal.number(0))
     if name == "ZEROIFNULL" and len(args) == 1:
         return exp.Coalesce(this=args[0], expressions=[exp.Literal.number(0)])
+    converted = ranges.rewrite_call(name, args)
+    if converted is not None:
+        return converted
     if name == "CURRENT_DATETIME":
         zone = args[0] if args else None
         node = exp.CurrentDatetime(this=zone) if zone is not None else exp.CurrentDatetime()
@@ -335,6 +340,12 @@ def _cast_check(node: exp.Cast) -> exp.Expr:
     interval = intervals.CAST(node)
     if interval is not None:
         return interval
+    element = ranges.element_of(node.to)
+    if element is not None:
+        source = node.this.this if isinstance(node.this, exp.Paren) else node.this
+        if ranges.element_of(node.this) is not None or isinstance(source, exp.Placeholder):
+            return node  # already a RANGE (a RANGE query parameter is bound as the STRUCT)
+        return ranges.from_string(node.this, element, safe=_is_safe(node))
     target = node.to.this
     from_string = _is_string(node.this) or is_type(node.this, "STRING")
     if from_string and target in (exp.DataType.Type.BIGINT, exp.DataType.Type.BOOLEAN):

@@ -681,6 +681,19 @@ def _host_name(url: str) -> str | None:
         return name or None
 
 
+# --- RANGE --------------------------------------------------------------------------------------
+
+_RANGE_TEXT = re.compile(r"\[\s*([^,\[\]()]*?)\s*,\s*([^,\[\]()]*?)\s*\)")
+
+
+def range_parts(text: str) -> list[str | None]:
+    """``[start, end)`` -> [start, end] as text, UNBOUNDED and NULL bounds as None."""
+    match = _RANGE_TEXT.fullmatch(text.strip())
+    if not match or not match.group(1) or not match.group(2):
+        raise ValueError(f"Invalid RANGE literal: {text}; expected '[lower_bound, upper_bound)'")
+    return [None if b.upper() in ("UNBOUNDED", "NULL") else b for b in match.groups()]
+
+
 # --- registry -----------------------------------------------------------------------------------
 
 # Functions given NULL arguments themselves (the others return NULL for any NULL argument).
@@ -754,6 +767,7 @@ FUNCTIONS: dict[str, tuple[Callable[..., Any], list[str], str]] = {
     "bq_net_ipv4_from_int64": (ipv4_from_int64, ["BIGINT"], "BLOB"),
     "bq_net_ipv4_to_int64": (ipv4_to_int64, ["BLOB"], "BIGINT"),
     "bq_net_host": (host, ["VARCHAR"], "VARCHAR"),
+    "bq_range_parts": (range_parts, ["VARCHAR"], "VARCHAR[]"),
     "bq_net_public_suffix": (public_suffix, ["VARCHAR"], "VARCHAR"),
     "bq_net_reg_domain": (reg_domain, ["VARCHAR"], "VARCHAR"),
 }
