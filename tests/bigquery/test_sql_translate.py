@@ -1294,7 +1294,7 @@ def test_syntax_error_message():
         ("SELECT * FROM `ds.events_*`", "wildcard table"),
         ("SELECT @@dataset_id", "system variable"),
         ("BEGIN TRANSACTION", "statement"),
-        ("SELECT CAST(x AS RANGE<DATE>) FROM ds.events", "RANGE"),
+        ("SELECT * FROM ds.events AS a UNION ALL BY NAME SELECT * FROM ds.events", "BY NAME"),
         ("SELECT CAST(CAST(1 AS STRING) AS BYTES FORMAT 'BASE2')", "CAST ... FORMAT 'BASE2'"),
         ("SELECT ST_GEOGPOINT(1, 2)", "function ST_GEOGPOINT"),
         ("CREATE TABLE ds.c COPY ds.events", "COPY"),

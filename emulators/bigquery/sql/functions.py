@@ -12,7 +12,17 @@ from collections.abc import Callable
 
 from sqlglot import exp
 
-from . import arrays, castformat, datetimes, formatting, intervals, jsonfns, ranges, scalars
+from . import (
+    arrays,
+    castformat,
+    datetimes,
+    formatting,
+    intervals,
+    jsonfns,
+    ranges,
+    scalars,
+    setops,
+)
 from .bqtypes import NEEDS_TYPES, inherit, is_type, type_of
 from .errors import unsupported
 from .nodes import cast, fn, storage_type
@@ -418,6 +428,7 @@ _REWRITES.update(arrays.REWRITES)
 _REWRITES.update(scalars.REWRITES)
 _REWRITES.update(jsonfns.REWRITES)
 _REWRITES.update(intervals.REWRITES)
+_REWRITES.update(setops.REWRITES)
 
 
 def _bracket(node: exp.Bracket) -> exp.Expr:
