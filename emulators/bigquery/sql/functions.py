@@ -37,6 +37,8 @@ def rewrite_functions(tree: exp.Expr, sql: str | None = None) -> exp.Expr:
     """Apply every rewrite (children before parents) and return the new tree. ``sql`` (the
     query text) lets a rewrite skip a walk the text shows it has nothing to do in."""
     _reject_unknown_functions(tree)
+    if sql is None or "RESPECT" in sql.upper():
+        scalars.percentiles_respecting_nulls(tree)
     jsonfns.lift_json_literals(tree, sql)
     tree = arrays.reorder_unpivots(tree)
     tree = arrays.using_columns_first(tree)

@@ -205,12 +205,66 @@ def _respect_nulls(node: exp.RespectNulls) -> exp.Expr:
 
 
 def _approx_quantiles(node: exp.ApproxQuantiles) -> exp.Expr:
-    buckets = node.expression
+    value, buckets = node.this, node.expression
+    distinct = isinstance(value, exp.Distinct)
+    if distinct and len(value.expressions) == 2:  # APPROX_QUANTILES(DISTINCT x, n)
+        value, buckets = value.expressions
     if not (isinstance(buckets, exp.Literal) and buckets.is_int) or int(buckets.this) <= 0:
         raise unsupported("APPROX_QUANTILES needs a positive literal number of quantiles")
     n = int(buckets.this)
     points = exp.Array(expressions=[exp.Literal.number(i / n) for i in range(n + 1)])
-    return fn("quantile_disc", node.this, points)
+    if not isinstance(node.parent, exp.RespectNulls):
+        argument = exp.Distinct(expressions=[value]) if distinct else value
+        return fn("quantile_disc", argument, points)
+    # RESPECT NULLS: NULLs rank first, then the quantiles are picked as quantile_disc does
+    collected = fn("list", exp.Distinct(expressions=[value]) if distinct else value)
+    ordered = fn("list_sort", collected, exp.Literal.string("ASC"), exp.Literal.string("NULLS FIRST"))
+    return fn("list_transform", points, _lambda("q", _nth_quantile(ordered, exp.column("q"))))
+
+
+def _nth_quantile(ordered: exp.Expr, q: exp.Expr) -> exp.Expr:
+    """The element of a sorted list at quantile q (the lower one, as quantile_disc picks)."""
+    last = exp.paren(exp.Sub(this=fn("len", ordered.copy()), expression=exp.Literal.number(1)))
+    index = cast(fn("floor", exp.Mul(this=q, expression=last)), "BIGINT")
+    return fn("list_extract", ordered, exp.Add(this=index, expression=exp.Literal.number(1)))
+
+
+def percentiles_respecting_nulls(tree: exp.Expr) -> None:
+    """Rewrite every PERCENTILE_CONT/DISC(x, q RESPECT NULLS) OVER (...) of ``tree`` (before
+    the bottom-up rewrites, which would drop RESPECT NULLS first)."""
+    for node in list(tree.find_all(exp.Window)):
+        new = _window_respect_nulls(node)
+        if new is not node:
+            node.replace(new)
+
+
+def _window_respect_nulls(node: exp.Window) -> exp.Expr:
+    """PERCENTILE_CONT/DISC(x, q RESPECT NULLS) OVER (...): NULLs rank first. Computed on the
+    window's sorted values (``list(x) OVER (...)``); a NULL neighbour of an interpolation
+    gives the other value, as BigQuery's documented results show."""
+    inner = node.this
+    if not (isinstance(inner, exp.RespectNulls)
+            and isinstance(inner.this, (exp.PercentileCont, exp.PercentileDisc))):  # fmt: skip
+        return node
+    function = inner.this
+    value, q = function.this, function.expression
+    window = node.copy()
+    window.set("this", fn("list", value))
+    ordered = fn("list_sort", window, exp.Literal.string("ASC"), exp.Literal.string("NULLS FIRST"))
+    if isinstance(function, exp.PercentileDisc):
+        return _nth_quantile(ordered, q)
+    last = exp.paren(exp.Sub(this=fn("len", ordered.copy()), expression=exp.Literal.number(1)))
+    position = exp.paren(exp.Mul(this=cast(q.copy(), "DOUBLE"), expression=last))
+    lower_index = exp.Add(this=cast(fn("floor", position.copy()), "BIGINT"), expression=exp.Literal.number(1))
+    upper_index = exp.Add(this=cast(fn("ceil", position.copy()), "BIGINT"), expression=exp.Literal.number(1))
+    lower = fn("list_extract", ordered.copy(), lower_index)
+    upper = fn("list_extract", ordered.copy(), upper_index)
+    fraction = exp.paren(exp.Sub(this=position.copy(), expression=fn("floor", position.copy())))
+    between = exp.Add(this=cast(lower.copy(), "DOUBLE"), expression=exp.Mul(
+        this=fraction, expression=exp.paren(exp.Sub(this=cast(upper.copy(), "DOUBLE"),
+                                                    expression=cast(lower.copy(), "DOUBLE")))))  # fmt: skip
+    return exp.case().when(exp.Is(this=lower.copy(), expression=exp.null()),
+                           cast(upper, "DOUBLE")).else_(between)  # fmt: skip
 
 
 def _approx_top_count(node: exp.ApproxTopK) -> exp.Expr:
