@@ -304,6 +304,10 @@ def _int32_args(*keys: str) -> Callable[[exp.Expr], exp.Expr]:
 
 
 def _like(node: exp.Like) -> exp.Expr:
+    quantified = node.expression
+    if isinstance(quantified, (exp.Any, exp.All)) and isinstance(quantified.this,
+                                                                 (exp.Subquery, exp.Unnest)):  # fmt: skip
+        return _like_quantified(node, quantified)
     # BigQuery's LIKE treats backslash as the escape character; DuckDB's has none by default.
     if is_type(node.this, "BYTES"):  # BYTES LIKE BYTES: compare their escaped text
         node.set("this", cast(node.this, "VARCHAR"))
@@ -314,6 +318,25 @@ def _like(node: exp.Like) -> exp.Expr:
     if isinstance(pattern, exp.Literal) and pattern.is_string and "\\" not in pattern.this:
         return node
     return exp.Escape(this=node, expression=exp.Literal.string("\\"))
+
+
+def _like_quantified(node: exp.Like, quantified: exp.Any | exp.All) -> exp.Expr:
+    """``x LIKE ANY|ALL (subquery)`` / ``UNNEST(array)``: the patterns as a list, each tested
+    with BigQuery's LIKE; NULL when x is NULL (DuckDB knows only pattern lists)."""
+    source = quantified.this
+    if isinstance(source, exp.Unnest):
+        patterns = source.expressions[0]
+    else:
+        patterns = exp.Array(expressions=[source.this])
+    test = _like(exp.Like(this=node.this.copy(), expression=exp.column("__bq_pattern")))
+    tested = fn("list_transform", patterns,
+                exp.Lambda(this=test, expressions=[exp.to_identifier("__bq_pattern")]))  # fmt: skip
+    combined = fn("list_bool_or" if isinstance(quantified, exp.Any) else "list_bool_and", tested)
+    empty = exp.Literal.string("FALSE" if isinstance(quantified, exp.Any) else "TRUE")
+    answer = exp.case().when(exp.EQ(this=fn("len", tested.copy()), expression=exp.Literal.number(0)),
+                             cast(empty.copy(), "BOOLEAN")).else_(combined)  # fmt: skip
+    return exp.case().when(exp.Is(this=node.this.copy(), expression=exp.null()),
+                           exp.null()).else_(answer)  # fmt: skip
 
 
 def _struct(node: exp.Struct) -> exp.Expr:
