@@ -42,6 +42,21 @@ def _unicode(node: exp.Unicode) -> exp.Expr:
                            exp.Literal.number(0)).else_(fn("unicode", value))  # fmt: skip
 
 
+def _case_mapping(upper: bool) -> _Rewrite:
+    """UPPER/LOWER: BYTES map ASCII letters only; STRINGs use Unicode's full case mapping
+    (``straße`` -> ``STRASSE``), which DuckDB lacks, so non-ASCII text goes to Python."""
+
+    def rewrite(node: exp.Expr) -> exp.Expr:
+        value = node.this
+        if _bytes(value):
+            return fn("bq_bytes_upper" if upper else "bq_bytes_lower", value)
+        non_ascii = fn("regexp_matches", value.copy(), exp.Literal.string("[^\\x00-\\x7F]"))
+        full = fn("bq_upper" if upper else "bq_lower", value.copy())
+        return exp.case().when(non_ascii, full).else_(node)
+
+    return rewrite
+
+
 def _chr(node: exp.Chr) -> exp.Expr:
     return fn("bq_chr", node.expressions[0])
 
@@ -511,13 +526,15 @@ REWRITES: dict[type, _Rewrite] = {
     exp.NetFunc: _net,
     exp.RegexpInstr: _regexp_instr,
     exp.RespectNulls: _respect_nulls,
+    exp.Upper: _case_mapping(upper=True),
+    exp.Lower: _case_mapping(upper=False),
     exp.ApproxQuantiles: _approx_quantiles,
     exp.ApproxTopK: _approx_top_count,
     exp.ApproxTopSum: _approx_top_sum,
     exp.ArrayConcatAgg: _array_concat_agg,
 }
 
-NEEDS_TYPES.update({exp.FarmFingerprint, exp.ToCodePoints, exp.Length, exp.Left, exp.Right,
+NEEDS_TYPES.update({exp.FarmFingerprint, exp.ToCodePoints, exp.Length, exp.Left, exp.Right, exp.Upper, exp.Lower,
                     exp.Pad, exp.Reverse, exp.Trim, exp.Split, exp.Repeat, exp.Replace,
                     exp.StrPosition, exp.BitwiseCount, exp.BitwiseAnd, exp.BitwiseOr,
                     exp.BitwiseXor, exp.BitwiseNot, exp.BitwiseLeftShift,

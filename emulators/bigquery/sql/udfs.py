@@ -768,6 +768,10 @@ FUNCTIONS: dict[str, tuple[Callable[..., Any], list[str], str]] = {
     "bq_net_ipv4_to_int64": (ipv4_to_int64, ["BLOB"], "BIGINT"),
     "bq_net_host": (host, ["VARCHAR"], "VARCHAR"),
     "bq_range_parts": (range_parts, ["VARCHAR"], "VARCHAR[]"),
+    "bq_upper": (str.upper, ["VARCHAR"], "VARCHAR"),
+    "bq_lower": (str.lower, ["VARCHAR"], "VARCHAR"),
+    "bq_bytes_upper": (lambda v: bytes(v).upper(), ["BLOB"], "BLOB"),
+    "bq_bytes_lower": (lambda v: bytes(v).lower(), ["BLOB"], "BLOB"),
     "bq_net_public_suffix": (public_suffix, ["VARCHAR"], "VARCHAR"),
     "bq_net_reg_domain": (reg_domain, ["VARCHAR"], "VARCHAR"),
 }
