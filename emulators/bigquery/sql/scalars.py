@@ -85,7 +85,14 @@ def _left_right(name: str) -> _Rewrite:
     def rewrite(node: exp.Expr) -> exp.Expr:
         if _bytes(node.this):
             return fn(f"bq_bytes_{name}", node.this, node.expression)
-        return node
+        # BigQuery refuses a negative length (DuckDB counts it from the other end); bq_fail,
+        # unlike DuckDB's own errors, is caught by SAFE.
+        length = node.expression
+        if isinstance(length, exp.Literal) and not isinstance(length.parent, exp.Neg):
+            return node
+        message = exp.Literal.string(f"{name.upper()} length must be non-negative")
+        negative = exp.LT(this=length.copy(), expression=exp.Literal.number(0))
+        return exp.case().when(negative, fn("bq_fail", message)).else_(node)
 
     return rewrite
 
