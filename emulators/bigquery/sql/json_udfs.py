@@ -283,7 +283,39 @@ def json_pretty(text: str) -> str:
     return json.dumps(_load(text), indent=2, ensure_ascii=False)
 
 
+_PLAIN_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def json_keys(text: str, max_depth: int, mode: str) -> list[str]:
+    """JSON_KEYS: the sorted unique key paths (``b.c``) down to ``max_depth`` (-1: all);
+    arrays are looked into only in the lax modes. Keys that are not plain names are quoted."""
+    mode = mode.strip().lower()
+    if mode not in ("strict", "lax", "lax recursive"):
+        raise ValueError(f"Invalid mode for JSON_KEYS: {mode}")
+    if max_depth == 0 or max_depth < -1:
+        raise ValueError("JSON_KEYS max_depth must be positive")
+    found: set[str] = set()
+
+    def walk(value: Any, prefix: str, depth: int, in_array: bool) -> None:
+        if max_depth != -1 and depth > max_depth:
+            return
+        if isinstance(value, dict):
+            for key, child in value.items():
+                name = key if _PLAIN_KEY.fullmatch(key) else json.dumps(key, ensure_ascii=False)
+                path = f"{prefix}.{name}" if prefix else name
+                found.add(path)
+                walk(child, path, depth + 1, False)
+        elif isinstance(value, list) and mode != "strict" and (mode == "lax recursive"
+                                                              or not in_array):  # fmt: skip
+            for item in value:
+                walk(item, prefix, depth, True)
+
+    walk(_load(text), "", 1, False)
+    return sorted(found)
+
+
 FUNCTIONS = {
+    "bq_json_keys": (json_keys, ["VARCHAR", "BIGINT", "VARCHAR"], "VARCHAR[]"),
     "bq_json_pretty": (json_pretty, ["VARCHAR"], "VARCHAR"),
     "bq_json_set": (json_set, ["VARCHAR", "VARCHAR[]", "VARCHAR[]", "BOOLEAN"], "VARCHAR"),
     "bq_json_remove": (json_remove, ["VARCHAR", "VARCHAR[]"], "VARCHAR"),

@@ -242,7 +242,19 @@ def _json_extract_array(node: exp.JSONExtractArray) -> exp.Expr:
     return node
 
 
+def _json_keys(node: exp.JSONKeysAtDepth) -> exp.Expr:
+    depth, mode = node.expression, node.args.get("mode")
+    if isinstance(depth, exp.Kwarg):  # JSON_KEYS(j, mode => 'lax')
+        depth, mode = None, depth
+    depth = depth if depth is not None else exp.Literal.number(-1)
+    mode = mode.expression if isinstance(mode, exp.Kwarg) else mode
+    text = cast(node.this, "VARCHAR")
+    return fn("bq_json_keys", text, cast(depth, "BIGINT"),
+              cast(mode, "VARCHAR") if mode is not None else exp.Literal.string("strict"))  # fmt: skip
+
+
 REWRITES: dict[type, _Rewrite] = {
+    exp.JSONKeysAtDepth: _json_keys,
     exp.JSONExtractArray: _json_extract_array,
     exp.JSONExtractScalar: _json_value,
     exp.JSONFormat: _json_format,
