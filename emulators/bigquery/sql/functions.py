@@ -24,7 +24,7 @@ from . import (
     setops,
 )
 from .bqtypes import NEEDS_TYPES, inherit, is_type, type_of
-from .errors import unsupported
+from .errors import SqlError, unsupported
 from .nodes import cast, fn, storage_type
 
 # SESSION_USER() has no meaning locally; a fixed, documented identity keeps queries stable.
@@ -147,6 +147,15 @@ def _data_type(node: exp.DataType) -> exp.Expr:
         return exp.DataType.build(storage_type("GEOGRAPHY"), dialect="duckdb")
     if t in (T.TEXT, T.VARCHAR, T.BINARY, T.VARBINARY) and node.expressions:
         return exp.DataType(this=t)
+    if t == T.STRUCT and any(isinstance(e, exp.DataType) for e in node.expressions):
+        # STRUCT<INT64, STRING>: DuckDB needs field names; BigQuery's anonymous fields are
+        # reached by position, so any names do
+        node.set("expressions", [
+            exp.ColumnDef(this=exp.to_identifier(f"_field_{i}"), kind=e)
+            if isinstance(e, exp.DataType) else e
+            for i, e in enumerate(node.expressions, 1)
+        ])  # fmt: skip
+        return node
     if t == T.RANGE:
         return ranges.struct_type(node)
     if t == T.INTERVAL and node.expressions:
@@ -457,7 +466,34 @@ _REWRITES.update(setops.REWRITES)
 
 
 def _bracket(node: exp.Bracket) -> exp.Expr:
-    return jsonfns.json_subscript(node) or arrays.REWRITES[exp.Bracket](node)
+    return (jsonfns.json_subscript(node) or _struct_subscript(node)
+            or arrays.REWRITES[exp.Bracket](node))  # fmt: skip
+
+
+def _is_struct(node: exp.Expr) -> bool:
+    if isinstance(node, exp.Struct):
+        return True
+    if isinstance(node, exp.Cast):
+        return node.to.this == exp.DataType.Type.STRUCT and ranges.element_of(node.to) is None
+    return False
+
+
+def _struct_subscript(node: exp.Bracket) -> exp.Expr | None:
+    """``s[0]`` / ``s[OFFSET(0)]`` / ``s[ORDINAL(1)]`` of a STRUCT: its field at that position
+    (BigQuery takes only constant positions there)."""
+    if not _is_struct(node.this) or len(node.expressions) != 1:
+        return None
+    index = node.expressions[0]
+    if not (isinstance(index, exp.Literal) and index.is_int):
+        raise SqlError("A STRUCT field subscript must be a constant integer")
+    position = int(index.this) + 1 - (node.args.get("offset") or 0)
+    width = len(node.this.expressions) if isinstance(node.this, exp.Struct) else len(
+        node.this.to.expressions)  # fmt: skip
+    if not 1 <= position <= width:
+        if node.args.get("safe"):
+            return exp.null()
+        raise SqlError(f"Field index {index.this} is out of bounds for a STRUCT of {width} fields")
+    return fn("struct_extract_at", node.this, exp.Literal.number(position))
 
 
 def _column(node: exp.Column) -> exp.Expr:
