@@ -57,6 +57,35 @@ def _case_mapping(upper: bool) -> _Rewrite:
     return rewrite
 
 
+def _is_sparse(vector: exp.Expr) -> bool:
+    """An ARRAY<STRUCT<key, value>> vector written as tuples or STRUCTs (columns: dense)."""
+    if isinstance(vector, exp.Array) and vector.expressions:
+        return all(isinstance(e, (exp.Tuple, exp.Struct)) for e in vector.expressions)
+    return False
+
+
+def _vector_distance(kind: str) -> _Rewrite:
+    """COSINE_DISTANCE / EUCLIDEAN_DISTANCE of sparse vectors (key -> value; a missing key is
+    0): keys and values are handed to Python, since DuckDB's list distances are dense."""
+
+    def rewrite(node: exp.Expr) -> exp.Expr:
+        left, right = node.this, node.expression
+        if not (_is_sparse(left) and _is_sparse(right)):
+            return node
+        parts = []
+        for vector in (left, right):
+            element = exp.column("__bq_e")
+            keys = _lambda("__bq_e", cast(fn("struct_extract_at", element, exp.Literal.number(1)),
+                                          "VARCHAR"))  # fmt: skip
+            values = _lambda("__bq_e", cast(fn("struct_extract_at", element.copy(),
+                                               exp.Literal.number(2)), "DOUBLE"))  # fmt: skip
+            parts += [fn("list_transform", vector, keys),
+                      fn("list_transform", vector.copy(), values)]  # fmt: skip
+        return fn("bq_sparse_distance", *parts, exp.Literal.string(kind))
+
+    return rewrite
+
+
 def _chr(node: exp.Chr) -> exp.Expr:
     return fn("bq_chr", node.expressions[0])
 
@@ -533,6 +562,8 @@ REWRITES: dict[type, _Rewrite] = {
     exp.NetFunc: _net,
     exp.RegexpInstr: _regexp_instr,
     exp.RespectNulls: _respect_nulls,
+    exp.CosineDistance: _vector_distance("cosine"),
+    exp.EuclideanDistance: _vector_distance("euclidean"),
     exp.Upper: _case_mapping(upper=True),
     exp.Lower: _case_mapping(upper=False),
     exp.ApproxQuantiles: _approx_quantiles,
