@@ -136,6 +136,11 @@ def _parse_json(node: exp.ParseJSON) -> exp.Expr:
     inner = node.this
     if isinstance(inner, exp.Dot) and isinstance(inner.this, exp.Literal):
         return fn("json_extract", _json(inner.this), exp.Literal.string(_path([inner.name])))
+    option = node.args.get("expression")
+    if isinstance(option, exp.Kwarg) and option.this.name.lower() == "wide_number_mode":
+        node.set("expression", None)
+        mode = cast(option.expression, "VARCHAR")
+        return _json(fn("bq_json_wide_numbers", cast(inner, "VARCHAR"), mode))
     return node
 
 
@@ -196,6 +201,10 @@ def _json_format(node: exp.JSONFormat) -> exp.Expr:
     as_json = value if is_type(value, "JSON") else fn("to_json", value)
     as_json = fn("coalesce", as_json, cast(exp.Literal.string("null"), "JSON"))  # NULL -> null
     if node.args.get("to_json"):
+        option = node.args.get("options")
+        if isinstance(option, exp.Kwarg) and option.this.name.lower() == "stringify_wide_numbers":
+            wide = fn("bq_json_stringify_wide", _text(as_json), cast(option.expression, "BOOLEAN"))
+            return _json(wide)
         return as_json
     pretty = node.args.get("options")
     pretty = pretty.expression if isinstance(pretty, exp.Kwarg) else pretty
