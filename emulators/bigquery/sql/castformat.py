@@ -10,8 +10,6 @@ checked here, when the query is translated.
 
 from __future__ import annotations
 
-import re
-
 import sqlglot
 from sqlglot import exp
 
@@ -29,34 +27,12 @@ _ELEMENTS = [
     ("SSSSS", None, False), ("SS", "%S", False), ("A.M.", "%p", True), ("P.M.", "%p", True),
     ("AM", "%p", True), ("PM", "%p", True), ("TZH", "%z", False), ("TZM", "", False),
 ]  # fmt: skip
-_FRACTION = re.compile(r"FF([1-9])", re.IGNORECASE)
+_FRACTION = format_udfs.FRACTION
 
 
 def _tokens(template: str) -> list[tuple[str, str]]:
     """('element', text) and ('literal', text) pieces of a format model."""
-    pieces: list[tuple[str, str]] = []
-    i = 0
-    while i < len(template):
-        fraction = _FRACTION.match(template, i)
-        if fraction:
-            pieces.append(("element", fraction.group(0).upper()))
-            i = fraction.end()
-            continue
-        for name, _, _ in _ELEMENTS:
-            if template[i : i + len(name)].upper() == name:
-                pieces.append(("element", template[i : i + len(name)]))
-                i += len(name)
-                break
-        else:
-            if template[i] == '"':
-                end = template.find('"', i + 1)
-                end = len(template) if end < 0 else end
-                pieces.append(("literal", template[i + 1 : end]))
-                i = end + 1
-            else:
-                pieces.append(("literal", template[i]))
-                i += 1
-    return pieces
+    return format_udfs.split_model(template, [name for name, _, _ in _ELEMENTS], strict=False)
 
 
 def _code(element: str) -> tuple[str | None, bool]:

@@ -168,14 +168,15 @@ def _hex_case(elements: list[str], index: int) -> str:
 _DATE_ELEMENTS = ("YYYY", "RRRR", "YYY", "YY", "RR", "Y", "MONTH", "MON", "MM", "DDD", "DD",
                   "HH24", "HH12", "HH", "MI", "SSSSS", "SS", "A.M.", "P.M.", "AM", "PM", "TZH",
                   "TZM")  # fmt: skip
-_FRACTION = re.compile(r"FF([1-9])", re.IGNORECASE)
+FRACTION = _FRACTION = re.compile(r"FF([1-9])", re.IGNORECASE)
 _MONTHS = ["JANUARY", "FEBRUARY", "MARCH", "APRIL", "MAY", "JUNE", "JULY", "AUGUST", "SEPTEMBER",
            "OCTOBER", "NOVEMBER", "DECEMBER"]  # fmt: skip
 
 
-def datetime_model(fmt: str, target: str) -> list[tuple[str, str]]:
-    """('element', NAME) / ('literal', text) pieces of a model for parsing, or ValueError
-    following BigQuery's format model rules."""
+def split_model(fmt: str, names: list[str], strict: bool) -> list[tuple[str, str]]:
+    """('element', text as written) and ('literal', text) pieces of a date/time format model;
+    FFn, the ``names`` (longest first) and ``"quoted"`` literals. With ``strict`` a letter or
+    digit that starts no element is an error (parsing), otherwise a literal (formatting)."""
     pieces: list[tuple[str, str]] = []
     i = 0
     while i < len(fmt):
@@ -184,9 +185,9 @@ def datetime_model(fmt: str, target: str) -> list[tuple[str, str]]:
             pieces.append(("element", fraction.group(0).upper()))
             i = fraction.end()
             continue
-        for name in _DATE_ELEMENTS:
+        for name in names:
             if fmt[i : i + len(name)].upper() == name:
-                pieces.append(("element", name))
+                pieces.append(("element", fmt[i : i + len(name)]))
                 i += len(name)
                 break
         else:
@@ -195,11 +196,19 @@ def datetime_model(fmt: str, target: str) -> list[tuple[str, str]]:
                 end = len(fmt) if end < 0 else end
                 pieces.append(("literal", fmt[i + 1 : end]))
                 i = end + 1
-            elif fmt[i].isalnum():
+            elif strict and fmt[i].isalnum():
                 raise ValueError(f"Cannot find matched format element at {i}")
             else:
                 pieces.append(("literal", fmt[i]))
                 i += 1
+    return pieces
+
+
+def datetime_model(fmt: str, target: str) -> list[tuple[str, str]]:
+    """('element', NAME) / ('literal', text) pieces of a model for parsing, or ValueError
+    following BigQuery's format model rules."""
+    pieces = [(kind, text.upper() if kind == "element" else text)
+              for kind, text in split_model(fmt, list(_DATE_ELEMENTS), strict=True)]  # fmt: skip
     names = [text for kind, text in pieces if kind == "element"]
     if len(names) != len(set(names)):
         raise ValueError("A format element appears more than once in the format string")
