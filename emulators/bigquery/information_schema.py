@@ -32,10 +32,18 @@ def _sql_type(field: dict) -> str:
     if field["type"] == "RECORD":
         inner = ", ".join(f"{f['name']} {_sql_type(f)}" for f in field["fields"])
         base = f"STRUCT<{inner}>"
+    elif field["type"] == "RANGE":
+        base = f"RANGE<{field['rangeElementType']['type']}>"
     else:
         base = {"INTEGER": "INT64", "FLOAT": "FLOAT64", "BOOLEAN": "BOOL"}.get(
             field["type"], field["type"]
         )
+        # parameterized types as BigQuery prints them: NUMERIC(10, 2), STRING(20)
+        if base in ("NUMERIC", "BIGNUMERIC") and field.get("precision") is not None:
+            scale = f", {field['scale']}" if field.get("scale") is not None else ""
+            base = f"{base}({field['precision']}{scale})"
+        elif base in ("STRING", "BYTES") and field.get("maxLength") is not None:
+            base = f"{base}({field['maxLength']})"
     return f"ARRAY<{base}>" if field.get("mode") == "REPEATED" else base
 
 

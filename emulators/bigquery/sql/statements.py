@@ -231,6 +231,13 @@ def _type_field(name: str, dtype: exp.DataType) -> dict[str, Any]:
             else:
                 raise unsupported(f"STRUCT field {sub.sql('bigquery')}")
         return {"name": name, "type": "RECORD", "mode": "NULLABLE", "fields": subfields}
+    if dtype.this == _T.RANGE:
+        inner = dtype.expressions[0] if dtype.expressions else None
+        element = _SCALAR_NAMES.get(inner.this) if isinstance(inner, exp.DataType) else None
+        if element not in ("DATE", "DATETIME", "TIMESTAMP"):
+            raise SqlError("RANGE<T> is only supported for T = DATE, DATETIME or TIMESTAMP")
+        return {"name": name, "type": "RANGE", "mode": "NULLABLE",
+                "rangeElementType": {"type": element}}  # fmt: skip
     type_name = _SCALAR_NAMES.get(dtype.this)
     if type_name is None:
         raise unsupported(f"column type {dtype.sql('bigquery')}")
