@@ -22,10 +22,17 @@ class ResolveFailure(Exception):
 class TableResolver:
     """Resolves table references against a default project/dataset and the core's catalog."""
 
-    def __init__(self, project: str, dataset: str | None, resolve: ResolveTable) -> None:
+    def __init__(
+        self,
+        project: str,
+        dataset: str | None,
+        resolve: ResolveTable,
+        is_temp_table: Callable[[str], bool] | None = None,
+    ) -> None:
         self.project = project
         self.dataset = dataset
         self.resolve = resolve
+        self.is_temp_table = is_temp_table  # a script's temporary tables hide unqualified names
 
     def resolve_all(self, tree: exp.Expr) -> None:
         """Replace every BigQuery table reference in ``tree`` by the core's DuckDB name."""
@@ -84,6 +91,8 @@ class TableResolver:
             return names[0], names[1], names[2]
         if len(names) == 2:
             return self.project, names[0], names[1]
+        if self.is_temp_table is not None and self.is_temp_table(names[0]):
+            return self.project, "_SESSION", names[0]
         if self.dataset:
             return self.project, self.dataset, names[0]
         raise SqlError(f'Table "{names[0]}" must be qualified with a dataset (e.g. dataset.table).')
