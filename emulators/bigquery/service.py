@@ -9,6 +9,7 @@ from .catalog import Catalog, Table
 from .errors import BigQueryError, Invalid, expect_dict
 from .pages import read_page, ts_format_from
 from .query import QueryEngine
+from .routines import RoutineStore
 from .storage import Storage
 
 
@@ -23,7 +24,8 @@ class BigQueryService:
     ):
         self.storage = Storage(data_dir)
         self.catalog = Catalog(self.storage, default_project)
-        self.engine = QueryEngine(self.catalog, self.storage)
+        self.routines = RoutineStore(self.catalog)
+        self.engine = QueryEngine(self.catalog, self.storage, self.routines)
         self.appender = Appender(self.catalog, self.storage, insert_id_window)
         self.base_url = ""
 

@@ -240,7 +240,8 @@ class _DdlParser:
         resource: dict[str, Any] = {"routineType": kind, "language": "SQL"}
         resource["arguments"] = self.arguments(procedure)
         if procedure:
-            self.options(resource)
+            if self.word() == "OPTIONS":
+                self.options(resource)
             if self.word() != "BEGIN":
                 self.fail()
             resource["definitionBody"] = self.rest()

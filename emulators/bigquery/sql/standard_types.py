@@ -4,6 +4,7 @@ which values are bound, and from a result column's REST schema field."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from sqlglot import exp
@@ -20,6 +21,7 @@ _KINDS = {
     _T.DATETIME: "DATETIME", _T.DATE: "DATE", _T.TIME: "TIME", _T.JSON: "JSON",
     _T.GEOGRAPHY: "GEOGRAPHY", _T.INTERVAL: "INTERVAL",
 }  # fmt: skip
+_FIELD_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,299}$")
 _LEGACY = {"INTEGER": "INT64", "FLOAT": "FLOAT64", "BOOLEAN": "BOOL", "RECORD": "STRUCT"}
 SCALAR_KINDS = frozenset(_KINDS.values())
 
@@ -45,7 +47,7 @@ def from_node(node: exp.DataType) -> dict:
         fields = []
         for sub in node.expressions:
             if isinstance(sub, exp.ColumnDef) and isinstance(sub.args.get("kind"), exp.DataType):
-                fields.append({"name": sub.name, "type": from_node(sub.args["kind"])})
+                fields.append({"name": field_name(sub.name), "type": from_node(sub.args["kind"])})
             elif isinstance(sub, exp.DataType):
                 fields.append({"type": from_node(sub)})
             else:
@@ -74,12 +76,20 @@ def check(sdt: Any, where: str = "type") -> dict:
                 raise SqlError(f"Invalid {where}: a struct field must be an object")
             entry = {"type": check(field.get("type"), where)}
             if field.get("name"):
-                entry = {"name": str(field["name"]), **entry}
+                entry = {"name": field_name(field["name"]), **entry}
             checked.append(entry)
         return {"typeKind": "STRUCT", "structType": {"fields": checked}}
     if kind not in SCALAR_KINDS:
         raise SqlError(f"Invalid {where}: unknown typeKind {kind or '(none)'}")
     return {"typeKind": kind}
+
+
+def field_name(name: Any) -> str:
+    """A STRUCT field name as BigQuery allows it (letters, digits, underscores)."""
+    if not isinstance(name, str) or not _FIELD_NAME.match(name):
+        raise SqlError(f"Invalid field name {name!r}: names may contain letters, digits and "
+                       "underscores and must start with a letter or an underscore")  # fmt: skip
+    return name
 
 
 def to_text(sdt: dict) -> str:
