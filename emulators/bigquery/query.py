@@ -92,7 +92,10 @@ class Stop:
 
 _OVERFLOW = re.compile(r"^Overflow in \w+ of INT64 \((.*)\)!$")
 _UDF_ERROR = re.compile(r"^Python exception occurred while executing the UDF: \w+: ")
-_UNRECOGNIZED = re.compile(r'^Referenced column "([^"]+)" not found in FROM clause!')
+_UNRECOGNIZED = re.compile(
+    r'^Referenced column "([^"]+)" (?:not found in FROM clause!|was not found because the FROM '
+    r"clause is missing)"
+)
 
 
 def duckdb_message(exc: Exception) -> str:

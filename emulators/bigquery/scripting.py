@@ -793,7 +793,9 @@ def _top_level_items(text: str, tokenize: Callable) -> list[str] | None:
     from sqlglot.tokens import TokenType
 
     tokens = tokenize(text)
-    if not tokens or tokens[0].token_type != TokenType.L_PAREN:
+    if not tokens or tokens[0].token_type != TokenType.L_PAREN or (
+        len(tokens) > 1 and tokens[1].token_type in (TokenType.SELECT, TokenType.WITH)
+    ):  # not a tuple: a subquery
         return None
     depth = 0
     items, start = [], tokens[0].end + 1

@@ -352,4 +352,4 @@ def _call(handles: Any, rows: Any) -> Any:
 def register(con: Any) -> None:
     """Register ``bq_js_call`` on a DuckDB connection (cursors share it)."""
     con.create_function("bq_js_call", _call, ["VARCHAR", "VARCHAR"], "VARCHAR", type="arrow",
-                        side_effects=True)  # fmt: skip
+                        null_handling="special", side_effects=True)  # fmt: skip

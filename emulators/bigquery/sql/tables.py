@@ -55,7 +55,7 @@ class TableResolver:
             alias = table.args.get("alias")
             if alias is not None and "." in alias.name:  # `ds.INFORMATION_SCHEMA.X` -> X
                 alias = None
-            if alias is None and not _is_insert_target(table):
+            if alias is None and not is_insert_target(table):
                 implicit = ids[2].rsplit(".", 1)[-1]
                 table.set("alias", exp.TableAlias(this=exp.to_identifier(implicit, quoted=True)))
             for part in ("catalog", "db", "this"):
@@ -179,7 +179,7 @@ def _to_unnest(table: exp.Table) -> None:
     table.replace(unnest)
 
 
-def _is_insert_target(table: exp.Table) -> bool:
+def is_insert_target(table: exp.Table) -> bool:
     parent = table.parent
     if isinstance(parent, exp.Schema):
         parent = parent.parent

@@ -18,7 +18,7 @@ from .params import bind_parameters
 from .statements import Statement
 from .surface import check_names
 from .syntax import RESERVED_KEYWORDS, parse
-from .tables import ResolveFailure, ResolveTable, TableResolver
+from .tables import ResolveFailure, ResolveTable, TableResolver, is_insert_target
 
 # sqlglot notes these while rendering but the output is still right for a UTC session.
 _BENIGN_NOTES = ("EXTRACT from TIMESTAMPTZ",)
@@ -126,6 +126,8 @@ class _Translator:
         take precedence over script variables of the same name."""
         names: set[str] = set()
         for table in tree.find_all(exp.Table):
+            if is_insert_target(table):  # INSERT's columns are not in scope of its VALUES
+                continue
             ids = self.tables.catalog_ids(table)
             if ids is not None and self.table_schema is not None:
                 try:
