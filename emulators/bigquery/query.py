@@ -153,7 +153,10 @@ class QueryContext:
             raise
         except duckdb.Error as exc:
             self.stop.check()
-            raise InvalidQuery(duckdb_message(exc)) from None
+            message = duckdb_message(exc)
+            # a JavaScript UDF over its time or memory limit (sql/jsudf.py)
+            reason = "resourcesExceeded" if message.startswith("Resources exceeded") else None
+            raise InvalidQuery(message, reason=reason) from None
 
     def execute(self, sql: str, params: list | None = None) -> Any:
         """Run one statement on this context's connection."""
@@ -655,7 +658,7 @@ class QueryEngine:
         else:
             _, operation = self.routines.insert(
                 project, dataset_id, {**st.routine, "routineReference": ref},
-                replace=st.or_replace, if_not_exists=st.if_not_exists,
+                replace=st.or_replace, if_not_exists=st.if_not_exists, statement=True,
             )  # fmt: skip
         return QueryOutcome(st.kind, ddl_operation=operation, ddl_target=ref)
 

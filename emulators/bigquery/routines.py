@@ -29,7 +29,7 @@ def _key(project: str, dataset_id: str, routine_id: str) -> str:
 
 
 def check_body(resource: dict) -> None:
-    """Raise InvalidQuery if the routine's body does not parse as its kind demands."""
+    """Raise SqlError if the routine's body does not parse as its kind demands."""
     from .sql import SqlError
     from .sql import routines as sql_routines
     from .sql.script import Block, parse
@@ -37,32 +37,30 @@ def check_body(resource: dict) -> None:
 
     body = resource["definitionBody"]
     kind = resource["routineType"]
-    try:
-        if resource["language"] == "JAVASCRIPT":
-            return
-        if kind == sql_routines.PROCEDURE:
-            nodes = parse(body if body.lstrip().upper().startswith("BEGIN") else
-                          f"BEGIN\n{body}\nEND")  # fmt: skip
-            if len(nodes) != 1 or not isinstance(nodes[0], Block):
-                raise SqlError("A procedure's body must be one BEGIN ... END block")
-        elif kind == sql_routines.TABLE_FUNCTION:
-            parse_sql(body)
-        else:
-            parse_sql(f"SELECT ({body})")
-    except SqlError as error:
-        raise InvalidQuery(error.message) from None
+    if resource["language"] == "JAVASCRIPT":
+        return
+    if kind == sql_routines.PROCEDURE:
+        nodes = parse(body if body.lstrip().upper().startswith("BEGIN") else
+                      f"BEGIN\n{body}\nEND")  # fmt: skip
+        if len(nodes) != 1 or not isinstance(nodes[0], Block):
+            raise SqlError("A procedure's body must be one BEGIN ... END block")
+    elif kind == sql_routines.TABLE_FUNCTION:
+        parse_sql(body)
+    else:
+        parse_sql(f"SELECT ({body})")
 
 
-def checked(resource: Any) -> dict:
-    """The settable fields of a routine resource from a request or a DDL statement."""
+def checked(resource: Any, *, statement: bool = False) -> dict:
+    """The settable fields of a routine resource from a request (errors ``invalid``) or a
+    DDL statement (``statement``: errors ``invalidQuery``)."""
     from .sql import SqlError
     from .sql.routines import check_resource
 
     try:
         settable = check_resource(resource)
+        check_body(settable)
     except SqlError as error:
-        raise Invalid(error.message) from None
-    check_body(settable)
+        raise (InvalidQuery if statement else Invalid)(error.message) from None
     return settable
 
 
@@ -108,9 +106,9 @@ class RoutineStore:
     # ------------------------------------------------------------------ changes
 
     def insert(self, project: str, dataset_id: str, body: dict, *, replace: bool = False,
-               if_not_exists: bool = False) -> tuple[dict, str]:  # fmt: skip
-        """routines.insert (and CREATE [OR REPLACE] ... [IF NOT EXISTS]); returns the stored
-        resource and the DDL operation (CREATE, REPLACE or SKIP)."""
+               if_not_exists: bool = False, statement: bool = False) -> tuple[dict, str]:  # fmt: skip
+        """routines.insert (and, with ``statement``, CREATE [OR REPLACE] ... [IF NOT
+        EXISTS]); returns the stored resource and the DDL operation (CREATE, REPLACE, SKIP)."""
         if not isinstance(body, dict):
             raise Invalid("Invalid routine resource: expected an object.")
         ref = body.get("routineReference")
@@ -121,7 +119,7 @@ class RoutineStore:
             None, dataset_id
         ):  # fmt: skip
             raise Invalid("The routine reference does not match the request path.")
-        settable = checked(body)
+        settable = checked(body, statement=statement)
         key = (project, dataset_id, routine_id)
         with self.storage.lock, self._lock:
             self.catalog.get_dataset(project, dataset_id)

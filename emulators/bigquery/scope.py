@@ -112,6 +112,7 @@ class Scope:
     def temp_routine_ddl(self, st: Any) -> str:
         """CREATE TEMP FUNCTION / PROCEDURE, DROP of one; returns the DDL operation."""
         from .routines import check_body
+        from .sql import SqlError
         from .sql.routines import PROCEDURE
 
         name = st.target[2]
@@ -128,7 +129,10 @@ class Scope:
             if st.if_not_exists:
                 return "SKIP"
             raise Duplicate(f"Already Exists: Function {name}")
-        check_body(st.routine)
+        try:
+            check_body(st.routine)
+        except SqlError as error:
+            raise InvalidQuery(error.message) from None
         self.temp_routines[name.lower()] = {
             **st.routine, "routineReference": {"routineId": name},
         }  # fmt: skip
