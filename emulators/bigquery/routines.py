@@ -135,7 +135,9 @@ class RoutineStore:
 
     def update(self, project: str, dataset_id: str, routine_id: str, body: dict,
                etag: str | None = None) -> dict:  # fmt: skip
-        """routines.update (PUT): the whole resource is replaced."""
+        """routines.update (PUT). BigQuery replaces the whole resource; the client sends only
+        the fields it was told to change, so fields left out keep their values (a field sent
+        as null is removed)."""
         if not isinstance(body, dict):
             raise Invalid("Invalid routine resource: expected an object.")
         ref = body.get("routineReference") or {}
@@ -143,7 +145,6 @@ class RoutineStore:
             project, dataset_id, routine_id
         ):  # fmt: skip
             raise Invalid("The routine reference does not match the request path.")
-        settable = checked(body)
         key = (project, dataset_id, routine_id)
         with self.storage.lock, self._lock:
             existing = self._routines.get(key)
@@ -151,6 +152,8 @@ class RoutineStore:
                 self.get(project, dataset_id, routine_id)  # raises NotFound
             if etag and etag not in ("*", existing["etag"]):
                 raise PreconditionFailed("Precondition check failed.")
+            merged = {**existing, **body}
+            settable = checked({k: v for k, v in merged.items() if v is not None})
             return copy.deepcopy(self._stored(key, settable, existing["creationTime"]))
 
     def delete(self, project: str, dataset_id: str, routine_id: str, *,
