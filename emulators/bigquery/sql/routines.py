@@ -21,7 +21,7 @@ from sqlglot.tokens import TokenType
 
 from . import standard_types as types
 from .errors import SqlError, unsupported
-from .script import split_name, tokenize
+from .script import tokenize
 from .statements import literal_value
 from .syntax import parse
 
@@ -253,17 +253,33 @@ class _DdlParser:
                           resource=check_resource(resource))  # fmt: skip
 
     def name(self, temporary: bool | None) -> tuple[str | None, str | None, str]:
-        start = self.i
-        while self.i < len(self.tokens) and self.tokens[self.i].token_type in (
-            TokenType.VAR, TokenType.IDENTIFIER, TokenType.DOT, TokenType.DASH, TokenType.NUMBER,
-        ) or (self.i < len(self.tokens) and self.tokens[self.i].token_type not in (
-            TokenType.L_PAREN, TokenType.SEMICOLON) and self.i == start):  # fmt: skip
+        """``[[project.]dataset.]name``: backticked parts may hold dots, project ids dashes."""
+        parts, current, start, previous = [], "", self.i, None
+        while self.i < len(self.tokens):
+            token = self.tokens[self.i]
+            kind = token.token_type
+            if kind in (TokenType.L_PAREN, TokenType.SEMICOLON):
+                break
+            if previous is not None and token.start > previous.end + 1:
+                self.fail()  # words apart: not one name
+            if kind == TokenType.DOT:
+                parts.append(current)
+                current = ""
+            elif kind == TokenType.IDENTIFIER:
+                *whole, current = (current + token.text).split(".")
+                parts.extend(whole)
+            elif kind in (TokenType.STRING, TokenType.RAW_STRING):
+                self.fail()
+            else:
+                current += token.text
+            previous = token
             self.i += 1
         if self.i == start:
             self.fail()
-        text = self.sql[self.tokens[start].start : self.tokens[self.i - 1].end + 1]
-        parts = [p for p in split_name(text.replace("-", "\x00")) if p]
-        parts = [p.replace("\x00", "-") for p in parts]
+        parts.append(current)
+        if any(not p for p in parts):
+            raise SqlError(f"Invalid routine name: {'.'.join(parts)}")
+        text = ".".join(parts)
         if temporary:
             if len(parts) != 1:
                 raise SqlError("Temporary functions and procedures cannot have a project or "
