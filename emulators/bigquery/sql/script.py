@@ -241,8 +241,9 @@ class _Parser:
         return all(self.word(k) == w for k, w in enumerate(words))
 
     def take(self, *words: str) -> Token:
-        if not self.at(*words):
-            self.fail()
+        for k, word in enumerate(words):
+            if self.word(k) != word:
+                self.fail(self.peek(k))
         token = self.tokens[self.i]
         self.i += len(words)
         return token
