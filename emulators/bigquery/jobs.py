@@ -142,15 +142,25 @@ class JobManager:
         return self.get(project, job_id)
 
     def delete(self, project: str, job_id: str) -> None:
-        """jobs.delete: the job's metadata and results are gone (a running job is stopped)."""
-        self._job(project, job_id)
+        """jobs.delete: the job's metadata and results are gone (a running job is stopped). As in
+        BigQuery, a script's child jobs go with it and cannot be deleted on their own."""
+        job = self._job(project, job_id)
+        if job["statistics"].get("parentJobId"):
+            raise Invalid(
+                f"Job {project}:{job_id} is a child job of {job['statistics']['parentJobId']}: "
+                "direct deletion of the metadata of child jobs is not allowed."
+            )
         with self._lock:
             run = self._runs.get((project, job_id))
-            self._results.pop((project, job_id), None)
+            children = [j["jobReference"]["jobId"] for j in self.catalog.list_jobs(project)
+                        if j["statistics"].get("parentJobId") == job_id]  # fmt: skip
+            for gone in (job_id, *children):
+                self._results.pop((project, gone), None)
         if run is not None:
             run.stop.stop(cancelled("The job was deleted"))
             self._wake.set()
-        self.catalog.delete_job(project, job_id)
+        for gone in (*children, job_id):
+            self.catalog.delete_job(project, gone)
 
     # ------------------------------------------------------------------ insert
 

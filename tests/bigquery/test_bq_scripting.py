@@ -165,3 +165,15 @@ def test_a_procedure_call_is_a_script(bq_client, bq_dataset):
     frames = children[0].script_statistics.stack_frames
     assert frames[0].procedure_id == f"{bq_client.project}.{bq_dataset}.two_selects"
     assert len(frames) == 2  # the statement in the procedure, then the CALL
+
+
+def test_deleting_a_script_deletes_its_child_jobs(bq_client):
+    job, _ = run(bq_client, "SELECT 1; SELECT 2")
+    children = [c.job_id for c in bq_client.list_jobs(parent_job=job)]
+    assert len(children) == 2
+    with pytest.raises(BadRequest, match="child jobs"):  # BigQuery refuses it too
+        bq_client.delete_job_metadata(children[0], location="US")
+    bq_client.delete_job_metadata(job.job_id, location="US")
+    for child in children:
+        with pytest.raises(NotFound):
+            bq_client.get_job(child)
