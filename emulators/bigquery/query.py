@@ -136,6 +136,8 @@ class QueryContext:
         self.view_depth = 0
         self._temp: dict[str, str] = {}  # name -> VIEW | TABLE, dropped when the context ends
         self._names = itertools.count(1)
+        self.in_transaction = False  # a script's BEGIN TRANSACTION ... COMMIT, on this cursor
+        self._transaction_lost = False  # DuckDB rolled it back after a failed statement
 
     def resolve_table(self, project: str, dataset_id: str, table_id: str) -> str:
         """The translator's hook: DuckDB identifier of a table, view or INFORMATION_SCHEMA view."""
@@ -218,8 +220,55 @@ class QueryContext:
         if kind is not None:
             self.execute(f"DROP {kind} IF EXISTS temp.main.{ident(name)}")
 
+    # A script's multi-statement transaction is DuckDB's transaction on the context's cursor:
+    # snapshot isolation, its changes visible to its own statements only until COMMIT, and a
+    # concurrent conflicting change aborts it, as in BigQuery.
+
+    def begin(self) -> None:
+        self.execute("BEGIN TRANSACTION")
+        self.in_transaction, self._transaction_lost = True, False
+
+    def end(self, commit: bool) -> None:
+        """COMMIT or ROLLBACK the open transaction."""
+        self.in_transaction = False
+        if self._transaction_lost:
+            self._transaction_lost = False
+            if commit:
+                raise InvalidQuery(
+                    "Transaction was rolled back: a statement in it failed, and this emulator "
+                    "cannot keep the changes of a transaction after an error (ROLLBACK it in the "
+                    "exception handler instead)"
+                )
+            return
+        try:
+            self.execute("COMMIT" if commit else "ROLLBACK")
+        except BigQueryError as error:
+            with contextlib.suppress(Exception):
+                self.cursor.execute("ROLLBACK")
+            if "conflict" in error.message.lower():
+                raise InvalidQuery(
+                    "Transaction is aborted due to concurrent update against a table it changed"
+                ) from None
+            raise
+
+    def salvage(self) -> None:
+        """After a failed statement, before an exception handler runs: DuckDB refuses every
+        statement of a transaction an error aborted, so it is rolled back now (and a later
+        COMMIT says so)."""
+        if not self.in_transaction:
+            return
+        try:
+            self.cursor.execute("SELECT 1").fetchall()
+        except Exception:
+            with contextlib.suppress(Exception):
+                self.cursor.execute("ROLLBACK")
+            self._transaction_lost = True
+
     def close(self) -> None:
-        """Drop the temporary objects, so the connection goes back to the pool clean."""
+        """Drop the temporary objects, so the connection goes back to the pool clean (an open
+        transaction is rolled back, as BigQuery does when a script ends inside one)."""
+        if self.in_transaction:
+            self.end(commit=False)
         self.scope.close()
         for name, kind in reversed(list(self._temp.items())):
             execute(self.cursor, f"DROP {kind} IF EXISTS temp.main.{ident(name)}")
@@ -453,6 +502,8 @@ class QueryEngine:
             # Declared types keep NULL and JSON parameters typed (a bare NULL would be DuckDB's).
             types = parameter_types(config.get("queryParameters"), config.get("parameterMode"))
         if ALTER_TABLE.match(sql):  # the core runs ALTER TABLE itself, on the catalog
+            if ctx.in_transaction:
+                raise InvalidQuery(_DDL_IN_TRANSACTION)
             if dry_run:
                 return QueryOutcome("ALTER_TABLE")
             operation, ref = run_alter(self.catalog, sql, default_project, default_dataset)
@@ -493,6 +544,8 @@ class QueryEngine:
     ) -> QueryOutcome:
         kind = st.kind
         params = list(st.duckdb_params or [])
+        if ctx.in_transaction and not _transactional(st):
+            raise InvalidQuery(_DDL_IN_TRANSACTION)
         if st.routine is not None or kind in _DROP_ROUTINE:
             return self._routine_ddl(ctx, st, dry_run)
         if st.temporary or (kind in ("DROP_TABLE", "DROP_VIEW") and st.target[1] == "_SESSION"):
@@ -701,6 +754,23 @@ class QueryEngine:
                 replace=st.or_replace, if_not_exists=st.if_not_exists, statement=True,
             )  # fmt: skip
         return QueryOutcome(st.kind, ddl_operation=operation, ddl_target=ref)
+
+
+_DDL_IN_TRANSACTION = (
+    "DDL statements that create or drop permanent entities (datasets, tables, views, functions, "
+    "procedures) are not supported inside a transaction; only SELECT, DML and TEMP tables and "
+    "functions are"
+)
+
+
+def _transactional(st: Any) -> bool:
+    """Whether a statement may run inside a multi-statement transaction (BigQuery's list:
+    queries, DML, and DDL of temporary tables and functions)."""
+    if st.kind in ("SELECT", "INSERT", "UPDATE", "DELETE", "MERGE"):
+        return True
+    if st.temporary or (st.target and st.target[1] == "_SESSION"):
+        return True
+    return (st.routine is not None or st.kind in _DROP_ROUTINE) and st.target[0] is None
 
 
 _DROP_ROUTINE = {"DROP_FUNCTION": "SCALAR_FUNCTION", "DROP_TABLE_FUNCTION": "TABLE_VALUED_FUNCTION",

@@ -492,6 +492,7 @@ class Runner:
         except ScriptError as failure:
             if node.handler is None or failure.error.reason == "stopped":
                 raise
+            self.ctx.salvage()  # the handler runs on a usable connection
             self.session.frames.pop()
             self.session.frames.append({})
             self.handle(node, failure)
@@ -594,9 +595,21 @@ class Runner:
         raise self.failure(InvalidQuery(f"Assertion failed: {text}"), node, located=False)
 
     def transaction(self, node: Any) -> None:
-        raise self.failure(InvalidQuery(
-            "Unsupported construct: multi-statement transactions (BEGIN TRANSACTION, COMMIT, "
-            "ROLLBACK) are not implemented by this emulator"), node)  # fmt: skip
+        """BEGIN / COMMIT / ROLLBACK TRANSACTION: not nested; one left open when the script
+        ends, or that an unhandled error leaves, is rolled back (``QueryContext``)."""
+        verb = node.verb.upper()
+        try:
+            if verb == "BEGIN":
+                if self.ctx.in_transaction:
+                    raise InvalidQuery("Nested transactions are not supported: a transaction "
+                                       "is already active")  # fmt: skip
+                self.ctx.begin()
+            elif not self.ctx.in_transaction:
+                raise InvalidQuery(f"{verb} TRANSACTION without an active transaction")
+            else:
+                self.ctx.end(commit=verb == "COMMIT")
+        except BigQueryError as error:
+            raise self.failure(error, node) from None
 
     # -------------------------------------------------------------- EXECUTE IMMEDIATE, CALL
 

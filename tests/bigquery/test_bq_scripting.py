@@ -177,3 +177,45 @@ def test_deleting_a_script_deletes_its_child_jobs(bq_client):
     for child in children:
         with pytest.raises(NotFound):
             bq_client.get_job(child)
+
+
+def test_transactions_commit_roll_back_and_end_with_the_script(bq_client, bq_dataset):
+    table = f"{bq_dataset}.stock"
+    run(bq_client, f"CREATE TABLE {table} (item STRING, n INT64)")
+    count = f"SELECT COUNT(*) FROM {table}"
+    _, rows = run(bq_client, f"BEGIN TRANSACTION; INSERT {table} VALUES ('a', 1); {count}; "
+                             "ROLLBACK TRANSACTION")  # fmt: skip
+    assert rows == [(1,)]  # seen inside the transaction ...
+    assert run(bq_client, count)[1] == [(0,)]  # ... and gone after ROLLBACK
+    run(bq_client, f"BEGIN TRANSACTION; INSERT {table} VALUES ('b', 2); COMMIT TRANSACTION")
+    run(bq_client, f"BEGIN TRANSACTION; DELETE FROM {table} WHERE TRUE")  # left open: rolled back
+    with pytest.raises(BadRequest, match="division by zero"):
+        run(bq_client, f"BEGIN TRANSACTION; INSERT {table} VALUES ('c', 3); SELECT 1/0; COMMIT")
+    _, rows = run(bq_client, f"""
+        BEGIN
+          BEGIN TRANSACTION;
+          INSERT {table} VALUES ('d', 4);
+          SELECT 1/0;
+          COMMIT TRANSACTION;
+        EXCEPTION WHEN ERROR THEN
+          ROLLBACK TRANSACTION;
+          SELECT @@error.message;
+        END""")
+    assert "division by zero" in rows[0][0]
+    assert run(bq_client, f"SELECT item FROM {table}")[1] == [("b",)]
+
+
+def test_a_transaction_refuses_permanent_ddl_and_nesting(bq_client, bq_dataset):
+    with pytest.raises(BadRequest, match="not supported inside a transaction"):
+        run(bq_client, f"BEGIN TRANSACTION; CREATE TABLE {bq_dataset}.t (a INT64); COMMIT")
+    with pytest.raises(NotFound):
+        bq_client.get_table(f"{bq_dataset}.t")
+    with pytest.raises(BadRequest, match="Nested transactions"):
+        run(bq_client, "BEGIN TRANSACTION; BEGIN TRANSACTION")
+    with pytest.raises(BadRequest, match="without an active transaction"):
+        run(bq_client, "COMMIT TRANSACTION")
+    # temporary tables and functions are allowed
+    _, rows = run(bq_client, "BEGIN TRANSACTION; CREATE TEMP TABLE s AS SELECT 41 AS x; "
+                             "CREATE TEMP FUNCTION inc(v INT64) AS (v + 1); SELECT inc(x) FROM s; "
+                             "COMMIT TRANSACTION")  # fmt: skip
+    assert rows == [(42,)]
