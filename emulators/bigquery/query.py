@@ -393,7 +393,10 @@ class QueryEngine:
         self, ctx: QueryContext, project: str, dataset_id: str | None, view: str
     ) -> str:
         ctx.cacheable = False  # a snapshot: the statement must resolve it anew every time
-        columns, rows = information_schema.snapshot(self.catalog, project, dataset_id, view)
+        routines = self.routines.resources(project, dataset_id) if self.routines else []
+        columns, rows = information_schema.snapshot(
+            self.catalog, project, dataset_id, view, routines
+        )
         name = ctx.temp_name(f"_emulator_info_{view.lower()}")
         ctx.temp_snapshot(name, columns, rows)
         return ident(name)

@@ -99,6 +99,12 @@ class RoutineStore:
         found.sort(key=lambda r: r["routineReference"]["routineId"])
         return [{k: copy.deepcopy(r[k]) for k in _LIST_FIELDS if k in r} for r in found]
 
+    def resources(self, project: str, dataset_id: str | None = None) -> list[dict]:
+        """Copies of the routines of a dataset, or of a project (INFORMATION_SCHEMA)."""
+        with self._lock:
+            return [copy.deepcopy(r) for (p, d, _), r in self._routines.items()
+                    if p == project and dataset_id in (None, d)]  # fmt: skip
+
     def has_routines(self, project: str, dataset_id: str) -> bool:
         with self._lock:
             return any((p, d) == (project, dataset_id) for p, d, _ in self._routines)

@@ -234,3 +234,31 @@ def test_javascript_libraries_are_refused_clearly(bq_client):
            "OPTIONS (library = ['gs://bucket/lib.js']) AS 'return x;'; SELECT f(1)")  # fmt: skip
     with pytest.raises(BadRequest, match="Cloud Storage"):
         rows(bq_client, sql)
+
+
+def test_information_schema_lists_routines_and_their_parameters(bq_client, bq_dataset):
+    bq_client.query(f"""
+        CREATE FUNCTION {bq_dataset}.add1(x INT64) RETURNS INT64 AS (x + 1);
+        CREATE FUNCTION {bq_dataset}.echo(s STRING) RETURNS STRING LANGUAGE js AS "return s;";
+        CREATE PROCEDURE {bq_dataset}.p(IN a INT64, OUT b STRING) BEGIN SET b = 'x'; END
+    """).result()
+    assert rows(bq_client, f"""
+        SELECT routine_name, routine_type, data_type, routine_body, external_language
+        FROM {bq_dataset}.INFORMATION_SCHEMA.ROUTINES ORDER BY routine_name""") == [
+        ("add1", "FUNCTION", "INT64", "SQL", None),
+        ("echo", "FUNCTION", "STRING", "EXTERNAL", "JAVASCRIPT"),
+        ("p", "PROCEDURE", None, "SQL", None),
+    ]
+    (ddl,) = rows(bq_client, f"SELECT ddl FROM {bq_dataset}.INFORMATION_SCHEMA.ROUTINES "
+                             "WHERE routine_name = 'add1'")[0]  # fmt: skip
+    assert ddl.startswith(f"CREATE FUNCTION `{bq_client.project}.{bq_dataset}.add1`(x INT64)")
+    assert rows(bq_client, f"""
+        SELECT specific_name, ordinal_position, parameter_mode, is_result, parameter_name,
+               data_type
+        FROM {bq_dataset}.INFORMATION_SCHEMA.PARAMETERS
+        WHERE specific_name IN ('add1', 'p') ORDER BY specific_name, ordinal_position""") == [
+        ("add1", 0, None, "YES", None, "INT64"),
+        ("add1", 1, "IN", "NO", "x", "INT64"),
+        ("p", 1, "IN", "NO", "a", "INT64"),
+        ("p", 2, "OUT", "NO", "b", "STRING"),
+    ]
