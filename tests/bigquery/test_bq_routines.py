@@ -213,6 +213,10 @@ def test_routines_survive_a_restart(tmp_path):
         ("FLOAT64", "1", "return new Date(Date.UTC(2024, 0, 2, 3, 4, 5));", "TIMESTAMP",
          dt.datetime(2024, 1, 2, 3, 4, 5, tzinfo=dt.timezone.utc)),
         ("FLOAT64", "1", "return 'AP8=';", "BYTES", b"\x00\xff"),
+        ("ARRAY<BYTES>", "[b'\\x00a\\xff\\\\', b'hi']", "return x.join(',');", "STRING",
+         "AGH/XA==,aGk="),  # nested BYTES are base64 too (a backslash byte included)
+        ("STRUCT<b BYTES>", "STRUCT(b'\\xc3\\xa9' AS b)", "return {b: x.b, c: 'AAE='};",
+         "STRUCT<b BYTES, c BYTES>", {"b": b"\xc3\xa9", "c": b"\x00\x01"}),
         ("FLOAT64", "1", "return {k: 'a', n: [1, 2]};", "STRUCT<k STRING, n ARRAY<INT64>>",
          {"k": "a", "n": [1, 2]}),
     ],

@@ -20,10 +20,12 @@ is awaited.
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import decimal
 import itertools
 import json
+import re
 import threading
 from typing import Any
 
@@ -195,11 +197,13 @@ class JsFunction:
             self._discard()
 
 
-def _to_js(value: Any, sdt: dict) -> Any:
+def _to_js(value: Any, sdt: dict, top: bool = True) -> Any:
     """A JSON value DuckDB encoded, in the form the wrapper's ``__bq_in`` expects."""
     if value is None:
         return None
     kind = sdt["typeKind"]
+    if kind == "BYTES" and not top:  # top-level BYTES come base64 already (TO_BASE64 in SQL)
+        return base64.b64encode(_blob_from_text(value)).decode("ascii")
     if kind == "INT64":
         return str(int(value))
     if kind in ("NUMERIC", "BIGNUMERIC"):
@@ -218,12 +222,13 @@ def _to_js(value: Any, sdt: dict) -> Any:
     if kind == "DATETIME":
         return str(value).replace(" ", "T")
     if kind == "ARRAY":
-        return [_to_js(v, sdt["arrayElementType"]) for v in value]
+        return [_to_js(v, sdt["arrayElementType"], False) for v in value]
     if kind == "STRUCT":
         fields = sdt["structType"]["fields"]
         if isinstance(value, dict):
-            return {f["name"]: _to_js(value.get(f["name"]), f["type"]) for f in fields}
-        return {f["name"]: _to_js(v, f["type"]) for f, v in zip(fields, value, strict=False)}
+            return {f["name"]: _to_js(value.get(f["name"]), f["type"], False) for f in fields}
+        return {f["name"]: _to_js(v, f["type"], False)
+                for f, v in zip(fields, value, strict=False)}  # fmt: skip
     if isinstance(value, decimal.Decimal):
         return float(value)
     return value
@@ -261,6 +266,13 @@ def _to_sql(value: Any, sdt: dict, top: bool = True) -> Any:
         return value.rstrip("Z")
     if kind == "JSON":
         return json.dumps(value, default=_json_default) if top else value
+    if kind == "BYTES" and not top:  # base64 from JavaScript; the JSON -> BLOB CAST reads \\xNN
+        try:
+            raw = base64.b64decode(str(value), validate=True)
+        except ValueError:
+            raise ValueError(f"Failed to coerce output value {json.dumps(value)} to type BYTES: "
+                             "not base64") from None  # fmt: skip
+        return "".join(chr(b) if 0x20 <= b < 0x7F and b != 0x5C else f"\\x{b:02X}" for b in raw)
     if kind == "ARRAY":
         if not isinstance(value, list):
             raise ValueError("Failed to coerce output value to type ARRAY")
@@ -273,6 +285,16 @@ def _to_sql(value: Any, sdt: dict, top: bool = True) -> Any:
         obj = {f["name"]: _to_sql(value.get(f["name"]), f["type"], False) for f in fields}
         return json.dumps(obj, default=_json_default) if top else obj
     return value if isinstance(value, str) else json.dumps(value, default=_json_default)
+
+
+_BLOB_ESCAPE = re.compile(r"\\x([0-9A-Fa-f]{2})|(.)", re.DOTALL)
+
+
+def _blob_from_text(text: str) -> bytes:
+    """The bytes of a BLOB DuckDB rendered as text inside JSON (printable ASCII as itself,
+    every other byte and the backslash as ``\\xNN``)."""
+    return bytes(int(m.group(1), 16) if m.group(1) else ord(m.group(2)) & 0xFF
+                 for m in _BLOB_ESCAPE.finditer(text))  # fmt: skip
 
 
 def _int64(value: Any) -> int:
