@@ -200,6 +200,22 @@ def test_a_script_that_loops_forever_stops_at_its_time_limit(bq):
     assert_serves(bq)
 
 
+def test_a_transaction_stopped_by_the_time_limit_leaves_nothing_behind(bq):
+    bq_client = client(bq)
+    bq_client.create_dataset("tx_hostile", exists_ok=True)
+    bq_client.query("CREATE OR REPLACE TABLE tx_hostile.t (x INT64)").result()
+    response = query(bq, "BEGIN TRANSACTION; INSERT tx_hostile.t VALUES (1); "
+                         "LOOP UPDATE tx_hostile.t SET x = x + 1 WHERE TRUE; END LOOP",
+                     jobTimeoutMs=1500, timeoutMs=30000)  # fmt: skip
+    assert_error(response, 400, "stopped")
+    rows = bq_client.query("SELECT COUNT(*) FROM tx_hostile.t").result()
+    assert [tuple(r.values()) for r in rows] == [(0,)]  # rolled back, not half-written
+    # the table takes new transactions and plain DML at once (no lock or conflict left over)
+    bq_client.query("BEGIN TRANSACTION; INSERT tx_hostile.t VALUES (7); COMMIT").result()
+    bq_client.query("UPDATE tx_hostile.t SET x = 8 WHERE TRUE").result()
+    assert_serves(bq)
+
+
 def test_a_script_can_be_cancelled(bq):
     bq_client = client(bq)
     job = bq_client.query("WHILE TRUE DO SELECT 1; END WHILE")
