@@ -35,6 +35,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         metavar="SECONDS",
         help="a job still running after this is stopped (default 600: 10 minutes)",
     )
+    parser.add_argument(
+        "--js-udf-timeout-seconds",
+        type=float,
+        default=60.0,
+        metavar="SECONDS",
+        help="a JavaScript UDF call (one chunk of rows) running longer is stopped",
+    )
+    parser.add_argument(
+        "--js-udf-memory-mb",
+        type=int,
+        default=256,
+        metavar="MB",
+        help="heap limit of each JavaScript UDF's V8 isolate",
+    )
     http_guard.add_arguments(parser)
     parser.add_argument(
         "--storage-endpoint",
@@ -54,9 +68,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    if args.max_query_seconds <= 0:
-        print("bigquery emulator: --max-query-seconds must be positive", file=sys.stderr)
-        return 2
+    for flag in ("max_query_seconds", "js_udf_timeout_seconds", "js_udf_memory_mb"):
+        if getattr(args, flag) <= 0:
+            print(f"bigquery emulator: --{flag.replace('_', '-')} must be positive",
+                  file=sys.stderr)  # fmt: skip
+            return 2
     from emulators import logs
 
     logs.configure(args.log_level, json_lines=args.log_format == "json")
@@ -77,7 +93,9 @@ def main(argv: list[str] | None = None) -> int:
 
     from .server import build_app
     from .service import BigQueryService
+    from .sql import jsudf
 
+    jsudf.configure(args.js_udf_timeout_seconds, args.js_udf_memory_mb)
     try:
         service = BigQueryService(
             args.data_dir, args.project, args.insert_id_window, args.storage_endpoint or None

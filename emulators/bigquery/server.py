@@ -232,7 +232,7 @@ class Api:
         }
 
     def empty_list(self, key: str) -> Callable[[Request, bytes], dict]:
-        """Routines and models are not emulated: their datasets list none."""
+        """Models are not emulated: their datasets list none."""
 
         def handler(req: Request, raw: bytes) -> dict:
             p = req.path_params
@@ -240,6 +240,34 @@ class Api:
             return {key: []}
 
         return handler
+
+    # ------------------------------------------------------------------ routines
+
+    def list_routines(self, req: Request, raw: bytes) -> dict:
+        p = req.path_params
+        found = self.service.routines.list(p["project"], p["dataset"])
+        page, token = _paginate(found, dict(req.query_params))
+        out: dict[str, Any] = {"routines": page}
+        if token:
+            out["nextPageToken"] = token
+        return out
+
+    def insert_routine(self, req: Request, raw: bytes) -> dict:
+        p = req.path_params
+        return self.service.routines.insert(p["project"], p["dataset"], _object_body(raw))[0]
+
+    def get_routine(self, req: Request, raw: bytes) -> dict:
+        p = req.path_params
+        return self.service.routines.get(p["project"], p["dataset"], p["routine"])
+
+    def update_routine(self, req: Request, raw: bytes) -> dict:
+        p = req.path_params
+        return self.service.routines.update(p["project"], p["dataset"], p["routine"],
+                                            _object_body(raw), req.headers.get("if-match"))  # fmt: skip
+
+    def delete_routine(self, req: Request, raw: bytes) -> None:
+        p = req.path_params
+        self.service.routines.delete(p["project"], p["dataset"], p["routine"])
 
     # ------------------------------------------------------------------ tables
 
@@ -435,6 +463,7 @@ def build_app(
     api = Api(service, max_query_seconds)
     ds = API + "/projects/{project}/datasets/{dataset}"
     tb = ds + "/tables/{table}"
+    rt = ds + "/routines/{routine}"
     routes = [
         Route(API + "/projects", _endpoint(api.list_projects), methods=["GET"]),
         Route(API + "/projects/{project}/datasets", _endpoint(api.list_datasets), methods=["GET"]),
@@ -443,7 +472,11 @@ def build_app(
         Route(ds, _endpoint(api.patch_dataset), methods=["PATCH", "PUT"]),
         Route(ds, _endpoint(api.delete_dataset), methods=["DELETE"]),
         Route(ds + "/tables", _endpoint(api.list_tables), methods=["GET"]),
-        Route(ds + "/routines", _endpoint(api.empty_list("routines")), methods=["GET"]),
+        Route(ds + "/routines", _endpoint(api.list_routines), methods=["GET"]),
+        Route(ds + "/routines", _endpoint(api.insert_routine), methods=["POST"]),
+        Route(rt, _endpoint(api.get_routine), methods=["GET"]),
+        Route(rt, _endpoint(api.update_routine), methods=["PUT"]),
+        Route(rt, _endpoint(api.delete_routine), methods=["DELETE"]),
         Route(ds + "/models", _endpoint(api.empty_list("models")), methods=["GET"]),
         Route(API + "/projects/{project}/serviceAccount", _endpoint(api.service_account), methods=["GET"]),
         Route(ds + "/tables", _endpoint(api.insert_table), methods=["POST"]),

@@ -10,6 +10,7 @@ from .errors import BigQueryError, Invalid, expect_dict
 from .gcs import CloudStorage
 from .pages import read_page, ts_format_from
 from .query import QueryEngine
+from .routines import RoutineStore
 from .storage import Storage
 
 
@@ -28,7 +29,8 @@ class BigQueryService:
         self.gcs = CloudStorage(storage_endpoint) if storage_endpoint else None
         self.storage = Storage(data_dir)
         self.catalog = Catalog(self.storage, default_project)
-        self.engine = QueryEngine(self.catalog, self.storage, self.gcs)
+        self.routines = RoutineStore(self.catalog)
+        self.engine = QueryEngine(self.catalog, self.storage, self.gcs, self.routines)
         self.appender = Appender(self.catalog, self.storage, insert_id_window)
         self.base_url = ""
 

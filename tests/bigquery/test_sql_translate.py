@@ -1285,10 +1285,11 @@ def test_syntax_error_message():
     "sql, construct",
     [
         ("SELECT 1; SELECT 2", "multi-statement script"),
-        ("CREATE TEMP TABLE x (a INT64)", "CREATE TEMP TABLE"),
+        ("CREATE TEMP VIEW x AS SELECT 1", "CREATE TEMP VIEW"),
         ("CREATE MATERIALIZED VIEW ds.mv AS SELECT 1", "CREATE MATERIALIZED VIEW"),
         ("CREATE SCHEMA ds2", "CREATE SCHEMA"),
-        ("CREATE FUNCTION f(x INT64) AS (x + 1)", "CREATE FUNCTION"),
+        ("CREATE AGGREGATE FUNCTION ds.f(x INT64) AS (SUM(x))", "CREATE AGGREGATE FUNCTION"),
+        ("CREATE FUNCTION ds.f(x STRING) RETURNS STRING LANGUAGE python AS 'x'", "LANGUAGE"),
         ("ALTER TABLE ds.events ADD COLUMN z INT64", "ALTER"),
         ("SELECT * FROM ds.events FOR SYSTEM_TIME AS OF CURRENT_TIMESTAMP()", "FOR SYSTEM_TIME"),
         ("SELECT * FROM `ds.events_*`", "wildcard table"),

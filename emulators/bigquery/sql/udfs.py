@@ -22,7 +22,7 @@ import unicodedata
 from collections.abc import Callable
 from typing import Any
 
-from . import format_udfs, json_udfs
+from . import format_udfs, json_udfs, jsudf
 from .farmhash import fingerprint64
 
 _MASK = (1 << 64) - 1
@@ -811,6 +811,7 @@ def register(con: Any) -> None:
             name, _none_in_none_out(function) if nulls == "special" else function, params,
             returns, null_handling=nulls, side_effects=False,
         )  # fmt: skip
+    jsudf.register(con)  # bq_js_call: JavaScript UDFs
 
 
 def _none_in_none_out(function: Callable[[Any], Any]) -> Callable[[Any], Any]:
