@@ -15,16 +15,23 @@ class StackError(RuntimeError):
 
 @dataclass(frozen=True)
 class Endpoints:
-    """Where the emulators listen: ``host:port`` for Pub/Sub, a URL for BigQuery."""
+    """Where the emulators listen: ``host:port`` for Pub/Sub, a URL for BigQuery; and, when the
+    harness file runs them, the ingestion edge: the REST edge's URL and the MQTT broker's
+    ``mqtt://HOST:PORT``."""
 
     pubsub: str
     bigquery: str
+    ingest: str | None = None
+    mqtt: str | None = None
 
-    VARIABLES = ("PUBSUB_EMULATOR_HOST", "BIGQUERY_EMULATOR_HOST")
+    VARIABLES = ("PUBSUB_EMULATOR_HOST", "BIGQUERY_EMULATOR_HOST", "INGEST_URL", "MQTT_BROKER_URL")
 
     def env(self) -> dict[str, str]:
-        """The environment variables Google's clients (and our pipeline) honour."""
-        return {"PUBSUB_EMULATOR_HOST": self.pubsub, "BIGQUERY_EMULATOR_HOST": self.bigquery}
+        """The environment variables Google's clients (and our pipeline) honour, and where
+        producers send events (``INGEST_URL``, ``MQTT_BROKER_URL``) when the edge runs."""
+        found = {"PUBSUB_EMULATOR_HOST": self.pubsub, "BIGQUERY_EMULATOR_HOST": self.bigquery,
+                 "INGEST_URL": self.ingest, "MQTT_BROKER_URL": self.mqtt}
+        return {name: value for name, value in found.items() if value is not None}
 
     def export_lines(self) -> str:
         """``export`` lines, like ``gcloud beta emulators pubsub env-init``."""
@@ -36,13 +43,19 @@ class Endpoints:
         return f"unset {' '.join(cls.VARIABLES)}\n"
 
     def unanswered(self) -> dict[str, str]:
-        """``{"pubsub"|"bigquery": why}`` for each emulator that does not answer now."""
+        """``{"pubsub"|"bigquery"|"ingest"|"mqtt": why}`` for each server that does not answer
+        now (the edge's only when it runs)."""
         why = {"pubsub": pubsub_answers(self.pubsub), "bigquery": bigquery_answers(self.bigquery)}
+        if self.ingest:
+            why["ingest"] = http_answers(f"{self.ingest}/healthz")
+        if self.mqtt:
+            why["mqtt"] = pubsub_answers(self.mqtt.removeprefix("mqtt://"))
         return {name: reason for name, reason in why.items() if reason}
 
 
 def pubsub_answers(address: str, timeout: float = 1.0) -> str | None:
-    """None when something accepts TCP connections at ``host:port``, else why not."""
+    """None when something accepts TCP connections at ``host:port``, else why not (gRPC and
+    MQTT alike)."""
     host, _, port = address.rpartition(":")
     try:
         with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout):
@@ -52,9 +65,14 @@ def pubsub_answers(address: str, timeout: float = 1.0) -> str | None:
 
 
 def bigquery_answers(url: str, timeout: float = 2.0) -> str | None:
-    """None when an HTTP server answers at ``url``, else why not."""
+    """None when the BigQuery API answers at ``url``, else why not."""
+    return http_answers(f"{url.rstrip('/')}/bigquery/v2/projects", timeout)
+
+
+def http_answers(url: str, timeout: float = 2.0) -> str | None:
+    """None when an HTTP server answers ``url``, else why not."""
     try:
-        with urllib.request.urlopen(f"{url.rstrip('/')}/bigquery/v2/projects", timeout=timeout):
+        with urllib.request.urlopen(url, timeout=timeout):
             pass
     except urllib.error.HTTPError:
         return None  # an HTTP answer, whatever it says, means a server is there
