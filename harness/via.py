@@ -108,6 +108,7 @@ class Mqtt:
         self.host, self.port, self.pattern = where.hostname, where.port or 1883, topic_pattern
         self.clients: dict = {}
         self.unacked: set[tuple[str, int]] = set()
+        self.early: set[tuple[str, int]] = set()  # PUBACKs that came before publish() returned
         self.lock = threading.Lock()
         self.accepted, self.refused = 0, Counter()
 
@@ -121,9 +122,7 @@ class Mqtt:
 
             def on_publish(_client, _userdata, mid, _reason_code, _properties):
                 with self.lock:
-                    if (device, mid) in self.unacked:
-                        self.unacked.discard((device, mid))
-                        self.accepted += 1
+                    self._acked((device, mid))
 
             client.on_publish = on_publish
             client.connect(self.host, self.port)
@@ -131,12 +130,25 @@ class Mqtt:
             self.clients[device] = client
         return self.clients[device]
 
+    def _acked(self, key: tuple[str, int]) -> None:
+        if key in self.unacked:
+            self.unacked.discard(key)
+            self.accepted += 1
+        else:
+            self.early.add(key)
+
     def send(self, payload: bytes) -> None:
         device = device_of(payload)
-        client = self._client(device)
-        with self.lock:  # on_publish may run before publish() returns the mid
-            info = client.publish(self.pattern.format(device), payload, qos=1)
-            self.unacked.add((device, info.mid))
+        # Not under self.lock: paho calls on_publish holding its own mutex, which publish()
+        # takes too; one lock held across both orders would deadlock.
+        info = self._client(device).publish(self.pattern.format(device), payload, qos=1)
+        key = (device, info.mid)
+        with self.lock:
+            if key in self.early:
+                self.early.discard(key)
+                self.accepted += 1
+            else:
+                self.unacked.add(key)
 
     def finish(self, timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout

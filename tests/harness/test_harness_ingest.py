@@ -5,6 +5,7 @@ like every section), ``up`` starting the REST edge and the MQTT broker + bridge 
 import json
 import os
 import socket
+import subprocess
 import textwrap
 import time
 import uuid
@@ -228,8 +229,11 @@ def _pull(subscriber, subscription: str, count: int, timeout: float = 30) -> lis
     ("mqtt", "sent via mqtt"),
 ])
 def test_the_demo_sends_through_the_edge(how, line):
-    done = run("harness.demo", "--events", "60", "--rate", "0", "--via", how, "--timeout", "120",
-               timeout=280)
+    try:
+        done = run("harness.demo", "--events", "60", "--rate", "0", "--via", how, "--timeout",
+                   "120", timeout=280)
+    except subprocess.TimeoutExpired as exc:
+        pytest.fail(f"the demo did not finish: {exc.stdout!r} {exc.stderr!r}")
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert line in done.stdout
     assert "OK: published 60 == written" in done.stdout
