@@ -29,7 +29,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from emulators.cli import port
+from emulators.cli import port as port_number
 from harness.config import (
     STATE_DIR_NAME,
     ConfigError,
@@ -42,9 +42,10 @@ from harness.edge import NAMES as EDGE_NAMES
 from harness.stack import BACKENDS, ROOT, Endpoints, Stack, StackError
 
 DEFAULT_HOST = "127.0.0.1"
-DEFAULT_PORTS = {"pubsub": 8085, "bigquery": 9050,  # gcloud's Pub/Sub port, goccy's BigQuery port
-                 **EDGE_PORTS}
-EMULATORS = ("pubsub", "bigquery")
+# gcloud's Pub/Sub port, goccy's BigQuery port, gcp-storage-emulator's (our Cloud Storage base),
+# and the ingestion edge's (harness/edge.py)
+DEFAULT_PORTS = {"pubsub": 8085, "bigquery": 9050, "storage": 9023, **EDGE_PORTS}
+EMULATORS = ("pubsub", "bigquery", "storage")
 SERVERS = (*EMULATORS, *EDGE_NAMES.values())  # what `logs` can name
 
 
@@ -85,10 +86,6 @@ def _port(args, section: dict, name: str) -> tuple[int, bool]:
     if configured is not None:
         return configured, False
     return DEFAULT_PORTS[name], True
-
-
-def _endpoints(state: dict) -> Endpoints:
-    return Endpoints(state["pubsub"], state["bigquery"], state.get("ingest"), state.get("mqtt"))
 
 
 def _edge_wanted(args, config: HarnessConfig) -> tuple[bool, bool]:
@@ -132,6 +129,40 @@ def _start_edge(args, config: HarnessConfig, endpoints: Endpoints, state_dir: Pa
     ).start(rest, mqtt)
 
 
+def _environment(name: str, project: str | None):
+    """The deploy spec ``environments/NAME.toml``, checked before anything starts."""
+    from deploy import spec as specs
+
+    try:
+        environment = specs.load(name, project=project)
+    except specs.SpecError as exc:
+        raise StackError(" ".join(exc.errors)) from None
+    if environment.target != "emulators":
+        raise StackError(
+            f"environment '{name}' targets Google Cloud; `up --env` provisions only an emulator "
+            "environment (Google Cloud: python -m deploy plan/apply with --project and the flag)"
+        )
+    return environment
+
+
+def _apply_environment(environment, endpoints: Endpoints) -> None:
+    """``python -m deploy apply`` of ``environment`` on the emulators just started: the code
+    path staging and production are provisioned with."""
+    from deploy.clients import Clients
+    from deploy.plan import DeployError, apply
+
+    clients = Clients.for_emulators(environment.project, endpoints.pubsub, endpoints.bigquery,
+                                    endpoints.storage or None)
+    try:
+        done = apply(environment, clients)
+    except DeployError as exc:
+        raise StackError(f"provisioning environment {environment.name} failed: {exc}") from None
+    finally:
+        clients.close()
+    print(f"provisioned environment {environment.name} (project {environment.project}) from "
+          f"{', '.join(map(str, environment.files))}: {len(done.changes)} changes", file=sys.stderr)
+
+
 def _host_port(value: str) -> tuple[str, int]:
     host, sep, port = value.rpartition(":")
     if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
@@ -147,6 +178,7 @@ def cmd_up(args) -> int:
     config = HarnessConfig.load(args.config, project=args.project)
     seeds = read_seeds(config, args.seed)
     rest, mqtt = _edge_wanted(args, config)
+    environment = _environment(args.env, args.project) if args.env else None
     state_dir = Path(args.state_dir)
     _prepare_state_dir(state_dir)
     if _state_file(state_dir).exists():
@@ -160,14 +192,12 @@ def cmd_up(args) -> int:
               f"{_state_file(state_dir)} is gone; starting a new one", file=sys.stderr)
     if args.host_port:
         args.host, args.pubsub_port = args.host_port
-    pubsub_port, pubsub_fallback = _port(args, config.emulators, "pubsub")
-    bigquery_port, bigquery_fallback = _port(args, config.emulators, "bigquery")
+    ports = {name: _port(args, config.emulators, name) for name in EMULATORS}
     stack = Stack(
         backend=args.backend, run_dir=state_dir, data_dir=args.data_dir,
         host=args.host or config.emulators.get("host", DEFAULT_HOST),
-        pubsub_port=pubsub_port, bigquery_port=bigquery_port,
-        free_port_fallback=tuple(n for n, ok in (("pubsub", pubsub_fallback),
-                                                 ("bigquery", bigquery_fallback)) if ok),
+        **{f"{name}_port": port for name, (port, _) in ports.items()},
+        free_port_fallback=tuple(name for name, (_, fallback) in ports.items() if fallback),
     )
     edge = None
     try:
@@ -176,21 +206,25 @@ def cmd_up(args) -> int:
             "backend": args.backend,
             "pubsub": endpoints.pubsub,
             "bigquery": endpoints.bigquery,
+            "storage": endpoints.storage,
             "pids": [p.process.pid for p in stack.processes],
             "logs": [str(p.log_path) for p in stack.processes],
             "names": [p.name for p in stack.processes],  # in the order of pids and logs
-            "project": config.project,
-            "config": str(config.path),
+            "project": environment.project if environment else config.project,
+            "config": str(environment.files[-1]) if environment else str(config.path),
             "started": datetime.now(UTC).isoformat(timespec="seconds"),
         }
         _state_file(state_dir).write_text(json.dumps(state, indent=2))
         for note in stack.notes:
             print(f"note: {note}", file=sys.stderr)
-        if not args.no_provision:
+        if environment is not None and not args.no_provision:
+            _apply_environment(environment, endpoints)
+        elif not args.no_provision:
             publisher, subscriber = clients.publisher(endpoints), clients.subscriber(endpoints)
             bigquery = clients.bigquery(endpoints, config.project)
+            gcs = clients.storage(endpoints, config.project) if endpoints.storage else None
             try:
-                seeded = provision(config, publisher, subscriber, bigquery, seeds)
+                seeded = provision(config, publisher, subscriber, bigquery, seeds, gcs)
             finally:
                 subscriber.close()
                 publisher.transport.close()
@@ -248,6 +282,11 @@ def cmd_down(args) -> int:
     return 0
 
 
+def _endpoints(state: dict) -> Endpoints:
+    return Endpoints(state["pubsub"], state["bigquery"], state.get("storage", ""),
+                     ingest=state.get("ingest"), mqtt=state.get("mqtt"))
+
+
 def cmd_env(args) -> int:
     if args.unset:
         print(Endpoints.unset_lines(), end="")
@@ -274,13 +313,13 @@ def cmd_status(args) -> int:
     started = f", started {state['started']}" if state.get("started") else ""
     print(f"backend:  {state['backend']}{started}")
     # status line -> (address, process name, what it is)
-    shown = {"pubsub": (endpoints.pubsub, "pubsub", "pubsub emulator"),
-             "bigquery": (endpoints.bigquery, "bigquery", "bigquery emulator"),
-             "ingest": (endpoints.ingest, EDGE_NAMES["rest"], "REST ingestion edge"),
-             "mqtt": (endpoints.mqtt, EDGE_NAMES["broker"], "MQTT broker"),
-             "bridge": (state.get("bridge"), EDGE_NAMES["bridge"], "MQTT bridge")}
+    shown = {name: (where, name, f"{name} emulator")
+             for name, where in endpoints.addresses().items()}
+    shown.update({"ingest": (endpoints.ingest, EDGE_NAMES["rest"], "REST ingestion edge"),
+                  "mqtt": (endpoints.mqtt, EDGE_NAMES["broker"], "MQTT broker"),
+                  "bridge": (state.get("bridge"), EDGE_NAMES["bridge"], "MQTT bridge")})
     for name, (where, process_name, _) in shown.items():
-        if where is None:
+        if not where:
             continue
         process = ""
         if process_name in pids:
@@ -385,19 +424,23 @@ def parser() -> argparse.ArgumentParser:
         up.add_argument("--config", default=str(config_default),
                         help="harness file (found from the working directory upward)")
         up.add_argument("--project", default=None, help="override the harness file's project")
+        up.add_argument("--env", default=None, metavar="NAME",
+                        help="provision from the deploy spec environments/NAME.toml (an "
+                        "emulator environment, e.g. local) with python -m deploy's apply, "
+                        "instead of the harness file's resources")
         up.add_argument("--host", default=None,
                         help=f"address the emulators bind to (harness file [emulators] host, "
                         f"else {DEFAULT_HOST})")
         for emulator in EMULATORS:
             env = f"STREAMBENCH_{emulator.upper()}_PORT"
-            up.add_argument(f"--{emulator}-port", type=port, default=_env_int(env),
+            up.add_argument(f"--{emulator}-port", type=port_number, default=_env_int(env),
                             metavar="PORT",
                             help=f"{emulator} emulator port; 0 for any free one (harness file "
                             f"[emulators] {emulator}_port, else {DEFAULT_PORTS[emulator]}, or a "
                             f"free port with a note when that is taken; env {env})")
         for kind, what in (("rest", "REST ingestion edge"), ("mqtt", "MQTT broker")):
             env = f"STREAMBENCH_{kind.upper()}_PORT"
-            up.add_argument(f"--{kind}-port", type=port, default=_env_int(env), metavar="PORT",
+            up.add_argument(f"--{kind}-port", type=port_number, default=_env_int(env), metavar="PORT",
                             help=f"{what} port; 0 for any free one (harness file [ingest] "
                             f"{kind}_port, else {DEFAULT_PORTS[kind]}, or a free port with a "
                             f"note when that is taken; env {env})")
@@ -417,7 +460,7 @@ def parser() -> argparse.ArgumentParser:
     sub.add_parser("down", aliases=["stop"], parents=[common], formatter_class=_Formatter,
                    help="stop the emulators started by `up` (nothing up: says so, exit 0)")
     env = sub.add_parser("env", parents=[common], formatter_class=_Formatter,
-                         help="print export lines for PUBSUB/BIGQUERY_EMULATOR_HOST (and "
+                         help="print export lines for PUBSUB/BIGQUERY/STORAGE_EMULATOR_HOST (and "
                          "INGEST_URL, MQTT_BROKER_URL when the edge runs)")
     env.add_argument("--unset", action="store_true",
                      help="print the unset line instead: eval \"$(python -m harness env --unset)\"")

@@ -15,23 +15,28 @@ class StackError(RuntimeError):
 
 @dataclass(frozen=True)
 class Endpoints:
-    """Where the emulators listen: ``host:port`` for Pub/Sub, a URL for BigQuery; and, when the
-    harness file runs them, the ingestion edge: the REST edge's URL and the MQTT broker's
-    ``mqtt://HOST:PORT``."""
+    """Where the emulators listen: ``host:port`` for Pub/Sub, URLs for BigQuery and Cloud
+    Storage (empty when a backend runs no Cloud Storage emulator); and, when the harness file
+    runs it, the ingestion edge: the REST edge's URL and the MQTT broker's ``mqtt://HOST:PORT``."""
 
     pubsub: str
     bigquery: str
+    storage: str = ""
     ingest: str | None = None
     mqtt: str | None = None
 
-    VARIABLES = ("PUBSUB_EMULATOR_HOST", "BIGQUERY_EMULATOR_HOST", "INGEST_URL", "MQTT_BROKER_URL")
+    VARIABLES = ("PUBSUB_EMULATOR_HOST", "BIGQUERY_EMULATOR_HOST", "STORAGE_EMULATOR_HOST",
+                 "INGEST_URL", "MQTT_BROKER_URL")
 
     def env(self) -> dict[str, str]:
         """The environment variables Google's clients (and our pipeline) honour, and where
         producers send events (``INGEST_URL``, ``MQTT_BROKER_URL``) when the edge runs."""
-        found = {"PUBSUB_EMULATOR_HOST": self.pubsub, "BIGQUERY_EMULATOR_HOST": self.bigquery,
-                 "INGEST_URL": self.ingest, "MQTT_BROKER_URL": self.mqtt}
-        return {name: value for name, value in found.items() if value is not None}
+        env = {"PUBSUB_EMULATOR_HOST": self.pubsub, "BIGQUERY_EMULATOR_HOST": self.bigquery}
+        for name, value in (("STORAGE_EMULATOR_HOST", self.storage), ("INGEST_URL", self.ingest),
+                            ("MQTT_BROKER_URL", self.mqtt)):
+            if value:
+                env[name] = value
+        return env
 
     def export_lines(self) -> str:
         """``export`` lines, like ``gcloud beta emulators pubsub env-init``."""
@@ -42,10 +47,18 @@ class Endpoints:
         """The ``unset`` line that undoes :meth:`export_lines`."""
         return f"unset {' '.join(cls.VARIABLES)}\n"
 
+    def addresses(self) -> dict[str, str]:
+        """``{emulator: where it listens}`` for the emulators this stack runs."""
+        where = {"pubsub": self.pubsub, "bigquery": self.bigquery, "storage": self.storage}
+        return {name: address for name, address in where.items() if address}
+
     def unanswered(self) -> dict[str, str]:
-        """``{"pubsub"|"bigquery"|"ingest"|"mqtt": why}`` for each server that does not answer
-        now (the edge's only when it runs)."""
-        why = {"pubsub": pubsub_answers(self.pubsub), "bigquery": bigquery_answers(self.bigquery)}
+        """``{"pubsub"|"bigquery"|"storage"|"ingest"|"mqtt": why}`` for each server that does
+        not answer now (storage and the edge only when they run)."""
+        why = {"pubsub": pubsub_answers(self.pubsub),
+               "bigquery": http_answers(f"{self.bigquery}/bigquery/v2/projects")}
+        if self.storage:
+            why["storage"] = http_answers(f"{self.storage}/storage/v1/b?project=health-check")
         if self.ingest:
             why["ingest"] = http_answers(f"{self.ingest}/healthz")
         if self.mqtt:
@@ -64,13 +77,8 @@ def pubsub_answers(address: str, timeout: float = 1.0) -> str | None:
         return _reason(exc)
 
 
-def bigquery_answers(url: str, timeout: float = 2.0) -> str | None:
-    """None when the BigQuery API answers at ``url``, else why not."""
-    return http_answers(f"{url.rstrip('/')}/bigquery/v2/projects", timeout)
-
-
 def http_answers(url: str, timeout: float = 2.0) -> str | None:
-    """None when an HTTP server answers ``url``, else why not."""
+    """None when an HTTP server answers at ``url``, else why not."""
     try:
         with urllib.request.urlopen(url, timeout=timeout):
             pass

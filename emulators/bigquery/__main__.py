@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import socket
 import sys
 
@@ -37,6 +38,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="a job still running after this is stopped",
     )
     http_guard.add_arguments(parser)
+    parser.add_argument(
+        "--storage-endpoint",
+        type=cli.http_url,
+        default=os.environ.get("STORAGE_EMULATOR_HOST"),
+        metavar="URL",
+        help="Cloud Storage JSON API for gs:// loads, extracts and external tables "
+        "(default: $STORAGE_EMULATOR_HOST; without it gs:// URIs are an error)",
+    )
     cli.add_logging(parser, "WARNING", "INFO logs every request (method, status, latency)")
     args = parser.parse_args(argv)
     cli.check_data_dir(parser, args.data_dir)
@@ -67,7 +76,9 @@ def main(argv: list[str] | None = None) -> int:
     from .service import BigQueryService
 
     try:
-        service = BigQueryService(args.data_dir, args.project, args.insert_id_window)
+        service = BigQueryService(
+            args.data_dir, args.project, args.insert_id_window, args.storage_endpoint or None
+        )
     except Exception as exc:  # e.g. the data dir's DuckDB file is locked by another process
         print(f"bigquery emulator: cannot open storage: {exc}", file=sys.stderr)
         return 1

@@ -25,10 +25,12 @@ from .alter import ALTER_TABLE, run_alter
 from .catalog import Catalog, Table
 from .destinations import existing_destination, new_destination
 from .errors import BigQueryError, Duplicate, Invalid, InvalidQuery, NotFound, expect_dict
+from .external import read_external
+from .gcs import CloudStorage
 from .identifiers import columns as column_list
 from .identifiers import ident
 from .params import parameter_types, query_parameters
-from .storage import Storage, execute, executemany, relation
+from .storage import Column, Storage, execute, executemany, registered, relation
 from .types import duckdb_to_bq_field
 
 MAX_QUERY_CHARS = 1024 * 1024  # BigQuery's limit on the text of a GoogleSQL query
@@ -176,11 +178,24 @@ class QueryContext:
         self.execute(f"CREATE OR REPLACE TEMP TABLE {ident(name)} AS {select_sql}", params)
         self._temp[name] = "TABLE"
 
-    def temp_snapshot(self, name: str, columns: list, rows: list[tuple]) -> None:
-        """A temporary table of given columns and rows (an INFORMATION_SCHEMA snapshot)."""
+    def _temp_columns(self, name: str, columns: list[Column]) -> None:
         defs = ", ".join(c.sql() for c in columns)
         self.execute(f"CREATE OR REPLACE TEMP TABLE {ident(name)} ({defs})")
         self._temp[name] = "TABLE"
+
+    def temp_rows(self, name: str, schema: list[dict], arrow: Any) -> None:
+        """A temporary table of ``schema`` holding the rows of an Arrow table (an external
+        table's objects), converted to the columns' DuckDB types on the way in."""
+        self._temp_columns(name, [Column.of(f) for f in schema])
+        cols = column_list(f["name"] for f in schema)
+        source = f"{name}_rows"
+        with self._statement(), registered(self.cursor, source, arrow):
+            execute(self.cursor,
+                    f"INSERT INTO {ident(name)} ({cols}) SELECT {cols} FROM {ident(source)}")  # fmt: skip
+
+    def temp_snapshot(self, name: str, columns: list, rows: list[tuple]) -> None:
+        """A temporary table of given columns and rows (an INFORMATION_SCHEMA snapshot)."""
+        self._temp_columns(name, columns)
         if rows:
             marks = ", ".join("?" for _ in columns)
             with self._statement():
@@ -194,11 +209,13 @@ class QueryContext:
 
 
 class QueryEngine:
-    """Translates and runs BigQuery statements against the catalog and storage."""
+    """Translates and runs BigQuery statements against the catalog and storage; external
+    tables are read through ``gcs`` (None: naming one is an error saying so)."""
 
-    def __init__(self, catalog: Catalog, storage: Storage):
+    def __init__(self, catalog: Catalog, storage: Storage, gcs: CloudStorage | None = None):
         self.catalog = catalog
         self.storage = storage
+        self.gcs = gcs
         self._cache: OrderedDict[tuple, tuple[Any, list[Table]]] = OrderedDict()
         self._cache_lock = threading.Lock()
 
@@ -264,7 +281,19 @@ class QueryEngine:
         ctx.referenced.append(table)
         if table.type == "VIEW":
             self._view(ctx, table)
+        elif table.type == "EXTERNAL":
+            return self._external(ctx, table)
         return ident(table.storage_name)
+
+    def _external(self, ctx: QueryContext, table: Table) -> str:
+        """An external table's objects as they are now, in a temporary table of the context."""
+        ctx.cacheable = False  # read anew by every statement
+        schema, rows = read_external(self.gcs, table)
+        if not table.schema:  # detected on the first query; kept, so tables.get shows it
+            self.catalog.update_table(table, {"schema": {"fields": schema}}, replace=False)
+        name = ctx.temp_name("_emulator_external")
+        ctx.temp_rows(name, schema, rows)
+        return ident(name)
 
     def _information_schema(
         self, ctx: QueryContext, project: str, dataset_id: str | None, view: str
@@ -403,6 +432,11 @@ class QueryEngine:
             if dry_run:
                 return QueryOutcome(kind)
             table = self.catalog.find_table(*st.target) if st.target else None
+            if table is not None and table.type == "EXTERNAL":
+                raise InvalidQuery(
+                    f"{kind} over table {table.project}.{table.dataset_id}.{table.table_id} is "
+                    "not supported: it is an external table (its rows live in Cloud Storage)."
+                )
             lock = (
                 self.storage.write_lock(table.storage_name) if table else contextlib.nullcontext()
             )

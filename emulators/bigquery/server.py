@@ -36,7 +36,7 @@ from .errors import (
 from .jobs import JobManager
 from .pages import decode_page_token, encode_page_token, int_param
 from .service import BigQueryService
-from .types import json_depth
+from .types import json_depth, lone_surrogate
 from .uploads import MAX_UPLOAD_BYTES, ResumableUploads, split_multipart
 
 log = logging.getLogger("emulators.bigquery")
@@ -63,6 +63,11 @@ def _json_body(raw: bytes, *, check_depth: bool = True) -> Any:
         raise ParseError(f"Invalid JSON payload received. {exc}") from None
     except RecursionError:
         raise _too_deep() from None
+    if lone_surrogate(raw, body):
+        raise ParseError(
+            "Invalid JSON payload received. A \\u escape is a lone surrogate, not a "
+            "Unicode character."
+        )
     if check_depth and (raw.count(b"[") + raw.count(b"{") > MAX_BODY_DEPTH):
         if json_depth(body) > MAX_BODY_DEPTH:
             raise _too_deep()
@@ -137,6 +142,7 @@ class Api:
             service.storage,
             service.engine,
             service.appender,
+            service.gcs,
             base_url=service.base_url,
             max_query_seconds=max_query_seconds,
         )

@@ -505,6 +505,21 @@ def _too_deep() -> str:
     return f"Invalid JSON value: nesting depth exceeds the maximum of {MAX_JSON_DEPTH}."
 
 
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
+def lone_surrogate(raw: bytes, value: Any) -> bool:
+    """Whether ``value``, parsed from the JSON text ``raw``, holds a lone surrogate: JSON lets
+    ``\\ud800`` stand alone, but it is no Unicode character and nothing can encode it back."""
+    if not _SURROGATE_ESCAPE.search(raw):  # the cheap test first: every such value needs one
+        return False
+    try:
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
 def json_depth(value: Any) -> int:
     """Nesting depth of a parsed JSON value (a scalar is 0), without recursion."""
     deepest = 0
@@ -592,6 +607,13 @@ def arrow_type(field: dict) -> Any:
     if field.get("mode") == "REPEATED":
         return pa.list_(base)
     return base
+
+
+def arrow_schema(fields: list[dict]) -> Any:
+    """pyarrow schema of rows parsed for ``fields`` (appends, external tables' rows)."""
+    import pyarrow as pa
+
+    return pa.schema([pa.field(f["name"], arrow_type(f)) for f in fields])
 
 
 # ------------------------------------------------------------ output encoding (Python -> wire)
