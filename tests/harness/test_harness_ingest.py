@@ -3,7 +3,6 @@ like every section), ``up`` starting the REST edge and the MQTT broker + bridge 
 ``env``/``status``/``logs``/``down`` knowing them, and the demo sending through them."""
 
 import json
-import os
 import socket
 import subprocess
 import textwrap
@@ -12,6 +11,7 @@ import uuid
 
 import pytest
 
+from harness.cli import _alive
 from harness.config import ConfigError, HarnessConfig
 from tests.support.cli import exports, harness, one_sentence, run
 
@@ -204,10 +204,9 @@ def test_up_runs_the_edge_and_events_reach_pubsub_through_it(edge_stack):
     down = harness("down", cwd=directory)
     assert down.returncode == 0, down.stderr
     deadline = time.monotonic() + 20
-    while any(os.path.exists(f"/proc/{pid}") for pid in pids.values()) and \
-            time.monotonic() < deadline:
+    while any(_alive(pid) for pid in pids.values()) and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert not [name for name, pid in pids.items() if os.path.exists(f"/proc/{pid}")]
+    assert not [name for name, pid in pids.items() if _alive(pid)]
 
 
 def _pull(subscriber, subscription: str, count: int, timeout: float = 30) -> list:
