@@ -16,19 +16,26 @@ class StackError(RuntimeError):
 @dataclass(frozen=True)
 class Endpoints:
     """Where the emulators listen: ``host:port`` for Pub/Sub, URLs for BigQuery and Cloud
-    Storage (empty when a backend runs no Cloud Storage emulator)."""
+    Storage (empty when a backend runs no Cloud Storage emulator); and, when the harness file
+    runs it, the ingestion edge: the REST edge's URL and the MQTT broker's ``mqtt://HOST:PORT``."""
 
     pubsub: str
     bigquery: str
     storage: str = ""
+    ingest: str | None = None
+    mqtt: str | None = None
 
-    VARIABLES = ("PUBSUB_EMULATOR_HOST", "BIGQUERY_EMULATOR_HOST", "STORAGE_EMULATOR_HOST")
+    VARIABLES = ("PUBSUB_EMULATOR_HOST", "BIGQUERY_EMULATOR_HOST", "STORAGE_EMULATOR_HOST",
+                 "INGEST_URL", "MQTT_BROKER_URL")
 
     def env(self) -> dict[str, str]:
-        """The environment variables Google's clients (and our pipeline) honour."""
+        """The environment variables Google's clients (and our pipeline) honour, and where
+        producers send events (``INGEST_URL``, ``MQTT_BROKER_URL``) when the edge runs."""
         env = {"PUBSUB_EMULATOR_HOST": self.pubsub, "BIGQUERY_EMULATOR_HOST": self.bigquery}
-        if self.storage:
-            env["STORAGE_EMULATOR_HOST"] = self.storage
+        for name, value in (("STORAGE_EMULATOR_HOST", self.storage), ("INGEST_URL", self.ingest),
+                            ("MQTT_BROKER_URL", self.mqtt)):
+            if value:
+                env[name] = value
         return env
 
     def export_lines(self) -> str:
@@ -46,16 +53,22 @@ class Endpoints:
         return {name: address for name, address in where.items() if address}
 
     def unanswered(self) -> dict[str, str]:
-        """``{"pubsub"|"bigquery"|"storage": why}`` for each emulator that does not answer now."""
+        """``{"pubsub"|"bigquery"|"storage"|"ingest"|"mqtt": why}`` for each server that does
+        not answer now (storage and the edge only when they run)."""
         why = {"pubsub": pubsub_answers(self.pubsub),
                "bigquery": http_answers(f"{self.bigquery}/bigquery/v2/projects")}
         if self.storage:
             why["storage"] = http_answers(f"{self.storage}/storage/v1/b?project=health-check")
+        if self.ingest:
+            why["ingest"] = http_answers(f"{self.ingest}/healthz")
+        if self.mqtt:
+            why["mqtt"] = pubsub_answers(self.mqtt.removeprefix("mqtt://"))
         return {name: reason for name, reason in why.items() if reason}
 
 
 def pubsub_answers(address: str, timeout: float = 1.0) -> str | None:
-    """None when something accepts TCP connections at ``host:port``, else why not."""
+    """None when something accepts TCP connections at ``host:port``, else why not (gRPC and
+    MQTT alike)."""
     host, _, port = address.rpartition(":")
     try:
         with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout):
