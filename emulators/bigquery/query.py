@@ -267,6 +267,7 @@ class QueryContext:
     def close(self) -> None:
         """Drop the temporary objects, so the connection goes back to the pool clean (an open
         transaction is rolled back, as BigQuery does when a script ends inside one)."""
+        self.stop.detach()  # the work is done: a late time cap must not interrupt the cleanup
         if self.in_transaction:
             self.end(commit=False)
         self.scope.close()
@@ -533,11 +534,12 @@ class QueryEngine:
                 raise NotFound(
                     f"Not found: Table {table.project}:{table.dataset_id}.{table.table_id}"
                 )
-        total_bytes = sum(
-            self.storage.count_rows(t.storage_name, ctx.cursor) * max(len(t.schema), 1) * 8
-            for t in {id(t): t for t in ctx.referenced}.values()
-            if t.type == "TABLE"
-        )
+        with ctx._statement():  # a statement too: the time cap may interrupt it
+            total_bytes = sum(
+                self.storage.count_rows(t.storage_name, ctx.cursor) * max(len(t.schema), 1) * 8
+                for t in {id(t): t for t in ctx.referenced}.values()
+                if t.type == "TABLE"
+            )
         outcome = self._execute(ctx, statement, sql, config, dry_run)
         outcome.total_bytes = total_bytes
         return outcome
@@ -610,11 +612,13 @@ class QueryEngine:
             config.get("writeDisposition") or "WRITE_EMPTY",
             config.get("createDisposition") or "CREATE_IF_NEEDED",
         )
+        with ctx._statement():
+            total_rows = self.storage.count_rows(table.storage_name, ctx.cursor)
         return QueryOutcome(
             "SELECT",
             schema=table.schema,
             result_name=table.storage_name,
-            total_rows=self.storage.count_rows(table.storage_name, ctx.cursor),
+            total_rows=total_rows,
             destination={
                 "projectId": table.project,
                 "datasetId": table.dataset_id,
