@@ -55,7 +55,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--storage-endpoint",
         type=cli.http_url,
-        default=os.environ.get("STORAGE_EMULATOR_HOST"),
+        default=os.environ.get("STORAGE_EMULATOR_HOST") or None,  # set but empty: unset
         metavar="URL",
         help="Cloud Storage JSON API for gs:// loads, extracts and external tables "
         "(default: $STORAGE_EMULATOR_HOST; without it gs:// URIs are an error)",
