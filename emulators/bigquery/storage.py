@@ -130,6 +130,7 @@ class Storage:
         ):
             execute(self.con, sql)
         self.persistent = bool(data_dir)  # insertIds outlive a restart, like the rows they guard
+        self.data_dir = data_dir
         self._seq = 0
         self._pool: list[Any] = []
         self._pool_lock = threading.Lock()
