@@ -11,7 +11,6 @@ from typing import Any
 
 from emulators.pubsub.durations import seconds
 
-
 # Upper bounds (bytes) of the topic/message_sizes histogram; the last catches the rest.
 SIZE_BUCKETS = (64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, float("inf"))
 
