@@ -119,8 +119,13 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("down", help="stop the emulators started by `up`")
     sub.add_parser("env", help="print export lines for PUBSUB/BIGQUERY_EMULATOR_HOST")
     sub.add_parser("status", help="show the endpoints and whether they answer")
+    from harness import ops_cli
+
+    ops_cli.register(sub)  # metrics, alerts
     args = parser.parse_args(argv)
     try:
+        if hasattr(args, "run"):
+            return args.run(args)
         return {"up": cmd_up, "down": cmd_down, "env": cmd_env, "status": cmd_status}[
             args.command
         ](args)

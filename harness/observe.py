@@ -1,0 +1,212 @@
+"""Sampling the running stack as a time series, and watching it with the alert rules.
+
+:class:`Observer` takes one :class:`ops.samples.Snapshot` per call: both emulators'
+``/_emulator/metrics`` (Cloud Monitoring's Pub/Sub and BigQuery metrics), and, while a pipeline
+runs under the harness, what Dataflow would report for it under Cloud Monitoring's names: its
+Beam counters as ``dataflow.googleapis.com/job/user_counter``, ``job/system_lag`` measured from
+the rows (the p99 publish-to-BigQuery lag of the rows written since the last sample, or the
+oldest unacked message's age when that is larger), ``job/is_failed`` and the memory of the
+process running it. An emulator that does not answer contributes nothing to the snapshot (the
+``emulator-down`` rule notices). :class:`AlertWatch` samples in the background, evaluates
+``ops/alerts.toml`` and notifies.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import statistics
+import threading
+import time
+from collections.abc import Callable
+from datetime import datetime, timezone
+
+from harness.endpoints import Endpoints
+from harness.provision import HarnessConfig
+from ops.samples import Sample, Snapshot, TimeSeries, parse, series_name
+
+log = logging.getLogger("harness.observe")
+LOCAL_JOB = "events-pipeline-local"
+
+
+def rule_variables(config: HarnessConfig, webhook: str = "", job_name: str = LOCAL_JOB) -> dict:
+    """The ``${...}`` of ``ops/alerts.toml`` for a stack provisioned from ``config``."""
+    pipe = config.pipeline
+    dataset, events_table = pipe["output_table"].split(".", 1)
+    return {
+        "project": config.project,
+        "subscription": pipe["input_subscription"],
+        "dataset": dataset,
+        "events_table": events_table,
+        "dead_letter_table": pipe["dead_letter_table"].split(".", 1)[1],
+        "job_name": job_name,
+        "alert_webhook": webhook or os.environ.get("STREAMBENCH_ALERT_WEBHOOK", ""),
+    }
+
+
+def _quantile(values: list[float], q: float) -> float:
+    if len(values) < 2:
+        return values[0]
+    return statistics.quantiles(values, n=100, method="inclusive")[int(q * 100) - 1]
+
+
+class Observer:
+    """One snapshot of the stack (and of the pipeline, if one runs) per :meth:`sample`."""
+
+    def __init__(self, endpoints: Endpoints, config: HarnessConfig, bigquery=None,
+                 pipeline: Callable[[], object] = lambda: None, job_name: str = LOCAL_JOB,
+                 clock: Callable[[], float] = time.monotonic, timeout: float = 2.0):
+        """``pipeline``: returns the running :class:`harness.running.PipelineRun` or None."""
+        import requests
+
+        self.endpoints = endpoints
+        self.config = config
+        self.bigquery = bigquery
+        self.pipeline = pipeline
+        self.job_name = job_name
+        self.clock = clock
+        self.timeout = timeout
+        self.http = requests.Session()
+        pipe = config.pipeline
+        self.events_table = f"{config.project}.{pipe['output_table']}"
+        self.subscription_id = pipe["input_subscription"]
+        self._since: datetime | None = None
+        self.lag_quantiles: dict[str, float] = {}  # p50/p95/p99 seconds, rows since last sample
+
+    def scrape(self, base: str) -> list[Sample]:
+        """One emulator's metrics; [] when it does not answer."""
+        try:
+            response = self.http.get(f"{base}/_emulator/metrics", timeout=self.timeout)
+            response.raise_for_status()
+            return parse(response.text)
+        except Exception as exc:  # noqa: BLE001 - a down emulator is data, not a crash
+            log.debug("no metrics from %s: %s", base, exc)
+            return []
+
+    def sample(self) -> Snapshot:
+        snapshot = Snapshot(self.clock())
+        snapshot.add(self.scrape(f"http://{self.endpoints.pubsub}"))
+        snapshot.add(self.scrape(self.endpoints.bigquery))
+        run = self.pipeline()
+        if run is not None and getattr(run, "result", None) is not None:
+            snapshot.add(self._pipeline_samples(run, snapshot))
+        return snapshot
+
+    def _job_labels(self) -> dict:
+        return {"project_id": self.config.project, "job_name": self.job_name, "region": "local"}
+
+    def _pipeline_samples(self, run, snapshot: Snapshot) -> list[Sample]:
+        from emulators.exposition import resident_memory_bytes
+
+        job = self._job_labels()
+        out = []
+        try:
+            counters = run.counters()
+            state = str(run.result.state)
+        except Exception as exc:  # noqa: BLE001 - a pipeline stopping under us
+            log.debug("no pipeline metrics: %s", exc)
+            return []
+        for name, value in sorted(counters.items()):
+            out.append(Sample(series_name("dataflow.googleapis.com/job/user_counter"),
+                              {**job, "metric_name": name, "ptransform": ""}, float(value)))
+        out.append(Sample(series_name("dataflow.googleapis.com/job/is_failed"), job,
+                          1.0 if "FAILED" in state else 0.0))
+        worker = {"project_id": self.config.project, "job_id": self.job_name,
+                  "container": "python"}  # fmt: skip
+        out.append(Sample(series_name("dataflow.googleapis.com/worker/memory/bytes_used"),
+                          worker, float(resident_memory_bytes())))
+        lag = self._row_lag()
+        oldest = [s.value for s in snapshot.matching(
+            series_name("pubsub.googleapis.com/subscription/oldest_unacked_message_age"),
+            {"subscription_id": self.subscription_id})]  # fmt: skip
+        system_lag = max([lag or 0.0, *oldest])
+        out.append(Sample(series_name("dataflow.googleapis.com/job/system_lag"), job, system_lag))
+        for q, value in self.lag_quantiles.items():
+            out.append(Sample("harness_end_to_end_lag_seconds", {**job, "quantile": q}, value))
+        return out
+
+    def _row_lag(self) -> float | None:
+        """p99 lag (s) of the rows written since the last call (also keeps p50/p95)."""
+        if self.bigquery is None:
+            return None
+        from harness import traffic
+
+        since = self._since or datetime.now(timezone.utc)
+        try:
+            rows = traffic.query_rows(
+                self.bigquery,
+                f"SELECT lag_ms, processing_time FROM `{self.events_table}` "
+                f"WHERE processing_time > @since",
+                since=since,
+            )
+        except Exception as exc:  # noqa: BLE001 - BigQuery down: no lag this time
+            log.debug("no lag from rows: %s", exc)
+            return None
+        if self._since is None:
+            self._since = since
+        lags = [r["lag_ms"] / 1000 for r in rows if r["lag_ms"] is not None]
+        if rows:
+            self._since = max(r["processing_time"] for r in rows)
+        if not lags:
+            return None
+        self.lag_quantiles = {q: _quantile(lags, float(q)) for q in ("0.5", "0.95", "0.99")}
+        return self.lag_quantiles["0.99"]
+
+
+class AlertWatch:
+    """Samples every ``interval`` seconds in a background thread, evaluates the rules and
+    notifies; ``incidents`` holds every incident in order. Use as a context manager."""
+
+    def __init__(self, observer: Observer, rules, notifier=None, interval: float = 1.0):
+        from ops.evaluate import Evaluator
+
+        self.observer = observer
+        self.series = TimeSeries()
+        self.evaluator = Evaluator(rules, self.series)
+        self.notifier = notifier
+        self.interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="alert-watch", daemon=True)
+        self.lock = threading.Lock()
+
+    @property
+    def incidents(self):
+        with self.lock:
+            return list(self.evaluator.history)
+
+    def open_now(self) -> set[str]:
+        with self.lock:
+            return set(self.evaluator.open)
+
+    def step(self) -> list:
+        snapshot = self.observer.sample()
+        with self.lock:
+            self.series.append(snapshot)
+            changed = self.evaluator.evaluate(snapshot.at)
+        for incident in changed:
+            if self.notifier is not None:
+                self.notifier(incident)
+        return changed
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            started = time.monotonic()
+            try:
+                self.step()
+            except Exception:  # noqa: BLE001 - the watch must outlive any one bad sample
+                log.exception("alert evaluation failed")
+            self._stop.wait(max(0.0, self.interval - (time.monotonic() - started)))
+
+    def start(self) -> AlertWatch:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
+
+    def __enter__(self) -> AlertWatch:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()

@@ -1,0 +1,130 @@
+"""``python -m harness metrics|alerts``: the operations commands of the harness CLI (registered by
+``harness/cli.py``), against the stack ``python -m harness up`` started (or the emulators the
+``*_EMULATOR_HOST`` variables point at).
+
+    python -m harness metrics                 # every metric now, Cloud Monitoring's names
+    python -m harness metrics --watch --grep subscription   # again every second, with rates
+    python -m harness metrics --watch --json  # one JSON object per sample: a time series
+    python -m harness alerts                  # evaluate ops/alerts.toml until Ctrl-C
+    python -m harness alerts --webhook http://127.0.0.1:9000/hook --for 120
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+from harness.endpoints import Endpoints, StackError
+from harness.provision import DEFAULT_CONFIG, HarnessConfig
+
+
+def _endpoints(state_dir: str) -> Endpoints:
+    pubsub = os.environ.get("PUBSUB_EMULATOR_HOST")
+    bigquery = os.environ.get("BIGQUERY_EMULATOR_HOST")
+    if pubsub and bigquery:
+        return Endpoints(pubsub, bigquery if "://" in bigquery else f"http://{bigquery}")
+    state = Path(state_dir) / "state.json"
+    if not state.exists():
+        raise StackError("no stack is up: start one with `python -m harness up` "
+                         "(or set PUBSUB_EMULATOR_HOST and BIGQUERY_EMULATOR_HOST).")
+    saved = json.loads(state.read_text())
+    return Endpoints(saved["pubsub"], saved["bigquery"])
+
+
+def _observer(args):
+    from harness import clients
+    from harness.observe import Observer
+
+    endpoints = _endpoints(args.state_dir)
+    config = HarnessConfig.load(args.config, project=args.project)
+    return Observer(endpoints, config, clients.bigquery(endpoints, config.project)), config
+
+
+def _line(sample, rate: float | None) -> str:
+    labels = ",".join(f'{k}="{v}"' for k, v in sorted(sample.labels.items()))
+    text = f"{sample.name}{{{labels}}} {sample.value:g}"
+    return text if rate is None else f"{text}   ({rate:+.2f}/s)"
+
+
+def cmd_metrics(args) -> int:
+    observer, _ = _observer(args)
+    previous = None
+    deadline = None if args.for_seconds is None else time.monotonic() + args.for_seconds
+    while True:
+        snapshot = observer.sample()
+        if not snapshot.samples:
+            raise StackError("neither emulator answered /_emulator/metrics; is the stack up?")
+        chosen = [s for s in snapshot.samples.values() if args.grep in s.name]
+        if args.json:
+            print(json.dumps({"time": time.time(), "samples": [
+                {"metric": s.name, "labels": s.labels, "value": s.value} for s in chosen]}),
+                flush=True)  # fmt: skip
+        else:
+            if previous is not None:
+                print(f"--- {time.strftime('%H:%M:%S')}")
+            for sample in sorted(chosen, key=lambda s: (s.name, sorted(s.labels.items()))):
+                rate = None
+                before = previous.samples.get(sample.key()) if previous else None
+                if before is not None and snapshot.at > previous.at:
+                    rate = (sample.value - before.value) / (snapshot.at - previous.at)
+                print(_line(sample, rate if args.watch else None), flush=True)
+        if not args.watch or (deadline is not None and time.monotonic() >= deadline):
+            return 0
+        previous = snapshot
+        time.sleep(args.interval)
+
+
+def cmd_alerts(args) -> int:
+    from harness.observe import AlertWatch, rule_variables
+    from ops import rules as rules_module
+    from ops.notify import Notifier
+
+    observer, config = _observer(args)
+    try:
+        rules = rules_module.load(args.rules, rule_variables(config, args.webhook))
+    except rules_module.RulesError as exc:
+        raise StackError(str(exc)) from None
+    notifier = Notifier(rules, config.project)
+    watch = AlertWatch(observer, rules, notifier, args.interval)
+    print(f"evaluating {len(rules.rules)} rules from {args.rules} every {args.interval:g}s "
+          "(Ctrl-C to stop)", file=sys.stderr)
+    deadline = None if args.for_seconds is None else time.monotonic() + args.for_seconds
+    try:
+        while deadline is None or time.monotonic() < deadline:
+            started = time.monotonic()
+            watch.step()
+            time.sleep(max(0.0, args.interval - (time.monotonic() - started)))
+    except KeyboardInterrupt:
+        pass
+    still = sorted(watch.open_now())
+    print(f"open at exit: {', '.join(still) if still else 'none'}", file=sys.stderr)
+    return 0
+
+
+def register(sub) -> None:
+    """Add ``metrics`` and ``alerts`` to the harness CLI's subcommands."""
+    from ops.rules import DEFAULT_RULES
+
+    def common(parser):
+        parser.add_argument("--config", default=str(DEFAULT_CONFIG), help="harness file")
+        parser.add_argument("--project", default=None, help="override the harness file's project")
+        parser.add_argument("--interval", type=float, default=1.0, help="seconds between samples")
+        parser.add_argument("--for", dest="for_seconds", type=float, default=None,
+                            metavar="SECONDS", help="stop after this long")
+
+    metrics = sub.add_parser("metrics", help="sample the stack's metrics (Cloud Monitoring names)")
+    common(metrics)
+    metrics.add_argument("--watch", action="store_true", help="sample again every --interval")
+    metrics.add_argument("--json", action="store_true", help="one JSON object per sample")
+    metrics.add_argument("--grep", default="", help="only metrics whose name contains this")
+    metrics.set_defaults(run=cmd_metrics)
+    alerts = sub.add_parser("alerts", help="evaluate ops/alerts.toml against the running stack")
+    common(alerts)
+    alerts.add_argument("--rules", default=str(DEFAULT_RULES), help="rules file")
+    alerts.add_argument("--webhook", default="", help="URL the oncall channel posts to "
+                        "(default: $STREAMBENCH_ALERT_WEBHOOK; none: printed only)")
+    alerts.set_defaults(run=cmd_alerts)
+
