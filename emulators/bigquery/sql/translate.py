@@ -59,6 +59,7 @@ class _Translator:
 
     def run(self, sql: str, params: list | dict | None) -> Statement:
         tree = parse(sql)
+        self.tables.take_versions(tree)  # FOR SYSTEM_TIME AS OF: evaluated by the core
         kind = st.classify(tree)
         if isinstance(tree, exp.TruncateTable):
             tree = truncate_as_delete(tree)
