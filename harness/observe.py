@@ -44,6 +44,22 @@ def rule_variables(config: HarnessConfig, webhook: str = "", job_name: str = LOC
     }
 
 
+def subscription_metric(endpoints: Endpoints, subscription: str, metric_type: str,
+                        timeout: float = 5.0) -> float | None:
+    """One ``pubsub.googleapis.com/subscription/...`` value of ``subscription`` now, from the
+    Pub/Sub emulator's metrics (None when it does not answer)."""
+    import requests
+
+    name = series_name(metric_type)
+    short = subscription.rsplit("/", 1)[-1]
+    try:
+        text = requests.get(f"http://{endpoints.pubsub}/_emulator/metrics", timeout=timeout).text
+    except requests.RequestException:
+        return None
+    return next((s.value for s in parse(text)
+                 if s.name == name and s.labels.get("subscription_id") == short), None)
+
+
 def _quantile(values: list[float], q: float) -> float:
     if len(values) < 2:
         return values[0]
@@ -86,16 +102,18 @@ class Observer:
     def sample(self) -> Snapshot:
         snapshot = Snapshot(self.clock())
         snapshot.add(self.scrape(f"http://{self.endpoints.pubsub}"))
-        snapshot.add(self.scrape(self.endpoints.bigquery))
+        bigquery = self.scrape(self.endpoints.bigquery)
+        snapshot.add(bigquery)
         run = self.pipeline()
         if run is not None and getattr(run, "result", None) is not None:
-            snapshot.add(self._pipeline_samples(run, snapshot))
+            # no lag query while BigQuery is down: a sample must not wait for it
+            snapshot.add(self._pipeline_samples(run, snapshot, rows=bool(bigquery)))
         return snapshot
 
     def _job_labels(self) -> dict:
         return {"project_id": self.config.project, "job_name": self.job_name, "region": "local"}
 
-    def _pipeline_samples(self, run, snapshot: Snapshot) -> list[Sample]:
+    def _pipeline_samples(self, run, snapshot: Snapshot, rows: bool = True) -> list[Sample]:
         from emulators.exposition import resident_memory_bytes
 
         job = self._job_labels()
@@ -115,7 +133,7 @@ class Observer:
                   "container": "python"}  # fmt: skip
         out.append(Sample(series_name("dataflow.googleapis.com/worker/memory/bytes_used"),
                           worker, float(resident_memory_bytes())))
-        lag = self._row_lag()
+        lag = self._row_lag() if rows else None
         oldest = [s.value for s in snapshot.matching(
             series_name("pubsub.googleapis.com/subscription/oldest_unacked_message_age"),
             {"subscription_id": self.subscription_id})]  # fmt: skip
@@ -129,16 +147,19 @@ class Observer:
         """p99 lag (s) of the rows written since the last call (also keeps p50/p95)."""
         if self.bigquery is None:
             return None
-        from harness import traffic
+        from google.cloud import bigquery
+        from google.cloud.bigquery.retry import DEFAULT_RETRY
 
         since = self._since or datetime.now(timezone.utc)
-        try:
-            rows = traffic.query_rows(
-                self.bigquery,
+        config = bigquery.QueryJobConfig(query_parameters=[
+            bigquery.ScalarQueryParameter("since", "TIMESTAMP", since)])
+        try:  # short deadlines: a sample must not wait for a BigQuery that is down
+            job = self.bigquery.query(
                 f"SELECT lag_ms, processing_time FROM `{self.events_table}` "
-                f"WHERE processing_time > @since",
-                since=since,
-            )
+                f"WHERE processing_time > @since", job_config=config,
+                retry=DEFAULT_RETRY.with_deadline(self.timeout), timeout=self.timeout,
+                job_retry=None)
+            rows = [dict(r.items()) for r in job.result(timeout=self.timeout * 2)]
         except Exception as exc:  # noqa: BLE001 - BigQuery down: no lag this time
             log.debug("no lag from rows: %s", exc)
             return None

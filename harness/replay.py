@@ -16,6 +16,7 @@ from datetime import datetime
 
 from harness import traffic
 from harness.endpoints import Endpoints
+from harness.observe import subscription_metric
 from harness.provision import HarnessConfig
 from harness.running import PipelineRun
 from pipeline.replay import ReplayReport, emulator_backlog, replay
@@ -67,17 +68,41 @@ def replay_local(
     def rows() -> int:
         return sum(traffic.count_rows(bq, t) for t in tables)
 
-    seen = {"rows": -1, "since": time.monotonic()}
+    # Caught up: the relaunched pipeline acknowledged as many messages as the seek made
+    # waiting, and then had two seconds to write them (traffic may go on meanwhile).
+    marks: dict = {}
+
+    def waiting() -> int | None:
+        marks["replayed"] = backlog(endpoints, subscription)
+        return marks["replayed"]
+
+    class Relaunching:
+        drain = staticmethod(control.drain)
+
+        @staticmethod
+        def relaunch() -> None:
+            marks["acks"] = acknowledged(endpoints, subscription)
+            control.relaunch()
 
     def caught_up() -> bool:
-        now_rows = rows()
-        if now_rows != seen["rows"]:
-            seen["rows"], seen["since"] = now_rows, time.monotonic()
-            return False
-        return backlog(endpoints, subscription) == 0 and time.monotonic() - seen["since"] >= 2
+        if "done" not in marks:
+            acked = acknowledged(endpoints, subscription)
+            if None in (acked, marks.get("acks"), marks.get("replayed")):
+                return False
+            if acked - marks["acks"] < marks["replayed"]:
+                return False
+            marks["done"] = time.monotonic()
+        return time.monotonic() - marks["done"] >= 2.0
 
     return replay(
-        subscriber, subscription, control, snapshot=snapshot, time_=time_,
-        create_snapshot=create_snapshot, backlog=lambda: backlog(endpoints, subscription),
-        rows=rows, caught_up=caught_up, wait=wait,
+        subscriber, subscription, Relaunching(), snapshot=snapshot, time_=time_,
+        create_snapshot=create_snapshot, backlog=waiting, rows=rows, caught_up=caught_up,
+        wait=wait,
     )
+
+
+def acknowledged(endpoints: Endpoints, subscription: str) -> int | None:
+    """The emulator's ack_message_count of ``subscription`` (acks since it started)."""
+    value = subscription_metric(endpoints, subscription,
+                                "pubsub.googleapis.com/subscription/ack_message_count")
+    return None if value is None else int(value)

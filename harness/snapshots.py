@@ -8,6 +8,7 @@ import logging
 import threading
 
 from harness.endpoints import Endpoints
+from harness.observe import subscription_metric
 from harness.provision import HarnessConfig
 from ops import snapshots as policy
 
@@ -16,18 +17,9 @@ log = logging.getLogger("harness.snapshots")
 
 def oldest_unacked_age(endpoints: Endpoints, subscription: str) -> float:
     """The emulator's oldest_unacked_message_age of ``subscription`` (0 when unknown)."""
-    import requests
-
-    from ops.samples import parse, series_name
-
-    name = series_name("pubsub.googleapis.com/subscription/oldest_unacked_message_age")
-    short = subscription.rsplit("/", 1)[-1]
-    try:
-        text = requests.get(f"http://{endpoints.pubsub}/_emulator/metrics", timeout=5).text
-    except requests.RequestException:
-        return 0.0
-    return next((s.value for s in parse(text)
-                 if s.name == name and s.labels.get("subscription_id") == short), 0.0)
+    return subscription_metric(
+        endpoints, subscription, "pubsub.googleapis.com/subscription/oldest_unacked_message_age"
+    ) or 0.0
 
 
 class ScheduledSnapshots:

@@ -99,11 +99,20 @@ class Evaluator:
     def _points(self, series: Series, start: float) -> dict[tuple, list[tuple[float, float]]]:
         name = series_name(series.metric)
         out: dict[tuple, list[tuple[float, float]]] = {}
+        previous: float | None = None  # the last snapshot before this one, in the window
+        counting = series.aligner in ("rate", "delta")
         for snapshot in self.series.since(start):
             for sample in snapshot.samples.values():
                 if sample.name == name and _matches(sample, series.filter):
                     labels = sample.key()[1]  # per series; a ratio pairs series by labels
-                    out.setdefault(labels, []).append((snapshot.at, sample.value))
+                    points = out.get(labels)
+                    if points is None:
+                        points = out[labels] = []
+                        if counting and previous is not None:
+                            # a count that appears inside the window was zero just before it
+                            points.append((previous, 0.0))
+                    points.append((snapshot.at, sample.value))
+            previous = snapshot.at
         return out
 
     def _value(self, series: Series, start: float) -> dict[tuple, float] | float | None:

@@ -86,6 +86,22 @@ def test_dead_letter_ratio_and_counter_restarts():
     assert 20 < found[0][0] < 30 < found[1][0] < 42
 
 
+def test_a_count_that_appears_inside_the_window_counts_from_zero():
+    """The dead-letter table's count first appears with the whole flood in it (one insertAll)."""
+    rules = rules_module.load(DEFAULT_RULES, VARIABLES)
+    labels = {"project_id": "p", "dataset_id": "analytics", "api": "streaming"}
+    frames = []
+    for t in range(30):
+        samples = [Sample("bigquery_googleapis_com:storage_uploaded_row_count",
+                          {**labels, "table": "events"}, 25.0 * t)]
+        if t >= 10:
+            samples.append(Sample("bigquery_googleapis_com:storage_uploaded_row_count",
+                                  {**labels, "table": "events_dlq"}, 150.0))
+        frames.append((float(t), samples))
+    found = [e for e in run(rules, frames) if e[2] == "dead-letter-rate"]
+    assert [e[1] for e in found] == ["FIRING", "RESOLVED"]
+
+
 def test_absence_fires_only_for_series_seen_before():
     rules = rules_module.load(DEFAULT_RULES, VARIABLES)
     frames = []
