@@ -72,6 +72,14 @@ def load(session: nox.Session) -> None:
 
 
 @nox.session
+def drill(session: nox.Session) -> None:
+    """Disasters on purpose, pipeline running, traffic flowing (ops/RUNBOOK.md): the report goes to
+    ops/results/drill.{md,json}; `-- --short` is the CI form (under 3 minutes on 2 cores)."""
+    _install(session)
+    session.run("python", "-m", "harness.drill", *session.posargs)
+
+
+@nox.session
 def bench(session: nox.Session) -> None:
     """Every benchmark against its rival: bench/results/latest.{json,md} and the README table."""
     _install(session, "ingest")
