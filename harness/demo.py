@@ -69,7 +69,8 @@ class LandingWatch(threading.Thread):
         self.poll()
 
 
-def run_demo(events: int, bad_ratio: float, backend: str, timeout: float, rate: float) -> int:
+def run_demo(events: int, bad_ratio: float, backend: str, timeout: float, rate: float,
+             alerts: bool = False) -> int:
     # A project of its own, so a demo against long-lived (external) emulators starts empty.
     config = HarnessConfig.load(project=f"demo-{uuid.uuid4().hex[:8]}")
     pipe = config.pipeline
@@ -91,6 +92,11 @@ def run_demo(events: int, bad_ratio: float, backend: str, timeout: float, rate: 
             traffic.count_rows(bq, events_table), traffic.count_rows(bq, dlq_table)
         )
         run = PipelineRun(config.pipeline_args(), ep, landed).start()
+        watch = None
+        if alerts:  # ops/alerts.toml evaluated while the demo runs (harness/observe.py)
+            from harness.observe import watch_alerts
+
+            watch = watch_alerts(ep, config, bq, lambda: run, say=lambda t: _say(f"      {t}"))
         try:
             warmup = samples.valid_event(event_id="warm-up")
             traffic.publish(publisher, topic, [samples.encode(warmup)])
@@ -131,6 +137,11 @@ def run_demo(events: int, bad_ratio: float, backend: str, timeout: float, rate: 
             elapsed = time.monotonic() - started
         finally:
             run.stop()
+            if watch is not None:
+                from harness.observe import alert_summary
+
+                watch.stop()
+                _say("alerts during the demo:\n" + alert_summary(watch))
 
         by_reason = traffic.query_rows(
             bq,
@@ -203,8 +214,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--rate", type=float, default=1000, help="events per second to publish (0: all at once)"
     )
+    parser.add_argument("--alerts", action="store_true",
+                        help="evaluate ops/alerts.toml while the demo runs")
     args = parser.parse_args(argv)
-    return run_demo(args.events, args.bad_ratio, args.backend, args.timeout, args.rate)
+    return run_demo(args.events, args.bad_ratio, args.backend, args.timeout, args.rate,
+                    args.alerts)
 
 
 if __name__ == "__main__":

@@ -231,3 +231,27 @@ class AlertWatch:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+def watch_alerts(endpoints: Endpoints, config: HarnessConfig, bigquery=None,
+                 pipeline: Callable[[], object] = lambda: None, webhook: str = "",
+                 say: Callable[[str], None] = print) -> AlertWatch:
+    """``ops/alerts.toml`` evaluated every second against this stack, started (the demo and the
+    load test run it with ``--alerts``); ``stop()`` it at the end."""
+    from ops import rules as rules_module
+    from ops.notify import Notifier
+
+    rules = rules_module.load(variables=rule_variables(config, webhook))
+    observer = Observer(endpoints, config, bigquery, pipeline)
+    return AlertWatch(observer, rules, Notifier(rules, config.project, say=say)).start()
+
+
+def alert_summary(watch: AlertWatch) -> str:
+    """One line per incident of a run, for the end of a demo or load test."""
+    lines = []
+    for incident in watch.incidents:
+        ended = "still open" if incident.ended_at is None else \
+            f"resolved after {incident.ended_at - incident.started_at:.0f}s"
+        lines.append(f"  {incident.rule.name} ({incident.rule.severity}): fired "
+                     f"{incident.started_wall:%H:%M:%S}, {ended}")
+    return "\n".join(lines) or "  none fired"

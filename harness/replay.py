@@ -69,7 +69,8 @@ def replay_local(
         return sum(traffic.count_rows(bq, t) for t in tables)
 
     # Caught up: the relaunched pipeline acknowledged as many messages as the seek made
-    # waiting, and then had two seconds to write them (traffic may go on meanwhile).
+    # waiting, and then had five seconds to write them (traffic may go on meanwhile, and
+    # counts in the rows written after the seek).
     marks: dict = {}
 
     def waiting() -> int | None:
@@ -92,7 +93,7 @@ def replay_local(
             if acked - marks["acks"] < marks["replayed"]:
                 return False
             marks["done"] = time.monotonic()
-        return time.monotonic() - marks["done"] >= 2.0
+        return time.monotonic() - marks["done"] >= 5.0
 
     return replay(
         subscriber, subscription, Relaunching(), snapshot=snapshot, time_=time_,

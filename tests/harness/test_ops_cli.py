@@ -1,0 +1,89 @@
+"""``python -m harness metrics|alerts`` as a user runs them, against ``python -m harness up``."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from harness import clients, traffic
+from harness.stack import Endpoints
+from pipeline import samples
+
+pytestmark = pytest.mark.integration
+
+
+def _cli(*args, state_dir: Path, timeout: float = 120):
+    # the state file, not variables another test left in this process's environment
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("PUBSUB_EMULATOR_HOST", "BIGQUERY_EMULATOR_HOST")}
+    return subprocess.run([sys.executable, "-m", "harness", "--state-dir", str(state_dir), *args],
+                          capture_output=True, text=True, timeout=timeout, env=env)
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    state = tmp_path_factory.mktemp("state")
+    up = _cli("up", state_dir=state)
+    assert up.returncode == 0, up.stderr
+    exports = dict(re.findall(r"^export (\w+)=(\S+)$", up.stdout, re.M))
+    yield state, Endpoints(exports["PUBSUB_EMULATOR_HOST"], exports["BIGQUERY_EMULATOR_HOST"])
+    _cli("down", state_dir=state)
+
+
+def test_metrics_show_cloud_monitorings_names_and_rates(stack):
+    state, endpoints = stack
+    traffic.publish(clients.publisher(endpoints), "projects/local-project/topics/events",
+                    [samples.encode(samples.valid_event()) for _ in range(7)])
+    once = _cli("metrics", "--grep", "num_undelivered", state_dir=state)
+    assert once.returncode == 0, once.stderr
+    assert ('pubsub_googleapis_com:subscription_num_undelivered_messages{project_id='
+            '"local-project",subscription_id="events-pipeline"} 7') in once.stdout
+    watched = _cli("metrics", "--watch", "--json", "--interval", "0.5", "--for", "1.2",
+                   "--grep", "send_request_count", state_dir=state)
+    lines = [json.loads(line) for line in watched.stdout.splitlines()]
+    assert len(lines) >= 2
+    assert lines[0]["samples"][0]["metric"] == "pubsub_googleapis_com:topic_send_request_count"
+
+
+def test_alerts_fire_and_post_to_the_webhook(stack):
+    state, endpoints = stack
+    received = []
+
+    class Hook(BaseHTTPRequestHandler):
+        def do_POST(self):
+            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Hook)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        # messages wait and no pipeline reads them: pipeline-down after its local duration
+        traffic.publish(clients.publisher(endpoints), "projects/local-project/topics/events",
+                        [samples.encode(samples.valid_event())])
+        url = f"http://127.0.0.1:{server.server_address[1]}/hook"
+        result = _cli("alerts", "--webhook", url, "--for", "25", state_dir=state, timeout=90)
+    finally:
+        server.shutdown()
+    assert result.returncode == 0, result.stderr
+    assert "FIRING   [critical] pipeline-down" in result.stdout
+    assert "pipeline-down" in result.stderr  # still open when it stopped
+    rules = {r["incident"]["policy_user_labels"]["rule"] for r in received}
+    assert "pipeline-down" in rules
+
+
+def test_mistakes_are_one_sentence(tmp_path):
+    result = _cli("metrics", state_dir=tmp_path)
+    assert result.returncode == 2 and "no stack is up" in result.stderr
+    assert "Traceback" not in result.stderr
