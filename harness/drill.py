@@ -41,11 +41,10 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from harness import clients, traffic
-from harness.observe import AlertWatch, Observer, rule_variables
+from harness.observe import AlertWatch, Observer, WebhookReceiver, rule_variables
 from harness.provision import HarnessConfig, provision
 from harness.replay import LocalControl, replay_local
 from harness.running import PipelineRun
@@ -81,30 +80,6 @@ def _say(text: str) -> None:
 
 def _wall() -> datetime:
     return datetime.now(timezone.utc)
-
-
-class Webhook:
-    """A local receiver for the alert webhook channel: what production's on-call tool gets."""
-
-    def __init__(self):
-        received = self.received = []
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                length = int(self.headers.get("Content-Length") or 0)
-                received.append(json.loads(self.rfile.read(length) or b"{}"))
-                self.send_response(204)
-                self.end_headers()
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/alerts"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def stop(self) -> None:
-        self.server.shutdown()
 
 
 class Traffic(threading.Thread):
@@ -225,7 +200,7 @@ class Drill:
         self.bad_args.append(f"--reference_file={bad_refs}")
         self.control = LocalControl(None, self.start_good)
         self.control.relaunch()
-        self.webhook = Webhook()
+        self.webhook = WebhookReceiver()
         from ops import rules as rules_module
         from ops.notify import Notifier
 
@@ -360,22 +335,28 @@ class Drill:
         _say(f"    {verdict} (recovered in {outcome.time_to_recover}s)")
         self.outcomes.append(outcome)
 
+    @staticmethod
+    def outage(outcome: Outcome, started: float, seconds: float, what: str,
+               restore=None, restored: str = "") -> None:
+        """``what`` has just broken: wait ``seconds``, then ``restore`` (recovery starts)."""
+        _say(f"    {what} for {seconds:.0f}s")
+        time.sleep(seconds)
+        outcome.recovery_started = round(time.monotonic() - started, 1)
+        if restore is not None:
+            restore()
+            _say(f"    {restored}")
+
     def kill_pipeline(self, outcome: Outcome, started: float) -> None:
         self.control.drain()
-        _say(f"    pipeline stopped; waiting {self.timing.kill:.0f}s with traffic flowing")
-        time.sleep(self.timing.kill)
-        outcome.recovery_started = round(time.monotonic() - started, 1)
-        self.control.relaunch()
-        _say("    pipeline restarted")
+        self.outage(outcome, started, self.timing.kill, "pipeline stopped, traffic flowing",
+                    self.control.relaunch, "pipeline restarted")
 
     def bigquery_errors(self, outcome: Outcome, started: float) -> None:
         from emulators.bigquery.monitoring import AdminClient
 
         AdminClient(self.endpoints.bigquery).fail("tabledata.insertAll", 503, "backendError",
                                                   seconds=self.timing.fault)
-        _say(f"    insertAll answers 503 backendError for {self.timing.fault:.0f}s")
-        time.sleep(self.timing.fault)
-        outcome.recovery_started = round(time.monotonic() - started, 1)
+        self.outage(outcome, started, self.timing.fault, "insertAll answers 503 backendError")
 
     def bad_deploy(self, outcome: Outcome, started: float) -> None:
         from google.cloud import bigquery
@@ -428,11 +409,8 @@ class Drill:
 
     def crash_emulators(self, outcome: Outcome, started: float) -> None:
         self.stack.crash()
-        _say(f"    both emulators killed (SIGKILL); down for {self.timing.crash:.0f}s")
-        time.sleep(self.timing.crash)
-        outcome.recovery_started = round(time.monotonic() - started, 1)
-        self.stack.restart()
-        _say("    emulators restarted on the same ports and data dirs")
+        self.outage(outcome, started, self.timing.crash, "both emulators killed (SIGKILL)",
+                    self.stack.restart, "emulators restarted on the same ports and data dirs")
 
     def poison_flood(self, outcome: Outcome, started: float) -> None:
         count = int(self.timing.flood)

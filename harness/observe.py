@@ -13,6 +13,7 @@ process running it. An emulator that does not answer contributes nothing to the 
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import statistics
@@ -255,3 +256,30 @@ def alert_summary(watch: AlertWatch) -> str:
         lines.append(f"  {incident.rule.name} ({incident.rule.severity}): fired "
                      f"{incident.started_wall:%H:%M:%S}, {ended}")
     return "\n".join(lines) or "  none fired"
+
+
+class WebhookReceiver:
+    """A local receiver for a webhook channel (what production's on-call tool gets): every
+    POSTed JSON body lands in ``received``. For the drill and tests."""
+
+    def __init__(self):
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        received = self.received = []
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                length = int(self.headers.get("Content-Length") or 0)
+                received.append(json.loads(self.rfile.read(length) or b"{}"))
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/alerts"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        self.server.shutdown()

@@ -7,13 +7,12 @@ import os
 import re
 import subprocess
 import sys
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
 from harness import clients, traffic
+from harness.observe import WebhookReceiver
 from harness.stack import Endpoints
 from pipeline import samples
 
@@ -55,31 +54,19 @@ def test_metrics_show_cloud_monitorings_names_and_rates(stack):
 
 def test_alerts_fire_and_post_to_the_webhook(stack):
     state, endpoints = stack
-    received = []
-
-    class Hook(BaseHTTPRequestHandler):
-        def do_POST(self):
-            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
-            self.send_response(204)
-            self.end_headers()
-
-        def log_message(self, *args):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Hook)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    hook = WebhookReceiver()
     try:
         # messages wait and no pipeline reads them: pipeline-down after its local duration
         traffic.publish(clients.publisher(endpoints), "projects/local-project/topics/events",
                         [samples.encode(samples.valid_event())])
-        url = f"http://127.0.0.1:{server.server_address[1]}/hook"
-        result = _cli("alerts", "--webhook", url, "--for", "25", state_dir=state, timeout=90)
+        result = _cli("alerts", "--webhook", hook.url, "--for", "25", state_dir=state,
+                      timeout=90)
     finally:
-        server.shutdown()
+        hook.stop()
     assert result.returncode == 0, result.stderr
     assert "FIRING   [critical] pipeline-down" in result.stdout
     assert "pipeline-down" in result.stderr  # still open when it stopped
-    rules = {r["incident"]["policy_user_labels"]["rule"] for r in received}
+    rules = {r["incident"]["policy_user_labels"]["rule"] for r in hook.received}
     assert "pipeline-down" in rules
 
 

@@ -4,10 +4,7 @@ payload shape."""
 
 from __future__ import annotations
 
-import json
-import threading
-from http.server import BaseHTTPRequestHandler, HTTPServer
-
+from harness.observe import WebhookReceiver
 from ops import rules as rules_module
 from ops.evaluate import Evaluator, _align
 from ops.notify import Notifier
@@ -124,22 +121,9 @@ def test_alignment():
 
 
 def test_webhook_gets_cloud_monitorings_payload():
-    received = []
-
-    class Hook(BaseHTTPRequestHandler):
-        def do_POST(self):
-            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
-            self.send_response(200)
-            self.end_headers()
-
-        def log_message(self, *args):
-            pass
-
-    server = HTTPServer(("127.0.0.1", 0), Hook)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    hook = WebhookReceiver()
     try:
-        url = f"http://127.0.0.1:{server.server_address[1]}/alerts"
-        rules = rules_module.load(DEFAULT_RULES, {**VARIABLES, "alert_webhook": url})
+        rules = rules_module.load(DEFAULT_RULES, {**VARIABLES, "alert_webhook": hook.url})
         printed = []
         notifier = Notifier(rules, "p", say=printed.append)
         series = TimeSeries()
@@ -153,11 +137,11 @@ def test_webhook_gets_cloud_monitorings_payload():
             for incident in evaluator.evaluate():
                 notifier(incident)
     finally:
-        server.shutdown()
+        hook.stop()
     states = [(r["incident"]["policy_user_labels"]["rule"], r["incident"]["state"])
-              for r in received]
+              for r in hook.received]
     assert ("pipeline-down", "open") in states and ("pipeline-down", "closed") in states
-    first = received[0]
+    first = hook.received[0]
     assert first["version"] == "1.2" and first["incident"]["severity"] == "CRITICAL"
     assert any(line.startswith("FIRING") for line in printed)
     assert notifier.failed == []
