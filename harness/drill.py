@@ -123,9 +123,10 @@ class Traffic(threading.Thread):
             self._halt.wait(max(0.0, started + self._n / self.rate - time.monotonic()))
 
     def poison(self, count: int) -> None:
+        rng = random.Random(23)  # not the publishing thread's
         for i in range(count):
             kind = POISON_KINDS[i % len(POISON_KINDS)]
-            event = samples.valid_event(self._rng, event_id=f"poison-{uuid.uuid4().hex[:12]}")
+            event = samples.valid_event(rng, event_id=f"poison-{uuid.uuid4().hex[:12]}")
             error_type, make = samples.BAD_KINDS[kind]
             self._publish(make(dict(event)), event["event_id"], event["metadata"]["source"],
                           error_type)
@@ -448,6 +449,8 @@ class Drill:
             self.wait_landed(self.traffic.acked_before(moment), "the end")
             self.account(final, _wall(), moment, moment)
             final.alerts = []
+            # publishes Pub/Sub refused (none expected: the client retries through outages)
+            final.notes["publishes_refused"] = self.traffic.failed
             self.outcomes.append(final)
         finally:
             self.teardown()
