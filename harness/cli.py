@@ -121,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("status", help="show the endpoints and whether they answer")
     from harness import ops_cli
 
-    ops_cli.register(sub)  # metrics, alerts
+    ops_cli.register(sub)  # metrics, alerts, snapshots
     args = parser.parse_args(argv)
     try:
         if hasattr(args, "run"):

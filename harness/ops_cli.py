@@ -1,4 +1,4 @@
-"""``python -m harness metrics|alerts``: the operations commands of the harness CLI (registered by
+"""``python -m harness metrics|alerts|snapshots``: the operations commands of the harness CLI (registered by
 ``harness/cli.py``), against the stack ``python -m harness up`` started (or the emulators the
 ``*_EMULATOR_HOST`` variables point at).
 
@@ -7,6 +7,7 @@
     python -m harness metrics --watch --json  # one JSON object per sample: a time series
     python -m harness alerts                  # evaluate ops/alerts.toml until Ctrl-C
     python -m harness alerts --webhook http://127.0.0.1:9000/hook --for 120
+    python -m harness snapshots --every 1h    # scheduled snapshots (ops/snapshots.py's rule)
 """
 
 from __future__ import annotations
@@ -104,6 +105,35 @@ def cmd_alerts(args) -> int:
     return 0
 
 
+def cmd_snapshots(args) -> int:
+    from harness import clients
+    from harness.snapshots import ScheduledSnapshots
+    from ops import snapshots as policy
+
+    endpoints = _endpoints(args.state_dir)
+    config = HarnessConfig.load(args.config, project=args.project)
+    try:
+        every = policy.parse_every(args.every) if args.every else None
+    except policy.RulesError as exc:
+        raise StackError(str(exc)) from None
+    schedule = ScheduledSnapshots(endpoints, config, clients.subscriber(endpoints), every,
+                                  args.keep)
+    print(f"a snapshot of {schedule.subscription} every {schedule.every:g}s, the newest "
+          f"{schedule.keep} kept (Ctrl-C to stop)", file=sys.stderr)
+    deadline = None if args.for_seconds is None else time.monotonic() + args.for_seconds
+    try:
+        while deadline is None or time.monotonic() < deadline:
+            print(f"took {schedule.take()}", flush=True)
+            wait = schedule.every if deadline is None else min(
+                schedule.every, max(0.0, deadline - time.monotonic()))
+            time.sleep(wait)
+    except KeyboardInterrupt:
+        pass
+    except policy.RulesError as exc:  # the backlog grew too old for the schedule
+        raise StackError(str(exc)) from None
+    return 0
+
+
 def register(sub) -> None:
     """Add ``metrics`` and ``alerts`` to the harness CLI's subcommands."""
     from ops.rules import DEFAULT_RULES
@@ -127,4 +157,11 @@ def register(sub) -> None:
     alerts.add_argument("--webhook", default="", help="URL the oncall channel posts to "
                         "(default: $STREAMBENCH_ALERT_WEBHOOK; none: printed only)")
     alerts.set_defaults(run=cmd_alerts)
+    snaps = sub.add_parser("snapshots", help="snapshot the pipeline's subscription on a "
+                           "schedule (snapshot_every of harness.toml)")
+    common(snaps)
+    snaps.add_argument("--every", default=None, help='e.g. "1h" (default: snapshot_every)')
+    snaps.add_argument("--keep", type=int, default=None,
+                       help="how many to keep (default: snapshot_keep)")
+    snaps.set_defaults(run=cmd_snapshots)
 

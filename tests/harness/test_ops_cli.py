@@ -70,6 +70,19 @@ def test_alerts_fire_and_post_to_the_webhook(stack):
     assert "pipeline-down" in rules
 
 
+def test_snapshots_on_a_schedule(stack):
+    state, endpoints = stack
+    result = _cli("snapshots", "--every", "1m", "--keep", "1", "--for", "1", state_dir=state)
+    assert result.returncode == 0, result.stderr
+    taken = result.stdout.split()[-1]
+    assert taken.startswith("projects/local-project/snapshots/events-pipeline-snap-")
+    listed = [s.name for s in clients.subscriber(endpoints).list_snapshots(
+        request={"project": "projects/local-project"})]
+    assert taken in listed
+    bad = _cli("snapshots", "--every", "5s", state_dir=state)
+    assert bad.returncode == 2 and "under a minute" in bad.stderr
+
+
 def test_mistakes_are_one_sentence(tmp_path):
     result = _cli("metrics", state_dir=tmp_path)
     assert result.returncode == 2 and "no stack is up" in result.stderr
