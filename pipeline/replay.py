@@ -365,9 +365,16 @@ def main(argv: list[str] | None = None) -> int:
         def backlog() -> int | None:
             return monitoring_backlog(args.project, args.subscription)
 
-    report = replay(subscriber, args.subscription, control, snapshot=snapshot, time_=when,
-                    create_snapshot=args.create_snapshot, rows=rows, backlog=backlog,
-                    caught_up=(lambda: False) if args.wait else None, wait=args.wait)
+    from google.api_core.exceptions import GoogleAPICallError
+
+    try:
+        report = replay(subscriber, args.subscription, control, snapshot=snapshot, time_=when,
+                        create_snapshot=args.create_snapshot, rows=rows, backlog=backlog,
+                        caught_up=(lambda: False) if args.wait else None, wait=args.wait)
+    except (GoogleAPICallError, RuntimeError, TimeoutError, ValueError) as exc:
+        message = getattr(exc, "message", None) or str(exc)
+        print(f"error: {message}", file=sys.stderr)  # a missing snapshot, job, subscription
+        return 2
     print(json.dumps(report.to_dict(), default=str) if args.json else report.text(), flush=True)
     if local:
         from pipeline.run import run

@@ -205,6 +205,18 @@ def test_command_line_needs_a_job_outside_the_emulators(capsys, monkeypatch):
     assert "--job_id or --job_name" in capsys.readouterr().err
 
 
+@pytest.mark.integration
+def test_a_missing_snapshot_is_one_sentence(provisioned_stack, capsys, monkeypatch):
+    stack = provisioned_stack
+    monkeypatch.setenv("PUBSUB_EMULATOR_HOST", stack.endpoints.pubsub)
+    monkeypatch.setenv("BIGQUERY_EMULATOR_HOST", stack.endpoints.bigquery)
+    code = main(["--subscription", stack.subscription, "--snapshot", "never-taken",
+                 "--pipeline-stopped", "--", *stack.config.pipeline_args()])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "never-taken" in err and "Traceback" not in err
+
+
 @pytest.mark.e2e
 @pytest.mark.timeout(240)
 def test_the_command_seeks_then_runs_the_pipeline_here(provisioned_stack):
