@@ -52,13 +52,14 @@ def subscription_metric(endpoints: Endpoints, subscription: str, metric_type: st
     import requests
 
     name = series_name(metric_type)
-    short = subscription.rsplit("/", 1)[-1]
+    wanted = {"project_id": subscription.split("/")[1],
+              "subscription_id": subscription.rsplit("/", 1)[-1]}  # fmt: skip
     try:
         text = requests.get(f"http://{endpoints.pubsub}/_emulator/metrics", timeout=timeout).text
     except requests.RequestException:
         return None
-    return next((s.value for s in parse(text)
-                 if s.name == name and s.labels.get("subscription_id") == short), None)
+    return next((s.value for s in parse(text) if s.name == name
+                 and all(s.labels.get(k) == v for k, v in wanted.items())), None)
 
 
 def _quantile(values: list[float], q: float) -> float:
@@ -137,7 +138,7 @@ class Observer:
         lag = self._row_lag() if rows else None
         oldest = [s.value for s in snapshot.matching(
             series_name("pubsub.googleapis.com/subscription/oldest_unacked_message_age"),
-            {"subscription_id": self.subscription_id})]  # fmt: skip
+            {"project_id": self.config.project, "subscription_id": self.subscription_id})]
         system_lag = max([lag or 0.0, *oldest])
         out.append(Sample(series_name("dataflow.googleapis.com/job/system_lag"), job, system_lag))
         for q, value in self.lag_quantiles.items():

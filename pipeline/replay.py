@@ -231,14 +231,15 @@ def emulator_backlog(host: str, subscription: str) -> int | None:
     import re
     import urllib.request
 
-    short = subscription.rsplit("/", 1)[-1]
+    project, short = subscription.split("/")[1], subscription.rsplit("/", 1)[-1]
     try:
         with urllib.request.urlopen(f"http://{host}/_emulator/metrics", timeout=5) as response:
             text = response.read().decode()
     except OSError:
         return None
-    pattern = re.compile(r'^pubsub_googleapis_com:subscription_num_undelivered_messages\{'
-                         r'[^}]*subscription_id="' + re.escape(short) + r'"[^}]*\} (\S+)$', re.M)
+    labels = f'project_id="{project}",subscription_id="{short}"'  # the order metrics.py writes
+    pattern = re.compile(r"^pubsub_googleapis_com:subscription_num_undelivered_messages\{"
+                         + re.escape(labels) + r"\} (\S+)$", re.M)
     match = pattern.search(text)
     return int(float(match.group(1))) if match else None
 
