@@ -82,6 +82,10 @@ def _parser() -> argparse.ArgumentParser:
                       "the pipeline (accepted samples are published)")
     rest.add_argument("--api-key", default=os.environ.get("INGEST_API_KEY"),
                       help="the producer's API key (or INGEST_API_KEY)")
+    e2e.add_argument("--keep-event-ids", action="store_true",
+                     help="publish accepted samples byte for byte (default: with a fresh "
+                     "event_id per run, as BigQuery drops a repeated one); an event_id already "
+                     "in the table is then reported as de-duplicated")
 
     c = commands.add_parser(
         "compat", help="is NEW backward compatible with OLD (JSON Schema files or versions)",
@@ -131,7 +135,10 @@ def cmd_verify(args) -> int:
         raise UsageError("--endpoint needs --api-key (or INGEST_API_KEY)")
     if args.endpoint and not args.endpoint.startswith(("http://", "https://")):
         raise UsageError(f"--endpoint must be an http(s) URL, not {args.endpoint!r}")
-    samples = read_paths(args.paths)
+    skipped: list[str] = []
+    samples = read_paths(args.paths, skipped=skipped)
+    for note in skipped:
+        print(f"note: skipped {note}", file=sys.stderr)
     if not samples:
         raise UsageError("no samples found in " + " ".join(args.paths))
     if args.reference_file:
@@ -146,7 +153,13 @@ def cmd_verify(args) -> int:
     if endpoints is not None:
         from contract_tests import e2e
 
-        e2e.merge(results, e2e.run_e2e(samples, endpoints, args.timeout, attributes))
+        try:
+            landings = e2e.run_e2e(samples, endpoints, args.timeout, attributes,
+                                   accepted=[r.accepted for r in results],
+                                   fresh_ids=not args.keep_event_ids)
+        except e2e.StackProblem as exc:
+            raise UsageError(str(exc)) from None
+        e2e.merge(results, landings)
     if args.endpoint:
         from contract_tests import edge
 

@@ -41,7 +41,13 @@ class Result:
             return f"accepted as event_id={o.event_id!r}"
         if o.crashed:
             return f"CRASHED the pipeline in its {o.failed_step} step"
-        return f"rejected: {o.error_type} at {o.path}: {o.reason} (step {o.failed_step})"
+        text = f"rejected: {o.error_type} at {o.path}: {o.reason} (step {o.failed_step})"
+        more = len(o.violations or ()) - 1
+        return text + (f" and {more} more violation{'s' if more > 1 else ''}" if more > 0 else "")
+
+    def other_violations(self) -> list[str]:
+        """``path: reason`` of each violation after the first."""
+        return [f"{path}: {reason}" for path, reason in (self.outcome.violations or [])[1:]]
 
 
 def judge(outcome: Outcome, expect_reject: bool, expect: Expectation | None) -> str | None:

@@ -18,21 +18,43 @@ import sys
 import time
 from pathlib import Path
 
+from harness.config import ConfigError, HarnessConfig, find_config
 from harness.endpoints import Endpoints, StackError
-from harness.provision import DEFAULT_CONFIG, HarnessConfig
+
+
+def _state(state_dir: str) -> dict | None:
+    path = Path(state_dir) / "state.json"
+    if not path.exists():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise StackError(f"{path} cannot be read ({exc}); delete it and run up again") from None
 
 
 def _endpoints(state_dir: str) -> Endpoints:
     pubsub = os.environ.get("PUBSUB_EMULATOR_HOST")
     bigquery = os.environ.get("BIGQUERY_EMULATOR_HOST")
     if pubsub and bigquery:
-        return Endpoints(pubsub, bigquery if "://" in bigquery else f"http://{bigquery}")
-    state = Path(state_dir) / "state.json"
-    if not state.exists():
+        storage = os.environ.get("STORAGE_EMULATOR_HOST", "")
+        return Endpoints(pubsub, bigquery if "://" in bigquery else f"http://{bigquery}", storage)
+    saved = _state(state_dir)
+    if saved is None:
         raise StackError("no stack is up: start one with `python -m harness up` "
                          "(or set PUBSUB_EMULATOR_HOST and BIGQUERY_EMULATOR_HOST).")
-    saved = json.loads(state.read_text())
-    return Endpoints(saved["pubsub"], saved["bigquery"])
+    return Endpoints(saved["pubsub"], saved["bigquery"], saved.get("storage", ""))
+
+
+def _config(args) -> HarnessConfig:
+    """The harness file and project: as given, else the project ``up`` provisioned."""
+    project = args.project
+    if project is None:
+        saved = _state(args.state_dir)
+        project = saved.get("project") if saved else None
+    try:
+        return HarnessConfig.load(args.config, project=project)
+    except ConfigError as exc:
+        raise StackError(str(exc)) from None
 
 
 def _observer(args):
@@ -40,7 +62,7 @@ def _observer(args):
     from harness.observe import Observer
 
     endpoints = _endpoints(args.state_dir)
-    config = HarnessConfig.load(args.config, project=args.project)
+    config = _config(args)
     return Observer(endpoints, config, clients.bigquery(endpoints, config.project)), config
 
 
@@ -111,7 +133,7 @@ def cmd_snapshots(args) -> int:
     from ops import snapshots as policy
 
     endpoints = _endpoints(args.state_dir)
-    config = HarnessConfig.load(args.config, project=args.project)
+    config = _config(args)
     try:
         every = policy.parse_every(args.every) if args.every else None
     except policy.RulesError as exc:
@@ -134,34 +156,41 @@ def cmd_snapshots(args) -> int:
     return 0
 
 
-def register(sub) -> None:
-    """Add ``metrics`` and ``alerts`` to the harness CLI's subcommands."""
+def register(sub, parents: tuple = (), formatter_class=None) -> None:
+    """Add ``metrics``, ``alerts`` and ``snapshots`` to the harness CLI's subcommands."""
     from ops.rules import DEFAULT_RULES
 
+    extra = {"parents": list(parents)}
+    if formatter_class is not None:
+        extra["formatter_class"] = formatter_class
+
     def common(parser):
-        parser.add_argument("--config", default=str(DEFAULT_CONFIG), help="harness file")
-        parser.add_argument("--project", default=None, help="override the harness file's project")
+        parser.add_argument("--config", default=str(find_config()),
+                            help="harness file (found from the working directory upward)")
+        parser.add_argument("--project", default=None,
+                            help="the project to watch (default: the one `up` provisioned)")
         parser.add_argument("--interval", type=float, default=1.0, help="seconds between samples")
         parser.add_argument("--for", dest="for_seconds", type=float, default=None,
                             metavar="SECONDS", help="stop after this long")
 
-    metrics = sub.add_parser("metrics", help="sample the stack's metrics (Cloud Monitoring names)")
+    metrics = sub.add_parser("metrics", help="sample the stack's metrics (Cloud Monitoring names)",
+                             **extra)
     common(metrics)
     metrics.add_argument("--watch", action="store_true", help="sample again every --interval")
     metrics.add_argument("--json", action="store_true", help="one JSON object per sample")
     metrics.add_argument("--grep", default="", help="only metrics whose name contains this")
     metrics.set_defaults(run=cmd_metrics)
-    alerts = sub.add_parser("alerts", help="evaluate ops/alerts.toml against the running stack")
+    alerts = sub.add_parser("alerts", help="evaluate ops/alerts.toml against the running stack",
+                            **extra)
     common(alerts)
     alerts.add_argument("--rules", default=str(DEFAULT_RULES), help="rules file")
     alerts.add_argument("--webhook", default="", help="URL the oncall channel posts to "
                         "(default: $STREAMBENCH_ALERT_WEBHOOK; none: printed only)")
     alerts.set_defaults(run=cmd_alerts)
     snaps = sub.add_parser("snapshots", help="snapshot the pipeline's subscription on a "
-                           "schedule (snapshot_every of harness.toml)")
+                           "schedule (snapshot_every of harness.toml)", **extra)
     common(snaps)
     snaps.add_argument("--every", default=None, help='e.g. "1h" (default: snapshot_every)')
     snaps.add_argument("--keep", type=int, default=None,
                        help="how many to keep (default: snapshot_keep)")
     snaps.set_defaults(run=cmd_snapshots)
-

@@ -1,14 +1,20 @@
-"""Start and stop both emulators and hand back their endpoints.
+"""Start and stop the emulators and hand back their endpoints.
 
 Four backends:
 
-* ``embedded`` (default): our emulators as local processes on free ports, health-checked,
-  their logs kept in the run directory.
+* ``embedded`` (default): our emulators as local processes, health-checked, their logs kept in
+  the run directory; on free ports unless ports are given (``python -m harness up`` gives
+  8085, 9050 and 9023, and falls back to free ports when those are taken).
 * ``docker``: ``docker compose`` with the top-level ``docker-compose.yml`` (profile ``ours``
   builds our emulators; profile ``google`` runs Google's Pub/Sub emulator image and goccy's
   BigQuery emulator image).
 * ``testcontainers``: the same images, started from Python.
-* ``external``: use ``PUBSUB_EMULATOR_HOST`` / ``BIGQUERY_EMULATOR_HOST`` as given.
+* ``external``: use ``PUBSUB_EMULATOR_HOST`` / ``BIGQUERY_EMULATOR_HOST`` (and
+  ``STORAGE_EMULATOR_HOST``, if set) as given.
+
+The embedded stack runs three emulators: Pub/Sub, BigQuery and Cloud Storage
+(``python -m emulators.storage``); the BigQuery emulator reads and writes ``gs://`` URIs through
+the Cloud Storage one (``--storage-endpoint``).
 """
 
 from __future__ import annotations
@@ -18,8 +24,6 @@ import shutil
 import socket
 import tempfile
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,32 +36,58 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def wait_healthy(endpoints: Endpoints, timeout: float = 30.0) -> None:
-    """Block until both emulators answer: a TCP accept for gRPC, an HTTP answer for REST."""
+    """Block until every emulator answers: a TCP accept for gRPC, an HTTP answer for REST."""
     deadline = time.monotonic() + timeout
-    host, _, port = endpoints.pubsub.rpartition(":")
     while True:
-        try:
-            with socket.create_connection((host, int(port)), timeout=1):
-                pass
-            try:
-                urllib.request.urlopen(f"{endpoints.bigquery}/bigquery/v2/projects", timeout=2)
-            except urllib.error.HTTPError:
-                pass  # any HTTP answer means the server is up
+        silent = endpoints.unanswered()
+        if not silent:
             return
-        except OSError as exc:
-            if time.monotonic() > deadline:
-                raise StackError(f"the emulators did not answer in {timeout:.0f}s: {exc}") from exc
-            time.sleep(0.1)
+        if time.monotonic() > deadline:
+            which = "; ".join(f"the {name} emulator ({why})" for name, why in silent.items())
+            raise StackError(f"no answer in {timeout:.0f}s from {which}")
+        time.sleep(0.1)
+
+
+def port_taken(host: str, port: int) -> bool:
+    """Whether something listens on ``host:port`` (a port in TIME_WAIT counts as free, as it
+    does for the emulators, which bind with SO_REUSEADDR)."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return True
+    return False
+
+
+def _bind_failure(exc: StartError) -> bool:
+    text = str(exc)
+    return "cannot listen on" in text or "cannot bind" in text
+
+
+def _url(address: str) -> str:
+    return (address if "://" in address else f"http://{address}").rstrip("/")
 
 
 @dataclass
 class Stack:
-    """Both emulators, started by one backend. Use as a context manager."""
+    """The emulators, started by one backend. Use as a context manager.
+
+    ``pubsub_port`` / ``bigquery_port`` / ``storage_port`` (embedded backend): 0 picks a free port. A port that is
+    taken is a :class:`StackError`, unless the emulator is named in ``free_port_fallback``: then
+    a free port is used and :attr:`notes` says so.
+    """
 
     backend: str = "embedded"
     run_dir: Path | None = None
     data_dir: Path | None = None
     endpoints: Endpoints | None = None
+    host: str = "127.0.0.1"
+    pubsub_port: int = 0
+    bigquery_port: int = 0
+    storage_port: int = 0
+    free_port_fallback: tuple[str, ...] = ()
+    notes: list[str] = field(default_factory=list)
     _processes: list[ServerProcess] = field(default_factory=list)
     _cleanup: list = field(default_factory=list)
 
@@ -120,23 +150,50 @@ class Stack:
         return None if self.data_dir is None else Path(self.data_dir) / name
 
     def _start_embedded(self) -> Endpoints:
-        # BigQuery first: Pub/Sub's BigQuery subscriptions write to it
-        for name in ("bigquery", "pubsub"):
-            extra = ("--bigquery-endpoint", self._processes[0].url) if name == "pubsub" else ()
+        # Cloud Storage first: BigQuery loads from and extracts to it; then BigQuery, which
+        # Pub/Sub's BigQuery subscriptions write to.
+        storage = self._start_emulator("storage", self.storage_port)
+        self._processes.append(storage)
+        bigquery = self._start_emulator("bigquery", self.bigquery_port,
+                                        "--storage-endpoint", storage.url)
+        self._processes.append(bigquery)
+        pubsub = self._start_emulator("pubsub", self.pubsub_port, "--bigquery-endpoint", bigquery.url)
+        self._processes.append(pubsub)
+        return Endpoints(pubsub.address, bigquery.url, storage.url)
+
+    def _start_emulator(self, name: str, port: int, *extra: str) -> ServerProcess:
+        """``python -m emulators.<name>`` on ``port`` (a taken one: see the class docstring)."""
+        if port and port_taken(self.host, port):
+            port = self._port_in_use(name, port)
+        log_path = self.run_dir / "logs" / f"{name}.log"
+        for attempt in (1, 2):
             try:
-                self._processes.append(
-                    ServerProcess.emulator(
-                        name,
-                        *extra,
-                        data_dir=self._data_dir(name),
-                        log_path=self.run_dir / "logs" / f"{name}.log",
-                        detach=True,  # `python -m harness up` leaves them running
-                    )
+                return ServerProcess.emulator(
+                    name, *extra, host=self.host, port=port, data_dir=self._data_dir(name),
+                    log_path=log_path,
+                    detach=True,  # `python -m harness up` leaves them running
                 )
             except StartError as exc:
-                raise StackError(f"the {name} emulator did not start: {exc}") from exc
-        bigquery, pubsub = self._processes
-        return Endpoints(pubsub.address, bigquery.url)
+                if attempt == 1 and port and _bind_failure(exc):
+                    port = self._port_in_use(name, port)  # taken between the check and the bind
+                    continue
+                last = [line for line in exc.args[0].splitlines() if line.strip()][-1]
+                raise StackError(
+                    f"the {name} emulator did not start ({last.strip()}); its log is {log_path}"
+                ) from exc
+        raise AssertionError("unreachable")
+
+    def _port_in_use(self, name: str, port: int) -> int:
+        if name not in self.free_port_fallback:
+            raise StackError(
+                f"port {port} on {self.host} is taken, so the {name} emulator cannot listen "
+                f"there; pass --{name}-port with another port (0 for any free one)"
+            )
+        self.notes.append(
+            f"port {port} is taken, so the {name} emulator listens on a free port instead "
+            f"(--{name}-port chooses one)"
+        )
+        return 0
 
     def _start_external(self) -> Endpoints:
         pubsub = os.environ.get("PUBSUB_EMULATOR_HOST")
@@ -145,12 +202,18 @@ class Stack:
             raise StackError(
                 "the external backend needs PUBSUB_EMULATOR_HOST and BIGQUERY_EMULATOR_HOST set."
             )
-        if "://" not in bigquery:
-            bigquery = f"http://{bigquery}"
-        return Endpoints(pubsub, bigquery.rstrip("/"))
+        storage = os.environ.get("STORAGE_EMULATOR_HOST", "")
+        return Endpoints(pubsub, _url(bigquery), _url(storage) if storage else "")
 
     def _start_docker(self) -> Endpoints:
-        endpoints, stop = containers.compose_up(ROOT / "docker-compose.yml")
+        compose_file = ROOT / "docker-compose.yml"
+        if not compose_file.is_file():
+            raise StackError(
+                "the docker backend builds the emulator images from a streambench checkout "
+                f"(no {compose_file.name} next to the installed package); run it from a clone "
+                "of the repository, or use --backend embedded"
+            )
+        endpoints, stop = containers.compose_up(compose_file)
         self._cleanup.append(stop)
         return endpoints
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import socket
 import sys
 
@@ -35,6 +36,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="a job still running after this is stopped (default 600: 10 minutes)",
     )
     http_guard.add_arguments(parser)
+    parser.add_argument(
+        "--storage-endpoint",
+        default=os.environ.get("STORAGE_EMULATOR_HOST"),
+        metavar="URL",
+        help="Cloud Storage JSON API for gs:// loads, extracts and external tables "
+        "(default: $STORAGE_EMULATOR_HOST; without it gs:// URIs are an error)",
+    )
     parser.add_argument(
         "--log-level", default="warning", help="info logs every request (method, status, latency)"
     )
@@ -71,7 +79,9 @@ def main(argv: list[str] | None = None) -> int:
     from .service import BigQueryService
 
     try:
-        service = BigQueryService(args.data_dir, args.project, args.insert_id_window)
+        service = BigQueryService(
+            args.data_dir, args.project, args.insert_id_window, args.storage_endpoint or None
+        )
     except Exception as exc:  # e.g. the data dir's DuckDB file is locked by another process
         print(f"bigquery emulator: cannot open storage: {exc}", file=sys.stderr)
         return 1

@@ -132,6 +132,11 @@ def settable_properties(resource: dict) -> dict:
     return props
 
 
+def _table_type(props: dict) -> str:
+    """TABLE, or EXTERNAL for a table over Cloud Storage objects (read by each query)."""
+    return "EXTERNAL" if props.get("externalDataConfiguration") else "TABLE"
+
+
 def _location(value: Any) -> str:
     if value is not None and not isinstance(value, str):
         raise Invalid("Invalid value for location: expected a string.")
@@ -316,7 +321,7 @@ class Catalog:
                 table_id=table_id,
                 storage_name=self.storage.new_name("v" if is_view else "t"),
                 schema=schema,
-                type="VIEW" if is_view else "TABLE",
+                type="VIEW" if is_view else _table_type(props),
                 properties=props,
                 location=ds.location,
                 view_duckdb_sql=view_duckdb_sql,
@@ -327,7 +332,7 @@ class Catalog:
                     held.enter_context(self.storage.append_lock(old.storage_name))
                     self.history.retire(old, con)  # kept for the time-travel window
                     self.on_table_dropped(_ref_key(old))
-                if not is_view:
+                if table.type == "TABLE":  # views and external tables store no rows
                     Storage.create_table(con, table.storage_name, self.physical_columns(table))
                 Storage.put_record(con, table.key, "table", table.to_record())
                 self.history.created(table, con)

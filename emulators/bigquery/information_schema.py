@@ -60,8 +60,8 @@ def snapshot(
 
     if view == "TABLES":
         for t in tables:
-            kind = "VIEW" if t.type == "VIEW" else "BASE TABLE"
-            insertable = "NO" if t.type == "VIEW" else "YES"
+            kind = t.type if t.type in ("VIEW", "EXTERNAL") else "BASE TABLE"
+            insertable = "YES" if t.type == "TABLE" else "NO"
             rows.append(
                 (
                     t.project,

@@ -1,10 +1,11 @@
-"""Jobs: query, load and copy jobs run in the background, as BigQuery runs them.
+"""Jobs: query, load, copy and extract jobs run in the background, as BigQuery runs them.
 
 jobs.insert starts the job and answers when it is done or after a moment (RUNNING then);
 jobs.query and jobs.getQueryResults wait up to ``timeoutMs`` (10 s by default) and answer
 ``jobComplete: false`` when the job is still running, so the client polls. jobs.cancel, a
 client that drops its jobs.query, ``configuration.jobTimeoutMs`` and the emulator's own cap on a
-job's run time (``--max-query-seconds``) interrupt the job's DuckDB statement.
+job's run time (``--max-query-seconds``) interrupt the job's DuckDB statement. Loads from and
+extracts to ``gs://`` go through the Cloud Storage client the manager is given.
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ from .errors import (
     expect_dict,
     expect_list,
 )
+from .extract import run_extract
+from .gcs import CloudStorage
 from .load import run_load
 from .pages import int_param, read_page, ts_format_from
 from .query import QueryEngine, QueryOutcome, Stop
@@ -84,6 +87,7 @@ class JobManager:
         storage: Storage,
         engine: QueryEngine,
         appender: Appender,
+        gcs: CloudStorage | None = None,
         *,
         base_url: str = "",
         max_query_seconds: float = 600.0,
@@ -92,6 +96,7 @@ class JobManager:
         self.storage = storage
         self.engine = engine
         self.appender = appender
+        self.gcs = gcs
         self.base_url = base_url
         self.max_query_seconds = max_query_seconds
         self._results: dict[tuple[str, str], QueryOutcome] = {}
@@ -237,13 +242,13 @@ class JobManager:
             if job_type == "QUERY":
                 result = self._run_query(ref, config["query"], run, dry_run)
             elif job_type == "LOAD":
-                result = {"load": run_load(self.catalog, self.appender, config["load"], upload)}
+                result = {"load": run_load(self.catalog, self.appender, self.gcs, config["load"],
+                                           upload, run.stop.check)}  # fmt: skip
             elif job_type == "COPY":
                 self._run_copy(config["copy"], run)
             else:
-                raise Invalid(
-                    "Extract jobs write to Cloud Storage, which this emulator does not provide."
-                )
+                with self.engine.context(run.stop) as ctx:
+                    result = {"extract": run_extract(self.catalog, self.gcs, config["extract"], ctx)}
             status: dict[str, Any] = {"state": "DONE"}
         except BigQueryError as exc:
             status = {"state": "DONE", "errorResult": exc.error_proto(),

@@ -25,10 +25,12 @@ from .alter import ALTER_TABLE, run_alter
 from .catalog import Catalog, Table
 from .destinations import existing_destination, new_destination
 from .errors import BigQueryError, Duplicate, Invalid, InvalidQuery, NotFound, expect_dict
+from .external import read_external
+from .gcs import CloudStorage
 from .identifiers import columns as column_list
 from .identifiers import ident
 from .params import parameter_types, query_parameters
-from .storage import Storage, execute, executemany, relation
+from .storage import Column, Storage, execute, executemany, registered, relation
 from .types import duckdb_to_bq_field
 
 MAX_QUERY_CHARS = 1024 * 1024  # BigQuery's limit on the text of a GoogleSQL query
@@ -86,6 +88,8 @@ class Stop:
 # ------------------------------------------------------------------ DuckDB errors
 
 
+_OVERFLOW = re.compile(r"^Overflow in \w+ of INT64 \((.*)\)!$")
+_UDF_ERROR = re.compile(r"^Python exception occurred while executing the UDF: \w+: ")
 _UNRECOGNIZED = re.compile(r'^Referenced column "([^"]+)" not found in FROM clause!')
 
 
@@ -101,6 +105,11 @@ def duckdb_message(exc: Exception) -> str:
             text = text[len(prefix) :]
             break
     text = text.split("\n\nLINE", 1)[0]
+    # a Python function of the translator (sql/udfs.py) raising BigQuery's message
+    text = _UDF_ERROR.sub("", text)
+    overflow = _OVERFLOW.match(text)
+    if overflow:  # BigQuery's words for INT64 overflow
+        return f"int64 overflow: {overflow.group(1)}"
     unrecognized = _UNRECOGNIZED.match(text)
     if unrecognized:
         return f"Unrecognized name: {unrecognized.group(1)}"
@@ -177,11 +186,24 @@ class QueryContext:
         self.execute(f"CREATE OR REPLACE TEMP TABLE {ident(name)} AS {select_sql}", params)
         self._temp[name] = "TABLE"
 
-    def temp_snapshot(self, name: str, columns: list, rows: list[tuple]) -> None:
-        """A temporary table of given columns and rows (an INFORMATION_SCHEMA snapshot)."""
+    def _temp_columns(self, name: str, columns: list[Column]) -> None:
         defs = ", ".join(c.sql() for c in columns)
         self.execute(f"CREATE OR REPLACE TEMP TABLE {ident(name)} ({defs})")
         self._temp[name] = "TABLE"
+
+    def temp_rows(self, name: str, schema: list[dict], arrow: Any) -> None:
+        """A temporary table of ``schema`` holding the rows of an Arrow table (an external
+        table's objects), converted to the columns' DuckDB types on the way in."""
+        self._temp_columns(name, [Column.of(f) for f in schema])
+        cols = column_list(f["name"] for f in schema)
+        source = f"{name}_rows"
+        with self._statement(), registered(self.cursor, source, arrow):
+            execute(self.cursor,
+                    f"INSERT INTO {ident(name)} ({cols}) SELECT {cols} FROM {ident(source)}")  # fmt: skip
+
+    def temp_snapshot(self, name: str, columns: list, rows: list[tuple]) -> None:
+        """A temporary table of given columns and rows (an INFORMATION_SCHEMA snapshot)."""
+        self._temp_columns(name, columns)
         if rows:
             marks = ", ".join("?" for _ in columns)
             with self._statement():
@@ -195,11 +217,13 @@ class QueryContext:
 
 
 class QueryEngine:
-    """Translates and runs BigQuery statements against the catalog and storage."""
+    """Translates and runs BigQuery statements against the catalog and storage; external
+    tables are read through ``gcs`` (None: naming one is an error saying so)."""
 
-    def __init__(self, catalog: Catalog, storage: Storage):
+    def __init__(self, catalog: Catalog, storage: Storage, gcs: CloudStorage | None = None):
         self.catalog = catalog
         self.storage = storage
+        self.gcs = gcs
         self._cache: OrderedDict[tuple, tuple[Any, list[Table]]] = OrderedDict()
         self._cache_lock = threading.Lock()
 
@@ -237,6 +261,7 @@ class QueryEngine:
                 resolve_table=ctx.resolve_table,
                 params=params,
                 param_types=param_types,
+                table_schema=self._table_schema,
             )
         except SqlError as exc:
             location = exc.location
@@ -244,6 +269,11 @@ class QueryEngine:
             if isinstance(location, tuple) and not message.rstrip().endswith("]"):
                 message = f"{message} at [{location[0]}:{location[1]}]"
             raise InvalidQuery(message, location="query") from None
+
+    def _table_schema(self, project: str, dataset: str, table_id: str) -> list[dict] | None:
+        """REST schema fields of a catalog table or view, for the translator's typing (or None)."""
+        table = self.catalog.find_table(project, dataset, table_id)
+        return table.schema if table is not None else None
 
     def resolve_table(
         self, ctx: QueryContext, project: str, dataset_id: str, table_id: str,
@@ -264,6 +294,8 @@ class QueryEngine:
         ctx.referenced.append(table)
         if table.type == "VIEW":
             self._view(ctx, table)
+        elif table.type == "EXTERNAL":
+            return self._external(ctx, table)
         return ident(table.storage_name)
 
     def _time_travel(self, ctx: QueryContext, ref: tuple, as_of: str) -> str:
@@ -274,8 +306,9 @@ class QueryEngine:
             raise NotFound(
                 f"Not found: Table {ref[0]}:{ref[1]}.{ref[2]} was not found in location US"
             )
-        if table.type == "VIEW":
-            raise InvalidQuery(f"FOR SYSTEM_TIME AS OF cannot be used with view {ref[2]}")
+        if table.type in ("VIEW", "EXTERNAL"):
+            kind = "view" if table.type == "VIEW" else "external table"
+            raise InvalidQuery(f"FOR SYSTEM_TIME AS OF cannot be used with {kind} {ref[2]}")
         ctx.cacheable = False  # "now" moves: resolve anew every time
         at_ms = self.timestamp_ms(ctx, as_of)
         _, select = clones.source_rows(self.catalog, ref, at_ms, current_only=True)
@@ -307,6 +340,17 @@ class QueryEngine:
             ctx.execute(f"INSERT INTO {ident(table.storage_name)} ({cols}) "
                         f"SELECT * FROM ({select_sql}) AS _emulator_q")
             self.catalog.history.recount(table, ctx.cursor)
+
+
+    def _external(self, ctx: QueryContext, table: Table) -> str:
+        """An external table's objects as they are now, in a temporary table of the context."""
+        ctx.cacheable = False  # read anew by every statement
+        schema, rows = read_external(self.gcs, table)
+        if not table.schema:  # detected on the first query; kept, so tables.get shows it
+            self.catalog.update_table(table, {"schema": {"fields": schema}}, replace=False)
+        name = ctx.temp_name("_emulator_external")
+        ctx.temp_rows(name, schema, rows)
+        return ident(name)
 
     def _information_schema(
         self, ctx: QueryContext, project: str, dataset_id: str | None, view: str
@@ -460,6 +504,11 @@ class QueryEngine:
             if table is not None and table.type == "SNAPSHOT":
                 raise InvalidQuery(f"{table.table_id} is a table snapshot; snapshots are "
                                    "read-only (restore it with CREATE TABLE ... CLONE)")
+            if table is not None and table.type == "EXTERNAL":
+                raise InvalidQuery(
+                    f"{kind} over table {table.project}.{table.dataset_id}.{table.table_id} is "
+                    "not supported: it is an external table (its rows live in Cloud Storage)."
+                )
             with self._writing(ctx, table, kind):
                 affected = ctx.execute(st.duckdb_sql, params).fetchone()
             count = int(affected[0]) if affected else 0
@@ -512,6 +561,7 @@ class QueryEngine:
         dest = expect_dict(config.get("destinationTable"), "destinationTable")
         if not dest:
             schema, arrow = ctx.fetch_arrow(sql, params)
+            _refuse_null_elements(arrow)
             return QueryOutcome("SELECT", schema=schema, arrow=arrow, total_rows=arrow.num_rows)
         staged, schema = self._stage(ctx, sql, params)
         table = self.write_into_table(
@@ -642,6 +692,26 @@ class QueryEngine:
 
 _TOO_MANY_NAMES = re.compile(r"has (\d+) columns available but \d+ columns specified")
 _VIEW_BODY = re.compile(r"\bAS\s*(\(?\s*(?:SELECT|WITH)\b.*)$", re.IGNORECASE | re.DOTALL)
+
+
+def _refuse_null_elements(arrow: Any) -> None:
+    """BigQuery refuses a result holding an ARRAY with a NULL element (the client could not
+    read it): ``Array cannot have a null element; error in writing field NAME``."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    def has_null_element(values: Any) -> bool:
+        kind = values.type
+        if pa.types.is_list(kind) or pa.types.is_large_list(kind):
+            flat = pc.list_flatten(values)
+            return flat.null_count > 0 or has_null_element(flat)
+        if pa.types.is_struct(kind):
+            return any(has_null_element(values.field(i)) for i in range(kind.num_fields))
+        return False
+
+    for name, column in zip(arrow.column_names, arrow.columns, strict=True):
+        if any(has_null_element(chunk) for chunk in column.chunks):
+            raise InvalidQuery(f"Array cannot have a null element; error in writing field {name}")
 
 
 def _create_resource(st: Any, ref: dict) -> dict:

@@ -37,7 +37,7 @@ from .jobs import JobManager
 from .monitoring import Monitor
 from .pages import decode_page_token, encode_page_token, int_param
 from .service import BigQueryService
-from .types import json_depth
+from .types import json_depth, lone_surrogate
 from .uploads import MAX_UPLOAD_BYTES, ResumableUploads, split_multipart
 
 log = logging.getLogger("emulators.bigquery")
@@ -64,6 +64,11 @@ def _json_body(raw: bytes, *, check_depth: bool = True) -> Any:
         raise ParseError(f"Invalid JSON payload received. {exc}") from None
     except RecursionError:
         raise _too_deep() from None
+    if lone_surrogate(raw, body):
+        raise ParseError(
+            "Invalid JSON payload received. A \\u escape is a lone surrogate, not a "
+            "Unicode character."
+        )
     if check_depth and (raw.count(b"[") + raw.count(b"{") > MAX_BODY_DEPTH):
         if json_depth(body) > MAX_BODY_DEPTH:
             raise _too_deep()
@@ -138,6 +143,7 @@ class Api:
             service.storage,
             service.engine,
             service.appender,
+            service.gcs,
             base_url=service.base_url,
             max_query_seconds=max_query_seconds,
         )

@@ -32,6 +32,7 @@ from typing import Any
 from .errors import InvalidQuery
 from .identifiers import columns as column_list
 from .identifiers import ident
+from .sql.udfs import register as register_bigquery_functions
 from .types import bq_to_duckdb_type
 
 _POOL_SIZE = 16  # idle cursors kept for reuse
@@ -75,10 +76,16 @@ def relation(con: Any, sql: str, params: Any = None) -> Any:
     return con.sql(statement, params=params or None)
 
 
-def _register(cur: Any, name: str, arrow_table: Any) -> None:
-    """Expose an Arrow table to SQL on ``cur`` under ``name`` (not SQL: no statement runs)."""
+@contextlib.contextmanager
+def registered(cur: Any, name: str, arrow_table: Any) -> Iterator[None]:
+    """Expose an Arrow table to SQL on ``cur`` under ``name`` while the block runs (not SQL:
+    no statement runs; this is how rows from Python reach DuckDB)."""
     cur.abort()  # registering is refused while a result of execute() is unread
     cur.register(name, arrow_table)
+    try:
+        yield
+    finally:
+        cur.unregister(name)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -118,6 +125,7 @@ class Storage:
             path = ":memory:"
             config["temp_directory"] = ""  # in memory means in memory: never spill to disk
         self.con = duckdb.connect(path, config=config)
+        register_bigquery_functions(self.con)  # the Python functions translated SQL calls
         self.lock = threading.RLock()
         for sql in (
             "SET GLOBAL TimeZone = 'UTC'",
@@ -266,27 +274,21 @@ class Storage:
         # the time-travel history notes the append in the same transaction (timetravel.py)
         transaction = record_ids or (self.persistent and self.on_append is not None)
         view = f"_append_{threading.get_ident()}"
-        with self.append_lock(name), self.cursor() as cur:
-            _register(cur, view, arrow_table)
+        with self.append_lock(name), self.cursor() as cur, registered(cur, view, arrow_table):
+            if transaction:
+                execute(cur, "BEGIN TRANSACTION")
             try:
+                execute(cur, f"INSERT INTO {ident(name)} ({cols}) SELECT {cols} FROM {ident(view)}")
+                if record_ids:
+                    self._record_insert_ids(cur, *insert_ids)
+                if self.on_append is not None:
+                    self.on_append(cur, name, arrow_table.num_rows)
                 if transaction:
-                    execute(cur, "BEGIN TRANSACTION")
-                try:
-                    execute(
-                        cur, f"INSERT INTO {ident(name)} ({cols}) SELECT {cols} FROM {ident(view)}"
-                    )
-                    if record_ids:
-                        self._record_insert_ids(cur, *insert_ids)
-                    if self.on_append is not None:
-                        self.on_append(cur, name, arrow_table.num_rows)
-                    if transaction:
-                        execute(cur, "COMMIT")
-                except BaseException:
-                    if transaction:
-                        execute(cur, "ROLLBACK")
-                    raise
-            finally:
-                cur.unregister(view)
+                    execute(cur, "COMMIT")
+            except BaseException:
+                if transaction:
+                    execute(cur, "ROLLBACK")
+                raise
 
     @staticmethod
     def _record_insert_ids(cur: Any, table_key: str, ids: list[str], expires: float) -> None:
@@ -300,11 +302,8 @@ class Storage:
             }
         )
         view = f"_ids_{threading.get_ident()}"
-        _register(cur, view, batch)
-        try:
+        with registered(cur, view, batch):
             execute(cur, f"INSERT INTO _emulator.insert_ids SELECT * FROM {ident(view)}")
-        finally:
-            cur.unregister(view)
 
     def live_insert_ids(self, now: float) -> list[tuple[str, str, float]]:
         """Persisted insertIds still inside their window (expired ones are deleted)."""

@@ -505,6 +505,21 @@ def _too_deep() -> str:
     return f"Invalid JSON value: nesting depth exceeds the maximum of {MAX_JSON_DEPTH}."
 
 
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
+def lone_surrogate(raw: bytes, value: Any) -> bool:
+    """Whether ``value``, parsed from the JSON text ``raw``, holds a lone surrogate: JSON lets
+    ``\\ud800`` stand alone, but it is no Unicode character and nothing can encode it back."""
+    if not _SURROGATE_ESCAPE.search(raw):  # the cheap test first: every such value needs one
+        return False
+    try:
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
 def json_depth(value: Any) -> int:
     """Nesting depth of a parsed JSON value (a scalar is 0), without recursion."""
     deepest = 0
@@ -594,6 +609,13 @@ def arrow_type(field: dict) -> Any:
     return base
 
 
+def arrow_schema(fields: list[dict]) -> Any:
+    """pyarrow schema of rows parsed for ``fields`` (appends, external tables' rows)."""
+    import pyarrow as pa
+
+    return pa.schema([pa.field(f["name"], arrow_type(f)) for f in fields])
+
+
 # ------------------------------------------------------------ output encoding (Python -> wire)
 
 
@@ -666,12 +688,16 @@ def _enc_json(value: Any) -> str:
 
 
 def _enc_interval(value: Any) -> str:
+    """BigQuery's canonical INTERVAL text (``Y-M D H:M:S.F``) from Arrow's month-day-nano
+    value or a timedelta."""
+    from .sql.udfs import interval_text
+
     if isinstance(value, dt.timedelta):
-        total = int(value.total_seconds())
-        days, rest = divmod(total, 86400)
-        hours, rest = divmod(rest, 3600)
-        minutes, seconds = divmod(rest, 60)
-        return f"0-0 {days} {hours}:{minutes}:{seconds}"
+        micros = value // dt.timedelta(microseconds=1)
+        days, micros = divmod(micros, 86_400_000_000) if micros >= 0 else (0, micros)
+        return interval_text(0, days, micros)
+    if hasattr(value, "months") and hasattr(value, "nanoseconds"):
+        return interval_text(value.months, value.days, value.nanoseconds // 1000)
     return str(value)
 
 

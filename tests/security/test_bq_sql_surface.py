@@ -1,9 +1,8 @@
 """The engine's own catalogs and DuckDB-only functions are out of reach of a query.
 
-These probes belong to the translator's allowlist and total table resolution (issue 12, item
-3), built on another branch: they are marked xfail(strict) here, so they fail loudly once that
-work is merged and the marks must go. The DuckDB lock-down (test_bq_lockdown.py) is the wall
-behind them either way: none of these can touch a file."""
+The translator's allowlist and total table resolution refuse them (more probes, generated ones
+too, in test_sql_surface.py); the DuckDB lock-down (test_bq_lockdown.py) is the wall behind them
+either way: none of these can touch a file."""
 
 from __future__ import annotations
 
@@ -12,10 +11,7 @@ import requests
 
 from tests.support.security import assert_error, assert_no_stray_files, query
 
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.xfail(strict=True, reason="issue 12 item 3 (translator allowlist) not merged"),
-]
+pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
@@ -28,12 +24,14 @@ def table(bq):
     "sql",
     [
         "SELECT sql FROM sqlite_master WHERE EXISTS (WITH sqlite_master AS (SELECT 1) SELECT 1)",
-        "WITH information_schema AS (SELECT 1) SELECT * FROM information_schema.tables",
         "SELECT * FROM ds.t WHERE EXISTS (WITH x AS (SELECT 1) SELECT * FROM duckdb_databases)",
     ],
 )
-def test_engine_catalogs_are_not_found(bq, table, sql):
-    assert_error(query(bq, sql), 404, "notFound")
+def test_engine_catalogs_are_not_reachable(bq, table, sql):
+    """An unqualified name that is no CTE in scope is refused as BigQuery refuses it (no default
+    dataset); it never reaches DuckDB's catalog."""
+    error = assert_error(query(bq, sql), 400, "invalidQuery")
+    assert "must be qualified with a dataset" in error["message"]
     assert_no_stray_files(bq)
 
 
