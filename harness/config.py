@@ -69,6 +69,7 @@ SECTIONS = {
         "name": _STR, "topic": _STR, "ack_deadline_seconds": _INT, "dead_letter_topic": _STR,
         "max_delivery_attempts": _INT, "retry_min_backoff_seconds": _NUM,
         "retry_max_backoff_seconds": _NUM, "filter": _STR, "enable_message_ordering": _BOOL,
+        "retain_acked_messages": _BOOL, "message_retention_seconds": _INT,
     },
     "datasets": {"name": _STR},
     "tables": {"dataset": _STR, "name": _STR, "schema": None, "rows": _LIST},
@@ -88,6 +89,8 @@ RANGES = {
     "retry_min_backoff_seconds": (0, 600), "retry_max_backoff_seconds": (0, 600),
     "pubsub_port": (0, 65535), "bigquery_port": (0, 65535), "storage_port": (0, 65535),
     "snapshot_keep": (1, 1000),
+    # Pub/Sub's bounds for a subscription's message retention: 10 minutes to 7 days
+    "message_retention_seconds": (600, 7 * 24 * 3600),
 }
 FIELD_KEYS = {"name", "type", "mode", "fields", "description"}
 _PUBSUB_NAME = re.compile(r"[A-Za-z][\w\-.~+%]{2,254}\Z")

@@ -17,15 +17,15 @@ def test_crash_and_restart_keep_ports_and_everything_acknowledged(tmp_path):
         before = stack.endpoints
         pids = [p.pid for p in stack.processes]
         publisher = clients.publisher(before)
-        publisher.create_topic(name="projects/p/topics/t")
+        publisher.create_topic(name="projects/restart-test/topics/kept-topic")
         subscriber = clients.subscriber(before)
-        subscriber.create_subscription(name="projects/p/subscriptions/s",
-                                       topic="projects/p/topics/t")
-        traffic.publish(publisher, "projects/p/topics/t", [b"kept"])
-        bq = clients.bigquery(before, "p")
+        subscriber.create_subscription(name="projects/restart-test/subscriptions/kept-sub",
+                                       topic="projects/restart-test/topics/kept-topic")
+        traffic.publish(publisher, "projects/restart-test/topics/kept-topic", [b"kept"])
+        bq = clients.bigquery(before, "restart-test")
         bq.create_dataset("d")
-        bq.create_table(bigquery.Table("p.d.t", schema=[bigquery.SchemaField("n", "INTEGER")]))
-        assert bq.insert_rows_json("p.d.t", [{"n": 1}]) == []
+        bq.create_table(bigquery.Table("restart-test.d.t", schema=[bigquery.SchemaField("n", "INTEGER")]))
+        assert bq.insert_rows_json("restart-test.d.t", [{"n": 1}]) == []
 
         stack.crash()
         assert not any(p.running() for p in stack.processes)
@@ -34,7 +34,7 @@ def test_crash_and_restart_keep_ports_and_everything_acknowledged(tmp_path):
         assert after == before
         assert [p.pid for p in stack.processes] != pids
         # the same clients, reconnected: nothing acknowledged was lost
-        pulled = subscriber.pull(subscription="projects/p/subscriptions/s", max_messages=5,
-                                 timeout=30)
+        pulled = subscriber.pull(subscription="projects/restart-test/subscriptions/kept-sub",
+                                 max_messages=5, timeout=30)
         assert [m.message.data for m in pulled.received_messages] == [b"kept"]
-        assert traffic.count_rows(bq, "p.d.t") == 1
+        assert traffic.count_rows(bq, "restart-test.d.t") == 1
