@@ -17,8 +17,10 @@ says how many events were waiting after the seek and how many rows are new.
 Against Dataflow the drain and relaunch use the Dataflow API (google-cloud-dataflow-client) and
 ``DataflowRunner``. A local pipeline on the DirectRunner has no drain API: the harness drains the
 pipelines it runs (``harness/replay.py``, used by ``nox -s drill``); from this command, against
-the emulators, stop your local pipeline first and pass ``--pipeline-stopped``: the command seeks
-and then runs the pipeline here, in the foreground, as ``python -m pipeline`` would.
+the emulators, give ``--pipeline-pid PID`` of a running ``python -m pipeline`` (it drains on
+SIGTERM: the command sends it and waits for the process to end) or stop your local pipeline
+first and pass ``--pipeline-stopped``. Either way the command seeks and then runs the pipeline
+here, in the foreground, as ``python -m pipeline`` would.
 """
 
 from __future__ import annotations
@@ -225,6 +227,46 @@ class StoppedLocalPipeline:
         return None  # run after the report, in main(): it does not return until Ctrl-C
 
 
+class LocalPipelineProcess(StoppedLocalPipeline):
+    """Against the emulators: a ``python -m pipeline`` process of this machine, drained the way
+    it drains itself on SIGTERM (stop pulling, write what was pulled, exit)."""
+
+    def __init__(self, pid: int, pipeline_args: list[str], timeout: float = 120.0):
+        super().__init__(pipeline_args)
+        self.pid, self.timeout = pid, timeout
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as handle:
+                command = handle.read().split(b"\0")
+        except OSError:
+            raise ValueError(f"--pipeline-pid {pid}: no such process") from None
+        if b"pipeline" not in command:  # never signal a process that is not a pipeline
+            raise ValueError(f"--pipeline-pid {pid} is not a `python -m pipeline` process")
+
+    def drain(self) -> None:
+        import os
+        import signal
+
+        try:
+            os.kill(self.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            return
+        deadline = time.monotonic() + self.timeout
+        while os.path.exists(f"/proc/{self.pid}") and not _zombie(self.pid):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the pipeline (pid {self.pid}) did not drain in "
+                                   f"{self.timeout:.0f}s; nothing was seeked")
+            time.sleep(0.2)
+
+
+def _zombie(pid: int) -> bool:
+    """An exited child its parent has not reaped yet (it has stopped reading all the same)."""
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return handle.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except (OSError, IndexError):
+        return True
+
+
 def emulator_backlog(host: str, subscription: str) -> int | None:
     """Messages waiting in ``subscription``, from the Pub/Sub emulator's metrics (its
     ``/_emulator/metrics``, Cloud Monitoring's ``num_undelivered_messages``)."""
@@ -296,8 +338,12 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--region", help="region of the Dataflow job")
     parser.add_argument("--job_id", help="the running Dataflow job to drain")
     parser.add_argument("--job_name", help="...or its name (the active job of that name)")
-    parser.add_argument("--pipeline-stopped", action="store_true",
-                        help="against the emulators: the local pipeline is already stopped")
+    local = parser.add_mutually_exclusive_group()
+    local.add_argument("--pipeline-pid", type=int, metavar="PID",
+                       help="against the emulators: drain this running `python -m pipeline` "
+                            "(SIGTERM) before seeking")
+    local.add_argument("--pipeline-stopped", action="store_true",
+                       help="against the emulators: the local pipeline is already stopped")
     parser.add_argument("--wait", type=float, default=0.0,
                         help="seconds to wait for the relaunched pipeline to write the replay "
                              "before reporting rows (default: report at once)")
@@ -326,10 +372,14 @@ def main(argv: list[str] | None = None) -> int:
         if snapshot and not snapshot.startswith("projects/"):
             snapshot = f"projects/{project}/snapshots/{snapshot}"
         if local:
-            if not args.pipeline_stopped:
-                raise ValueError("against the emulators there is no job to drain from here: stop "
-                                 "the local pipeline, then pass --pipeline-stopped")
-            control = StoppedLocalPipeline(pipeline_args)
+            if args.pipeline_pid is not None:
+                control = LocalPipelineProcess(args.pipeline_pid, pipeline_args)
+            elif args.pipeline_stopped:
+                control = StoppedLocalPipeline(pipeline_args)
+            else:
+                raise ValueError("against the emulators there is no job to drain from here: give "
+                                 "--pipeline-pid of the running `python -m pipeline`, or stop it "
+                                 "and pass --pipeline-stopped")
         else:
             if not (args.project and args.region):
                 raise ValueError("give --project and --region of the Dataflow job")

@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from concurrent import futures
 from datetime import datetime, timezone
@@ -187,6 +188,10 @@ def test_dataflow_control_drains_by_name_then_relaunches():
          "no job to drain from here"),
         (["--subscription", "projects/p/subscriptions/s", "--snapshot", "n",
           "--pipeline-stopped"], "arguments after --"),
+        (["--subscription", "projects/p/subscriptions/s", "--snapshot", "n",
+          "--pipeline-pid", str(os.getpid()), "--", "x"], "is not a `python -m pipeline`"),
+        (["--subscription", "projects/p/subscriptions/s", "--snapshot", "n",
+          "--pipeline-pid", "999999999", "--", "x"], "no such process"),
     ],
 )
 def test_command_line_mistakes_exit_2_with_one_sentence(argv, message, capsys, monkeypatch):
@@ -236,3 +241,42 @@ def test_the_command_seeks_then_runs_the_pipeline_here(provisioned_stack):
     finally:
         os.killpg(process.pid, signal.SIGINT)
         process.wait(30)
+
+
+@pytest.mark.e2e
+@pytest.mark.timeout(300)
+def test_the_command_drains_a_running_pipeline_by_pid(provisioned_stack):
+    """``--pipeline-pid``: the running ``python -m pipeline`` drains on SIGTERM before the seek
+    (it exits 143 having written what it read); the replay is deduplicated by insertId."""
+    stack = provisioned_stack
+    env = {**os.environ, **stack.endpoints.env(), "GOOGLE_CLOUD_PROJECT": stack.project}
+    args = stack.config.pipeline_args()
+    running = subprocess.Popen([sys.executable, "-m", "pipeline", *args], env=env,
+                               stderr=subprocess.PIPE, text=True, start_new_session=True)
+    replaying = None
+    try:
+        for line in running.stderr:  # until it says it is ready
+            if "ready: " in line:
+                break
+        # keep reading its log, so that a full pipe never blocks it
+        threading.Thread(target=running.stderr.read, daemon=True).start()
+        traffic.publish(stack.publisher, stack.topic, _events("pid", 4))
+        traffic.wait_for_rows(stack.bigquery, stack.events_table, 4, timeout=120)
+        replaying = subprocess.Popen(
+            [sys.executable, "-m", "pipeline.replay", "--subscription", stack.subscription,
+             "--time", "2000-01-01T00:00:00Z", "--pipeline-pid", str(running.pid), "--json",
+             "--", *args], env=env, stdout=subprocess.PIPE, text=True, start_new_session=True)
+        report = json.loads(replaying.stdout.readline())
+        assert running.wait(5) == 143  # drained by the replay, before its seek
+        assert report["replayed"] == 4 and report["rows_before"] == 4
+        assert [s[0] for s in report["steps"]] == ["drain", "seek", "relaunch"]
+        deadline = time.monotonic() + 120
+        while backlog(stack.endpoints, stack.subscription) and time.monotonic() < deadline:
+            time.sleep(0.5)  # the relaunched pipeline reads the replay...
+        time.sleep(3)
+        assert _distinct(stack) == (4, 4)  # ...and writes no second copy
+    finally:
+        for process in (running, replaying):
+            if process is not None and process.poll() is None:
+                os.killpg(process.pid, signal.SIGINT)
+                process.wait(30)
