@@ -80,7 +80,7 @@ def cmd_metrics(args) -> int:
         snapshot = observer.sample()
         if not snapshot.samples:
             raise StackError("neither emulator answered /_emulator/metrics; is the stack up?")
-        chosen = [s for s in snapshot.samples.values() if args.grep in s.name]
+        chosen = [s for s in snapshot.samples.values() if (args.grep or "") in s.name]
         if args.json:
             print(json.dumps({"time": time.time(), "samples": [
                 {"metric": s.name, "labels": s.labels, "value": s.value} for s in chosen]}),
@@ -107,7 +107,7 @@ def cmd_alerts(args) -> int:
 
     observer, config = _observer(args)
     try:
-        rules = rules_module.load(args.rules, rule_variables(config, args.webhook))
+        rules = rules_module.load(args.rules, rule_variables(config, args.webhook or ""))
     except rules_module.RulesError as exc:
         raise StackError(str(exc)) from None
     notifier = Notifier(rules, config.project)
@@ -178,13 +178,13 @@ def register(sub, parents: tuple = (), formatter_class=None) -> None:
     common(metrics)
     metrics.add_argument("--watch", action="store_true", help="sample again every --interval")
     metrics.add_argument("--json", action="store_true", help="one JSON object per sample")
-    metrics.add_argument("--grep", default="", help="only metrics whose name contains this")
+    metrics.add_argument("--grep", default=None, help="only metrics whose name contains this")
     metrics.set_defaults(run=cmd_metrics)
     alerts = sub.add_parser("alerts", help="evaluate ops/alerts.toml against the running stack",
                             **extra)
     common(alerts)
     alerts.add_argument("--rules", default=str(DEFAULT_RULES), help="rules file")
-    alerts.add_argument("--webhook", default="", help="URL the oncall channel posts to "
+    alerts.add_argument("--webhook", default=None, help="URL the oncall channel posts to "
                         "(default: $STREAMBENCH_ALERT_WEBHOOK; none: printed only)")
     alerts.set_defaults(run=cmd_alerts)
     snaps = sub.add_parser("snapshots", help="snapshot the pipeline's subscription on a "
