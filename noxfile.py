@@ -88,6 +88,15 @@ def load(session: nox.Session) -> None:
 
 
 @nox.session
+def drill(session: nox.Session) -> None:
+    """Disasters on purpose, pipeline running, traffic flowing (ops/RUNBOOK.md): the report goes to
+    ops/results/drill.{md,json}; `-- --short` is the CI form (about 3 minutes on 2 cores), which CI
+    runs inside `nox -s tests` (tests/ops/test_drill_short.py), saving this session's install."""
+    _install(session)
+    session.run("python", "-m", "harness.drill", *session.posargs)
+
+
+@nox.session
 def bench(session: nox.Session) -> None:
     """Every benchmark against its rival: bench/results/latest.{json,md} and the README table."""
     _install(session, "ingest")

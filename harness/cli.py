@@ -1,4 +1,5 @@
-"""``python -m harness up|down|env|status|logs``: the emulator stack from the command line.
+"""``python -m harness up|down|env|status|logs|metrics|alerts|snapshots``: the stack from the
+command line (the last three: the operations commands, harness/ops_cli.py).
 
 ``up`` starts both emulators in the background (they outlive the command), provisions them from
 the harness file and records where they are in ``.harness/state.json``; ``env`` prints the
@@ -480,6 +481,9 @@ def parser() -> argparse.ArgumentParser:
     logs.add_argument("-f", "--follow", action="store_true", help="keep printing new lines")
     logs.add_argument("-n", "--tail", type=int, default=0, metavar="N",
                       help="only the last N lines of each log (0: all)")
+    from harness import ops_cli
+
+    ops_cli.register(sub, (common,), _Formatter)  # metrics, alerts, snapshots
     return main_parser
 
 
@@ -511,6 +515,8 @@ def _one_sentence(exc: BaseException) -> str | None:
 def main(argv: list[str] | None = None) -> int:
     try:
         args = parser().parse_args(argv)
+        if hasattr(args, "run"):  # the operations commands (harness/ops_cli.py)
+            return args.run(args)
         return COMMANDS[args.command](args)
     except (StackError, ConfigError) as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -70,12 +70,13 @@ SECTIONS = {
         "name": _STR, "topic": _STR, "ack_deadline_seconds": _INT, "dead_letter_topic": _STR,
         "max_delivery_attempts": _INT, "retry_min_backoff_seconds": _NUM,
         "retry_max_backoff_seconds": _NUM, "filter": _STR, "enable_message_ordering": _BOOL,
+        "retain_acked_messages": _BOOL, "message_retention_seconds": _INT,
     },
     "datasets": {"name": _STR},
     "tables": {"dataset": _STR, "name": _STR, "schema": None, "rows": _LIST},
     "pipeline": {"input_subscription": _STR, "output_table": _STR, "dead_letter_table": _STR,
                  "reference_table": _STR, "batch_input": _STR, "temp_location": _STR,
-                 "backup_location": _STR},
+                 "backup_location": _STR, "snapshot_every": _STR, "snapshot_keep": _INT},
     "buckets": {"name": _STR, "location": _STR, "soft_delete_retention_seconds": _INT,
                 "objects": _LIST},
     "ingest": {"rest": _BOOL, "mqtt": _BOOL, "host": _STR, "rest_port": _INT, "mqtt_port": _INT,
@@ -92,6 +93,9 @@ RANGES = {
     "retry_min_backoff_seconds": (0, 600), "retry_max_backoff_seconds": (0, 600),
     "pubsub_port": (0, 65535), "bigquery_port": (0, 65535), "storage_port": (0, 65535),
     "rest_port": (0, 65535), "mqtt_port": (0, 65535),
+    "snapshot_keep": (1, 1000),
+    # Pub/Sub's bounds for a subscription's message retention: 10 minutes to 7 days
+    "message_retention_seconds": (600, 7 * 24 * 3600),
 }
 FIELD_KEYS = {"name", "type", "mode", "fields", "description"}
 _PUBSUB_NAME = re.compile(r"[A-Za-z][\w\-.~+%]{2,254}\Z")
@@ -244,6 +248,14 @@ def validate(raw: dict, path: Path, text: str) -> None:
         value = pipeline.get(key)
         if value is not None and not value.startswith("gs://"):
             check.fail(f"'{key}' must be a gs:// location, not '{value}'", "pipeline", None, key)
+    if pipeline.get("snapshot_every") is not None:
+        from ops.rules import RulesError
+        from ops.snapshots import parse_every
+
+        try:
+            parse_every(pipeline["snapshot_every"])
+        except RulesError as exc:
+            check.fail(str(exc), "pipeline", None, "snapshot_every")
     for seed in raw.get("seed", []):
         if not isinstance(seed, str):
             check.fail(f"'seed' must list file paths, not {seed!r}", "", None, "seed")

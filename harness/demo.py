@@ -98,8 +98,8 @@ def _producer(how: str, stack: Stack, topic: str, publisher):
 
 
 def run_demo(
-    events: int, bad_ratio: float, backend: str, timeout: float, rate: float, batch_events: int = 0,
-    how: str = "pubsub",
+    events: int, bad_ratio: float, backend: str, timeout: float, rate: float,
+    batch_events: int = 0, how: str = "pubsub", alerts: bool = False,
 ) -> int:
     # A project of its own, so a demo against long-lived (external) emulators starts empty.
     config = HarnessConfig.load(project=f"demo-{uuid.uuid4().hex[:8]}")
@@ -125,6 +125,11 @@ def run_demo(
             traffic.count_rows(bq, events_table), traffic.count_rows(bq, dlq_table)
         )
         run = PipelineRun(config.pipeline_args(), ep, landed).start()
+        alert_watch = None
+        if alerts:  # ops/alerts.toml evaluated while the demo runs (harness/observe.py)
+            from harness.observe import watch_alerts
+
+            alert_watch = watch_alerts(ep, config, bq, lambda: run, say=lambda t: _say(f"      {t}"))
         try:
             warmup = samples.valid_event(event_id="warm-up")
             producer.send(samples.encode(warmup))
@@ -173,6 +178,11 @@ def run_demo(
             run.stop()
             if running_edge is not None:
                 running_edge.stop()
+            if alert_watch is not None:
+                from harness.observe import alert_summary
+
+                alert_watch.stop()
+                _say("alerts during the demo:\n" + alert_summary(alert_watch))
 
         by_reason = traffic.query_rows(
             bq,
@@ -331,9 +341,11 @@ def main(argv: list[str] | None = None) -> int:
         help="then the batch step: upload, backfill twice, back up and restore",
     )
     parser.add_argument("--batch-events", type=int, default=10_000, help="events in the file")
+    parser.add_argument("--alerts", action="store_true",
+                        help="evaluate ops/alerts.toml while the demo runs")
     args = parser.parse_args(argv)
     return run_demo(args.events, args.bad_ratio, args.backend, args.timeout, args.rate,
-                    args.batch_events if args.batch else 0, args.via)
+                    args.batch_events if args.batch else 0, args.via, args.alerts)
 
 
 if __name__ == "__main__":

@@ -76,6 +76,10 @@ def provision(config: HarnessConfig, publisher, subscriber, bigquery_client,
             }
         if sub.get("filter"):
             request["filter"] = sub["filter"]
+        if sub.get("retain_acked_messages"):  # seek to a time can go back (replay)
+            request["retain_acked_messages"] = True
+        if "message_retention_seconds" in sub:
+            request["message_retention_duration"] = _duration(sub["message_retention_seconds"])
         if sub.get("enable_message_ordering"):
             request["enable_message_ordering"] = True
         try:

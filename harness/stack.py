@@ -124,6 +124,28 @@ class Stack:
     def processes(self) -> list[ServerProcess]:
         return list(self._processes)
 
+    def crash(self) -> None:
+        """``kill -9`` every emulator of the embedded backend (no chance to flush)."""
+        for process in self._processes:
+            process.kill()
+
+    def restart(self) -> Endpoints:
+        """Start the emulators again after :meth:`crash`, on the same ports and data dirs, so
+        clients (the pipeline's too) reconnect where they were."""
+        restarted = []
+        for process in self._processes:
+            argv = list(process.argv)
+            argv[argv.index("--port") + 1] = str(process.port)
+            again = ServerProcess(argv, process.ready, process.log_path, process.env,
+                                  process.detach, process.name)
+            try:
+                restarted.append(again.start())
+            except StartError as exc:
+                raise StackError(f"the {process.name} emulator did not restart: {exc}") from exc
+        self._processes = restarted
+        wait_healthy(self.endpoints)
+        return self.endpoints
+
     def _data_dir(self, name: str) -> Path | None:
         return None if self.data_dir is None else Path(self.data_dir) / name
 

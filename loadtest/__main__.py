@@ -90,6 +90,8 @@ def parser() -> argparse.ArgumentParser:
                    "(started on the local stack, one API key per source)")
     p.add_argument("--invalid-ratio", type=float, default=0.05,
                    help="rest: share of invalid events in each request (default: %(default)s)")
+    p.add_argument("--alerts", action="store_true",
+                   help="local: evaluate ops/alerts.toml during the run (printed as they fire)")
     p.add_argument("--reports", default=str(HERE / "reports"))
     dist = p.add_argument_group("distribution (Locust's master and workers)")
     dist.add_argument("--processes", type=int, default=None,
@@ -340,7 +342,7 @@ def run(args) -> int:
         from loadtest.local_stack import LocalStack
 
         print("starting the emulators and the pipeline ...", flush=True)
-        stack = LocalStack(tuning=TUNINGS[args.tuning])
+        stack = LocalStack(tuning=TUNINGS[args.tuning], alerts=args.alerts)
         target = stack.start()
     edge = rest = None
     try:

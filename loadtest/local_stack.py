@@ -27,9 +27,10 @@ class LocalStack:
     project: str | None = None
     tuning: Tuning = STOCK
     warm_up_timeout: float = 120.0
+    alerts: bool = False  # evaluate ops/alerts.toml while it runs (harness/observe.py)
 
     def __post_init__(self):
-        self.stack = self.run = self.target = self.config = self.bq = None
+        self.stack = self.run = self.target = self.config = self.bq = self.watch = None
         self.warm_up_seconds = None
 
     def start(self) -> Target:
@@ -88,6 +89,11 @@ class LocalStack:
             publisher.transport.close()
             traffic.wait_for_rows(self.bq, self.target.events_table, 1, self.warm_up_timeout)
             self.warm_up_seconds = time.monotonic() - started
+        if self.alerts and self.watch is None:
+            from harness.observe import watch_alerts
+
+            self.watch = watch_alerts(self.stack.endpoints, self.config, self.bq,
+                                      lambda: self.run)
 
     def landed(self) -> tuple[int, int]:
         """Rows in the events table and in the dead-letter table."""
@@ -106,6 +112,12 @@ class LocalStack:
         """Stop the pipeline (draining it first unless ``drain`` is false: a benchmark may
         leave a backlog behind), then the emulators; the pipeline's final counters."""
         final = {}
+        if self.watch is not None:
+            from harness.observe import alert_summary
+
+            self.watch.stop()
+            print("alerts during the run:\n" + alert_summary(self.watch), flush=True)
+            self.watch = None
         try:
             if self.run is not None:
                 if drain:

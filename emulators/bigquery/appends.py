@@ -9,6 +9,7 @@ from typing import Any
 from .catalog import Catalog, Table
 from .errors import Invalid, NotFound
 from .insert import STOPPED, InsertIdCache, RowValidator, error_entries
+from .monitoring import Usage
 from .storage import Storage
 from .types import arrow_schema
 
@@ -39,6 +40,7 @@ class Appender:
         self._appends = 0
         self._writers: dict[tuple[str, str, str], _Writer] = {}
         self._writers_lock = threading.Lock()
+        self.usage = Usage()  # rows written and refused, for /_emulator/metrics
 
     def _forget_insert_ids(self, table_key: str) -> None:
         """A dropped or replaced table starts with a clean de-duplication memory."""
@@ -111,6 +113,7 @@ class Appender:
                 {"index": i, "errors": [dict(STOPPED)]} for i in range(len(rows)) if i not in failed
             ]
             merged = sorted(failures + stopped, key=lambda f: f["index"])
+            self.usage.refused(table.ref, merged)
             return {"kind": "bigquery#tableDataInsertAllResponse", "insertErrors": merged}
         dedup_key = f"{project}:{dataset_id}.{table_id}"
         arrow_table = self._to_arrow(writer, converted) if converted else None
@@ -125,8 +128,10 @@ class Appender:
                 remembered = (dedup_key, new_ids, expiry) if self.insert_ids.window > 0 else None
                 self._append(table, writer, arrow_table, remembered)
                 self.insert_ids.remember(dedup_key, new_ids, expiry)
+                self.usage.uploaded(table.ref, "streaming", len(keep), arrow_table.nbytes)
         response: dict[str, Any] = {"kind": "bigquery#tableDataInsertAllResponse"}
         if failures:
+            self.usage.refused(table.ref, failures)
             response["insertErrors"] = failures
         return response
 
@@ -167,7 +172,9 @@ class Appender:
         """Append already converted rows (load jobs)."""
         if rows and table.schema:
             writer = self._writer(table)
-            self._append(table, writer, self._to_arrow(writer, rows))
+            arrow_table = self._to_arrow(writer, rows)
+            self._append(table, writer, arrow_table)
+            self.usage.uploaded(table.ref, "load", len(rows), arrow_table.nbytes)
 
     # ------------------------------------------------------------------ tabledata.list
 

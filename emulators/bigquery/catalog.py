@@ -15,6 +15,7 @@ from typing import Any
 from . import ids
 from .errors import Duplicate, Invalid, NotFound, expect_dict, expect_list
 from .storage import Column, Storage
+from .timetravel import DEFAULT_WINDOW_HOURS, TimeTravel, check_window_hours, window_hours
 from .types import normalize_schema
 
 # Resource keys the server computes; user input for them is ignored.
@@ -189,6 +190,16 @@ class Catalog:
                 self.jobs[
                     (record["jobReference"]["projectId"], record["jobReference"]["jobId"])
                 ] = record
+        # every table's past (FOR SYSTEM_TIME AS OF, snapshots, restoring deleted tables)
+        self.history = TimeTravel(storage, self.window_hours)
+
+    def window_hours(self, project: str, dataset_id: str) -> int:
+        """A dataset's time-travel window (hours)."""
+        ds = self.datasets.get((project, dataset_id))
+        try:
+            return window_hours(ds.properties) if ds else DEFAULT_WINDOW_HOURS
+        except Invalid:
+            return DEFAULT_WINDOW_HOURS
 
     # ------------------------------------------------------------------ datasets
 
@@ -209,6 +220,7 @@ class Catalog:
         dataset_id = ids.dataset_id(ref.get("datasetId") or "")
         if ref.get("projectId") and ref["projectId"] != project:
             raise Invalid("The project ID in the dataset reference does not match the request.")
+        _check_dataset_properties(resource)
         with self.storage.lock:
             if (project, dataset_id) in self.datasets:
                 raise Duplicate(f"Already Exists: Dataset {project}:{dataset_id}")
@@ -225,6 +237,7 @@ class Catalog:
             return ds
 
     def update_dataset(self, ds: Dataset, resource: dict, *, replace: bool) -> Dataset:
+        _check_dataset_properties(resource)
         with self.storage.lock:
             changes = settable_properties(resource)
             props = changes if replace else _merge_properties(ds.properties, changes)
@@ -246,7 +259,7 @@ class Catalog:
             with contextlib.ExitStack() as held, self.storage.transaction() as con:
                 for table in tables:
                     held.enter_context(self.storage.append_lock(table.storage_name))
-                    Storage.drop_table(con, table.storage_name)
+                    self.history.retire(table, con)  # kept for the time-travel window
                     Storage.delete_record(con, table.key)
                 self.drop_members(con, project, dataset_id)
                 Storage.delete_record(con, ds.key)
@@ -323,11 +336,12 @@ class Catalog:
             with contextlib.ExitStack() as held, self.storage.transaction() as con:
                 if old is not None:
                     held.enter_context(self.storage.append_lock(old.storage_name))
-                    Storage.drop_table(con, old.storage_name)
+                    self.history.retire(old, con)  # kept for the time-travel window
                     self.on_table_dropped(_ref_key(old))
                 if table.type == "TABLE":  # views and external tables store no rows
                     Storage.create_table(con, table.storage_name, self.physical_columns(table))
                 Storage.put_record(con, table.key, "table", table.to_record())
+                self.history.created(table, con)
             self.tables[table.ref] = table
             return table
 
@@ -370,6 +384,8 @@ class Catalog:
             with (
                 self.storage.append_lock(table.storage_name),
                 self.storage.transaction() as con,
+                self.history.rewriting(table, con, updated.schema)
+                if new_fields else contextlib.nullcontext(),
             ):
                 if table.type == "TABLE" and not table.schema and new_fields:
                     Storage.drop_table(con, table.storage_name)
@@ -387,7 +403,7 @@ class Catalog:
                 self.storage.append_lock(table.storage_name),
                 self.storage.transaction() as con,
             ):
-                Storage.drop_table(con, table.storage_name)
+                self.history.retire(table, con)  # restorable with tableId@<millis>
                 Storage.delete_record(con, table.key)
             self.tables.pop(table.ref, None)
             self.on_table_dropped(_ref_key(table))
@@ -422,7 +438,11 @@ class Catalog:
         """``change`` (an ALTER TABLE on the main connection) and the table saved with
         ``schema``, in one transaction (the caller holds the storage lock)."""
         updated = dataclasses.replace(table, schema=schema)
-        with self.storage.append_lock(table.storage_name), self.storage.transaction() as con:
+        with (
+            self.storage.append_lock(table.storage_name),
+            self.storage.transaction() as con,
+            self.history.rewriting(table, con, schema),
+        ):
             change(con)
             self.save_table(updated, con)
         return updated
@@ -439,6 +459,7 @@ class Catalog:
             with self.storage.transaction() as con:
                 Storage.delete_record(con, table.key)
                 self.save_table(renamed, con)
+                self.history.renamed(table, renamed, con)
             self.tables.pop(table.ref, None)
             self.on_table_dropped(_ref_key(table))
             return renamed
@@ -472,6 +493,11 @@ class Catalog:
         with self.storage.transaction() as con:
             Storage.delete_record(con, _job_key(project, job_id))
             self.jobs.pop((project, job_id), None)
+
+
+def _check_dataset_properties(resource: dict) -> None:
+    if isinstance(resource, dict) and resource.get("maxTimeTravelHours") is not None:
+        check_window_hours(resource["maxTimeTravelHours"])
 
 
 def _job_key(project: str, job_id: str) -> str:

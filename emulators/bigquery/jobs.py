@@ -16,9 +16,10 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
-from . import ids, scripting
+from . import clones, ids, scripting
 from .appends import Appender
 from .catalog import Catalog, now_ms
 from .errors import (
@@ -34,8 +35,6 @@ from .errors import (
 )
 from .extract import run_extract
 from .gcs import CloudStorage
-from .identifiers import columns as column_list
-from .identifiers import ident
 from .load import run_load
 from .pages import int_param, read_page, ts_format_from
 from .query import QueryEngine, QueryOutcome, Stop
@@ -389,27 +388,45 @@ class JobManager:
             total -= size(self._results.pop(next(iter(self._results))))
 
     def _run_copy(self, config: dict, run: _Run) -> None:
+        """Copy jobs: COPY (the default), SNAPSHOT, CLONE and RESTORE (``clones.py``); a source
+        ``tableId@<millis>`` reads the table as it was then, deleted tables included."""
+        operation = clones.copy_operation(config)
         sources = expect_list(config.get("sourceTables"), "sourceTables") or (
             [config["sourceTable"]] if config.get("sourceTable") else []
         )
         dest = expect_dict(config.get("destinationTable"), "destinationTable")
         if not sources or not dest:
             raise Invalid("A copy job needs sourceTable(s) and destinationTable.")
-        refs = [_table_ref(expect_dict(s, "sourceTable")) for s in sources]
+        refs = []
+        for source in sources:
+            project, dataset_id, table_id = _table_ref(expect_dict(source, "sourceTable"))
+            table_id, at_ms = clones.split_decorator(table_id)
+            refs.append(((project, dataset_id, table_id), at_ms))
         _table_ref(dest)
-        tables = [self.catalog.get_table(*ref) for ref in refs]
-        for table in tables:
-            if table.type != "TABLE":
-                raise Invalid(f"Cannot copy {table.table_id}: it is a {table.type}.")
-        schema = tables[0].schema
-        cols = column_list(f["name"] for f in schema)
-        union = " UNION ALL ".join(f"SELECT {cols} FROM {ident(t.storage_name)}" for t in tables)
+        if operation != "COPY" and len(refs) != 1:
+            raise Invalid(f"A {operation} copy job takes exactly one source table.")
+        kinds = {"SNAPSHOT": ("TABLE",), "RESTORE": ("SNAPSHOT",)}.get(operation,
+                                                                         ("TABLE", "SNAPSHOT"))
+        selects = [clones.source_rows(self.catalog, ref, at_ms, current_only=False, kinds=kinds)
+                   for ref, at_ms in refs]  # fmt: skip
+        schema = selects[0][0]
+        union = " UNION ALL ".join(f"SELECT * FROM ({select}) AS _s{i}"
+                                   for i, (_, select) in enumerate(selects))  # fmt: skip
+        write = config.get("writeDisposition") or "WRITE_EMPTY"
         with self.engine.context(run.stop) as ctx:
-            self.engine.write_into_table(
-                ctx, dest, schema, union, [],
-                config.get("writeDisposition") or "WRITE_EMPTY",
+            table = self.engine.write_into_table(
+                ctx, dest, schema, union, [], write,
                 config.get("createDisposition") or "CREATE_IF_NEEDED",
             )  # fmt: skip
+        if operation in ("SNAPSHOT", "CLONE"):
+            (base, at_ms), = refs
+            expiration = config.get("destinationExpirationTime")
+            expiration_ms = None
+            if expiration:
+                expiration_ms = int(datetime.fromisoformat(
+                    str(expiration).replace("Z", "+00:00")).timestamp() * 1000)  # fmt: skip
+            clones.mark(self.catalog, table, operation, base,
+                        at_ms if at_ms is not None else now_ms(), expiration_ms)
 
     # ------------------------------------------------------------------ waiting
 

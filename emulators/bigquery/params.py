@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .errors import Invalid, expect_dict, expect_list
-from .sql.nodes import RANGE_END, RANGE_START
+from .sql.bqtypes import RANGE_END, RANGE_START
 from .types import RANGE_ELEMENTS, ConversionError, canonical_type, scalar_parser
 
 

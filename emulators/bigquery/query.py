@@ -22,7 +22,7 @@ from collections import OrderedDict
 from collections.abc import Iterator
 from typing import Any
 
-from . import information_schema
+from . import clones, information_schema
 from .alter import ALTER_TABLE, run_alter
 from .catalog import Catalog, Table
 from .destinations import existing_destination, new_destination
@@ -138,10 +138,18 @@ class QueryContext:
         self._names = itertools.count(1)
         self.in_transaction = False  # a script's BEGIN TRANSACTION ... COMMIT, on this cursor
         self._transaction_lost = False  # DuckDB rolled it back after a failed statement
+        # the statement's defaults and parameters (a FOR SYSTEM_TIME AS OF is evaluated with them)
+        self.defaults: tuple[str, str | None] = ("", None)
+        self.params: Any = None
+        self.param_types: Any = None
 
-    def resolve_table(self, project: str, dataset_id: str, table_id: str) -> str:
-        """The translator's hook: DuckDB identifier of a table, view or INFORMATION_SCHEMA view."""
-        return self.engine.resolve_table(self, project, dataset_id, table_id)
+    def resolve_table(
+        self, project: str, dataset_id: str, table_id: str, as_of: str | None = None
+    ) -> str:
+        """The translator's hook: DuckDB identifier of a table, view or INFORMATION_SCHEMA view;
+        with ``as_of`` (the BigQuery text of a FOR SYSTEM_TIME AS OF timestamp), of the table as
+        it was then."""
+        return self.engine.resolve_table(self, project, dataset_id, table_id, as_of)
 
     @contextlib.contextmanager
     def _statement(self) -> Iterator[None]:
@@ -356,7 +364,12 @@ class QueryEngine:
             table = self.catalog.find_table(project, dataset, table_id)
         return table.schema if table is not None else None
 
-    def resolve_table(self, ctx: QueryContext, project: str, dataset_id: str, table_id: str) -> str:
+    def resolve_table(
+        self, ctx: QueryContext, project: str, dataset_id: str, table_id: str,
+        as_of: str | None = None,
+    ) -> str:
+        if as_of is not None:
+            return self._time_travel(ctx, (project, dataset_id, table_id), as_of)
         if dataset_id.upper() == "_SESSION":  # a script's temporary table
             temp = ctx.scope.temp_table(table_id)
             if temp is None:
@@ -379,6 +392,50 @@ class QueryEngine:
         elif table.type == "EXTERNAL":
             return self._external(ctx, table)
         return ident(table.storage_name)
+
+    def _time_travel(self, ctx: QueryContext, ref: tuple, as_of: str) -> str:
+        """The table as it was at ``as_of``: a TEMP view of the version's first rows."""
+        table = self.catalog.find_table(*ref)
+        if table is None:
+            self.catalog.get_dataset(ref[0], ref[1])
+            raise NotFound(
+                f"Not found: Table {ref[0]}:{ref[1]}.{ref[2]} was not found in location US"
+            )
+        if table.type in ("VIEW", "EXTERNAL"):
+            kind = "view" if table.type == "VIEW" else "external table"
+            raise InvalidQuery(f"FOR SYSTEM_TIME AS OF cannot be used with {kind} {ref[2]}")
+        ctx.cacheable = False  # "now" moves: resolve anew every time
+        at_ms = self.timestamp_ms(ctx, as_of)
+        _, select = clones.source_rows(self.catalog, ref, at_ms, current_only=True)
+        name = ctx.temp_name("_emulator_as_of")
+        ctx.temp_view(name, select)
+        ctx.referenced.append(table)
+        return ident(name)
+
+    def timestamp_ms(self, ctx: QueryContext, expression: str) -> int:
+        """A constant TIMESTAMP expression of the statement (BigQuery text, translated like any
+        query, with the statement's parameters) -> milliseconds since the epoch."""
+        if isinstance(ctx.params, list) and "?" in expression:
+            raise InvalidQuery("Positional parameters are not supported in FOR SYSTEM_TIME AS OF;"
+                               " use a named parameter")
+        statement = self.translate(
+            ctx, f"SELECT CAST(({expression}) AS TIMESTAMP) AS t", ctx.defaults[0],
+            ctx.defaults[1], ctx.params, ctx.param_types,
+        )
+        value = ctx.execute(statement.duckdb_sql, list(statement.duckdb_params or [])).fetchone()
+        if not value or value[0] is None:
+            raise InvalidQuery("FOR SYSTEM_TIME AS OF needs a TIMESTAMP, got NULL")
+        return int(value[0].timestamp() * 1000)
+
+    def fill(self, ctx: QueryContext, table: Table, select_sql: str) -> None:
+        """Append a SELECT's rows to a table the engine just made (clones, snapshots)."""
+        cols = column_list(f["name"] for f in table.schema)
+        with self.storage.write_lock(table.storage_name), \
+                self.storage.append_lock(table.storage_name):
+            ctx.execute(f"INSERT INTO {ident(table.storage_name)} ({cols}) "
+                        f"SELECT * FROM ({select_sql}) AS _emulator_q")
+            self.catalog.history.recount(table, ctx.cursor)
+
 
     def _external(self, ctx: QueryContext, table: Table) -> str:
         """An external table's objects as they are now, in a temporary table of the context."""
@@ -512,6 +569,20 @@ class QueryEngine:
                 return QueryOutcome("ALTER_TABLE")
             operation, ref = run_alter(self.catalog, sql, default_project, default_dataset)
             return QueryOutcome("ALTER_TABLE", ddl_operation=operation, ddl_target=ref)
+        # snapshots and clones (clones.py) are run by the core, like ALTER TABLE
+        clone = clones.parse(sql, default_project, default_dataset) \
+            if clones.MAYBE.match(sql) else None
+        ctx.defaults, ctx.params, ctx.param_types = (
+            (default_project, default_dataset), params, types
+        )
+        if clone is not None:
+            if ctx.in_transaction:
+                raise InvalidQuery(_DDL_IN_TRANSACTION)
+            kind = {"CREATE_TABLE_CLONE": "CREATE_TABLE"}.get(clone.kind, clone.kind)
+            if dry_run:
+                return QueryOutcome(kind)
+            operation, ref = clones.run(self, ctx, clone)
+            return QueryOutcome(kind, ddl_operation=operation, ddl_target=ref)
         key = (sql, default_project, default_dataset, repr(params), repr(types))
         cached = self._cached(key) if ctx.scope.cacheable else None
         if cached is not None:
@@ -565,15 +636,15 @@ class QueryEngine:
             if dry_run:
                 return QueryOutcome(kind)
             table = self.catalog.find_table(*st.target) if st.target else None
+            if table is not None and table.type == "SNAPSHOT":
+                raise InvalidQuery(f"{table.table_id} is a table snapshot; snapshots are "
+                                   "read-only (restore it with CREATE TABLE ... CLONE)")
             if table is not None and table.type == "EXTERNAL":
                 raise InvalidQuery(
                     f"{kind} over table {table.project}.{table.dataset_id}.{table.table_id} is "
                     "not supported: it is an external table (its rows live in Cloud Storage)."
                 )
-            lock = (
-                self.storage.write_lock(table.storage_name) if table else contextlib.nullcontext()
-            )
-            with lock:
+            with self._writing(ctx, table, kind):
                 affected = ctx.execute(st.duckdb_sql, params).fetchone()
             count = int(affected[0]) if affected else 0
             if table is not None and self.catalog.find_table(*st.target) is table:
@@ -588,6 +659,38 @@ class QueryEngine:
         if dry_run:
             return QueryOutcome(kind)
         return self._ddl(ctx, st, sql, params)
+
+    @contextlib.contextmanager
+    def _writing(self, ctx: QueryContext, table: Table | None, kind: str) -> Iterator[None]:
+        """Around DML on ``table``: no appends meanwhile, and the time-travel history told
+        (INSERT adds rows; the others rewrite them: the rows before are kept), in one
+        transaction with the statement."""
+        if table is None:
+            yield
+            return
+        if ctx.in_transaction:
+            # Inside a script's transaction the history is not told: a ROLLBACK would undo
+            # the statement but not the history's own record (a known difference).
+            with self.storage.write_lock(table.storage_name), \
+                    self.storage.append_lock(table.storage_name):
+                yield
+            return
+        history = self.catalog.history
+        with self.storage.write_lock(table.storage_name), \
+                self.storage.append_lock(table.storage_name):
+            ctx.execute("BEGIN TRANSACTION")
+            try:
+                if kind == "INSERT":
+                    yield
+                    history.recount(table, ctx.cursor)
+                else:
+                    with history.rewriting(table, ctx.cursor):
+                        yield
+                ctx.execute("COMMIT")
+            except BaseException:
+                with contextlib.suppress(Exception):
+                    ctx.cursor.execute("ROLLBACK")
+                raise
 
     def _stage(self, ctx: QueryContext, sql: str, params: list) -> tuple[str, list[dict]]:
         """Run a SELECT once into a temporary table; returns its name and schema."""
@@ -652,12 +755,14 @@ class QueryEngine:
                 f"Invalid schema update. Field {extra[0]} is not in the destination table."
             )
         cols = column_list(f["name"] for f in schema)
-        with self.storage.write_lock(table.storage_name):
+        with self.storage.write_lock(table.storage_name), \
+                self.storage.append_lock(table.storage_name):
             ctx.execute(
                 f"INSERT INTO {ident(table.storage_name)} ({cols}) "
                 f"SELECT * FROM ({sql}) AS _emulator_q",
                 params,
             )
+            self.catalog.history.recount(table, ctx.cursor)
         if self.catalog.find_table(*table.ref) is table:
             self.catalog.save_table(table)
         return table
@@ -693,11 +798,7 @@ class QueryEngine:
             table = catalog.create_table(
                 project, dataset_id, resource, replace=existing is not None
             )
-            with self.storage.write_lock(table.storage_name):
-                ctx.execute(
-                    f"INSERT INTO {ident(table.storage_name)} "
-                    f"({column_list(f['name'] for f in schema)}) SELECT * FROM {ident(staged)}"
-                )
+            self.fill(ctx, table, f"SELECT * FROM {ident(staged)}")
         elif kind == "CREATE_VIEW":
             if params:
                 raise InvalidQuery("Query parameters cannot be used in views")

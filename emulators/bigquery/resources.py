@@ -64,7 +64,7 @@ def table_resource(
             "schema": {"fields": copy.deepcopy(schema if schema is not None else table.schema)},
         }
     )
-    if table.type == "TABLE":
+    if table.type in ("TABLE", "SNAPSHOT"):
         resource["numRows"] = str(num_rows)
         resource["numBytes"] = str(num_bytes)
         resource["numLongTermBytes"] = "0"

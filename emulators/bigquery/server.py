@@ -34,6 +34,7 @@ from .errors import (
     RequestTooLarge,
 )
 from .jobs import JobManager
+from .monitoring import Monitor
 from .pages import decode_page_token, encode_page_token, int_param
 from .service import BigQueryService
 from .types import json_depth, lone_surrogate
@@ -520,4 +521,8 @@ def build_app(
         exception_handlers={404: not_found, 405: bad_method},
         lifespan=lifespan,
     )
-    return Guard(app, policy or HostPolicy(), lambda code, message: AccessDenied(message).to_json())
+    # /_emulator/ (metrics, faults) behind the same guard as the API
+    monitored = Monitor(app, service)
+    return Guard(
+        monitored, policy or HostPolicy(), lambda code, message: AccessDenied(message).to_json()
+    )

@@ -52,7 +52,7 @@ class BigQueryService:
     # ------------------------------------------------------------------ tables
 
     def table_resource(self, table: Table) -> dict:
-        if table.type == "TABLE":
+        if table.type in ("TABLE", "SNAPSHOT"):
             num_rows = self.storage.count_rows(table.storage_name)
             columns = max(len(self.catalog.physical_columns(table)), 1)
             num_bytes = num_rows * columns * 8
@@ -98,7 +98,7 @@ class BigQueryService:
 
     def list_rows(self, project: str, dataset_id: str, table_id: str, params: dict) -> dict:
         table = self.catalog.get_table(project, dataset_id, table_id)
-        if table.type != "TABLE":
+        if table.type not in ("TABLE", "SNAPSHOT"):
             raise Invalid(f"Cannot list a table of type {table.type}.")
         schema = table.schema
         selected = params.get("selectedFields")

@@ -26,7 +26,7 @@ import dataclasses
 import json
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from .errors import InvalidQuery
@@ -138,6 +138,9 @@ class Storage:
         ):
             execute(self.con, sql)
         self.persistent = bool(data_dir)  # insertIds outlive a restart, like the rows they guard
+        self.data_dir = data_dir
+        # (cursor, table, rows appended) inside the append's transaction: set by timetravel.py
+        self.on_append: Callable[[Any, str, int], None] | None = None
         self._seq = 0
         self._pool: list[Any] = []
         self._pool_lock = threading.Lock()
@@ -268,17 +271,22 @@ class Storage:
         (table key, ids, expiry) on a persistent store, record them in the same transaction."""
         cols = column_list(columns)
         record_ids = self.persistent and insert_ids is not None and insert_ids[1]
+        # the time-travel history notes the append in the same transaction (timetravel.py)
+        transaction = record_ids or (self.persistent and self.on_append is not None)
         view = f"_append_{threading.get_ident()}"
         with self.append_lock(name), self.cursor() as cur, registered(cur, view, arrow_table):
-            if record_ids:
+            if transaction:
                 execute(cur, "BEGIN TRANSACTION")
             try:
                 execute(cur, f"INSERT INTO {ident(name)} ({cols}) SELECT {cols} FROM {ident(view)}")
                 if record_ids:
                     self._record_insert_ids(cur, *insert_ids)
+                if self.on_append is not None:
+                    self.on_append(cur, name, arrow_table.num_rows)
+                if transaction:
                     execute(cur, "COMMIT")
             except BaseException:
-                if record_ids:
+                if transaction:
                     execute(cur, "ROLLBACK")
                 raise
 

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .identifiers import FIELD_NAME_RULE, ident, is_field_name
-from .sql.nodes import RANGE_END, RANGE_START
+from .sql.bqtypes import RANGE_END, RANGE_START
 
 # Canonical (legacy) names, as the REST API reports them in schemas.
 _CANONICAL = {

@@ -13,6 +13,7 @@ Served on the emulator's port under ``/_emulator/`` (same Host/Origin policy as 
 | ``POST /_emulator/faults:fail`` ``{"method", "code", "times", "message"}`` | next calls fail |
 | ``DELETE /_emulator/faults`` | no more faults |
 | ``POST /_emulator/history`` ``{"limit": N}`` | acked messages kept per subscription |
+| ``GET /_emulator/metrics`` | Cloud Monitoring's Pub/Sub metrics as Prometheus text (``metrics.py``) |
 """
 
 from __future__ import annotations
@@ -24,6 +25,16 @@ from typing import Any
 from emulators.pubsub.durations import seconds
 from emulators.pubsub.errors import HTTP_STATUS, ApiError, as_api_error, invalid
 from emulators.pubsub.rest import error_body, parse_query, read_body, respond
+
+
+async def _respond_text(send: Callable, text: str, extra=()) -> None:
+    from emulators.exposition import CONTENT_TYPE
+
+    body = text.encode()
+    headers = [(b"content-type", CONTENT_TYPE.encode()),
+               (b"content-length", str(len(body)).encode()), *extra]  # fmt: skip
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
 
 
 def _number(value: Any, what: str) -> float:
@@ -39,12 +50,16 @@ def _number(value: Any, what: str) -> float:
 class Admin:
     """ASGI-style handler for ``/_emulator/...`` (called by ``rest.RestApi``)."""
 
-    def __init__(self, hooks: Any):
+    def __init__(self, hooks: Any, metrics: Callable[[], str] | None = None):
         self.hooks = hooks
+        self.metrics = metrics
 
     async def __call__(self, scope: dict, receive: Callable, send: Callable, extra=()) -> None:
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         route = (scope["method"], scope["path"][len("/_emulator"):])
+        if route == ("GET", "/metrics") and self.metrics is not None:
+            await _respond_text(send, self.metrics(), extra)
+            return
         try:
             raw = await read_body(receive, headers)
             body = json.loads(raw) if raw.strip() else {}

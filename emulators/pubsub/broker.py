@@ -173,6 +173,7 @@ class Broker:
             msg.publish_time_ns = now
             msg.topic = name
         self.seq = seq
+        topic.count_published(messages)
         self.encode(messages, now, bodies)
         fanout = []
         for sub in topic.subscriptions.values():

@@ -192,6 +192,12 @@ class AdminClient:
     def reset(self) -> None:
         self._call("POST", "/reset", {})
 
+    def metrics(self) -> str:
+        """Cloud Monitoring's Pub/Sub metrics, as Prometheus text (``metrics.py``)."""
+        response = self.http.get(self.base + "/metrics", timeout=self.timeout)
+        response.raise_for_status()
+        return response.text
+
     def fail(self, method: str, code: str = "UNAVAILABLE", times: int | None = 1,
              message: str = "") -> None:
         self._call("POST", "/faults:fail",

@@ -108,7 +108,9 @@ async def serve(args: argparse.Namespace) -> None:
         schema_servicer = schema_service.register_servicer(server, registry)
         methods.update(schema_service.rest_methods(schema_servicer))
     guard = http_guard.HostPolicy(args.host, args.allow_host, args.allow_origin)
-    admin = Admin(Hooks(broker, faults))
+    from emulators.pubsub import metrics
+
+    admin = Admin(Hooks(broker, faults), lambda: metrics.render(broker, args.data_dir))
     listener = Listener(_http_protocol(RestApi(methods, faults, guard, admin)))
     server.add_insecure_port(listener.private_grpc_address())
     await server.start()

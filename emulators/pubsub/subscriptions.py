@@ -76,6 +76,12 @@ class Subscription:
         self.duplicate_rate: Callable[[], bool] = lambda: False
         self._tiebreak = itertools.count()
         self.deleted = False
+        # Cumulative counts behind Cloud Monitoring's subscription metrics (metrics.py)
+        self.sent_count = 0  # subscription/sent_message_count
+        self.ack_count = 0  # subscription/ack_message_count
+        self.nack_count = 0  # subscription/nack_requests
+        self.expired_count = 0  # subscription/expired_ack_deadlines_count
+        self.dead_letter_count = 0  # subscription/dead_letter_message_count
         self.configure(config)
 
     # ---- configuration -------------------------------------------------------------------
@@ -222,6 +228,7 @@ class Subscription:
             size += entry.msg.size
             out.append(entry)
         deadline = now + deadline_s
+        self.sent_count += len(out)
         leases = self.leases
         heap = self.lease_heap
         prefix = self.epoch
@@ -267,6 +274,7 @@ class Subscription:
                 continue
             done.append(entry)
         if done:
+            self.ack_count += len(done)
             self._remove(done)
             history = self.history
             if history.maxlen:
@@ -295,6 +303,7 @@ class Subscription:
                 continue
             if seconds_ == 0:
                 entry.nacks += 1
+                self.nack_count += 1
                 self.nack(entry, now)
             else:
                 entry.modacks += 1
@@ -319,6 +328,7 @@ class Subscription:
         if self.dead_letter_topic and entry.attempts >= self.max_delivery_attempts:
             self._release(entry)
             self.dead_letter(self, entry.msg, entry.attempts, error)
+            self.dead_letter_count += 1
             self._remove([entry], forwarded=True)
             if self.history.maxlen:
                 self.history.append((entry, "dead_lettered", self.clock.time_ns()))
@@ -387,6 +397,7 @@ class Subscription:
             entry = self.leases.get(ack_id)
             if entry is not None and entry.deadline == deadline:
                 entry.expired += 1
+                self.expired_count += 1
                 self.nack(entry, now)
                 changed = True
         delayed = self.delayed

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -9,6 +10,9 @@ from datetime import datetime, timezone
 from typing import Any
 
 from emulators.pubsub.durations import seconds
+
+# Upper bounds (bytes) of the topic/message_sizes histogram; the last catches the rest.
+SIZE_BUCKETS = (64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, float("inf"))
 
 
 class Message:
@@ -79,6 +83,17 @@ class Topic:
     subscriptions: dict[str, Any] = field(default_factory=dict)
     snapshots: dict[str, Any] = field(default_factory=dict)
     log: deque[Message] = field(default_factory=deque)
+    # Behind topic/send_request_count and topic/message_sizes (metrics.py)
+    publish_requests: int = 0
+    size_counts: list[int] = field(default_factory=lambda: [0] * len(SIZE_BUCKETS))
+    size_sum: int = 0
+
+    def count_published(self, messages: list[Message]) -> None:
+        self.publish_requests += 1
+        counts = self.size_counts
+        for msg in messages:
+            counts[bisect_left(SIZE_BUCKETS, msg.size)] += 1
+            self.size_sum += msg.size
 
     @property
     def retention_s(self) -> float:

@@ -1291,7 +1291,6 @@ def test_syntax_error_message():
         ("CREATE AGGREGATE FUNCTION ds.f(x INT64) AS (SUM(x))", "CREATE AGGREGATE FUNCTION"),
         ("CREATE FUNCTION ds.f(x STRING) RETURNS STRING LANGUAGE python AS 'x'", "LANGUAGE"),
         ("ALTER TABLE ds.events ADD COLUMN z INT64", "ALTER"),
-        ("SELECT * FROM ds.events FOR SYSTEM_TIME AS OF CURRENT_TIMESTAMP()", "FOR SYSTEM_TIME"),
         ("SELECT * FROM `ds.events_*`", "wildcard table"),
         ("SELECT @@dataset_id", "system variable"),
         ("BEGIN TRANSACTION", "statement"),
@@ -1308,6 +1307,26 @@ def test_unsupported_constructs(sql, construct):
         tr(sql)
     assert info.value.message.startswith("Unsupported construct: ")
     assert construct in info.value.message
+
+
+def test_for_system_time_as_of_goes_to_the_resolver(con):
+    """The core evaluates the timestamp (emulators/bigquery/clones.py, query.py): the resolver
+    gets the expression's BigQuery text and answers with the table as it was."""
+    calls = []
+
+    def as_of_resolver(p, d, t, as_of=None):
+        calls.append((t, as_of))
+        return resolve(p, d, t)
+
+    stmt = translate(
+        "SELECT COUNT(*) FROM ds.events FOR SYSTEM_TIME AS OF "
+        "TIMESTAMP_SUB(CURRENT_TIMESTAMP(), INTERVAL 1 HOUR) JOIN ds.src USING (id)",
+        default_project=PROJECT, default_dataset="ds", resolve_table=as_of_resolver,
+    )
+    assert "SYSTEM_TIME" not in stmt.duckdb_sql.upper()
+    assert calls[0][0] == "events" and "INTERVAL" in calls[0][1].upper()
+    assert calls[1] == ("src", None)
+    assert con.execute(stmt.duckdb_sql).fetchall()
 
 
 @pytest.mark.parametrize(

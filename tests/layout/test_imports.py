@@ -11,7 +11,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("emulators", "harness", "pipeline", "loadtest", "contract_tests", "parity", "ingest",
-            "deploy")
+            "ops", "deploy")
 
 #: What each package must never import (its README says what it may).
 FORBIDDEN = {
@@ -20,11 +20,15 @@ FORBIDDEN = {
     "pipeline": ("emulators", "loadtest", "contract_tests", "parity", "ingest", "deploy"),
     "harness": ("loadtest", "contract_tests", "parity"),
     "ingest": ("emulators", "harness", "loadtest", "contract_tests", "parity", "deploy"),
+    "ops": ("harness", "pipeline", "loadtest", "contract_tests", "parity", "ingest",
+            "apache_beam", "deploy"),
     # the harness provisions through deploy, so deploy must not depend on the harness
     "deploy": ("harness", "emulators", "loadtest", "contract_tests", "parity", "ingest"),
 }
 #: ``pipeline`` may import exactly one module of the harness: the Beam-patch registry.
 ALLOWED_EXCEPTIONS = {("pipeline", "harness.beam_local")}
+#: ``ops`` imports exactly one module of the emulators: the metric-naming rule they serve by.
+ONLY_FROM = {"ops": {"emulators": {"emulators.exposition"}}}
 
 
 def modules() -> dict[str, Path]:
@@ -131,6 +135,9 @@ def test_packages_import_only_what_their_readme_allows(package):
                 if root in FORBIDDEN[package] and (package, target) not in ALLOWED_EXCEPTIONS:
                     if root in external_roots or root in PACKAGES:
                         bad.append(f"{name} imports {target}")
+                only = ONLY_FROM.get(package, {}).get(root)
+                if only is not None and target not in only:
+                    bad.append(f"{name} imports {target} (only {', '.join(sorted(only))})")
     assert bad == []
 
 

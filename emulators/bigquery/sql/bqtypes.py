@@ -17,6 +17,9 @@ from sqlglot import exp
 TableSchema = Callable[[str, str, str], "list[dict] | None"]
 
 KEY = "bq_type"
+# A RANGE<T> is stored as the DuckDB STRUCT("$range_start" T, "$range_end" T): no user STRUCT
+# can have these field names.
+RANGE_START, RANGE_END = "$range_start", "$range_end"
 _T = exp.DataType.Type
 
 # Node classes whose rewrite looks at a type: annotation runs when one of them is present.

@@ -15,8 +15,9 @@ from typing import Any
 
 from sqlglot import exp
 
+from .bqtypes import RANGE_END, RANGE_START
 from .errors import SqlError
-from .nodes import RANGE_END, RANGE_START, storage_type
+from .nodes import storage_type
 
 
 def bind_parameters(

@@ -15,9 +15,9 @@ from collections.abc import Callable
 
 from sqlglot import exp
 
-from .bqtypes import type_of
+from .bqtypes import RANGE_END, RANGE_START, type_of
 from .errors import SqlError
-from .nodes import RANGE_END, RANGE_START, cast, fn
+from .nodes import cast, fn
 
 META = "bq_range"  # meta key: the element type (DuckDB spelling) of a RANGE expression
 

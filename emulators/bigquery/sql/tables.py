@@ -34,6 +34,15 @@ class TableResolver:
         self.resolve = resolve
         self.is_temp_table = is_temp_table  # a script's temporary tables hide unqualified names
 
+    @staticmethod
+    def take_versions(tree: exp.Expr) -> None:
+        """Before parameters are bound: keep each ``FOR SYSTEM_TIME AS OF`` expression as
+        BigQuery text for the core (which evaluates it with the parameters) and take it out
+        of the statement."""
+        for version in tree.find_all(exp.Version):
+            version.meta["as_of"] = version.expression.sql("bigquery")
+            version.set("expression", exp.null())
+
     def resolve_all(self, tree: exp.Expr) -> None:
         """Replace every BigQuery table reference in ``tree`` by the core's DuckDB name."""
         for table in list(tree.find_all(exp.Table)):
@@ -44,11 +53,16 @@ class TableResolver:
             if _is_correlated_array(table):
                 _to_unnest(table)
                 continue
-            if table.args.get("version") is not None:
-                raise unsupported("FOR SYSTEM_TIME AS OF")
             ids = self.ids(table)
+            version = table.args.get("version")
             try:
-                resolved = self.resolve(*ids)
+                if version is None:
+                    resolved = self.resolve(*ids)
+                else:  # the core evaluates the timestamp and resolves the table as it was
+                    resolved = self.resolve(*ids, as_of=_as_of(version))
+                    table.set("version", None)
+            except SqlError:
+                raise
             except Exception as error:
                 raise ResolveFailure(error) from error
             new = exp.to_table(resolved, dialect="duckdb")
@@ -119,6 +133,13 @@ class TableResolver:
         if self.dataset:
             return self.project, self.dataset, view
         return self.project, "INFORMATION_SCHEMA", view.split(".", 1)[1]
+
+
+def _as_of(version: exp.Expr) -> str:
+    """``FOR SYSTEM_TIME AS OF <expr>`` -> the BigQuery text of ``<expr>``."""
+    if str(version.args.get("kind") or "").upper() != "AS OF":
+        raise unsupported(f"FOR SYSTEM_TIME {version.args.get('kind')}")
+    return version.meta.get("as_of") or version.expression.sql("bigquery")
 
 
 def visible_ctes(node: exp.Expr) -> set[str]:

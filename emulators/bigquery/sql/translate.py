@@ -91,6 +91,8 @@ class _Translator:
         tree = parse(sql)
         if self.scope is not None:
             tree = routines.expand(tree, self.scope)
+        self.tables.take_versions(tree)  # FOR SYSTEM_TIME AS OF: evaluated by the core
+        if self.scope is not None:
             variables.mark(tree, self.scope, self._column_names)
         check_names(tree, sql)
         kind = st.classify(tree)
