@@ -64,6 +64,16 @@ def image_exists(tag: str) -> bool:
     return _docker("image", "inspect", tag, check=False).returncode == 0
 
 
+def image_id(tag: str) -> str:
+    return _docker("image", "inspect", "--format", "{{.Id}}", tag).stdout.strip()
+
+
+def image_label(tag: str, label: str) -> str | None:
+    done = _docker("image", "inspect", "--format", f'{{{{ index .Config.Labels "{label}" }}}}',
+                   tag, check=False)
+    return done.stdout.strip() if done.returncode == 0 else None
+
+
 def image_size(tag: str) -> int:
     """Bytes, as ``docker images`` reports them (layers shared with other images included)."""
     return int(_docker("image", "inspect", "--format", "{{.Size}}", tag).stdout.strip())
@@ -190,6 +200,10 @@ class Target:
 
     @classmethod
     def of(cls, image: str) -> Target:
+        """Asked of the image's python3 once, then remembered by image id."""
+        known = cache_dir() / "targets" / f"{image_id(image).replace(':', '-')}.json"
+        if known.exists():
+            return cls(**json.loads(known.read_text()))
         probe = (
             "import os, platform, sys; "
             "print(f'{sys.version_info[0]}.{sys.version_info[1]}', "
@@ -197,7 +211,10 @@ class Target:
         )
         out = _docker("run", "--rm", "--network", "none", image, "python3", "-c", probe,
                       what=f"probing python3 in {image}").stdout.split()
-        return cls(*out)
+        target = cls(*out)
+        known.parent.mkdir(parents=True, exist_ok=True)
+        known.write_text(json.dumps(target.__dict__))
+        return target
 
     def pip_args(self) -> list[str]:
         major, minor = self.python.split(".")
@@ -315,13 +332,30 @@ def build_emulators(base: str | None = None, report: BuildReport | None = None) 
         report.base, report.base_how = choose_base(base)
     with _Timer(report, "wheels"):
         wheels = wheelhouse(Target.of(report.base), emulator_requirements())
-    with _Timer(report, "emulator images"), tempfile.TemporaryDirectory() as tmp:
-        context = stage_context(Path(tmp), wheels)
-        package = Path(emulators.__file__).resolve().parent
-        for name, tag in EMULATOR_IMAGES.items():
-            _build(tag, package / name / "Dockerfile", context, report.base)
+    package = Path(emulators.__file__).resolve().parent
+    fingerprint = _fingerprint(image_id(report.base), wheels.name, package)
+    if all(image_label(tag, FINGERPRINT) == fingerprint for tag in EMULATOR_IMAGES.values()):
+        report.notes.append("emulator images: up to date (same base, wheels and sources)")
+    else:
+        with _Timer(report, "emulator images"), tempfile.TemporaryDirectory() as tmp:
+            context = stage_context(Path(tmp), wheels)
+            for name, tag in EMULATOR_IMAGES.items():
+                _build(tag, package / name / "Dockerfile", context, report.base,
+                       "--label", f"{FINGERPRINT}={fingerprint}")
     report.sizes.update({tag: image_size(tag) for tag in EMULATOR_IMAGES.values()})
     return report
+
+
+FINGERPRINT = "streambench.fingerprint"
+
+
+def _fingerprint(base_id: str, wheels: str, package: Path) -> str:
+    """What the emulator images are made of: the base, the wheels, every file of the package."""
+    digest = hashlib.sha256(f"{base_id}\n{wheels}\n".encode())
+    for path in sorted(package.rglob("*")):
+        if path.is_file() and "__pycache__" not in path.parts:
+            digest.update(str(path.relative_to(package)).encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:32]
 
 
 def _google_emulator_files(into: Path) -> str:

@@ -35,7 +35,7 @@ def pytest_collection_modifyitems(config, items):
         return
     skip = pytest.mark.skip(reason="needs a Docker engine: nox -s containers (--run-containers)")
     for item in items:
-        if "containers" in item.keywords:
+        if item.get_closest_marker("containers"):
             item.add_marker(skip)
 
 
