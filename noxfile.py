@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 
 import nox
@@ -34,6 +35,23 @@ def fast(session: nox.Session) -> None:
     """Unit and property tests only: no emulator processes, no Beam pipeline runs (< 60 s)."""
     _install(session, "dev")
     session.run("pytest", "-n", "auto", "-m", FAST, *session.posargs)
+
+
+@nox.session
+def containers(session: nox.Session) -> None:
+    """The docker and testcontainers backends for real, on a Docker engine.
+
+    The engine found is used; where none answers and this is root with apt, Debian's docker.io
+    (and docker-compose) is installed and dockerd started. Then the images (no registry needed:
+    see harness/images.py) and the tests marked `containers`. Prints the engine, image sizes,
+    build times and what the tests measured.
+    """
+    started = time.monotonic()
+    _install(session, "dev", "containers")
+    session.run("python", "-m", "harness", "images", "--setup-engine", "--google")
+    session.run("pytest", "--run-containers", "-m", "containers", "tests/containers",
+                *session.posargs)
+    session.log(f"nox -s containers took {time.monotonic() - started:.0f} s")
 
 
 @nox.session

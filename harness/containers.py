@@ -44,13 +44,16 @@ def _is_loopback(host: str) -> bool:
 
 
 class Compose:
-    """``docker compose`` (or Compose v1's ``docker-compose``) with the ``ours`` profile."""
+    """``docker compose`` (or Compose v1's ``docker-compose``) with one profile of the file:
+    ``ours`` (our emulators) or ``google`` (Google's Pub/Sub emulator and goccy's BigQuery)."""
 
     def __init__(self, compose_file: Path = COMPOSE_FILE, project: str | None = None,
-                 ports: dict[str, int] | None = None):
+                 ports: dict[str, int] | None = None, profile: str = "ours"):
         self.compose_file = Path(compose_file)
         self.project = project or f"streambench-{uuid.uuid4().hex[:8]}"
         self.ports = dict(ports or {})
+        self.profile = profile
+        self.env: dict[str, str] = {}
 
     def _run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
         compose = engine.find().compose
@@ -59,8 +62,10 @@ class Compose:
                 "the docker backend needs Docker Compose: neither `docker compose` nor "
                 "`docker-compose` is installed; use --backend testcontainers or embedded."
             )
-        env = {**os.environ, **{PORT_VARIABLES[n]: str(p) for n, p in self.ports.items()}}
-        argv = [*compose, "-f", str(self.compose_file), "-p", self.project, "--profile", "ours"]
+        env = {**os.environ, **self.env,
+               **{PORT_VARIABLES[n]: str(p) for n, p in self.ports.items()}}
+        argv = [*compose, "-f", str(self.compose_file), "-p", self.project,
+                "--profile", self.profile]
         done = subprocess.run([*argv, *args], capture_output=True, text=True, env=env)
         if check and done.returncode != 0:
             raise StackError(f"`{' '.join(compose)} {args[0]}` failed: {done.stderr.strip()[-800:]}")
@@ -69,11 +74,15 @@ class Compose:
     def endpoints(self) -> Endpoints:
         return _endpoints("127.0.0.1", self.ports)
 
-    def up(self) -> Endpoints:
-        images.build_emulators()
+    def up(self, *services: str) -> Endpoints:
+        """Start the profile's services (or only ``services``); the images are built first."""
+        if self.profile == "ours":
+            images.build_emulators()
+        else:
+            self.env.update(images.google_pubsub_compose_env(images.build_google_pubsub()))
         self.ports = {name: free_port() for name in PORTS}
         # no --wait: Compose v1 lacks it; the stack waits for both emulators to answer
-        self._run("up", "-d")
+        self._run("up", "-d", *services)
         return self.endpoints()
 
     def kill(self, name: str) -> None:
@@ -88,7 +97,7 @@ class Compose:
 
     def state(self) -> dict:
         return {"compose_file": str(self.compose_file), "project": self.project,
-                "ports": self.ports}
+                "ports": self.ports, "profile": self.profile}
 
 
 class Testcontainers:
@@ -208,7 +217,8 @@ def remove_labelled(stack_id: str) -> None:
 def from_state(backend: str, state: dict) -> Compose | Testcontainers:
     """The backend object a state file describes (for ``python -m harness down``)."""
     if backend == "docker":
-        return Compose(Path(state["compose_file"]), state["project"], state["ports"])
+        return Compose(Path(state["compose_file"]), state["project"], state["ports"],
+                       state.get("profile", "ours"))
     stack = Testcontainers(detach=True, stack_id=state["stack_id"])
     stack.host, stack.ports = state["host"], state["ports"]
     return stack

@@ -5,7 +5,9 @@
 # host's network: `--network host`).
 ARG BASE_IMAGE=debian:bookworm-slim
 FROM ${BASE_IMAGE}
-RUN apt-get update -qq \
+# (the JRE's post-install links its manual page: slim bases have no /usr/share/man/man1)
+RUN mkdir -p /usr/share/man/man1 \
+ && apt-get update -qq \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
       openjdk-17-jre-headless \
  && rm -rf /var/lib/apt/lists/*

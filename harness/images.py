@@ -384,7 +384,9 @@ def build_google_pubsub(base: str | None = None, report: BuildReport | None = No
     """The image for compose's ``--profile google`` Pub/Sub service; returns its tag."""
     report = report or BuildReport()
     with _Timer(report, "google pubsub image"):
-        if image_exists(GOOGLE_PUBSUB_REGISTRY) or try_pull(GOOGLE_PUBSUB_REGISTRY):
+        if image_exists(GOOGLE_PUBSUB_LOCAL):
+            tag, how = GOOGLE_PUBSUB_LOCAL, "built here earlier"
+        elif image_exists(GOOGLE_PUBSUB_REGISTRY) or try_pull(GOOGLE_PUBSUB_REGISTRY):
             tag, how = GOOGLE_PUBSUB_REGISTRY, "pulled"
         else:
             base = base or choose_base()[0]

@@ -47,13 +47,16 @@ def _pubsub_answers(address: str) -> None:
 
 
 def wait_healthy(endpoints: Endpoints, timeout: float = 30.0) -> None:
-    """Block until both emulators answer: a gRPC call for Pub/Sub, an HTTP answer for REST."""
+    """Block until both emulators answer (an empty endpoint is not waited for): a gRPC call for
+    Pub/Sub, an HTTP answer for BigQuery."""
     deadline = time.monotonic() + timeout
     while True:
         try:
-            _pubsub_answers(endpoints.pubsub)
+            if endpoints.pubsub:
+                _pubsub_answers(endpoints.pubsub)
             try:
-                urllib.request.urlopen(f"{endpoints.bigquery}/bigquery/v2/projects", timeout=2)
+                if endpoints.bigquery:
+                    urllib.request.urlopen(f"{endpoints.bigquery}/bigquery/v2/projects", timeout=2)
             except urllib.error.HTTPError:
                 pass  # any HTTP answer means the server is up
             return
