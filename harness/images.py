@@ -407,3 +407,22 @@ def google_pubsub_compose_env(tag: str) -> dict[str, str]:
         return {}
     return {"STREAMBENCH_GOOGLE_PUBSUB_IMAGE": tag,
             "STREAMBENCH_GOOGLE_PUBSUB_COMMAND": "--host=0.0.0.0 --port=8085"}
+
+
+def main() -> int:
+    """``python -m harness.images``: a Docker engine (installed and started where none runs and
+    root with apt may) and the base image, nothing else. Standard library only, so
+    ``nox -s containers`` runs it while its venv installs: on a clean machine each takes minutes."""
+    started = time.monotonic()
+    try:
+        print(docker_engine.ensure().describe(), flush=True)
+        base, how = choose_base()
+    except StackError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"base image: {base} ({how}); engine and base ready in {time.monotonic() - started:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
