@@ -85,6 +85,9 @@ class Compose:
         self._run("up", "-d", *services)
         return self.endpoints()
 
+    def logs(self) -> str:
+        return self._run("logs", "--no-color", "--tail=20", check=False).stdout[-3000:]
+
     def kill(self, name: str) -> None:
         self._run("kill", "-s", "SIGKILL", name)
 
@@ -156,8 +159,13 @@ class Testcontainers:
         # with_bind_ports takes no address; docker-py's (address, port) form does: loopback only,
         # unless the engine is remote and its ports must be reachable from here
         container.ports[f"{port}/tcp"] = ("127.0.0.1" if local else "0.0.0.0", host_port)
-        container.start()
         self.containers[name] = container
+        try:
+            container.start()
+        except (RuntimeError, TimeoutError):  # exited, or no ready line in time
+            raise StackError(
+                f"the {name} container did not start; its log ends:\n{self.logs()}"
+            ) from None
         self.ports[name] = int(container.get_exposed_port(port))
 
     def endpoints(self) -> Endpoints:
@@ -183,6 +191,16 @@ class Testcontainers:
             self.down()
             raise
         return self.endpoints()
+
+    def logs(self) -> str:
+        tails = []
+        for name, container in self.containers.items():
+            try:
+                out, err = container.get_logs()
+            except Exception:  # not created, or already removed
+                continue
+            tails.append(f"[{name}] {(out + err).decode(errors='replace')[-1500:].strip()}")
+        return "\n".join(tails)
 
     def kill(self, name: str) -> None:
         self.containers[name].get_wrapped_container().kill()  # SIGKILL

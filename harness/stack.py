@@ -88,7 +88,14 @@ class Stack:
         starter = getattr(self, f"_start_{self.backend}")
         try:
             self.endpoints = starter()
-            wait_healthy(self.endpoints)
+            try:
+                wait_healthy(self.endpoints)
+            except StackError as exc:
+                if self._containers is None:
+                    raise
+                raise StackError(
+                    f"{exc}; the containers' logs end:\n{self._containers.logs()}"
+                ) from None
         except BaseException:
             self.stop()
             raise
