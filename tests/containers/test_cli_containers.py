@@ -9,6 +9,8 @@ import sys
 
 import pytest
 
+from tests.support.docker import emulator_containers
+
 pytestmark = [pytest.mark.containers, pytest.mark.timeout(600)]
 
 
@@ -21,24 +23,15 @@ def _cli(*args, state_dir):
     return result
 
 
-def _streambench_containers() -> set[str]:
-    out = subprocess.run(
-        ["docker", "ps", "-aq", "--filter", "ancestor=streambench-pubsub:local",
-         "--filter", "ancestor=streambench-bigquery:local"],
-        capture_output=True, text=True, check=True,
-    )
-    return set(out.stdout.split())
-
-
 @pytest.mark.parametrize("backend", ["docker", "testcontainers"])
 def test_up_status_down(tmp_path, backend):
-    before = _streambench_containers()
+    before = emulator_containers()
     up = _cli("up", "--backend", backend, state_dir=tmp_path)
     try:
         assert re.search(r"^export PUBSUB_EMULATOR_HOST=127\.0\.0\.1:\d+$", up.stdout, re.M)
-        started = _streambench_containers() - before
+        started = emulator_containers() - before
         assert len(started) == 2  # still running after `up` returned
         assert "health:   ok" in _cli("status", state_dir=tmp_path).stdout
     finally:
         _cli("down", state_dir=tmp_path)
-    assert not _streambench_containers() & started
+    assert not emulator_containers() & started

@@ -4,12 +4,12 @@
 from __future__ import annotations
 
 import re
-import subprocess
 from pathlib import Path
 
 import pytest
 
 import harness
+from tests.support.docker import emulator_containers
 
 pytest_plugins = ["pytester"]
 pytestmark = [pytest.mark.containers, pytest.mark.timeout(600)]
@@ -39,22 +39,13 @@ def test_the_emulators_are_containers_on_loopback(emulator_stack):
 '''
 
 
-def _emulator_containers() -> set[str]:
-    out = subprocess.run(
-        ["docker", "ps", "-aq", "--filter", "ancestor=streambench-pubsub:local",
-         "--filter", "ancestor=streambench-bigquery:local"],
-        capture_output=True, text=True, check=True,
-    )
-    return set(out.stdout.split())
-
-
 def test_a_producer_suite_runs_on_testcontainers(pytester, monkeypatch, report):
     # the subprocess imports the same harness and emulators as this run
     monkeypatch.setenv("PYTHONPATH", str(Path(harness.__file__).resolve().parents[1]))
     pytester.makepyfile(test_producer=PRODUCER_TESTS)
-    before = _emulator_containers()
+    before = emulator_containers()
     result = pytester.runpytest_subprocess("--emulator-backend", "testcontainers", "-s")
     result.assert_outcomes(passed=2)
     line = re.search(r"PRODUCER (published=3 rows=2 dead=1)", result.stdout.str()).group(1)
-    assert _emulator_containers() <= before  # the plugin removed its containers
+    assert emulator_containers() <= before  # the plugin removed its containers
     report(f"testcontainers: a producer suite (--emulator-backend testcontainers) passed: {line}")
