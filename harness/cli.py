@@ -53,8 +53,8 @@ def cmd_up(args) -> int:
         "identities": [process_identity(p.process.pid) for p in stack.processes],
         "logs": [str(p.log_path) for p in stack.processes],
     }
-    if stack.containers is not None:
-        state["containers"] = stack.containers.state()
+    if stack.container_backend is not None:
+        state["containers"] = stack.container_backend.state()
     _state_file(state_dir).write_text(json.dumps(state, indent=2))
     if not args.no_provision:
         config = HarnessConfig.load(args.config, project=args.project)

@@ -71,7 +71,8 @@ def find() -> Engine:
     return Engine(version, compose_command())
 
 
-def _can_install() -> bool:
+def can_install() -> bool:
+    """Root, with apt: this machine may install what is missing."""
     return hasattr(os, "geteuid") and os.geteuid() == 0 and shutil.which("apt-get") is not None
 
 
@@ -107,7 +108,7 @@ def ensure() -> Engine:
     try:
         engine = find()
     except StackError:
-        if not _can_install():
+        if not can_install():
             raise
         how = "started"
         if shutil.which("dockerd") is None:
@@ -116,7 +117,7 @@ def ensure() -> Engine:
         _start_dockerd()
         engine = find()
         engine = Engine(engine.version, engine.compose, how)
-    if engine.compose is None and _can_install():
+    if engine.compose is None and can_install():
         apt_install("docker-compose")
         engine = Engine(engine.version, compose_command(), engine.how)
     return engine

@@ -115,8 +115,8 @@ def _bootstrap_tool() -> str:
     for tool in ("mmdebstrap", "debootstrap"):
         if shutil.which(tool):
             return tool
-    if os.geteuid() == 0 and shutil.which("apt-get"):
-        docker_engine.apt_install("mmdebstrap")  # faster than debootstrap: one apt run, no fsync
+    if docker_engine.can_install():
+        docker_engine.apt_install("mmdebstrap")  # faster than debootstrap: one apt run
         return "mmdebstrap"
     raise StackError(
         f"no image registry answered for {REGISTRY_BASE} and a local Debian base needs mmdebstrap "
@@ -124,33 +124,38 @@ def _bootstrap_tool() -> str:
     )
 
 
+def _import_tar(argv: list[str], tag: str) -> None:
+    """``argv | docker import - tag``; no image is left under ``tag`` when ``argv`` fails."""
+    with tempfile.TemporaryFile() as errors:
+        producer = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=errors)
+        imported = subprocess.run(["docker", "import", "-", tag], stdin=producer.stdout,
+                                  capture_output=True, text=True)
+        producer.stdout.close()
+        if producer.wait() != 0:
+            _docker("rmi", tag, check=False)
+            errors.seek(0)
+            tail = errors.read().decode(errors="replace").strip()[-800:]
+            raise StackError(f"{argv[0]} failed: {tail}")
+    if imported.returncode != 0:
+        raise StackError(f"docker import failed: {imported.stderr.strip()[-800:]}")
+
+
 def build_local_base(tag: str = LOCAL_BASE, mirror: str | None = None) -> None:
     """A minimal Debian bookworm with python3, bootstrapped here and ``docker import``-ed."""
     mirror = mirror or debian_mirror()
-    tool = _bootstrap_tool()
-    # No documentation, manual pages or translations: a smaller image and fewer files to unpack.
-    trim = ["--dpkgopt=path-exclude=/usr/share/" + d + "/*" for d in ("doc", "man", "info", "locale")]
+    if _bootstrap_tool() == "mmdebstrap":
+        # the tarball streams into docker import; no documentation, manual pages or
+        # translations (a smaller image, fewer files to unpack), no fsync per file
+        trim = [f"--dpkgopt=path-exclude=/usr/share/{d}/*" for d in ("doc", "man", "info", "locale")]
+        _import_tar(["mmdebstrap", "--quiet", "--variant=minbase", "--include=python3",
+                     "--dpkgopt=force-unsafe-io", *trim, DEBIAN_SUITE, "-", mirror], tag)
+        return
     with tempfile.TemporaryDirectory(prefix="streambench-base-") as tmp:
-        if tool == "mmdebstrap":
-            tarball = Path(tmp) / "base.tar"
-            argv = ["mmdebstrap", "--variant=minbase", "--include=python3",
-                    "--dpkgopt=force-unsafe-io", *trim, DEBIAN_SUITE, str(tarball), mirror]
-            done = subprocess.run(argv, capture_output=True, text=True)
-            if done.returncode != 0:
-                raise StackError(f"mmdebstrap failed: {done.stderr.strip()[-800:]}")
-            with open(tarball, "rb") as tar:
-                _docker("import", "-", tag, stdin=tar, what="docker import")
-            return
-        root = Path(tmp) / "root"
-        done = subprocess.run(
-            ["debootstrap", "--variant=minbase", "--include=python3", DEBIAN_SUITE, str(root),
-             mirror], capture_output=True, text=True,
-        )
+        done = subprocess.run(["debootstrap", "--variant=minbase", "--include=python3",
+                               DEBIAN_SUITE, tmp, mirror], capture_output=True, text=True)
         if done.returncode != 0:
             raise StackError(f"debootstrap failed: {done.stdout.strip()[-800:]}")
-        tar = subprocess.Popen(["tar", "-C", str(root), "-c", "."], stdout=subprocess.PIPE)
-        _docker("import", "-", tag, stdin=tar.stdout, what="docker import")
-        tar.wait()
+        _import_tar(["tar", "-C", tmp, "-c", "."], tag)
 
 
 def choose_base(requested: str | None = None) -> tuple[str, str]:
@@ -342,6 +347,8 @@ def build_emulators(base: str | None = None, report: BuildReport | None = None) 
             for name, tag in EMULATOR_IMAGES.items():
                 _build(tag, package / name / "Dockerfile", context, report.base,
                        "--label", f"{FINGERPRINT}={fingerprint}")
+        # the images these replaced, now untagged (the build cache's stages carry no label)
+        _docker("image", "prune", "--force", "--filter", f"label={FINGERPRINT}", check=False)
     report.sizes.update({tag: image_size(tag) for tag in EMULATOR_IMAGES.values()})
     return report
 

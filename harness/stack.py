@@ -120,7 +120,7 @@ class Stack:
         return list(self._processes)
 
     @property
-    def containers(self) -> containers.Compose | containers.Testcontainers | None:
+    def container_backend(self) -> containers.Compose | containers.Testcontainers | None:
         """The container backend in use, if any (its ``state()`` goes to the CLI's state file)."""
         return self._containers
 

@@ -17,7 +17,7 @@ pytestmark = [pytest.mark.containers, pytest.mark.timeout(600)]
 
 
 def _container_ids(stack) -> list[str]:
-    backend = stack.containers
+    backend = stack.container_backend
     label = (f"com.docker.compose.project={backend.project}"
              if isinstance(backend, containers.Compose) else f"{containers.LABEL}={backend.id}")
     return subprocess.run(["docker", "ps", "-q", "--filter", f"label={label}"],
