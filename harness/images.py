@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.metadata
+import importlib.util
 import json
 import os
 import re
@@ -258,6 +259,9 @@ def wheelhouse(target: Target, requirements: list[str]) -> Path:
     path = cache_dir() / "wheelhouse" / key[:16]
     if (path / "requirements.txt").exists():
         return path
+    if importlib.util.find_spec("pip") is None:
+        raise StackError("building the images downloads wheels with pip, and this Python has "
+                         "none: python -m ensurepip (or pip install pip) first.")
     path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="wheels-", dir=path.parent) as work:
         wheels, constraints = Path(work) / "wheels", Path(work) / "constraints.txt"
