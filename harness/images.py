@@ -14,9 +14,12 @@ start anything) builds ``streambench-pubsub:local`` and ``streambench-bigquery:l
   (cached under ``~/.cache/streambench/wheelhouse``). The image installs them offline into a
   venv: no Beam, no compilers, nothing fetched inside the build.
 
-Both Dockerfiles share every step but the last, so the second image is built from the first one's
-layers. Google's Pub/Sub emulator image (``--google``) is pulled where a registry answers, else
-built from the Debian package ``google-cloud-cli-pubsub-emulator`` with a JRE from Debian.
+Both Dockerfiles share every step before ``EXPOSE``, so the second image is built from the first
+one's layers. The images carry a fingerprint of base, wheels and sources: a build with nothing
+changed is skipped. Google's Pub/Sub emulator image (``--google``) is pulled where a registry
+answers, else built from the Debian package ``google-cloud-cli-pubsub-emulator`` with a JRE from
+Debian. ``python -m harness.images`` prepares only the engine and the base (standard library
+only: ``nox -s containers`` runs it while its venv installs).
 """
 
 from __future__ import annotations
@@ -48,6 +51,7 @@ GOOGLE_PUBSUB_DOCKERFILE = Path(__file__).with_name("google-pubsub.Dockerfile")
 GOOGLE_PUBSUB_PACKAGE = "google-cloud-cli-pubsub-emulator"
 _SDK_EMULATOR_DIR = "usr/lib/google-cloud-sdk/platform/pubsub-emulator"
 BASE_ENV = "STREAMBENCH_BASE_IMAGE"
+FINGERPRINT = "streambench.fingerprint"  # image label: what the image was built from
 DEBIAN_SUITE = "bookworm"  # its python3 is 3.11
 DEFAULT_MIRROR = "http://deb.debian.org/debian"
 
@@ -355,9 +359,6 @@ def build_emulators(base: str | None = None, report: BuildReport | None = None) 
         _docker("image", "prune", "--force", "--filter", f"label={FINGERPRINT}", check=False)
     report.sizes.update({tag: image_size(tag) for tag in EMULATOR_IMAGES.values()})
     return report
-
-
-FINGERPRINT = "streambench.fingerprint"
 
 
 def _fingerprint(base_id: str, wheels: str, package: Path) -> str:
