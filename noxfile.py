@@ -24,7 +24,7 @@ def _install(session: nox.Session, *extras: str) -> None:
 @nox.session
 def tests(session: nox.Session) -> None:
     """The whole default suite: unit, property, integration and end-to-end tests."""
-    _install(session, "dev", "load")
+    _install(session, "dev", "load", "ingest", "deploy")
     # pytest exits 5 when no test ran; nox treats any non-zero exit as a failure.
     session.run("pytest", *session.posargs)
 
@@ -35,7 +35,7 @@ FAST = "not integration and not e2e and not slow and not reference"
 @nox.session
 def fast(session: nox.Session) -> None:
     """Unit and property tests only: no emulator processes, no Beam pipeline runs (< 60 s)."""
-    _install(session, "dev")
+    _install(session, "dev", "deploy")
     session.run("pytest", "-n", "auto", "-m", FAST, *session.posargs)
 
 
@@ -94,17 +94,52 @@ def contract(session: nox.Session) -> None:
 
 
 @nox.session
+def conformance(session: nox.Session) -> None:
+    """The BigQuery conformance corpus through the real client; rewrites its pass table."""
+    _install(session, "dev")
+    session.run(
+        "python",
+        "tests/bigquery/conformance/runner.py",
+        "--report",
+        "emulators/bigquery/sql/CONFORMANCE.md",
+        *session.posargs,
+    )
+
+
+@nox.session
 def load(session: nox.Session) -> None:
     """Locust load test, headless, on the local emulators; `-- --target gcp --project P` for staging."""
-    _install(session, "load")
+    _install(session, "load", "ingest")
     session.run("python", "-m", "loadtest", *session.posargs)
 
 
 @nox.session
 def bench(session: nox.Session) -> None:
     """Every benchmark against its rival: bench/results/latest.{json,md} and the README table."""
-    _install(session)
+    _install(session, "ingest")
     session.run("python", "bench/run_all.py", *session.posargs)
+
+
+# The google-cloud-pubsub release whose own tests (tests/system.py, from its sdist) are the
+# yardstick of `nox -s conformance-pubsub`.
+PUBSUB_CLIENT_SUITE = "2.44.0"
+
+
+@nox.session(name="conformance-pubsub")
+def conformance_pubsub(session: nox.Session) -> None:
+    """Google's google-cloud-pubsub tests/system.py against our emulator and Google's (with java).
+
+    Downloads the pinned client's sdist at run time (cached in .conformance/, never committed),
+    writes emulators/pubsub/CONFORMANCE.md; `-- --targets ours` runs ours alone.
+    """
+    _install(session, "dev")
+    # the suite's own test dependencies, and the client release it belongs to
+    session.install(
+        f"google-cloud-pubsub=={PUBSUB_CLIENT_SUITE}", "psutil", "flaky", "google-cloud-testutils",
+        "pytest-xdist",
+    )
+    session.run("python", "-m", "parity.google_suite", "--version", PUBSUB_CLIENT_SUITE,
+                *session.posargs)
 
 
 @nox.session

@@ -15,7 +15,10 @@ Measures, for each emulator started as a subprocess on a free loopback port:
 - publish ceiling: the publish round against bench/null_pubsub.py, a server that stores
   nothing, i.e. the most the Python client itself can send on this machine;
 - server CPU per published message: the server process's CPU time (user + system, from
-  /proc) over the three publish rounds, divided by the messages.
+  /proc) over the three publish rounds, divided by the messages;
+- REST publish: the same client with ``transport="rest"`` (HTTP/1.1 + JSON on the same port,
+  batching on, best of three rounds), and REST publish capacity: 1000-message JSON bodies
+  POSTed to ``:publish`` from 4 threads (keep-alive sessions).
 
 Prints a Markdown table and writes JSON with each figure and the ratio ours/google. Google's
 emulator is skipped (figures null) when java or its jar is missing.
@@ -222,13 +225,22 @@ def publish_capacity(host: str, seconds: float = 3.0, threads: int = 4) -> float
         request_serializer=lambda b: b,
         response_deserializer=lambda b: b,
     )
+    rate = hammer(lambda: lambda: call(raw, timeout=30), seconds, threads)
+    channel.close()
+    return rate
+
+
+def hammer(make_sender, seconds: float, threads: int, per_call: int = 1000) -> float:
+    """msgs/s of ``threads`` threads each calling its own ``make_sender()()`` (one request of
+    ``per_call`` messages) until ``seconds`` are up."""
     counts = [0] * threads
     stop_at = time.perf_counter() + seconds
 
     def worker(i: int) -> None:
+        send = make_sender()
         while time.perf_counter() < stop_at:
-            call(raw, timeout=30)
-            counts[i] += 1000
+            send()
+            counts[i] += per_call
 
     started = time.perf_counter()
     pool = [threading.Thread(target=worker, args=(i,)) for i in range(threads)]
@@ -236,9 +248,58 @@ def publish_capacity(host: str, seconds: float = 3.0, threads: int = 4) -> float
         t.start()
     for t in pool:
         t.join()
-    rate = sum(counts) / (time.perf_counter() - started)
-    channel.close()
-    return rate
+    return sum(counts) / (time.perf_counter() - started)
+
+
+def rest_publish_rate(host: str, messages: int) -> float:
+    """msgs/s through PublisherClient(transport="rest"), best of three rounds after a warm-up."""
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud import pubsub_v1
+    from google.pubsub_v1.services.publisher.transports.rest import PublisherRestTransport
+
+    # a transport instance: the library would route PUBSUB_EMULATOR_HOST (set above) to gRPC
+    publisher = pubsub_v1.PublisherClient(
+        transport=PublisherRestTransport(
+            host=f"http://{host}", credentials=AnonymousCredentials()
+        ),
+        batch_settings=pubsub_v1.types.BatchSettings(
+            max_messages=1000, max_bytes=9_000_000, max_latency=0.01
+        ),
+    )
+    topic = f"projects/{PROJECT}/topics/rest-{uuid.uuid4().hex[:8]}"
+    publisher.create_topic(name=topic)
+    payload = b"x" * 1024
+    for future in [publisher.publish(topic, payload) for _ in range(2000)]:
+        future.result(timeout=120)
+    rates = []
+    share = max(1, messages // 3)
+    for _ in range(3):
+        started = time.perf_counter()
+        for future in [publisher.publish(topic, payload) for _ in range(share)]:
+            future.result(timeout=120)
+        rates.append(share / (time.perf_counter() - started))
+    publisher.stop()
+    return max(rates)
+
+
+def rest_publish_capacity(host: str, seconds: float = 3.0, threads: int = 4) -> float:
+    """msgs/s of 1000-message JSON publish requests POSTed from ``threads`` at once."""
+    import base64
+
+    import requests
+
+    topic = f"projects/{PROJECT}/topics/rest-capacity-{uuid.uuid4().hex[:8]}"
+    headers = {"content-type": "application/json"}  # Google's emulator wants it
+    requests.put(f"http://{host}/v1/{topic}", headers=headers, timeout=30).raise_for_status()
+    data = base64.b64encode(b"x" * 1024).decode()
+    body = json.dumps({"messages": [{"data": data}] * 1000}).encode()
+    url = f"http://{host}/v1/{topic}:publish"
+
+    def sender():  # one keep-alive session per thread
+        session = requests.Session()
+        return lambda: session.post(url, data=body, headers=headers, timeout=30).raise_for_status()
+
+    return hammer(sender, seconds, threads)
 
 
 def measure(kind: str, messages: int, starts: int) -> dict[str, float]:
@@ -252,6 +313,8 @@ def measure(kind: str, messages: int, starts: int) -> dict[str, float]:
             result["streaming_pull_msgs_per_s"],
         ) = throughput(server, messages)
         result["publish_capacity_msgs_per_s"] = publish_capacity(server.host)
+        result["rest_publish_msgs_per_s"] = rest_publish_rate(server.host, messages)
+        result["rest_publish_capacity_msgs_per_s"] = rest_publish_capacity(server.host)
     finally:
         server.stop()
     return result
@@ -275,6 +338,8 @@ LABELS = {
     "publish_server_cpu_us_per_msg": "server CPU per published message (µs, lower is better)",
     "streaming_pull_msgs_per_s": "streaming pull deliver+ack (msgs/s)",
     "publish_capacity_msgs_per_s": "publish capacity, 4 callers (msgs/s)",
+    "rest_publish_msgs_per_s": "REST publish, client transport=rest, batching (msgs/s)",
+    "rest_publish_capacity_msgs_per_s": "REST publish capacity, 4 callers, JSON (msgs/s)",
     "cold_start_s": "cold start to first RPC (s)",
 }
 

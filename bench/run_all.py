@@ -1,10 +1,13 @@
 """``nox -s bench``: every benchmark, each side by side with its rival, in one run.
 
-    python bench/run_all.py [--only pubsub,bigquery,pipeline] [--quick] [--no-readme]
+    python bench/run_all.py [--only pubsub,bigquery,pipeline,edge,producer,batch] [--quick] [--no-readme]
 
 Runs bench/pubsub_bench.py (ours vs Google's Pub/Sub emulator), bench/bigquery_bench.py
-(ours vs PyPI peers and raw DuckDB) and bench/pipeline_bench.py (the pipeline end to end on
-the embedded stack: stock DirectRunner vs the prototype fixes), one process each, one after
+(ours vs PyPI peers and raw DuckDB), bench/pipeline_bench.py (the pipeline end to end on
+the embedded stack: stock DirectRunner vs the prototype fixes), bench/edge_bench.py (the REST
+ingestion edge vs publishing with the client), bench/producer_bench.py (a 100-test producer
+suite on the pytest plugin's warm pipeline vs a pipeline restart per test) and
+bench/batch_bench.py (a backfill vs a raw load of the same file), one process each, one after
 the other (2 cores: running them together would measure contention). Writes
 bench/results/latest.json and bench/results/latest.md, and puts the Markdown between
 ``<!-- bench:start -->`` and ``<!-- bench:end -->`` in README.md.
@@ -35,7 +38,17 @@ BENCHES = {
     "pipeline": ("pipeline_bench.py",
                  "End to end: Pub/Sub -> pipeline (DirectRunner) -> BigQuery, embedded stack",
                  ["--time-box", "15", "--latency-seconds", "8", "--backlog", "15000"]),
+    "edge": ("edge_bench.py", "Ingestion edge: REST (python -m ingest) vs publishing directly "
+             "with the client", ["--events", "4000"]),
+    "producer": ("producer_bench.py", "Producer tests on the pytest plugin: one warm pipeline vs "
+                 "a restart per test", ["--tests", "30", "--cold-tests", "5", "--no-xdist"]),
+    "batch": ("batch_bench.py",
+              "Batch uploads: a backfill through the pipeline vs a raw BigQuery "
+              "load of the same gs:// file, embedded stack",
+              ["--events", "50000"]),
 }
+# Benchmarks that need longer than --timeout (seconds) at full size.
+MIN_TIMEOUT = {"batch": 3600}
 
 
 def run_bench(name: str, quick: bool, timeout: float) -> dict:
@@ -48,7 +61,8 @@ def run_bench(name: str, quick: bool, timeout: float) -> dict:
     started = time.monotonic()
     try:
         done = subprocess.run(
-            command, cwd=ROOT, capture_output=True, text=True, timeout=timeout,
+            command, cwd=ROOT, capture_output=True, text=True,
+            timeout=max(timeout, MIN_TIMEOUT.get(name, 0)),
             env={**os.environ, "PYTHONPATH": str(ROOT)},
         )
         code, stdout, stderr = done.returncode, done.stdout, done.stderr

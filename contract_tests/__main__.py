@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -75,6 +76,16 @@ def _parser() -> argparse.ArgumentParser:
     e2e.add_argument("--dead-letter-table", help="dead-letter table, [project:]dataset.table")
     e2e.add_argument("--timeout", type=float, default=120.0,
                      help="seconds to wait for every sample to land (default: %(default)s)")
+    rest = v.add_argument_group("through the REST ingestion edge (python -m ingest)")
+    rest.add_argument("--endpoint", metavar="URL",
+                      help="also POST each sample to URL/v1/events; the edge must agree with "
+                      "the pipeline (accepted samples are published)")
+    rest.add_argument("--api-key", default=os.environ.get("INGEST_API_KEY"),
+                      help="the producer's API key (or INGEST_API_KEY)")
+    e2e.add_argument("--keep-event-ids", action="store_true",
+                     help="publish accepted samples byte for byte (default: with a fresh "
+                     "event_id per run, as BigQuery drops a repeated one); an event_id already "
+                     "in the table is then reported as de-duplicated")
 
     c = commands.add_parser(
         "compat", help="is NEW backward compatible with OLD (JSON Schema files or versions)",
@@ -120,7 +131,14 @@ def cmd_verify(args) -> int:
 
         endpoints = Endpoints.from_env(args.project, args.topic, args.table,
                                        args.dead_letter_table)
-    samples = read_paths(args.paths)
+    if args.endpoint and not args.api_key:
+        raise UsageError("--endpoint needs --api-key (or INGEST_API_KEY)")
+    if args.endpoint and not args.endpoint.startswith(("http://", "https://")):
+        raise UsageError(f"--endpoint must be an http(s) URL, not {args.endpoint!r}")
+    skipped: list[str] = []
+    samples = read_paths(args.paths, skipped=skipped)
+    for note in skipped:
+        print(f"note: skipped {note}", file=sys.stderr)
     if not samples:
         raise UsageError("no samples found in " + " ".join(args.paths))
     if args.reference_file:
@@ -135,7 +153,20 @@ def cmd_verify(args) -> int:
     if endpoints is not None:
         from contract_tests import e2e
 
-        e2e.merge(results, e2e.run_e2e(samples, endpoints, args.timeout, attributes))
+        try:
+            landings = e2e.run_e2e(samples, endpoints, args.timeout, attributes,
+                                   accepted=[r.accepted for r in results],
+                                   fresh_ids=not args.keep_event_ids)
+        except e2e.StackProblem as exc:
+            raise UsageError(str(exc)) from None
+        e2e.merge(results, landings)
+    if args.endpoint:
+        from contract_tests import edge
+
+        try:
+            edge.merge(results, edge.send(samples, args.endpoint, args.api_key))
+        except edge.EdgeError as exc:
+            raise UsageError(str(exc)) from None
     _emit(report.render(results, args.format, args.suite_name, args.quiet), args.output)
     if args.output and args.format != "text":
         sys.stdout.write(report.to_text(results, show_rows=False))

@@ -41,6 +41,9 @@ class Outcome:
     event_id: str | None = None
     path: str | None = None
     reason: str | None = None
+    #: Every contract violation of a ``schema_violation`` as ``(path, reason)``, the one above
+    #: first (the pipeline's dead letter names only that one).
+    violations: list[tuple[str, str]] | None = None
 
     @property
     def accepted(self) -> bool:
@@ -71,7 +74,21 @@ class Outcome:
             event_id=dead.event_id,
             path=path,
             reason=reason,
+            violations=all_violations(dead, (path, reason)),
         )
+
+
+def all_violations(dead: DeadLetter, first: tuple[str, str]) -> list[tuple[str, str]] | None:
+    """Every contract violation of a schema_violation dead letter, ``first`` first."""
+    if dead.error_type != errors.SCHEMA_VIOLATION:
+        return None
+    from pipeline.validate import contract_violations
+
+    try:
+        found = contract_violations(json.loads(dead.message.data))
+    except (ValueError, RecursionError):
+        return [first]
+    return [first] + [v for v in found if v != first]
 
 
 def split_error(dead: DeadLetter) -> tuple[str, str]:

@@ -45,6 +45,8 @@ def result_dict(result: Result) -> dict:
             "error_message": o.error_message,
             "failed_step": o.failed_step,
         }
+        if o.violations:
+            item["error"]["violations"] = [{"path": p, "reason": r} for p, r in o.violations]
     if result.sample.expect is not None:
         item["expected"] = {k: v for k, v in vars(result.sample.expect).items() if v is not None}
     if result.problem:
@@ -53,6 +55,8 @@ def result_dict(result: Result) -> dict:
         item["warning"] = result.warning
     if result.landed:
         item["landed"] = result.landed
+    if result.edge:
+        item["edge"] = result.edge
     return item
 
 
@@ -68,12 +72,17 @@ def to_text(results: list[Result], show_rows: bool = True, quiet: bool = False) 
             continue
         mark = "PASS" if r.passed else "FAIL"
         lines.append(f"{mark}  {r.sample.name}: {r.describe_outcome()}")
+        lines += [f"      also: {v}" for v in r.other_violations()]
         if r.problem:
             lines.append(f"      problem: {r.problem}")
         if r.warning:
             lines.append(f"      warning: {r.warning}")
         if r.landed:
-            lines.append(f"      end-to-end: landed in the {r.landed}")
+            where = r.landed if r.landed.startswith("not published") else \
+                f"landed in the {r.landed}"
+            lines.append(f"      end-to-end: {where}")
+        if r.edge:
+            lines.append(f"      REST edge: {r.edge}")
         if show_rows and r.accepted and not quiet:
             lines.append(f"      row: {json.dumps(r.outcome.row, ensure_ascii=False)}")
     s = summary(results)
@@ -107,7 +116,7 @@ def to_junit(results: list[Result], suite_name: str = "contract") -> str:
                 case, "failure", message=f"{r.problem} - {r.describe_outcome()}",
                 type=r.outcome.error_type or "accepted",
             )
-            failure.text = r.describe_outcome()
+            failure.text = "\n".join([r.describe_outcome(), *r.other_violations()])
         out = ET.SubElement(case, "system-out")
         out.text = json.dumps(result_dict(r), ensure_ascii=False)
     ET.indent(suites)

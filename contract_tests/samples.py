@@ -136,8 +136,10 @@ def read_file(path: Path) -> list[Sample]:
     raise SampleError(f"{path}: not a sample file (expected {', '.join(SUFFIXES)})")
 
 
-def read_paths(paths: list[str], stdin: BinaryIO | None = None) -> list[Sample]:
-    """All samples of ``paths`` in order; directories are walked recursively, sorted."""
+def read_paths(paths: list[str], stdin: BinaryIO | None = None,
+               skipped: list[str] | None = None) -> list[Sample]:
+    """All samples of ``paths`` in order; directories are walked recursively, sorted. Files in
+    a directory that are not samples are listed in ``skipped`` (with why)."""
     samples: list[Sample] = []
     for raw in paths:
         if raw == "-":
@@ -145,7 +147,11 @@ def read_paths(paths: list[str], stdin: BinaryIO | None = None) -> list[Sample]:
             continue
         path = Path(raw)
         if path.is_dir():
-            files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix in SUFFIXES)
+            files = sorted(p for p in path.rglob("*") if p.is_file())
+            others = [p for p in files if p.suffix not in SUFFIXES]
+            files = [p for p in files if p.suffix in SUFFIXES]
+            if skipped is not None:
+                skipped += [f"{p} (not {', '.join(SUFFIXES)})" for p in others]
             if not files:
                 raise SampleError(f"{path}: no {', '.join(SUFFIXES)} files in this directory")
             for file in files:

@@ -20,6 +20,7 @@ class Result:
     problem: str | None = None
     warning: str | None = None
     landed: str | None = None  # end-to-end: where the stack put it ("events", "dead_letter ...")
+    edge: str | None = None  # --endpoint: what the REST ingestion edge answered
 
     @property
     def passed(self) -> bool:
@@ -29,13 +30,24 @@ class Result:
     def accepted(self) -> bool:
         return self.outcome.accepted
 
+    def add_problem(self, extra: str | None) -> None:
+        """Add a further reason for failing (e.g. a disagreement of the stack or the edge)."""
+        if extra:
+            self.problem = f"{self.problem}; {extra}" if self.problem else extra
+
     def describe_outcome(self) -> str:
         o = self.outcome
         if o.accepted:
             return f"accepted as event_id={o.event_id!r}"
         if o.crashed:
             return f"CRASHED the pipeline in its {o.failed_step} step"
-        return f"rejected: {o.error_type} at {o.path}: {o.reason} (step {o.failed_step})"
+        text = f"rejected: {o.error_type} at {o.path}: {o.reason} (step {o.failed_step})"
+        more = len(o.violations or ()) - 1
+        return text + (f" and {more} more violation{'s' if more > 1 else ''}" if more > 0 else "")
+
+    def other_violations(self) -> list[str]:
+        """``path: reason`` of each violation after the first."""
+        return [f"{path}: {reason}" for path, reason in (self.outcome.violations or [])[1:]]
 
 
 def judge(outcome: Outcome, expect_reject: bool, expect: Expectation | None) -> str | None:

@@ -48,9 +48,12 @@ class ServerProcess:
         detach: bool = False,
         name: str | None = None,
         address: str | None = None,
+        cwd: str | Path | None = None,
     ):
-        """``address``: ``HOST:PORT`` of a server whose ready line does not say it."""
+        """``address``: ``HOST:PORT`` of a server whose ready line does not say it; ``cwd``:
+        where it runs (default: the project root)."""
         self.argv = list(argv)
+        self.cwd = Path(cwd) if cwd else ROOT
         self._address = address
         self.ready = ready
         self.env = env
@@ -75,12 +78,15 @@ class ServerProcess:
         env: dict[str, str] | None = None,
         detach: bool = False,
         timeout: float = 30.0,
+        cwd: str | Path | None = None,
     ) -> ServerProcess:
         """``python -m emulators.<name> --host H --port P [--data-dir D] *args``, started."""
         argv = [sys.executable, "-m", f"emulators.{name}", "--host", host, "--port", str(port)]
         if data_dir is not None:
             argv += ["--data-dir", str(data_dir)]
-        server = cls(argv + list(args), log_path=log_path, env=env, detach=detach, name=name)
+        server = cls(
+            argv + list(args), log_path=log_path, env=env, detach=detach, name=name, cwd=cwd
+        )
         return server.start(timeout)
 
     def start(self, timeout: float = 30.0) -> ServerProcess:
@@ -94,7 +100,7 @@ class ServerProcess:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
-                cwd=ROOT,
+                cwd=self.cwd,
                 env=env,
                 start_new_session=self.detach,
             )
@@ -170,7 +176,8 @@ class ServerProcess:
         """A new process with the same arguments (after :meth:`kill` or :meth:`stop`)."""
         self.stop()
         again = ServerProcess(
-            self.argv, self.ready, self.log_path, self.env, self.detach, self.name, self._address
+            self.argv, self.ready, self.log_path, self.env, self.detach, self.name, self._address,
+            self.cwd,
         )
         return again.start(timeout)
 

@@ -1,10 +1,15 @@
-"""``python -m harness up|down|env|status|images``: the emulator stack from the command line.
+"""``python -m harness up|down|env|status|logs|images``: the emulator stack from the command line.
 
 ``up`` starts both emulators in the background (they outlive the command), provisions them from
-``harness.toml`` and records where they are in ``.harness/state.json``; ``env`` prints the
+the harness file and records where they are in ``.harness/state.json``; ``env`` prints the
 ``export`` lines for your shell (like ``gcloud beta emulators pubsub env-init``):
 
     python -m harness up && eval "$(python -m harness env)"
+
+The harness file is ``harness.toml`` from the working directory upward, else the one shipped with
+the package; state goes to ``.harness/`` next to it (or in the working directory).
+``start``/``stop`` are aliases of ``up``/``down``. Environment: STREAMBENCH_STATE_DIR,
+STREAMBENCH_PUBSUB_PORT, STREAMBENCH_BIGQUERY_PORT set the defaults of the options of those names.
 """
 
 from __future__ import annotations
@@ -16,12 +21,23 @@ import shlex
 import signal
 import subprocess
 import sys
+import time
+from datetime import UTC, datetime
 from pathlib import Path
 
-from harness.provision import DEFAULT_CONFIG
-from harness.stack import BACKENDS, ROOT, Endpoints, Stack, StackError, wait_healthy
+from harness.config import (
+    STATE_DIR_NAME,
+    ConfigError,
+    HarnessConfig,
+    find_config,
+    project_dir,
+)
+from harness.stack import BACKENDS, Endpoints, Stack, StackError
 
-STATE_DIR = ROOT / ".harness"
+DEFAULT_HOST = "127.0.0.1"
+# gcloud's Pub/Sub port, goccy's BigQuery port, gcp-storage-emulator's (our Cloud Storage base)
+DEFAULT_PORTS = {"pubsub": 8085, "bigquery": 9050, "storage": 9023}
+EMULATORS = ("pubsub", "bigquery", "storage")
 
 
 def _state_file(state_dir: Path) -> Path:
@@ -32,42 +48,10 @@ def _load_state(state_dir: Path) -> dict:
     path = _state_file(state_dir)
     if not path.exists():
         raise StackError(f"no stack is up (no {path}); start one with: python -m harness up")
-    return json.loads(path.read_text())
-
-
-def cmd_up(args) -> int:
-    from harness import clients
-    from harness.provision import HarnessConfig, provision
-
-    state_dir = Path(args.state_dir)
-    if _state_file(state_dir).exists():
-        raise StackError("a stack is already up; see `python -m harness status` or run `down`")
-    stack = Stack(backend=args.backend, run_dir=state_dir, data_dir=args.data_dir, detach=True)
-    endpoints = stack.start()
-    state = {
-        "backend": args.backend,
-        "pubsub": endpoints.pubsub,
-        "bigquery": endpoints.bigquery,
-        "pids": [p.process.pid for p in stack.processes],
-        # what each pid was when we started it: `down` signals only a process that still is
-        "identities": [process_identity(p.process.pid) for p in stack.processes],
-        "logs": [str(p.log_path) for p in stack.processes],
-    }
-    if stack.container_backend is not None:
-        state["containers"] = stack.container_backend.state()
-    _state_file(state_dir).write_text(json.dumps(state, indent=2))
-    if not args.no_provision:
-        config = HarnessConfig.load(args.config, project=args.project)
-        provision(
-            config,
-            clients.publisher(endpoints),
-            clients.subscriber(endpoints),
-            clients.bigquery(endpoints, config.project),
-        )
-        print(f"provisioned project {config.project} from {args.config}", file=sys.stderr)
-    print(f"emulators up ({args.backend}); for your shell:", file=sys.stderr)
-    print(endpoints.export_lines(), end="")
-    return 0
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise StackError(f"{path} cannot be read ({exc}); delete it and run up again") from None
 
 
 def process_identity(pid: int) -> str | None:
@@ -87,15 +71,124 @@ def process_identity(pid: int) -> str | None:
     return " ".join(done.stdout.split()) or None
 
 
+def _alive(pid: int, state: dict) -> bool:
+    """Whether ``pid`` still is the emulator `up` recorded in ``state`` (not merely some process
+    that got the number since: a state file without identities matches nothing)."""
+    identities = dict(zip(state.get("pids", []), state.get("identities", []), strict=False))
+    started_as = identities.get(pid)
+    return started_as is not None and process_identity(pid) == started_as
+
+
+def _prepare_state_dir(state_dir: Path) -> None:
+    try:
+        state_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StackError(f"--state-dir {state_dir} cannot be created ({exc.strerror})") from None
+    if not os.access(state_dir, os.W_OK):
+        raise StackError(f"--state-dir {state_dir} is not writable")
+
+
+def _port(args, config: HarnessConfig, name: str) -> tuple[int, bool]:
+    """The port for ``name`` and whether a taken one may fall back to a free one (only when
+    nobody chose it: the default)."""
+    given = getattr(args, f"{name}_port")
+    if given is not None:
+        return given, False
+    configured = config.emulators.get(f"{name}_port")
+    if configured is not None:
+        return configured, False
+    return DEFAULT_PORTS[name], True
+
+
+def _host_port(value: str) -> tuple[str, int]:
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise argparse.ArgumentTypeError(f"expected HOST:PORT (e.g. localhost:8085), not {value!r}")
+    return host.strip("[]"), int(port)
+
+
+def cmd_up(args) -> int:
+    from harness import clients
+    from harness.provision import provision, read_seeds
+
+    # Everything that can be wrong with the files is found before anything starts.
+    config = HarnessConfig.load(args.config, project=args.project)
+    seeds = read_seeds(config, args.seed)
+    state_dir = Path(args.state_dir)
+    _prepare_state_dir(state_dir)
+    if _state_file(state_dir).exists():
+        state = _load_state(state_dir)
+        if any(_alive(pid, state) for pid in state.get("pids", [])) \
+                or state["backend"] != "embedded":
+            raise StackError(
+                "a stack is already up; see `python -m harness status`, or `down` first"
+            )
+        _state_file(state_dir).unlink()
+        print("note: the stack recorded in "
+              f"{_state_file(state_dir)} is gone; starting a new one", file=sys.stderr)
+    if args.host_port:
+        args.host, args.pubsub_port = args.host_port
+    ports = {name: _port(args, config, name) for name in EMULATORS}
+    stack = Stack(
+        backend=args.backend, run_dir=state_dir, data_dir=args.data_dir, detach=True,
+        host=args.host or config.emulators.get("host", DEFAULT_HOST),
+        **{f"{name}_port": port for name, (port, _) in ports.items()},
+        free_port_fallback=tuple(name for name, (_, fallback) in ports.items() if fallback),
+    )
+    try:
+        endpoints = stack.start()
+        state = {
+            "backend": args.backend,
+            "pubsub": endpoints.pubsub,
+            "bigquery": endpoints.bigquery,
+            "storage": endpoints.storage,
+            "pids": [p.process.pid for p in stack.processes],
+            # what each pid was when we started it: `down` signals only a process that still is
+            "identities": [process_identity(p.process.pid) for p in stack.processes],
+            "logs": [str(p.log_path) for p in stack.processes],
+            "names": [p.name for p in stack.processes],  # in the order of pids and logs
+            "project": config.project,
+            "config": str(config.path),
+            "started": datetime.now(UTC).isoformat(timespec="seconds"),
+        }
+        if stack.container_backend is not None:
+            state["containers"] = stack.container_backend.state()
+        _state_file(state_dir).write_text(json.dumps(state, indent=2))
+        for note in stack.notes:
+            print(f"note: {note}", file=sys.stderr)
+        if not args.no_provision:
+            publisher, subscriber = clients.publisher(endpoints), clients.subscriber(endpoints)
+            bigquery = clients.bigquery(endpoints, config.project)
+            gcs = clients.storage(endpoints, config.project) if endpoints.storage else None
+            try:
+                seeded = provision(config, publisher, subscriber, bigquery, seeds, gcs)
+            finally:
+                subscriber.close()
+                publisher.transport.close()
+                bigquery.close()
+            print(f"provisioned project {config.project} from {config.path}", file=sys.stderr)
+            for line in seeded:
+                print(f"seeded {line}", file=sys.stderr)
+    except BaseException:
+        # Nothing is left running after a failed `up`: the next `up` starts clean.
+        stack.stop()
+        _state_file(state_dir).unlink(missing_ok=True)
+        raise
+    print(f"emulators up ({args.backend}); for your shell:", file=sys.stderr)
+    print(endpoints.export_lines(), end="")
+    return 0
+
+
 def cmd_down(args) -> int:
     state_dir = Path(args.state_dir)
+    if not _state_file(state_dir).exists():
+        print(f"nothing to stop: no stack is up (no {_state_file(state_dir)})", file=sys.stderr)
+        return 0
     state = _load_state(state_dir)
-    identities = state.get("identities") or [None] * len(state.get("pids", []))
-    for pid, started_as in zip(state.get("pids", []), identities, strict=True):
-        now = process_identity(pid)
-        if now is None:
+    for pid in state.get("pids", []):
+        if process_identity(pid) is None:
             continue  # already gone
-        if now != started_as:
+        if not _alive(pid, state):
             print(f"pid {pid} is no longer the emulator `up` started; not signalled",
                   file=sys.stderr)
             continue
@@ -112,30 +205,178 @@ def cmd_down(args) -> int:
     return 0
 
 
+def _endpoints(state: dict) -> Endpoints:
+    return Endpoints(state["pubsub"], state["bigquery"], state.get("storage", ""))
+
+
 def cmd_env(args) -> int:
+    if args.unset:
+        print(Endpoints.unset_lines(), end="")
+        return 0
     state = _load_state(Path(args.state_dir))
-    print(Endpoints(state["pubsub"], state["bigquery"]).export_lines(), end="")
+    print(_endpoints(state).export_lines(), end="")
     return 0
 
 
 def cmd_status(args) -> int:
+    from harness import inventory
+
     state = _load_state(Path(args.state_dir))
-    endpoints = Endpoints(state["pubsub"], state["bigquery"])
-    print(f"backend:  {state['backend']}")
-    print(f"pubsub:   {endpoints.pubsub}")
-    print(f"bigquery: {endpoints.bigquery}")
-    identities = state.get("identities") or [None] * len(state.get("pids", []))
-    for pid, started_as, log in zip(state.get("pids", []), identities, state.get("logs", []),
-                                    strict=True):
-        alive = process_identity(pid) == started_as
-        print(f"pid {pid}: {'running' if alive else 'gone'}  (log {log})")
-    try:
-        wait_healthy(endpoints, timeout=3)
-    except StackError as exc:
-        print(f"health:   FAILING ({exc})")
+    endpoints = _endpoints(state)
+    names = state.get("names", list(EMULATORS))
+    pids = dict(zip(names, state.get("pids", []), strict=False))
+    logs = dict(zip(names, state.get("logs", []), strict=False))
+    silent = endpoints.unanswered()
+    started = f", started {state['started']}" if state.get("started") else ""
+    print(f"backend:  {state['backend']}{started}")
+    for name, where in endpoints.addresses().items():
+        process = ""
+        if name in pids:
+            alive = "running" if _alive(pids[name], state) else "gone"
+            process = f"  pid {pids[name]} {alive}  log {logs.get(name, '-')}"
+        health = f"NOT ANSWERING ({silent[name]})" if name in silent else "answering"
+        print(f"{name + ':':9} {where}  {health}{process}")
+    if silent:
+        for name, why in silent.items():
+            pid = pids.get(name)
+            gone = f" (its process {pid} is gone)" if pid and not _alive(pid, state) else ""
+            print(f"error: the {name} emulator at {endpoints.addresses()[name]} does not "
+                  f"answer: {why}{gone}; see `python -m harness logs {name}`, then `down` and "
+                  "`up`", file=sys.stderr)
         return 1
-    print("health:   ok")
+    project = args.project or state.get("project") or "local-project"
+    for line in inventory.take(endpoints, project).lines():
+        print(line)
     return 0
+
+
+def cmd_logs(args) -> int:
+    state = _load_state(Path(args.state_dir))
+    names = state.get("names", list(EMULATORS))
+    logs = dict(zip(names, state.get("logs", []), strict=False))
+    if "containers" in state:
+        from harness.containers import from_state
+
+        print(from_state(state["backend"], state["containers"]).logs(args.emulator, args.tail),
+              end="")
+        return 0
+    if not logs:
+        raise StackError(f"the {state['backend']} backend keeps no log files here")
+    chosen = [args.emulator] if args.emulator else list(logs)
+    prefix = len(chosen) > 1
+    handles = {}
+    for name in chosen:
+        try:
+            handles[name] = open(logs[name], errors="replace")  # noqa: SIM115 - held while following
+        except OSError as exc:
+            raise StackError(f"the {name} log {logs[name]} cannot be read ({exc.strerror})") \
+                from None
+    try:
+        for name, handle in handles.items():
+            lines = handle.readlines()
+            for line in lines[-args.tail:] if args.tail else lines:
+                print(f"[{name}] {line}" if prefix else line, end="")
+        sys.stdout.flush()
+        while args.follow:
+            quiet = True
+            for name, handle in handles.items():
+                for line in handle.readlines():
+                    quiet = False
+                    print(f"[{name}] {line}" if prefix else line, end="")
+            sys.stdout.flush()
+            if quiet:
+                time.sleep(0.2)
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        for handle in handles.values():
+            handle.close()
+    return 0
+
+
+class _Formatter(argparse.RawDescriptionHelpFormatter):
+    """The module docstring as written, and every option's default (when it has one)."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if action.option_strings and "%(default)" not in text and \
+                action.default not in (None, False, [], 0, argparse.SUPPRESS):
+            text += " (default: %(default)s)"
+        return text
+
+
+def _env_int(name: str) -> int | None:
+    value = os.environ.get(name)
+    try:
+        return None if value in (None, "") else int(value)
+    except ValueError:
+        raise StackError(f"{name}={value!r} is not a port number") from None
+
+
+def parser() -> argparse.ArgumentParser:
+    default_state = os.environ.get("STREAMBENCH_STATE_DIR") or str(project_dir() / STATE_DIR_NAME)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--state-dir", default=argparse.SUPPRESS,
+                        help=f"where state and logs go (default: {default_state})")
+    main_parser = argparse.ArgumentParser(prog="python -m harness", description=__doc__,
+                                          formatter_class=_Formatter)
+    main_parser.add_argument("--state-dir", default=default_state,
+                             help="where state and logs go")
+    sub = main_parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    config_default = find_config()
+    for name, aliases in (("up", ["start"]),):
+        up = sub.add_parser(name, aliases=aliases, parents=[common], formatter_class=_Formatter,
+                            help="start and provision the emulators in the background")
+        up.add_argument("--backend", choices=BACKENDS, default="embedded",
+                        help="embedded: local processes; docker/testcontainers: containers; "
+                        "external: PUBSUB_EMULATOR_HOST/BIGQUERY_EMULATOR_HOST as set")
+        up.add_argument("--config", default=str(config_default),
+                        help="harness file (found from the working directory upward)")
+        up.add_argument("--project", default=None, help="override the harness file's project")
+        up.add_argument("--host", default=None,
+                        help=f"address the emulators bind to (harness file [emulators] host, "
+                        f"else {DEFAULT_HOST})")
+        for emulator in EMULATORS:
+            env = f"STREAMBENCH_{emulator.upper()}_PORT"
+            up.add_argument(f"--{emulator}-port", type=int, default=_env_int(env),
+                            metavar="PORT",
+                            help=f"{emulator} emulator port; 0 for any free one (harness file "
+                            f"[emulators] {emulator}_port, else {DEFAULT_PORTS[emulator]}, or a "
+                            f"free port with a note when that is taken; env {env})")
+        up.add_argument("--host-port", type=_host_port, default=None, metavar="HOST:PORT",
+                        help="gcloud's spelling: the Pub/Sub emulator's address")
+        up.add_argument("--data-dir", default=None, help="persist emulator data here")
+        up.add_argument("--seed", action="append", default=[], metavar="FILE",
+                        help="BigQuery rows to load: YAML/JSON in goccy's layout, or "
+                        "DATASET.TABLE.ndjson (repeatable; also the harness file's seed list)")
+        up.add_argument("--no-provision", action="store_true", help="start only")
+    sub.add_parser("down", aliases=["stop"], parents=[common], formatter_class=_Formatter,
+                   help="stop the emulators started by `up` (nothing up: says so, exit 0)")
+    env = sub.add_parser("env", parents=[common], formatter_class=_Formatter,
+                         help="print export lines for PUBSUB/BIGQUERY/STORAGE_EMULATOR_HOST")
+    env.add_argument("--unset", action="store_true",
+                     help="print the unset line instead: eval \"$(python -m harness env --unset)\"")
+    status = sub.add_parser("status", parents=[common], formatter_class=_Formatter,
+                            help="endpoints, whether each answers, and the provisioned resources")
+    status.add_argument("--project", default=None,
+                        help="list this project's resources (default: the one `up` provisioned)")
+    logs = sub.add_parser("logs", parents=[common], formatter_class=_Formatter,
+                          help="print the emulators' logs (-f to follow)")
+    logs.add_argument("emulator", nargs="?", choices=EMULATORS, help="one emulator (default all)")
+    logs.add_argument("-f", "--follow", action="store_true", help="keep printing new lines")
+    logs.add_argument("-n", "--tail", type=int, default=0, metavar="N",
+                      help="only the last N lines of each log (0: all)")
+    images = sub.add_parser(
+        "images", parents=[common], formatter_class=_Formatter,
+        help="build the emulators' container images here (no registry needed)",
+    )
+    images.add_argument("--base", default=None,
+                        help="base image (default: python:3.11-slim, else a local Debian base)")
+    images.add_argument("--google", action="store_true",
+                        help="also Google's Pub/Sub emulator image for compose's google profile")
+    images.add_argument("--setup-engine", action="store_true",
+                        help="no Docker engine? install docker.io and start dockerd (root, apt)")
+    return main_parser
 
 
 def cmd_images(args) -> int:
@@ -153,34 +394,44 @@ def cmd_images(args) -> int:
     return 0
 
 
+COMMANDS = {"up": cmd_up, "start": cmd_up, "down": cmd_down, "stop": cmd_down, "env": cmd_env,
+            "status": cmd_status, "logs": cmd_logs, "images": cmd_images}
+
+
+def _one_sentence(exc: BaseException) -> str | None:
+    """A backend failure (Docker, testcontainers, the clients) as one sentence, or None."""
+    if isinstance(exc, subprocess.CalledProcessError):
+        command = " ".join(exc.cmd[:2]) if isinstance(exc.cmd, list) else str(exc.cmd)
+        hint = ""
+        if "compose" in (exc.cmd if isinstance(exc.cmd, list) else [exc.cmd]):
+            hint = ": is the Docker Compose plugin installed (`docker compose version`)?"
+        return f"`{command} ...` failed with exit code {exc.returncode}{hint} " \
+            "(--backend embedded needs no Docker)"
+    if isinstance(exc, ImportError) and exc.name and exc.name.split(".")[0] == "testcontainers":
+        return ("the testcontainers backend needs the testcontainers package: "
+                "pip install 'streambench[containers]' (or use --backend embedded)")
+    if isinstance(exc, FileNotFoundError) and exc.filename:
+        return f"{exc.filename}: not found ({exc.strerror})"
+    module = type(exc).__module__ or ""
+    if module.startswith(("google.", "docker.", "testcontainers", "grpc", "requests")):
+        text = " ".join(str(exc).split())[:300]
+        return f"{type(exc).__name__}: {text}"
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m harness", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--state-dir", default=str(STATE_DIR), help="where state and logs go")
-    sub = parser.add_subparsers(dest="command", required=True)
-    up = sub.add_parser("up", help="start and provision the emulators in the background")
-    up.add_argument("--backend", choices=BACKENDS, default="embedded")
-    up.add_argument("--config", default=str(DEFAULT_CONFIG), help="harness file")
-    up.add_argument("--project", default=None, help="override the harness file's project")
-    up.add_argument("--data-dir", default=None, help="persist emulator data here")
-    up.add_argument("--no-provision", action="store_true", help="start only")
-    sub.add_parser("down", help="stop the emulators started by `up`")
-    sub.add_parser("env", help="print export lines for PUBSUB/BIGQUERY_EMULATOR_HOST")
-    sub.add_parser("status", help="show the endpoints and whether they answer")
-    images = sub.add_parser(
-        "images", help="build the emulators' container images here (no registry needed)"
-    )
-    images.add_argument("--base", default=None,
-                        help="base image (default: python:3.11-slim, else a local Debian base)")
-    images.add_argument("--google", action="store_true",
-                        help="also Google's Pub/Sub emulator image for compose's google profile")
-    images.add_argument("--setup-engine", action="store_true",
-                        help="no Docker engine? install docker.io and start dockerd (root, apt)")
-    args = parser.parse_args(argv)
-    commands = {"up": cmd_up, "down": cmd_down, "env": cmd_env, "status": cmd_status,
-                "images": cmd_images}
     try:
-        return commands[args.command](args)
-    except StackError as exc:
+        args = parser().parse_args(argv)
+        return COMMANDS[args.command](args)
+    except (StackError, ConfigError) as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:
+        sentence = _one_sentence(exc)
+        if sentence is None:
+            raise
+        print(f"error: {sentence}", file=sys.stderr)
         return 2

@@ -25,13 +25,21 @@ from harness.endpoints import Endpoints, StackError
 # The compose file ships inside the package (so a pip-installed project has it);
 # the repository's top-level docker-compose.yml is a link to it.
 COMPOSE_FILE = Path(__file__).with_name("docker-compose.yml")
-PORTS = {"pubsub": 8085, "bigquery": 9050}  # inside the containers
-PORT_VARIABLES = {"pubsub": "STREAMBENCH_PUBSUB_PORT", "bigquery": "STREAMBENCH_BIGQUERY_PORT"}
+# inside the containers; in start order: BigQuery loads from and extracts to Cloud Storage,
+# Pub/Sub's BigQuery subscriptions write to BigQuery
+PORTS = {"storage": 9023, "bigquery": 9050, "pubsub": 8085}
+PORT_VARIABLES = {name: f"STREAMBENCH_{name.upper()}_PORT" for name in PORTS}
 LABEL = "streambench.stack"
+SERVICE_LABEL = "streambench.service"  # which emulator a testcontainers container runs
 
 
 def _endpoints(host: str, ports: dict[str, int]) -> Endpoints:
-    return Endpoints(f"{host}:{ports['pubsub']}", f"http://{host}:{ports['bigquery']}")
+    storage = f"http://{host}:{ports['storage']}" if "storage" in ports else ""
+    return Endpoints(f"{host}:{ports['pubsub']}", f"http://{host}:{ports['bigquery']}", storage)
+
+
+def _tail(text: str, lines: int) -> str:
+    return "".join(text.splitlines(keepends=True)[-lines:]) if lines else text
 
 
 def _is_loopback(host: str) -> bool:
@@ -55,13 +63,19 @@ class Compose:
         self.profile = profile
         self.env: dict[str, str] = {}
 
-    def _run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    @staticmethod
+    def command() -> tuple[str, ...]:
+        """``docker compose`` or ``docker-compose``; ``StackError`` when neither runs."""
         compose = engine.find().compose
         if compose is None:
             raise StackError(
                 "the docker backend needs Docker Compose: neither `docker compose` nor "
                 "`docker-compose` is installed; use --backend testcontainers or embedded."
             )
+        return compose
+
+    def _run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        compose = self.command()
         env = {**os.environ, **self.env,
                **{PORT_VARIABLES[n]: str(p) for n, p in self.ports.items()}}
         argv = [*compose, "-f", str(self.compose_file), "-p", self.project,
@@ -76,17 +90,21 @@ class Compose:
 
     def up(self, *services: str) -> Endpoints:
         """Start the profile's services (or only ``services``); the images are built first."""
+        self.command()  # before minutes of building: is there a compose to run them?
         if self.profile == "ours":
             images.build_emulators()
         else:
             self.env.update(images.google_pubsub_compose_env(images.build_google_pubsub()))
         self.ports = {name: free_port() for name in PORTS}
-        # no --wait: Compose v1 lacks it; the stack waits for both emulators to answer
+        # no --wait: Compose v1 lacks it; the stack waits for every emulator to answer
         self._run("up", "-d", *services)
         return self.endpoints()
 
-    def logs(self) -> str:
-        return self._run("logs", "--no-color", "--tail=20", check=False).stdout[-3000:]
+    def logs(self, name: str | None = None, tail: int = 20) -> str:
+        """The containers' logs (one service's with ``name``), the last ``tail`` lines of each
+        (0: all)."""
+        return self._run("logs", "--no-color", f"--tail={tail or 'all'}", *filter(None, [name]),
+                         check=False).stdout
 
     def kill(self, name: str) -> None:
         self._run("kill", "-s", "SIGKILL", name)
@@ -104,7 +122,7 @@ class Compose:
 
 
 class Testcontainers:
-    """Both emulators started with testcontainers, each on a named volume of its own.
+    """The emulators started with testcontainers, each on a named volume of its own.
 
     Ryuk (testcontainers' reaper) is disabled where its image is not here and cannot be pulled,
     and when ``detach`` is set (``python -m harness up``: the containers outlive the command).
@@ -143,15 +161,17 @@ class Testcontainers:
         local = _is_loopback(self.host)
         # other containers on the stack's network reach it by its name; a remote engine
         # (DOCKER_HOST=tcp://docker:2375) is reached by the engine's name
-        allow = ["--allow-host", name] + ([] if local else ["--allow-host", self.host])
+        extra = ["--allow-host", name] + ([] if local else ["--allow-host", self.host])
+        if name == "bigquery":  # gs:// loads, extracts and external tables
+            extra += ["--storage-endpoint", f"http://storage:{PORTS['storage']}"]
         container = (
             DockerContainer(images.EMULATOR_IMAGES[name])
             .with_command(["python", "-m", f"emulators.{name}", "--host", "0.0.0.0",
-                           "--port", str(port), "--data-dir", "/data", *allow])
+                           "--port", str(port), "--data-dir", "/data", *extra])
             .with_volume_mapping(self._volume(name), "/data", "rw")
             .with_network(self.network)
             .with_network_aliases(name)
-            .with_kwargs(labels={LABEL: self.id})
+            .with_kwargs(labels={LABEL: self.id, SERVICE_LABEL: name})
             .waiting_for(LogMessageWaitStrategy("listening on"))
         )
         if name == "pubsub":  # BigQuery subscriptions write to the bigquery container
@@ -192,15 +212,20 @@ class Testcontainers:
             raise
         return self.endpoints()
 
-    def logs(self) -> str:
-        tails = []
-        for name, container in self.containers.items():
-            try:
-                out, err = container.get_logs()
-            except Exception:  # not created, or already removed
-                continue
-            tails.append(f"[{name}] {(out + err).decode(errors='replace')[-1500:].strip()}")
-        return "\n".join(tails)
+    def logs(self, name: str | None = None, tail: int = 20) -> str:
+        """The containers' logs (one emulator's with ``name``), the last ``tail`` lines of each
+        (0: all), found by label (so also for a stack read back from the CLI's state file)."""
+        out = []
+        for service in [name] if name else PORTS:
+            ids = subprocess.run(
+                ["docker", "ps", "-aq", "--filter", f"label={LABEL}={self.id}",
+                 "--filter", f"label={SERVICE_LABEL}={service}"],
+                capture_output=True, text=True).stdout.split()
+            for found in ids:
+                done = subprocess.run(["docker", "logs", found], capture_output=True, text=True)
+                for line in _tail(done.stdout + done.stderr, tail).splitlines():
+                    out.append(f"[{service}] {line}\n")
+        return "".join(out)
 
     def kill(self, name: str) -> None:
         self.containers[name].get_wrapped_container().kill()  # SIGKILL

@@ -1,7 +1,11 @@
-"""Where a running stack's emulators listen, and the one error the stack raises."""
+"""Where a running stack's emulators listen, whether they answer, and the one error the stack
+raises."""
 
 from __future__ import annotations
 
+import socket
+import urllib.error
+import urllib.request
 from dataclasses import dataclass
 
 
@@ -11,15 +15,82 @@ class StackError(RuntimeError):
 
 @dataclass(frozen=True)
 class Endpoints:
-    """Where the emulators listen: ``host:port`` for Pub/Sub, a URL for BigQuery."""
+    """Where the emulators listen: ``host:port`` for Pub/Sub, URLs for BigQuery and Cloud
+    Storage (empty when a backend runs no Cloud Storage emulator)."""
 
     pubsub: str
     bigquery: str
+    storage: str = ""
+
+    VARIABLES = ("PUBSUB_EMULATOR_HOST", "BIGQUERY_EMULATOR_HOST", "STORAGE_EMULATOR_HOST")
 
     def env(self) -> dict[str, str]:
         """The environment variables Google's clients (and our pipeline) honour."""
-        return {"PUBSUB_EMULATOR_HOST": self.pubsub, "BIGQUERY_EMULATOR_HOST": self.bigquery}
+        env = {"PUBSUB_EMULATOR_HOST": self.pubsub, "BIGQUERY_EMULATOR_HOST": self.bigquery}
+        if self.storage:
+            env["STORAGE_EMULATOR_HOST"] = self.storage
+        return env
 
     def export_lines(self) -> str:
         """``export`` lines, like ``gcloud beta emulators pubsub env-init``."""
         return "".join(f"export {k}={v}\n" for k, v in self.env().items())
+
+    @classmethod
+    def unset_lines(cls) -> str:
+        """The ``unset`` line that undoes :meth:`export_lines`."""
+        return f"unset {' '.join(cls.VARIABLES)}\n"
+
+    def addresses(self) -> dict[str, str]:
+        """``{emulator: where it listens}`` for the emulators this stack runs."""
+        where = {"pubsub": self.pubsub, "bigquery": self.bigquery, "storage": self.storage}
+        return {name: address for name, address in where.items() if address}
+
+    def unanswered(self) -> dict[str, str]:
+        """``{"pubsub"|"bigquery"|"storage": why}`` for each emulator that does not answer now."""
+        why = {"pubsub": pubsub_answers(self.pubsub),
+               "bigquery": http_answers(f"{self.bigquery}/bigquery/v2/projects")}
+        if self.storage:
+            why["storage"] = http_answers(f"{self.storage}/storage/v1/b?project=health-check")
+        return {name: reason for name, reason in why.items() if reason}
+
+
+def pubsub_answers(address: str, timeout: float = 1.0) -> str | None:
+    """None when a gRPC server answers at ``host:port``, else why not. One RPC, and any status
+    but UNAVAILABLE or a deadline is an answer; a TCP accept is not one (Docker's port proxy
+    accepts connections before the server in the container listens)."""
+    import grpc
+
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit():
+        return f"{address!r} is not host:port"
+    with grpc.insecure_channel(address) as channel:
+        list_topics = channel.unary_unary("/google.pubsub.v1.Publisher/ListTopics")
+        try:
+            list_topics(b"", timeout=timeout)  # an empty request: any error is answer enough
+        except grpc.RpcError as exc:
+            if exc.code() == grpc.StatusCode.UNAVAILABLE:
+                return "connection refused" if "refused" in str(exc.details()) else \
+                    f"unavailable ({exc.details()})"
+            if exc.code() == grpc.StatusCode.DEADLINE_EXCEEDED:
+                return "no answer (timed out)"
+    return None
+
+
+def http_answers(url: str, timeout: float = 2.0) -> str | None:
+    """None when an HTTP server answers at ``url``, else why not."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout):
+            pass
+    except urllib.error.HTTPError:
+        return None  # an HTTP answer, whatever it says, means a server is there
+    except (OSError, ValueError) as exc:
+        return _reason(getattr(exc, "reason", exc))
+    return None
+
+
+def _reason(exc) -> str:
+    if isinstance(exc, ConnectionRefusedError):
+        return "connection refused"
+    if isinstance(exc, TimeoutError | socket.timeout):
+        return "no answer (timed out)"
+    return str(getattr(exc, "strerror", None) or exc)

@@ -1,8 +1,8 @@
 """The emulators' container images, built on this machine with no image registry needed.
 
 ``python -m harness images`` (and the ``docker`` and ``testcontainers`` backends, before they
-start anything) builds ``streambench-pubsub:local`` and ``streambench-bigquery:local`` from
-``emulators/*/Dockerfile``:
+start anything) builds ``streambench-pubsub:local``, ``streambench-bigquery:local`` and
+``streambench-storage:local`` from ``emulators/*/Dockerfile``:
 
 * **The base** is ``python:3.11-slim`` where it is present or can be pulled; otherwise a Debian
   bookworm base built here (``mmdebstrap``, or ``debootstrap``, ``--variant=minbase`` with
@@ -14,7 +14,7 @@ start anything) builds ``streambench-pubsub:local`` and ``streambench-bigquery:l
   (cached under ``~/.cache/streambench/wheelhouse``). The image installs them offline into a
   venv: no Beam, no compilers, nothing fetched inside the build.
 
-Both Dockerfiles share every step before ``EXPOSE``, so the second image is built from the first
+The Dockerfiles share every step before ``EXPOSE``, so the later images are built from the first
 one's layers. The images carry a fingerprint of base, wheels and sources: a build with nothing
 changed is skipped. Google's Pub/Sub emulator image (``--google``) is pulled where a registry
 answers, else built from the Debian package ``google-cloud-cli-pubsub-emulator`` with a JRE from
@@ -44,7 +44,7 @@ from harness.endpoints import StackError
 
 REGISTRY_BASE = "python:3.11-slim"
 LOCAL_BASE = "streambench-base:bookworm"
-EMULATOR_IMAGES = {"pubsub": "streambench-pubsub:local", "bigquery": "streambench-bigquery:local"}
+EMULATOR_IMAGES = {name: f"streambench-{name}:local" for name in ("pubsub", "bigquery", "storage")}
 GOOGLE_PUBSUB_REGISTRY = "gcr.io/google.com/cloudsdktool/google-cloud-cli:emulators"
 GOOGLE_PUBSUB_LOCAL = "streambench-google-pubsub:local"
 GOOGLE_PUBSUB_DOCKERFILE = Path(__file__).with_name("google-pubsub.Dockerfile")
@@ -316,7 +316,7 @@ class BuildReport:
         out.append(f"time, all: {sum(self.seconds.values()):.1f} s")
         out += [f"size, {tag}: {size / 1e6:.0f} MB" for tag, size in self.sizes.items()]
         if set(EMULATOR_IMAGES.values()) <= set(self.sizes):
-            out.append("(the two emulator images share every layer but their last metadata)")
+            out.append("(the emulator images share every layer but their last metadata)")
         return out
 
 
@@ -338,7 +338,7 @@ def _build(tag: str, dockerfile: Path, context: Path, base: str, *extra: str) ->
 
 
 def build_emulators(base: str | None = None, report: BuildReport | None = None) -> BuildReport:
-    """Build (or bring up to date) both emulator images; cheap when nothing changed."""
+    """Build (or bring up to date) the emulator images; cheap when nothing changed."""
     report = report or BuildReport()
     docker_engine.find()
     with _Timer(report, "base image"):

@@ -1,4 +1,5 @@
-"""Provision topics, subscriptions, datasets, tables and reference rows from ``harness.toml``.
+"""Provision topics, subscriptions, datasets, tables, reference rows, buckets and objects from
+``harness.toml``.
 
 Uses the real Google clients, so it works against our emulators, Google's, or real GCP.
 Idempotent: what exists already is left as it is.
@@ -6,61 +7,15 @@ Idempotent: what exists already is left as it is.
 
 from __future__ import annotations
 
-import tomllib
-from dataclasses import dataclass, field
-from pathlib import Path
-
+from harness.config import DEFAULT_CONFIG, ConfigError, HarnessConfig, find_config
 from pipeline import schema
 
-DEFAULT_CONFIG = Path(__file__).resolve().parent / "harness.toml"
+__all__ = ["DEFAULT_CONFIG", "ConfigError", "HarnessConfig", "find_config", "provision"]
+
 DERIVED_SCHEMAS = {
     "events": schema.events_table_schema,
     "dead_letter": schema.dead_letter_table_schema,
 }
-
-
-@dataclass
-class HarnessConfig:
-    """The parsed harness file; ``project`` can be overridden for per-test isolation."""
-
-    project: str
-    topics: list[dict] = field(default_factory=list)
-    subscriptions: list[dict] = field(default_factory=list)
-    datasets: list[dict] = field(default_factory=list)
-    tables: list[dict] = field(default_factory=list)
-    pipeline: dict = field(default_factory=dict)
-
-    @classmethod
-    def load(cls, path: str | Path = DEFAULT_CONFIG, project: str | None = None) -> HarnessConfig:
-        with open(path, "rb") as handle:
-            raw = tomllib.load(handle)
-        unknown = set(raw) - {"project", "topics", "subscriptions", "datasets", "tables", "pipeline"}
-        if unknown:
-            raise ValueError(f"{path}: unknown section(s) {sorted(unknown)}")
-        raw["project"] = project or raw.get("project", "local-project")
-        return cls(**raw)
-
-    def topic_path(self, name: str) -> str:
-        return f"projects/{self.project}/topics/{name}"
-
-    def subscription_path(self, name: str) -> str:
-        return f"projects/{self.project}/subscriptions/{name}"
-
-    def table_ref(self, dotted: str) -> str:
-        """``dataset.table`` -> ``project:dataset.table`` (Beam's form)."""
-        return f"{self.project}:{dotted}"
-
-    def pipeline_args(self) -> list[str]:
-        """The ``python -m pipeline`` arguments for this harness."""
-        p = self.pipeline
-        args = [
-            f"--input_subscription={self.subscription_path(p['input_subscription'])}",
-            f"--output_table={self.table_ref(p['output_table'])}",
-            f"--dead_letter_table={self.table_ref(p['dead_letter_table'])}",
-        ]
-        if p.get("reference_table"):
-            args.append(f"--reference_table={self.table_ref(p['reference_table'])}")
-        return args
 
 
 def table_schema(spec: dict) -> list:
@@ -73,11 +28,30 @@ def table_schema(spec: dict) -> list:
     return [bigquery.SchemaField.from_api_repr({"mode": "NULLABLE", **f}) for f in fields]
 
 
-def provision(config: HarnessConfig, publisher, subscriber, bigquery_client) -> None:
-    """Create everything in ``config`` that does not exist yet."""
+def read_seeds(config: HarnessConfig, extra=()) -> list:
+    """The seed tables of the harness file's ``seed`` list and of ``extra`` paths, read and
+    checked (:class:`ConfigError`) before anything starts."""
+    from harness import seed
+
+    return [table for path in (*config.seed, *extra) for table in seed.read(path)]
+
+
+def _duration(seconds: float):
+    from google.protobuf import duration_pb2
+
+    whole = int(seconds)
+    return duration_pb2.Duration(seconds=whole, nanos=round((seconds - whole) * 1e9))
+
+
+def provision(config: HarnessConfig, publisher, subscriber, bigquery_client,
+              seeds: list | None = None, storage_client=None) -> list[str]:
+    """Create everything in ``config`` that does not exist yet (buckets and their objects only
+    with a ``storage_client``), then load the seed rows (``seeds``: from :func:`read_seeds`;
+    default: the file's own ``seed`` list). Returns one line per seeded table."""
     from google.api_core.exceptions import AlreadyExists, Conflict
     from google.cloud import bigquery
-    from google.protobuf import duration_pb2
+
+    from harness import seed
 
     for topic in config.topics:
         try:
@@ -97,10 +71,8 @@ def provision(config: HarnessConfig, publisher, subscriber, bigquery_client) -> 
             }
         if "retry_min_backoff_seconds" in sub:
             request["retry_policy"] = {
-                "minimum_backoff": duration_pb2.Duration(seconds=sub["retry_min_backoff_seconds"]),
-                "maximum_backoff": duration_pb2.Duration(
-                    seconds=sub.get("retry_max_backoff_seconds", 600)
-                ),
+                "minimum_backoff": _duration(sub["retry_min_backoff_seconds"]),
+                "maximum_backoff": _duration(sub.get("retry_max_backoff_seconds", 600)),
             }
         if sub.get("filter"):
             request["filter"] = sub["filter"]
@@ -122,4 +94,41 @@ def provision(config: HarnessConfig, publisher, subscriber, bigquery_client) -> 
         if spec.get("rows"):
             errors = bigquery_client.insert_rows_json(ref, spec["rows"])
             if errors:
-                raise RuntimeError(f"reference rows for {ref} rejected: {errors}")
+                first = errors[0]
+                raise ConfigError(
+                    f"{config.path}: row {first['index'] + 1} of table {spec['dataset']}."
+                    f"{spec['name']} was rejected: {first['errors'][0].get('message')}"
+                )
+    if storage_client is not None:
+        provision_buckets(config, storage_client)
+    if seeds is None:
+        seeds = read_seeds(config)
+    return seed.load(seeds, bigquery_client, config.file_project, config.project)
+
+
+def provision_buckets(config: HarnessConfig, storage_client) -> None:
+    """``[[buckets]]``: create missing buckets and upload their ``objects`` (``content`` text or
+    a ``file`` relative to the harness file) that do not exist yet."""
+    from google.api_core.exceptions import Conflict
+
+    for spec in config.buckets:
+        bucket = storage_client.bucket(config.bucket_name(spec["name"]))
+        try:
+            bucket = storage_client.create_bucket(bucket, location=spec.get("location"))
+        except Conflict:
+            pass
+        else:
+            if "soft_delete_retention_seconds" in spec:
+                # A patch, not a field of the insert: gcp-storage-emulator ignores the latter.
+                bucket.soft_delete_policy.retention_duration_seconds = int(
+                    spec["soft_delete_retention_seconds"]
+                )
+                bucket.patch()
+        for item in spec.get("objects", []):
+            blob = bucket.blob(item["name"])
+            if blob.exists():
+                continue
+            if "file" in item:
+                blob.upload_from_filename(str(config.path.parent / item["file"]))
+            else:
+                blob.upload_from_string(item.get("content", ""))

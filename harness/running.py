@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import logging
 import os
-import time
 
 from harness import beam_local
 from harness.stack import Endpoints
@@ -57,16 +56,21 @@ class PipelineRun:
             a.split("=", 1)[1] for a in self.args if a.startswith("--input_subscription=")
         )
         self.result = None
+        self.plan = None
 
     def start(self) -> PipelineRun:
-        from pipeline.run import run
+        """Check what the run needs (:mod:`pipeline.preflight`: a ``PreflightError`` says what
+        is missing in one sentence), then start the pipeline in the background."""
+        from pipeline import preflight
+        from pipeline.run import start
 
+        # The variables must stay set while the pipeline runs: its clients are made lazily.
+        os.environ.update(self.endpoints.env())
+        self.plan = preflight.check_args(self.args)
         beam_local.tune(self.tuning)
         beam_local.apply("pull_gate")
         beam_local.pull_gate.resume(self.subscription)
-        # The variables must stay set while the pipeline runs: its clients are made lazily.
-        os.environ.update(self.endpoints.env())
-        self.result = run(self.args, wait=False)
+        self.result = start(self.args)
         return self
 
     def counters(self) -> dict[str, int]:
@@ -76,21 +80,11 @@ class PipelineRun:
         """Drain, then cancel. Returns the pipeline's final counters."""
         if self.result is None:
             return {}
-        beam_local.pull_gate.pause(self.subscription)
-        deadline = time.monotonic() + timeout
-        last, since = None, time.monotonic()
-        while time.monotonic() < deadline:
-            if beam_local.pull_gate.pulling(self.subscription):
-                # A pull already sent may still return messages (and ack them): wait for it.
-                time.sleep(0.05)
-                continue
-            now = (_snapshot(self.result), self.progress() if self.progress else None)
-            if now != last:
-                last, since = now, time.monotonic()
-            elif time.monotonic() - since >= quiet_seconds:
-                break
-            time.sleep(0.1)
-        else:
+
+        def progress():
+            return _snapshot(self.result), self.progress() if self.progress else None
+
+        if not beam_local.pull_gate.drain(self.subscription, progress, quiet_seconds, timeout):
             _LOG.warning("pipeline did not go quiet in %.0fs; cancelling anyway", timeout)
         final = self.counters()
         self.result.cancel()

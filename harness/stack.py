@@ -1,13 +1,19 @@
-"""Start and stop both emulators and hand back their endpoints.
+"""Start and stop the emulators and hand back their endpoints.
 
 Four backends:
 
-* ``embedded`` (default): our emulators as local processes on free ports, health-checked,
-  their logs kept in the run directory.
+* ``embedded`` (default): our emulators as local processes, health-checked, their logs kept in
+  the run directory; on free ports unless ports are given (``python -m harness up`` gives
+  8085, 9050 and 9023, and falls back to free ports when those are taken).
 * ``docker``: ``docker compose`` (or Compose v1's ``docker-compose``) with
   ``harness/docker-compose.yml``, profile ``ours``, on images built here (:mod:`harness.images`).
 * ``testcontainers``: the same images, started from Python.
-* ``external``: use ``PUBSUB_EMULATOR_HOST`` / ``BIGQUERY_EMULATOR_HOST`` as given.
+* ``external``: use ``PUBSUB_EMULATOR_HOST`` / ``BIGQUERY_EMULATOR_HOST`` (and
+  ``STORAGE_EMULATOR_HOST``, if set) as given.
+
+The embedded stack runs three emulators: Pub/Sub, BigQuery and Cloud Storage
+(``python -m emulators.storage``); the BigQuery emulator reads and writes ``gs://`` URIs through
+the Cloud Storage one (``--storage-endpoint``); so do the container backends.
 
 :meth:`Stack.kill` and :meth:`Stack.restart` crash one emulator (SIGKILL) and start it again on
 the same data (``data_dir`` for ``embedded``; the containers' volumes) and the same port.
@@ -17,10 +23,9 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import tempfile
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,50 +37,62 @@ BACKENDS = ("embedded", "docker", "testcontainers", "external")
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _pubsub_answers(address: str) -> None:
-    """One RPC; any status but UNAVAILABLE is an answer. (A TCP accept is not: Docker's port
-    proxy accepts connections before the server in the container listens.)"""
-    import grpc
-
-    with grpc.insecure_channel(address) as channel:
-        list_topics = channel.unary_unary("/google.pubsub.v1.Publisher/ListTopics")
-        try:
-            list_topics(b"", timeout=2)  # an empty request: the server's error is answer enough
-        except grpc.RpcError as exc:
-            if exc.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
-                raise ConnectionError(f"Pub/Sub at {address}: {exc.code().name}") from None
-
-
 def wait_healthy(endpoints: Endpoints, timeout: float = 30.0) -> None:
-    """Block until both emulators answer (an empty endpoint is not waited for): a gRPC call for
-    Pub/Sub, an HTTP answer for BigQuery."""
+    """Block until every emulator answers: a gRPC call for Pub/Sub, an HTTP answer for REST."""
     deadline = time.monotonic() + timeout
     while True:
-        try:
-            if endpoints.pubsub:
-                _pubsub_answers(endpoints.pubsub)
-            try:
-                if endpoints.bigquery:
-                    urllib.request.urlopen(f"{endpoints.bigquery}/bigquery/v2/projects", timeout=2)
-            except urllib.error.HTTPError:
-                pass  # any HTTP answer means the server is up
+        silent = endpoints.unanswered()
+        if not silent:
             return
-        except OSError as exc:
-            if time.monotonic() > deadline:
-                raise StackError(f"the emulators did not answer in {timeout:.0f}s: {exc}") from exc
-            time.sleep(0.1)
+        if time.monotonic() > deadline:
+            which = "; ".join(f"the {name} emulator ({why})" for name, why in silent.items())
+            raise StackError(f"no answer in {timeout:.0f}s from {which}")
+        time.sleep(0.1)
+
+
+def port_taken(host: str, port: int) -> bool:
+    """Whether something listens on ``host:port`` (a port in TIME_WAIT counts as free, as it
+    does for the emulators, which bind with SO_REUSEADDR)."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return True
+    return False
+
+
+def _bind_failure(exc: StartError) -> bool:
+    text = str(exc)
+    return "cannot listen on" in text or "cannot bind" in text
+
+
+def _url(address: str) -> str:
+    return (address if "://" in address else f"http://{address}").rstrip("/")
 
 
 @dataclass
 class Stack:
-    """Both emulators, started by one backend. Use as a context manager."""
+    """The emulators, started by one backend. Use as a context manager.
+
+    ``pubsub_port`` / ``bigquery_port`` / ``storage_port`` (embedded backend): 0 picks a free port. A port that is
+    taken is a :class:`StackError`, unless the emulator is named in ``free_port_fallback``: then
+    a free port is used and :attr:`notes` says so.
+    """
 
     backend: str = "embedded"
     run_dir: Path | None = None
     data_dir: Path | None = None
     endpoints: Endpoints | None = None
     detach: bool = False  # containers outlive this process (``python -m harness up``)
+    host: str = "127.0.0.1"
+    pubsub_port: int = 0
+    bigquery_port: int = 0
+    storage_port: int = 0
+    free_port_fallback: tuple[str, ...] = ()
+    notes: list[str] = field(default_factory=list)
     _processes: list[ServerProcess] = field(default_factory=list)
+    _extra: dict[str, tuple[str, ...]] = field(default_factory=dict)  # each emulator's arguments
     _containers: containers.Compose | containers.Testcontainers | None = None
     _cleanup: list = field(default_factory=list)
 
@@ -125,7 +142,7 @@ class Stack:
         return self._containers
 
     def kill(self, name: str) -> None:
-        """SIGKILL one emulator (``pubsub`` or ``bigquery``): no chance to flush."""
+        """SIGKILL one emulator (``pubsub``, ``bigquery`` or ``storage``): no chance to flush."""
         if self._containers is not None:
             self._containers.kill(name)
         elif self.backend == "embedded":
@@ -141,38 +158,67 @@ class Stack:
             index = self._index(name)
             old = self._processes[index]
             old.stop()
-            self._processes[index] = self._start_emulator(name, port=old.port)
-            pubsub, bigquery = self._processes
-            self.endpoints = Endpoints(pubsub.address, bigquery.url)
+            self._processes[index] = self._start_emulator(name, old.port, *self._extra[name])
         else:
             raise StackError(f"the {self.backend} backend cannot restart its emulators")
         wait_healthy(self.endpoints)
         return self.endpoints
 
-    @staticmethod
-    def _index(name: str) -> int:
-        return ("pubsub", "bigquery").index(name)
+    def _index(self, name: str) -> int:
+        names = [process.name for process in self._processes]
+        if name not in names:
+            raise StackError(f"no {name} emulator in this stack (it runs {', '.join(names)})")
+        return names.index(name)
 
     def _data_dir(self, name: str) -> Path | None:
         return None if self.data_dir is None else Path(self.data_dir) / name
 
-    def _start_emulator(self, name: str, port: int = 0) -> ServerProcess:
-        try:
-            return ServerProcess.emulator(
-                name,
-                port=port,
-                data_dir=self._data_dir(name),
-                log_path=self.run_dir / "logs" / f"{name}.log",
-                detach=True,  # `python -m harness up` leaves them running
-            )
-        except StartError as exc:
-            raise StackError(f"the {name} emulator did not start: {exc}") from exc
-
     def _start_embedded(self) -> Endpoints:
-        for name in ("pubsub", "bigquery"):
-            self._processes.append(self._start_emulator(name))
-        pubsub, bigquery = self._processes
-        return Endpoints(pubsub.address, bigquery.url)
+        # Cloud Storage first: BigQuery loads from and extracts to it; then BigQuery, which
+        # Pub/Sub's BigQuery subscriptions write to.
+        storage = self._start_emulator("storage", self.storage_port)
+        self._processes.append(storage)
+        bigquery = self._start_emulator("bigquery", self.bigquery_port,
+                                        "--storage-endpoint", storage.url)
+        self._processes.append(bigquery)
+        pubsub = self._start_emulator("pubsub", self.pubsub_port, "--bigquery-endpoint", bigquery.url)
+        self._processes.append(pubsub)
+        return Endpoints(pubsub.address, bigquery.url, storage.url)
+
+    def _start_emulator(self, name: str, port: int, *extra: str) -> ServerProcess:
+        """``python -m emulators.<name>`` on ``port`` (a taken one: see the class docstring)."""
+        self._extra[name] = extra
+        if port and port_taken(self.host, port):
+            port = self._port_in_use(name, port)
+        log_path = self.run_dir / "logs" / f"{name}.log"
+        for attempt in (1, 2):
+            try:
+                return ServerProcess.emulator(
+                    name, *extra, host=self.host, port=port, data_dir=self._data_dir(name),
+                    log_path=log_path,
+                    detach=True,  # `python -m harness up` leaves them running
+                )
+            except StartError as exc:
+                if attempt == 1 and port and _bind_failure(exc):
+                    port = self._port_in_use(name, port)  # taken between the check and the bind
+                    continue
+                last = [line for line in exc.args[0].splitlines() if line.strip()][-1]
+                raise StackError(
+                    f"the {name} emulator did not start ({last.strip()}); its log is {log_path}"
+                ) from exc
+        raise AssertionError("unreachable")
+
+    def _port_in_use(self, name: str, port: int) -> int:
+        if name not in self.free_port_fallback:
+            raise StackError(
+                f"port {port} on {self.host} is taken, so the {name} emulator cannot listen "
+                f"there; pass --{name}-port with another port (0 for any free one)"
+            )
+        self.notes.append(
+            f"port {port} is taken, so the {name} emulator listens on a free port instead "
+            f"(--{name}-port chooses one)"
+        )
+        return 0
 
     def _start_external(self) -> Endpoints:
         pubsub = os.environ.get("PUBSUB_EMULATOR_HOST")
@@ -181,9 +227,8 @@ class Stack:
             raise StackError(
                 "the external backend needs PUBSUB_EMULATOR_HOST and BIGQUERY_EMULATOR_HOST set."
             )
-        if "://" not in bigquery:
-            bigquery = f"http://{bigquery}"
-        return Endpoints(pubsub, bigquery.rstrip("/"))
+        storage = os.environ.get("STORAGE_EMULATOR_HOST", "")
+        return Endpoints(pubsub, _url(bigquery), _url(storage) if storage else "")
 
     def _start_containers(self, backend: containers.Compose | containers.Testcontainers):
         self._containers = backend

@@ -1,5 +1,6 @@
-"""A PNG of a Locust run: throughput and latency percentiles over time, from
-``<prefix>_stats_history.csv`` (written with ``--csv-full-history``)."""
+"""A PNG of a Locust run: throughput and latency over time, from ``<prefix>_stats_history.csv``
+(written with ``--csv-full-history``) and, for the end-to-end probes, every probe's own
+publish -> row latency (``loadtest.landing.Landed``) rather than Locust's rolling percentiles."""
 
 from __future__ import annotations
 
@@ -28,8 +29,22 @@ def read_history(path: str | Path) -> dict[str, list[dict]]:
     return dict(series)
 
 
-def build_chart(history_csv: str | Path, out_png: str | Path, title: str = "load test") -> Path:
-    """Draw throughput (requests/s per request type, users) and p50/p95/p99 per request type."""
+def _buckets(landed, start: float, width: float = 5.0) -> list[tuple[float, float, float]]:
+    """``(middle of bucket, p50, p99)`` of the probes published in each ``width``-s bucket."""
+    from loadtest.landing import percentile
+
+    groups: dict[int, list[float]] = defaultdict(list)
+    for item in landed:
+        groups[int((item.published - start) // width)].append(item.latency_s * 1000)
+    return [((k + 0.5) * width, percentile(v, 50), percentile(v, 99))
+            for k, v in sorted(groups.items())]
+
+
+def build_chart(history_csv: str | Path, out_png: str | Path, title: str = "load test",
+                landed=None) -> Path:
+    """Draw throughput (requests/s per request type, users) and p50/p95/p99 per request type;
+    with ``landed`` (per-event probes), the ``e2e`` latency is drawn from those instead: one
+    point per probe with its measurement window, and p50/p99 per 5-second bucket."""
     import matplotlib
 
     matplotlib.use("Agg")  # no display; safe in any process
@@ -39,6 +54,7 @@ def build_chart(history_csv: str | Path, out_png: str | Path, title: str = "load
     named = {k: v for k, v in series.items() if not k.endswith("Aggregated")}
     if not named:
         named = series
+    per_event = bool(landed)
     if not any(named.values()):
         raise ValueError(f"{history_csv} holds no rows to chart")
     start = min(float(rows[0]["Timestamp"]) for rows in named.values() if rows)
@@ -51,12 +67,26 @@ def build_chart(history_csv: str | Path, out_png: str | Path, title: str = "load
         t = [float(r["Timestamp"]) - start for r in rows]
         top.plot(t, [_number(r["Requests/s"]) or 0.0 for r in rows], color=color,
                  label=f"{label} req/s")
+        if per_event and label.startswith("e2e"):
+            continue  # drawn from the probes themselves below
         for pct, style in zip(PERCENTILES, ("-", "--", ":"), strict=True):
             values = [_number(r.get(pct)) for r in rows]
             points = [(x, y) for x, y in zip(t, values, strict=True) if y is not None and y > 0]
             if points:
                 bottom.plot(*zip(*points, strict=True), style, color=color,
                             label=f"{label} p{pct[:-1]}")
+    if per_event:
+        color = palette[len(named) % len(palette)]
+        xs = [x.published - start for x in landed]
+        ys = [x.latency_s * 1000 for x in landed]
+        errors = [x.resolution_s * 1000 for x in landed]
+        bottom.errorbar(xs, ys, yerr=errors, fmt=".", ms=3, color=color, alpha=0.45,
+                        elinewidth=0.8, label="e2e publish->row, each probe (± its window)")
+        buckets = _buckets(landed, start)
+        if buckets:
+            mid, p50, p99 = zip(*buckets, strict=True)
+            bottom.plot(mid, p50, "-", color=color, label="e2e p50 (5 s buckets)")
+            bottom.plot(mid, p99, ":", color=color, label="e2e p99 (5 s buckets)")
     user_rows = series.get("Aggregated") or next(iter(named.values()))
     users_axis.plot(
         [float(r["Timestamp"]) - start for r in user_rows],
@@ -75,7 +105,8 @@ def build_chart(history_csv: str | Path, out_png: str | Path, title: str = "load
     bottom.set_yscale("log")
     bottom.set_ylabel("latency (ms, log scale)")
     bottom.set_xlabel("seconds since start")
-    bottom.set_title("latency percentiles (Locust's rolling window)")
+    bottom.set_title("publish: Locust's rolling percentiles; end to end: every probe"
+                     if per_event else "latency percentiles (Locust's rolling window)")
     bottom.legend(loc="upper left", fontsize=8, bbox_to_anchor=(1.07, 1.0))
     bottom.grid(alpha=0.3, which="both")
     fig.tight_layout()

@@ -69,7 +69,7 @@ DEAD_LETTER_COLUMNS: tuple[Column, ...] = (
     Column("raw_payload", "BYTES", "NULLABLE", "The message data exactly as received."),
     Column("error_type", "STRING", "REQUIRED", "Machine-readable reason (see pipeline.errors)."),
     Column("error_message", "STRING", "REQUIRED", "Human-readable reason, with the JSON path."),
-    Column("failed_step", "STRING", "REQUIRED", "parse | validate | enrich | write."),
+    Column("failed_step", "STRING", "REQUIRED", "ingest | parse | validate | enrich | write."),
     Column("event_id", "STRING", "NULLABLE", "event_id, when it could be read."),
     MESSAGE_ID,
     ATTRIBUTES,

@@ -55,6 +55,22 @@ def contract_violation(event: dict) -> tuple[str, str] | None:
     return error.json_path, error.message
 
 
+def contract_violations(event: dict) -> list[tuple[str, str]]:
+    """Every violation of the contract as ``(json_path, message)``: the one a dead letter names
+    (:func:`contract_violation`) first, then the others in path order."""
+    errors = list(_validator().iter_errors(event))
+    if not errors:
+        return []
+    first = best_match(errors)
+    out = [(first.json_path, first.message)]
+    for error in sorted(errors, key=lambda e: (e.json_path, e.message)):
+        # anyOf/oneOf errors hold the reasons of each branch: name the most relevant one.
+        leaf = best_match(error.context) if error.context else error
+        if (leaf.json_path, leaf.message) not in out:
+            out.append((leaf.json_path, leaf.message))
+    return out
+
+
 def validate_event(parsed: ParsedEvent, max_event_bytes: int = schema.MAX_EVENT_BYTES):
     """A ``ValidEvent``, or a ``DeadLetter`` naming the rule and JSON path it broke."""
     message, event = parsed.message, parsed.event

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import socket
 import sys
+
+from emulators import http_guard
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -26,6 +29,21 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="insertAll de-duplication window per table (0 disables)",
     )
     parser.add_argument(
+        "--max-query-seconds",
+        type=float,
+        default=600.0,
+        metavar="SECONDS",
+        help="a job still running after this is stopped (default 600: 10 minutes)",
+    )
+    http_guard.add_arguments(parser)
+    parser.add_argument(
+        "--storage-endpoint",
+        default=os.environ.get("STORAGE_EMULATOR_HOST"),
+        metavar="URL",
+        help="Cloud Storage JSON API for gs:// loads, extracts and external tables "
+        "(default: $STORAGE_EMULATOR_HOST; without it gs:// URIs are an error)",
+    )
+    parser.add_argument(
         "--log-level", default="warning", help="info logs every request (method, status, latency)"
     )
     parser.add_argument(
@@ -36,6 +54,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.max_query_seconds <= 0:
+        print("bigquery emulator: --max-query-seconds must be positive", file=sys.stderr)
+        return 2
     from emulators import logs
 
     logs.configure(args.log_level, json_lines=args.log_format == "json")
@@ -58,7 +79,9 @@ def main(argv: list[str] | None = None) -> int:
     from .service import BigQueryService
 
     try:
-        service = BigQueryService(args.data_dir, args.project, args.insert_id_window)
+        service = BigQueryService(
+            args.data_dir, args.project, args.insert_id_window, args.storage_endpoint or None
+        )
     except Exception as exc:  # e.g. the data dir's DuckDB file is locked by another process
         print(f"bigquery emulator: cannot open storage: {exc}", file=sys.stderr)
         return 1
@@ -69,7 +92,8 @@ def main(argv: list[str] | None = None) -> int:
 
     from .request_log import RequestLog
 
-    app = RequestLog(build_app(service))
+    policy = http_guard.HostPolicy(args.host, args.allow_host, args.allow_origin)
+    app = RequestLog(build_app(service, policy=policy, max_query_seconds=args.max_query_seconds))
     config = uvicorn.Config(
         app,
         log_level=args.log_level,

@@ -7,24 +7,21 @@ RENAME TO, SET OPTIONS (description, friendly_name, labels), ALTER COLUMN ... DR
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from .catalog import Catalog
 from .errors import BigQueryError, Invalid, InvalidQuery, NotFound
-
-if TYPE_CHECKING:
-    from .query import QueryOutcome
-    from .service import BigQueryService
 
 ALTER_TABLE = re.compile(r"^\s*ALTER\s+TABLE\b", re.IGNORECASE)
 
 
 def run_alter(
-    service: BigQueryService, sql: str, default_project: str, default_dataset: str | None
-) -> QueryOutcome:
-    import sqlglot
+    catalog: Catalog, sql: str, default_project: str, default_dataset: str | None
+) -> tuple[str, dict]:
+    """Run one ALTER TABLE statement; returns (ddlOperationPerformed, ddlTargetTable)."""
+    import sqlglot  # sqlglot and the translator load on the first statement that needs them
     from sqlglot import exp
 
-    from .query import QueryOutcome
     from .sql import SqlError
     from .sql.statements import options_dict, schema_from_columns
 
@@ -36,12 +33,11 @@ def run_alter(
         raise InvalidQuery("Only ALTER TABLE is supported")
     project, dataset_id, table_id = _target(tree.this, default_project, default_dataset)
     ref = {"projectId": project, "datasetId": dataset_id, "tableId": table_id}
-    catalog = service.catalog
-    with service.storage.lock:
+    with catalog.storage.lock:
         table = catalog.find_table(project, dataset_id, table_id)
         if table is None:
             if tree.args.get("exists"):
-                return QueryOutcome("ALTER_TABLE", ddl_operation="SKIP", ddl_target=ref)
+                return "SKIP", ref
             catalog.get_dataset(project, dataset_id)
             raise NotFound(f"Not found: Table {project}:{dataset_id}.{table_id}")
         if table.type != "TABLE":
@@ -98,7 +94,7 @@ def run_alter(
                 if isinstance(exc, Invalid) and exc.reason == "invalid":
                     raise InvalidQuery(exc.message) from None
                 raise
-    return QueryOutcome("ALTER_TABLE", ddl_operation="ALTER", ddl_target=ref)
+    return "ALTER", ref
 
 
 def _target(node: Any, default_project: str, default_dataset: str | None) -> tuple[str, str, str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import hashlib
@@ -11,12 +12,10 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from . import ids
 from .errors import Duplicate, Invalid, NotFound, expect_dict, expect_list
-from .storage import Storage
-from .types import normalize_schema, quote_ident
-
-_DATASET_ID = re.compile(r"^[A-Za-z0-9_]{1,1024}$")
-_TABLE_ID = re.compile(r"^[\w\-$ ]{1,1024}$", re.UNICODE)
+from .storage import Column, Storage
+from .types import normalize_schema
 
 # Resource keys the server computes; user input for them is ignored.
 _COMPUTED = {
@@ -132,6 +131,11 @@ def settable_properties(resource: dict) -> dict:
     return props
 
 
+def _table_type(props: dict) -> str:
+    """TABLE, or EXTERNAL for a table over Cloud Storage objects (read by each query)."""
+    return "EXTERNAL" if props.get("externalDataConfiguration") else "TABLE"
+
+
 def _location(value: Any) -> str:
     if value is not None and not isinstance(value, str):
         raise Invalid("Invalid value for location: expected a string.")
@@ -198,16 +202,9 @@ class Catalog:
 
     def create_dataset(self, project: str, resource: dict) -> Dataset:
         ref = expect_dict(resource.get("datasetReference"), "datasetReference")
-        dataset_id = ref.get("datasetId") or ""
-        if not isinstance(dataset_id, str):
-            raise Invalid("Invalid value for datasetReference.datasetId.")
+        dataset_id = ids.dataset_id(ref.get("datasetId") or "")
         if ref.get("projectId") and ref["projectId"] != project:
             raise Invalid("The project ID in the dataset reference does not match the request.")
-        if not _DATASET_ID.match(dataset_id):
-            raise Invalid(
-                f'Invalid dataset ID "{dataset_id}". Dataset IDs must be alphanumeric (plus '
-                "underscores) and must be at most 1024 characters long."
-            )
         with self.storage.lock:
             if (project, dataset_id) in self.datasets:
                 raise Duplicate(f"Already Exists: Dataset {project}:{dataset_id}")
@@ -241,8 +238,9 @@ class Catalog:
                 raise Invalid(
                     f"Dataset {project}:{dataset_id} is still in use", reason="resourceInUse"
                 )
-            with self.storage.transaction() as con:
+            with contextlib.ExitStack() as held, self.storage.transaction() as con:
                 for table in tables:
+                    held.enter_context(self.storage.append_lock(table.storage_name))
                     Storage.drop_table(con, table.storage_name)
                     Storage.delete_record(con, table.key)
                 Storage.delete_record(con, ds.key)
@@ -281,11 +279,7 @@ class Catalog:
     ) -> Table:
         """Create (or with `replace`, re-create) a table or view from a REST resource."""
         ref = expect_dict(resource.get("tableReference"), "tableReference")
-        table_id = ref.get("tableId") or ""
-        if not isinstance(table_id, str):
-            raise Invalid("Invalid value for tableReference.tableId.")
-        if not _TABLE_ID.match(table_id):
-            raise Invalid(f'Invalid table ID "{table_id}".')
+        table_id = ids.table_id(ref.get("tableId") or "")
         try:
             schema = normalize_schema(
                 expect_list(expect_dict(resource.get("schema"), "schema").get("fields"), "fields")
@@ -314,41 +308,30 @@ class Catalog:
                 table_id=table_id,
                 storage_name=self.storage.new_name("v" if is_view else "t"),
                 schema=schema,
-                type="VIEW" if is_view else "TABLE",
+                type="VIEW" if is_view else _table_type(props),
                 properties=props,
                 location=ds.location,
                 view_duckdb_sql=view_duckdb_sql,
                 view_columns=list(view_columns) if view_columns and is_view else None,
             )
-            with self.storage.transaction() as con:
+            with contextlib.ExitStack() as held, self.storage.transaction() as con:
                 if old is not None:
+                    held.enter_context(self.storage.append_lock(old.storage_name))
                     Storage.drop_table(con, old.storage_name)
                     self.on_table_dropped(_ref_key(old))
-                if not is_view:
-                    Storage.create_table(con, table.storage_name, self.physical_schema(table))
+                if table.type == "TABLE":  # views and external tables store no rows
+                    Storage.create_table(con, table.storage_name, self.physical_columns(table))
                 Storage.put_record(con, table.key, "table", table.to_record())
             self.tables[table.ref] = table
             return table
 
     @staticmethod
-    def physical_schema(table: Table) -> list[dict]:
+    def physical_columns(table: Table) -> list[Column]:
         """Stored columns: the schema plus pseudo-columns of ingestion-time partitioned tables."""
+        columns = [Column.of(f) for f in table.schema]
         if table.ingestion_partitioned:
-            return table.schema + [
-                {
-                    "name": "_PARTITIONTIME",
-                    "type": "TIMESTAMP",
-                    "mode": "NULLABLE",
-                    "_sql_suffix": "DEFAULT date_trunc('day', current_timestamp)",
-                },
-                {
-                    "name": "_PARTITIONDATE",
-                    "type": "DATE",
-                    "mode": "NULLABLE",
-                    "_sql_suffix": 'AS (CAST("_PARTITIONTIME" AS DATE))',
-                },
-            ]
-        return table.schema
+            columns += _PARTITION_COLUMNS
+        return columns
 
     def save_table(self, table: Table, con: Any = None) -> None:
         """Persist changed metadata (call with the storage lock held)."""
@@ -378,20 +361,26 @@ class Catalog:
                 if table.type == "TABLE":
                     new_fields = _schema_additions(table.schema, schema)
                 updated.schema = schema
-            with self.storage.transaction() as con:
+            with (
+                self.storage.append_lock(table.storage_name),
+                self.storage.transaction() as con,
+            ):
                 if table.type == "TABLE" and not table.schema and new_fields:
                     Storage.drop_table(con, table.storage_name)
-                    Storage.create_table(con, table.storage_name, self.physical_schema(updated))
+                    Storage.create_table(con, table.storage_name, self.physical_columns(updated))
                 else:
                     for field in new_fields:
-                        Storage.add_column(con, table.storage_name, field)
+                        Storage.add_column(con, table.storage_name, Column.of(field))
                 self.save_table(updated, con)
             return updated
 
     def delete_table(self, project: str, dataset_id: str, table_id: str) -> None:
         with self.storage.lock:
             table = self.get_table(project, dataset_id, table_id)
-            with self.storage.transaction() as con:
+            with (
+                self.storage.append_lock(table.storage_name),
+                self.storage.transaction() as con,
+            ):
                 Storage.drop_table(con, table.storage_name)
                 Storage.delete_record(con, table.key)
             self.tables.pop(table.ref, None)
@@ -402,7 +391,11 @@ class Catalog:
         with self.storage.lock:
             field = _field_named(table, name)
             schema = [f for f in table.schema if f is not field]
-            return self._alter(table, schema, f"DROP COLUMN {quote_ident(field['name'])}")
+            return self._alter(
+                table,
+                schema,
+                lambda con: Storage.drop_column(con, table.storage_name, field["name"]),
+            )
 
     def rename_column(self, table: Table, old: str, new: str) -> Table:
         """ALTER TABLE RENAME COLUMN."""
@@ -416,22 +409,21 @@ class Catalog:
             return self._alter(
                 table,
                 schema,
-                f"RENAME COLUMN {quote_ident(field['name'])} TO {quote_ident(new)}",
+                lambda con: Storage.rename_column(con, table.storage_name, field["name"], new),
             )
 
-    def _alter(self, table: Table, schema: list[dict], clause: str) -> Table:
-        """``ALTER TABLE <table> <clause>`` and the table saved with ``schema``, in one
-        transaction (the caller holds the storage lock)."""
+    def _alter(self, table: Table, schema: list[dict], change: Callable[[Any], None]) -> Table:
+        """``change`` (an ALTER TABLE on the main connection) and the table saved with
+        ``schema``, in one transaction (the caller holds the storage lock)."""
         updated = dataclasses.replace(table, schema=schema)
-        with self.storage.transaction() as con:
-            con.execute(f"ALTER TABLE {quote_ident(table.storage_name)} {clause}")
+        with self.storage.append_lock(table.storage_name), self.storage.transaction() as con:
+            change(con)
             self.save_table(updated, con)
         return updated
 
     def rename_table(self, table: Table, new_id: str) -> Table:
         """ALTER TABLE RENAME TO (same dataset; the data stays where it is)."""
-        if not _TABLE_ID.match(new_id):
-            raise Invalid(f'Invalid table ID "{new_id}".')
+        ids.table_id(new_id)
         with self.storage.lock:
             if (table.project, table.dataset_id, new_id) in self.tables:
                 raise Duplicate(
@@ -447,12 +439,44 @@ class Catalog:
 
     # ------------------------------------------------------------------ jobs
 
+    def find_job(self, project: str, job_id: str) -> dict | None:
+        return self.jobs.get((project, job_id))
+
+    def list_jobs(self, project: str) -> list[dict]:
+        return [job for (p, _), job in list(self.jobs.items()) if p == project]
+
+    def add_job(self, resource: dict) -> None:
+        """Register a new job (persisted by ``save_job`` when it ends)."""
+        ref = resource["jobReference"]
+        key = (ref["projectId"], ref["jobId"])
+        if key in self.jobs:
+            raise Duplicate(
+                f"Already Exists: Job {ref['projectId']}:{ref['location']}.{ref['jobId']}"
+            )
+        self.jobs[key] = resource
+
     def save_job(self, resource: dict) -> None:
         ref = resource["jobReference"]
-        key = f"job:{ref['projectId']}:{ref['jobId']}"
         with self.storage.transaction() as con:
-            Storage.put_record(con, key, "job", resource)
+            Storage.put_record(con, _job_key(ref["projectId"], ref["jobId"]), "job", resource)
         self.jobs[(ref["projectId"], ref["jobId"])] = resource
+
+    def delete_job(self, project: str, job_id: str) -> None:
+        """Forget a job, persistently (jobs.delete)."""
+        with self.storage.transaction() as con:
+            Storage.delete_record(con, _job_key(project, job_id))
+            self.jobs.pop((project, job_id), None)
+
+
+def _job_key(project: str, job_id: str) -> str:
+    return f"job:{project}:{job_id}"
+
+
+# Pseudo-columns of ingestion-time partitioned tables; their SQL is the core's own text.
+_PARTITION_COLUMNS = [
+    Column("_PARTITIONTIME", "TIMESTAMPTZ", default="date_trunc('day', current_timestamp)"),
+    Column("_PARTITIONDATE", "DATE", generated='CAST("_PARTITIONTIME" AS DATE)'),
+]
 
 
 def _field_named(table: Table, name: str) -> dict:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 _STATUS = {
     400: "INVALID_ARGUMENT",
+    403: "PERMISSION_DENIED",
     404: "NOT_FOUND",
     409: "ALREADY_EXISTS",
     412: "FAILED_PRECONDITION",
+    413: "INVALID_ARGUMENT",
     500: "INTERNAL",
     501: "UNIMPLEMENTED",
 }
@@ -62,6 +64,32 @@ class Invalid(BigQueryError):
 class InvalidQuery(BigQueryError):
     code = 400
     reason = "invalidQuery"
+
+
+class ParseError(BigQueryError):
+    """A request body that is not acceptable JSON."""
+
+    code = 400
+    reason = "parseError"
+
+
+class PayloadTooLarge(BigQueryError):
+    """A request over BigQuery's request size limit."""
+
+    code = 400
+    reason = "badRequest"
+
+
+class RequestTooLarge(BigQueryError):
+    """A request so far over the limit that Google's front end refuses it unread."""
+
+    code = 413
+    reason = "requestTooLarge"
+
+
+class AccessDenied(BigQueryError):
+    code = 403
+    reason = "accessDenied"
 
 
 class PreconditionFailed(BigQueryError):

@@ -1,19 +1,13 @@
-"""INFORMATION_SCHEMA views (TABLES, COLUMNS, SCHEMATA) as scratch DuckDB tables built from the
-catalog each time a query names one."""
+"""INFORMATION_SCHEMA views (TABLES, COLUMNS, SCHEMATA): snapshots of the catalog, which the
+query engine loads into a temporary table each time a query names one."""
 
 from __future__ import annotations
 
 import datetime as dt
-import threading
-from typing import TYPE_CHECKING
 
+from .catalog import Catalog
 from .errors import InvalidQuery
-from .storage import SCRATCH
-from .types import quote_ident
-
-if TYPE_CHECKING:
-    from .service import BigQueryService
-
+from .storage import Column
 
 _INFO_COLUMNS = {
     "TABLES": [
@@ -45,17 +39,13 @@ def _sql_type(field: dict) -> str:
     return f"ARRAY<{base}>" if field.get("mode") == "REPEATED" else base
 
 
-def information_schema(
-    service: BigQueryService, project: str, dataset_id: str | None, view: str
-) -> str:
-    """Scratch table holding INFORMATION_SCHEMA.<view> of a dataset (or the whole project)."""
-    from .query import mark_uncacheable
-
-    mark_uncacheable()  # a snapshot: the statement must resolve it anew every time
+def snapshot(
+    catalog: Catalog, project: str, dataset_id: str | None, view: str
+) -> tuple[list[Column], list[tuple]]:
+    """Columns and rows of INFORMATION_SCHEMA.<view> of a dataset (or the whole project)."""
     view = view.upper()
     if view not in _INFO_COLUMNS:
         raise InvalidQuery(f"INFORMATION_SCHEMA.{view} is not supported by this emulator")
-    catalog = service.catalog
     if dataset_id is not None:
         catalog.get_dataset(project, dataset_id)
     tables = [
@@ -70,8 +60,8 @@ def information_schema(
 
     if view == "TABLES":
         for t in tables:
-            kind = "VIEW" if t.type == "VIEW" else "BASE TABLE"
-            insertable = "NO" if t.type == "VIEW" else "YES"
+            kind = t.type if t.type in ("VIEW", "EXTERNAL") else "BASE TABLE"
+            insertable = "YES" if t.type == "TABLE" else "NO"
             rows.append(
                 (
                     t.project,
@@ -107,13 +97,4 @@ def information_schema(
         for (p, d), ds in sorted(list(catalog.datasets.items())):
             if p == project:
                 rows.append((p, d, ds.location, ts(ds.creation_time)))
-    columns = _INFO_COLUMNS[view]
-    name = f"info_{view.lower()}_{threading.get_ident()}"
-    target = f"{SCRATCH}.{quote_ident(name)}"
-    defs = ", ".join(f"{c} {t}" for c, t in columns)
-    with service.storage.lock:
-        service.storage.execute(f"CREATE OR REPLACE TABLE {target} ({defs})")
-        if rows:
-            marks = ", ".join("?" for _ in columns)
-            service.storage.con.executemany(f"INSERT INTO {target} VALUES ({marks})", rows)
-    return target
+    return [Column(name, sql_type) for name, sql_type in _INFO_COLUMNS[view]], rows

@@ -1,47 +1,129 @@
-"""Jobs: query, load, copy (run synchronously on insert) and their results."""
+"""Jobs: query, load, copy and extract jobs run in the background, as BigQuery runs them.
+
+jobs.insert starts the job and answers when it is done or after a moment (RUNNING then);
+jobs.query and jobs.getQueryResults wait up to ``timeoutMs`` (10 s by default) and answer
+``jobComplete: false`` when the job is still running, so the client polls. jobs.cancel, a
+client that drops its jobs.query, ``configuration.jobTimeoutMs`` and the emulator's own cap on a
+job's run time (``--max-query-seconds``) interrupt the job's DuckDB statement. Loads from and
+extracts to ``gs://`` go through the Cloud Storage client the manager is given.
+"""
 
 from __future__ import annotations
 
+import concurrent.futures
 import copy
 import threading
+import time
 import uuid
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import Any
 
-from .catalog import now_ms
-from .errors import BigQueryError, Duplicate, Invalid, NotFound, expect_dict, expect_list
-from .query import QueryOutcome, run_query, write_into_table
-from .service import ts_format_from
-
-if TYPE_CHECKING:
-    from .service import BigQueryService
+from . import ids
+from .appends import Appender
+from .catalog import Catalog, now_ms
+from .errors import (
+    BackendError,
+    BigQueryError,
+    Duplicate,
+    EmulatorBug,
+    Invalid,
+    InvalidQuery,
+    NotFound,
+    expect_dict,
+    expect_list,
+)
+from .extract import run_extract
+from .gcs import CloudStorage
+from .identifiers import columns as column_list
+from .identifiers import ident
+from .load import run_load
+from .pages import int_param, read_page, ts_format_from
+from .query import QueryEngine, QueryOutcome, Stop
+from .storage import Storage
 
 USER_EMAIL = "emulator@localhost"
 # Query results kept in memory for jobs.getQueryResults; the oldest go first past either bound
 # (the newest result is always kept, however large).
 MAX_KEPT_RESULTS = 500
 MAX_KEPT_BYTES = 1 << 30
+INSERT_WAIT_S = 1.0  # jobs.insert answers DONE when the job ends within this, else RUNNING
+DEFAULT_WAIT_MS = 10_000  # jobs.query / getQueryResults without timeoutMs, as BigQuery
+MAX_RUNNING = 32  # jobs run at once; later ones wait in PENDING
+_POLL_S = 0.05  # how often a waiting request looks whether its client went away
+
+
+class JobStopped(BigQueryError):
+    """A job interrupted by jobs.cancel, a dropped client or a time limit."""
+
+    code = 400
+    reason = "stopped"
+
+
+def cancelled(why: str) -> JobStopped:
+    return JobStopped(f"Job execution was cancelled: {why}")
+
+
+def timed_out(seconds: float, what: str) -> JobStopped:
+    return cancelled(f"Job timed out after {int(seconds)}s ({what})")
+
+
+class _Run:
+    """A job between jobs.insert and DONE: how to stop it, when it must end, its end."""
+
+    def __init__(self, timeout_s: float, what: str):
+        self.stop = Stop()
+        self.deadline = time.monotonic() + timeout_s
+        self.timeout_s = timeout_s
+        self.what = what
+        self.done = threading.Event()
 
 
 class JobManager:
     """Creates, runs and looks up jobs; query results are paged from memory (Arrow) or from the
     destination table."""
 
-    def __init__(self, service: BigQueryService):
-        self.service = service
-        self.catalog = service.catalog
+    def __init__(
+        self,
+        catalog: Catalog,
+        storage: Storage,
+        engine: QueryEngine,
+        appender: Appender,
+        gcs: CloudStorage | None = None,
+        *,
+        base_url: str = "",
+        max_query_seconds: float = 600.0,
+    ):
+        self.catalog = catalog
+        self.storage = storage
+        self.engine = engine
+        self.appender = appender
+        self.gcs = gcs
+        self.base_url = base_url
+        self.max_query_seconds = max_query_seconds
         self._results: dict[tuple[str, str], QueryOutcome] = {}
-        self._lock = threading.Lock()
+        self._runs: dict[tuple[str, str], _Run] = {}
+        self._lock = threading.RLock()  # jobs' state, results and runs
+        self._pool = concurrent.futures.ThreadPoolExecutor(MAX_RUNNING, "bigquery-job")
+        self._wake = threading.Event()
+        self._closing = False
+        self._watchdog: threading.Thread | None = None
 
     # ------------------------------------------------------------------ lookup
 
-    def get(self, project: str, job_id: str) -> dict:
-        job = self.catalog.jobs.get((project, job_id))
+    def _job(self, project: str, job_id: str) -> dict:
+        job = self.catalog.find_job(project, job_id)
         if job is None:
             raise NotFound(f"Not found: Job {project}:{job_id}")
         return job
 
+    def get(self, project: str, job_id: str) -> dict:
+        """A snapshot of the job resource (running jobs change under the lock)."""
+        with self._lock:
+            return copy.deepcopy(self._job(project, job_id))
+
     def list(self, project: str, params: dict) -> list[dict]:
-        jobs = [j for (p, _), j in list(self.catalog.jobs.items()) if p == project]
+        with self._lock:
+            jobs = [copy.deepcopy(j) for j in self.catalog.list_jobs(project)]
         state = params.get("stateFilter")
         if state:
             wanted = {s.upper() for s in (state if isinstance(state, list) else [state])}
@@ -50,87 +132,156 @@ class JobManager:
         return jobs
 
     def cancel(self, project: str, job_id: str) -> dict:
-        return self.get(project, job_id)  # jobs finish before jobs.insert returns
+        """jobs.cancel: interrupt the job if it still runs; answers the job (DONE if it stopped
+        within a moment)."""
+        self._job(project, job_id)
+        with self._lock:
+            run = self._runs.get((project, job_id))
+        if run is not None:
+            run.stop.stop(cancelled("User requested cancellation"))
+            self._wake.set()
+            run.done.wait(INSERT_WAIT_S)
+        return self.get(project, job_id)
+
+    def delete(self, project: str, job_id: str) -> None:
+        """jobs.delete: the job's metadata and results are gone (a running job is stopped)."""
+        self._job(project, job_id)
+        with self._lock:
+            run = self._runs.get((project, job_id))
+            self._results.pop((project, job_id), None)
+        if run is not None:
+            run.stop.stop(cancelled("The job was deleted"))
+            self._wake.set()
+        self.catalog.delete_job(project, job_id)
 
     # ------------------------------------------------------------------ insert
 
-    def insert(self, project: str, body: dict, upload: bytes | None = None) -> dict:
-        """jobs.insert: run the job now; failures become status.errorResult."""
+    def insert(
+        self, project: str, body: dict, upload: bytes | None = None, *, wait: float = INSERT_WAIT_S
+    ) -> dict:
+        """jobs.insert: start the job; answer when it is done or after ``wait`` seconds."""
+        job, run = self._start(project, body, upload)
+        if run is None:
+            return job
+        run.done.wait(wait)
+        ref = job["jobReference"]
+        return self.get(ref["projectId"], ref["jobId"])
+
+    def _start(self, project: str, body: dict, upload: bytes | None) -> tuple[dict, _Run | None]:
+        """Validate and register the job, then run it (in the background unless a dry run,
+        which answers at once and is not kept)."""
         if not isinstance(body, dict):
             raise Invalid("Invalid job resource.")
         config = copy.deepcopy(expect_dict(body.get("configuration"), "configuration"))
         ref = dict(expect_dict(body.get("jobReference"), "jobReference"))
-        ref["projectId"] = ref.get("projectId") or project
-        job_id = ref.get("jobId") or f"job_{uuid.uuid4().hex}"
+        ref["projectId"] = ids.project_id(ref.get("projectId") or project)
+        job_id = ids.job_id(ref.get("jobId") or f"job_{uuid.uuid4().hex}")
         ref["jobId"] = job_id
-        ref["location"] = ref.get("location") or "US"
+        location = ref.get("location") or "US"
+        if not isinstance(location, str):
+            raise Invalid("Invalid value for jobReference.location: expected a string.")
+        ref["location"] = location
         job_type = next((k for k in ("query", "load", "copy", "extract") if k in config), None)
         if job_type is None:
             raise Invalid("Required parameter is missing: configuration must hold a job type.")
         config[job_type] = expect_dict(config[job_type], f"configuration.{job_type}")
         config["jobType"] = job_type.upper()
         dry_run = bool(config.get("dryRun"))
+        timeout_s, what = self._time_limit(config)
+        created = now_ms()
+        job: dict[str, Any] = {
+            "kind": "bigquery#job",
+            "etag": uuid.uuid4().hex[:16],
+            "id": f"{ref['projectId']}:{ref['location']}.{job_id}",
+            "selfLink": f"{self.base_url}/bigquery/v2/projects/{ref['projectId']}/jobs/{job_id}",
+            "jobReference": ref,
+            "configuration": config,
+            "status": {"state": "PENDING"},
+            "statistics": {"creationTime": str(created)},
+            "user_email": USER_EMAIL,
+            "principal_subject": f"user:{USER_EMAIL}",
+        }
+        run = _Run(timeout_s, what)
+        if dry_run:
+            self._execute(job, run, upload, dry_run=True)
+            return job, None
+        key = (ref["projectId"], job_id)
         with self._lock:
-            if not dry_run and (ref["projectId"], job_id) in self.catalog.jobs:
-                raise Duplicate(
-                    f"Already Exists: Job {ref['projectId']}:{ref['location']}.{job_id}"
-                )
-            created = now_ms()
-            job: dict[str, Any] = {
-                "kind": "bigquery#job",
-                "etag": uuid.uuid4().hex[:16],
-                "id": f"{ref['projectId']}:{ref['location']}.{job_id}",
-                "selfLink": f"{self.service.base_url}/bigquery/v2/projects/{ref['projectId']}/jobs/{job_id}",
-                "jobReference": ref,
-                "configuration": config,
-                "status": {"state": "RUNNING"},
-                "statistics": {"creationTime": str(created), "startTime": str(created)},
-                "user_email": USER_EMAIL,
-                "principal_subject": f"user:{USER_EMAIL}",
-            }
-            if not dry_run:
-                self.catalog.jobs[(ref["projectId"], job_id)] = job
+            if self._closing:
+                raise BackendError("The emulator is shutting down.")
+            self.catalog.add_job(job)
+            self._runs[key] = run
+        self._ensure_watchdog()
+        self._pool.submit(self._execute, job, run, upload)
+        return job, run
+
+    def _time_limit(self, config: dict) -> tuple[float, str]:
+        """Seconds the job may run: ``jobTimeoutMs`` if given and shorter than the cap."""
+        cap = (self.max_query_seconds, "the emulator's --max-query-seconds")
+        value = config.get("jobTimeoutMs")
+        if value is None:
+            return cap
         try:
-            if job_type == "query":
-                self._run_query(job, dry_run)
-            elif job_type == "load":
-                from .load import run_load
+            ms = int(value)
+        except (TypeError, ValueError):
+            raise Invalid(f"Invalid value for jobTimeoutMs: {value!r}") from None
+        if ms <= 0:
+            raise Invalid(f"Invalid value for jobTimeoutMs: {value!r}")
+        return min(cap, (ms / 1000, "jobTimeoutMs"))
 
-                stats = run_load(self.service, config["load"], upload)
-                job["statistics"]["load"] = stats
-            elif job_type == "copy":
-                self._run_copy(config["copy"])
-            else:
-                raise Invalid(
-                    "Extract jobs write to Cloud Storage, which this emulator does not provide."
-                )
-        except BigQueryError as exc:
-            job["status"] = {
-                "state": "DONE",
-                "errorResult": exc.error_proto(),
-                "errors": [exc.error_proto()],
-            }
-        except Exception as exc:  # noqa: BLE001 - any bug becomes a failed job, not a crash
-            error = {
-                "reason": "emulatorInternalError",
-                "message": f"Internal error: {exc}",
-                "domain": "global",
-            }
-            job["status"] = {"state": "DONE", "errorResult": error, "errors": [error]}
-        else:
-            job["status"] = {"state": "DONE"}
-        job["statistics"]["endTime"] = str(now_ms())
-        if not dry_run:
-            self.catalog.save_job(job)
-        return job
-
-    def _run_query(self, job: dict, dry_run: bool) -> None:
+    def _execute(self, job: dict, run: _Run, upload: bytes | None, dry_run: bool = False) -> None:
+        """Run the job to the end; every failure becomes status.errorResult."""
         ref = job["jobReference"]
-        qconfig = job["configuration"]["query"]
-        outcome = run_query(
-            self.service, ref["projectId"], qconfig, job_id=f"{ref['projectId']}_{ref['jobId']}",
-            dry_run=dry_run,
-        )  # fmt: skip
+        config = job["configuration"]
+        with self._lock:
+            job["status"] = {"state": "RUNNING"}
+            job["statistics"]["startTime"] = str(now_ms())
+        result: dict[str, Any] = {}
+        try:
+            run.stop.check()  # cancelled while PENDING
+            job_type = config["jobType"]
+            if job_type == "QUERY":
+                result = self._run_query(ref, config["query"], run, dry_run)
+            elif job_type == "LOAD":
+                result = {"load": run_load(self.catalog, self.appender, self.gcs, config["load"],
+                                           upload, run.stop.check)}  # fmt: skip
+            elif job_type == "COPY":
+                self._run_copy(config["copy"], run)
+            else:
+                with self.engine.context(run.stop) as ctx:
+                    result = {"extract": run_extract(self.catalog, self.gcs, config["extract"], ctx)}
+            status: dict[str, Any] = {"state": "DONE"}
+        except BigQueryError as exc:
+            status = {"state": "DONE", "errorResult": exc.error_proto(),
+                      "errors": [exc.error_proto()]}  # fmt: skip
+        except Exception as exc:  # noqa: BLE001 - any bug becomes a failed job, not a crash
+            error = EmulatorBug(f"Internal error: {exc}").error_proto()
+            status = {"state": "DONE", "errorResult": error, "errors": [error]}
+        with self._lock:
+            statistics = job["statistics"]
+            for key, value in result.items():
+                if key == "destinationTable":
+                    config["query"]["destinationTable"] = value
+                elif key == "outcome":
+                    self._results[(ref["projectId"], ref["jobId"])] = value
+                    self._expire_results()
+                else:
+                    statistics[key] = value
+            job["status"] = status
+            statistics["endTime"] = str(now_ms())
+            self._runs.pop((ref["projectId"], ref["jobId"]), None)
+        try:
+            if not dry_run and not self._closing:
+                if self.catalog.find_job(ref["projectId"], ref["jobId"]) is job:
+                    with self._lock:
+                        saved = copy.deepcopy(job)
+                    self.catalog.save_job(saved)
+        finally:
+            run.done.set()
+
+    def _run_query(self, ref: dict, qconfig: dict, run: _Run, dry_run: bool) -> dict:
+        """Statistics (and the outcome, kept for getQueryResults) of a query job."""
+        outcome = self.engine.run(ref["projectId"], qconfig, dry_run=dry_run, stop=run.stop)
         stats: dict[str, Any] = {
             "statementType": outcome.statement_type,
             "totalBytesProcessed": str(outcome.total_bytes),
@@ -146,14 +297,15 @@ class JobManager:
         if outcome.ddl_operation:
             stats["ddlOperationPerformed"] = outcome.ddl_operation
             stats["ddlTargetTable"] = outcome.ddl_target
-        job["statistics"]["query"] = stats
-        job["statistics"]["totalBytesProcessed"] = stats["totalBytesProcessed"]
+        result: dict[str, Any] = {
+            "query": stats,
+            "totalBytesProcessed": stats["totalBytesProcessed"],
+        }
         if outcome.destination:
-            qconfig["destinationTable"] = outcome.destination
+            result["destinationTable"] = outcome.destination
         if not dry_run:
-            with self._lock:
-                self._results[(ref["projectId"], ref["jobId"])] = outcome
-                self._expire_results()
+            result["outcome"] = outcome
+        return result
 
     def _expire_results(self) -> None:
         def size(outcome: QueryOutcome) -> int:
@@ -165,7 +317,7 @@ class JobManager:
         ):
             total -= size(self._results.pop(next(iter(self._results))))
 
-    def _run_copy(self, config: dict) -> None:
+    def _run_copy(self, config: dict, run: _Run) -> None:
         sources = expect_list(config.get("sourceTables"), "sourceTables") or (
             [config["sourceTable"]] if config.get("sourceTable") else []
         )
@@ -179,34 +331,62 @@ class JobManager:
             if table.type != "TABLE":
                 raise Invalid(f"Cannot copy {table.table_id}: it is a {table.type}.")
         schema = tables[0].schema
-        from .types import quote_ident
-
-        cols = ", ".join(quote_ident(f["name"]) for f in schema)
-        union = " UNION ALL ".join(
-            f"SELECT {cols} FROM {quote_ident(t.storage_name)}" for t in tables
-        )
-        with self.service.storage.lock:
-            write_into_table(
-                self.service, dest, schema, union, [],
+        cols = column_list(f["name"] for f in schema)
+        union = " UNION ALL ".join(f"SELECT {cols} FROM {ident(t.storage_name)}" for t in tables)
+        with self.engine.context(run.stop) as ctx:
+            self.engine.write_into_table(
+                ctx, dest, schema, union, [],
                 config.get("writeDisposition") or "WRITE_EMPTY",
                 config.get("createDisposition") or "CREATE_IF_NEEDED",
             )  # fmt: skip
 
+    # ------------------------------------------------------------------ waiting
+
+    def _wait(self, project: str, job_id: str, timeout_ms: Any, gone: threading.Event | None,
+              on_gone: Callable[[_Run], None] | None = None) -> bool:  # fmt: skip
+        """Wait until the job is done (True) or ``timeout_ms`` passed or the client went away
+        (False); ``on_gone`` is told about a client that went away while the job ran."""
+        with self._lock:
+            run = self._runs.get((project, job_id))
+        if run is None:
+            return True
+        until = time.monotonic() + _timeout_s(timeout_ms)
+        while True:
+            left = until - time.monotonic()
+            if run.done.wait(min(max(left, 0), _POLL_S) if gone is not None else max(left, 0)):
+                return True
+            if gone is not None and gone.is_set():
+                if on_gone is not None:
+                    on_gone(run)
+                return False
+            if left <= 0:
+                return False
+
+    def _stop_abandoned(self, run: _Run) -> None:
+        run.stop.stop(cancelled("the client that ran jobs.query disconnected"))
+        self._wake.set()
+
     # ------------------------------------------------------------------ results
 
-    def query_results(self, project: str, job_id: str, params: dict) -> dict:
-        """jobs.getQueryResults."""
+    def query_results(
+        self, project: str, job_id: str, params: dict, gone: threading.Event | None = None
+    ) -> dict:
+        """jobs.getQueryResults (waits up to ``timeoutMs`` for a running job)."""
+        self._job(project, job_id)
+        complete = self._wait(project, job_id, params.get("timeoutMs"), gone)
         job = self.get(project, job_id)
         ref = job["jobReference"]
         response: dict[str, Any] = {
             "kind": "bigquery#getQueryResultsResponse",
             "etag": job["etag"],
             "jobReference": ref,
-            "jobComplete": True,
-            "cacheHit": False,
+            "jobComplete": complete,
         }
+        if not complete:
+            return response
+        response["cacheHit"] = False
         if "errorResult" in job["status"]:
-            raise _job_error(job)
+            raise job_error(job)
         if job["configuration"]["jobType"] != "QUERY":
             raise Invalid(f"Job {project}:{job_id} is not a query job.")
         stats = job["statistics"].get("query", {})
@@ -225,7 +405,7 @@ class JobManager:
             response["schema"] = {"fields": []}
             return response
         response["schema"] = {"fields": outcome.schema}
-        storage = self.service.storage
+        storage = self.storage
         if outcome.arrow is not None:
             arrow = outcome.arrow
             total = arrow.num_rows
@@ -242,12 +422,13 @@ class JobManager:
             def fetch(offset: int, limit: int) -> list[tuple]:
                 return storage.read_rows(name, columns, offset, limit)
 
-        page = self.service.read_page(fetch, outcome.schema, total, params, ts_format_from(params))
+        page = read_page(fetch, outcome.schema, total, params, ts_format_from(params))
         response.update(page)
         return response
 
-    def query(self, project: str, body: dict) -> dict:
-        """jobs.query: run synchronously and return the first page inline."""
+    def query(self, project: str, body: dict, gone: threading.Event | None = None) -> dict:
+        """jobs.query: run the statement, wait up to ``timeoutMs``, the first page inline. A
+        client that disconnects while its query runs stops it."""
         if not isinstance(body, dict):
             raise Invalid("Invalid query request.")
         qconfig = {
@@ -262,32 +443,33 @@ class JobManager:
         config: dict[str, Any] = {"query": qconfig}
         if body.get("dryRun"):
             config["dryRun"] = True
+        if body.get("jobTimeoutMs") is not None:
+            config["jobTimeoutMs"] = body["jobTimeoutMs"]
         ref = {"projectId": project, "jobId": f"job_{uuid.uuid4().hex}"}
         if body.get("location"):
             ref["location"] = body["location"]
+        existing = None
         if body.get("requestId"):
-            ref["jobId"] = f"job_{body['requestId']}".replace("-", "_")
-            existing = self.catalog.jobs.get((project, ref["jobId"]))
-            if existing is not None:
-                return self._query_response(existing, body)
-        job = self.insert(project, {"jobReference": ref, "configuration": config})
-        if "errorResult" in job["status"]:
-            raise _job_error(job)
-        if body.get("dryRun"):
-            stats = job["statistics"]["query"]
-            return {
-                "kind": "bigquery#queryResponse",
-                "schema": stats.get("schema", {"fields": []}),
-                "jobReference": {"projectId": project, "location": ref.get("location", "US")},
-                "totalBytesProcessed": stats["totalBytesProcessed"],
-                "jobComplete": True,
-                "cacheHit": False,
-            }
-        return self._query_response(job, body)
-
-    def _query_response(self, job: dict, body: dict) -> dict:
-        ref = job["jobReference"]
-        params: dict[str, Any] = {}
+            if not isinstance(body["requestId"], str):
+                raise Invalid("Invalid value for requestId: expected a string.")
+            ref["jobId"] = ids.job_id(f"job_{body['requestId']}".replace("-", "_")[:1024])
+            existing = self.catalog.find_job(project, ref["jobId"])
+        if existing is None:
+            job, run = self._start(project, {"jobReference": ref, "configuration": config}, None)
+            if run is None:  # a dry run
+                if "errorResult" in job["status"]:
+                    raise job_error(job)
+                stats = job["statistics"]["query"]
+                return {
+                    "kind": "bigquery#queryResponse",
+                    "schema": stats.get("schema", {"fields": []}),
+                    "jobReference": {"projectId": project, "location": ref.get("location", "US")},
+                    "totalBytesProcessed": stats["totalBytesProcessed"],
+                    "jobComplete": True,
+                    "cacheHit": False,
+                }
+        ref = {"projectId": project, "jobId": ref["jobId"]}
+        params: dict[str, Any] = {"timeoutMs": body.get("timeoutMs")}
         if body.get("maxResults") is not None:
             params["maxResults"] = body["maxResults"]
         fmt = expect_dict(body.get("formatOptions"), "formatOptions")
@@ -295,7 +477,18 @@ class JobManager:
             params["formatOptions.useInt64Timestamp"] = True
         if fmt.get("timestampOutputFormat"):
             params["formatOptions.timestampOutputFormat"] = fmt["timestampOutputFormat"]
-        response = self.query_results(ref["projectId"], ref["jobId"], params)
+        complete = self._wait(
+            project, ref["jobId"], params["timeoutMs"], gone,
+            on_gone=None if existing is not None else self._stop_abandoned,
+        )  # fmt: skip
+        job = self.get(project, ref["jobId"])
+        if not complete:
+            return {
+                "kind": "bigquery#queryResponse",
+                "jobReference": job["jobReference"],
+                "jobComplete": False,
+            }
+        response = self.query_results(project, ref["jobId"], params)
         response["kind"] = "bigquery#queryResponse"
         stats = job["statistics"].get("query", {})
         if "ddlOperationPerformed" in stats:
@@ -303,15 +496,62 @@ class JobManager:
             response["ddlTargetTable"] = stats["ddlTargetTable"]
         response["totalSlotMs"] = "0"
         response["creationTime"] = job["statistics"]["creationTime"]
-        response["startTime"] = job["statistics"]["startTime"]
+        response["startTime"] = job["statistics"].get("startTime")
         response["endTime"] = job["statistics"].get("endTime")
         return response
 
+    # ------------------------------------------------------------------ time limits, shutdown
 
-def _job_error(job: dict) -> BigQueryError:
+    def _ensure_watchdog(self) -> None:
+        with self._lock:
+            if self._watchdog is None:
+                self._watchdog = threading.Thread(
+                    target=self._watch, name="bigquery-job-watchdog", daemon=True
+                )
+                self._watchdog.start()
+        self._wake.set()
+
+    def _watch(self) -> None:
+        """Stops jobs past their deadline, and interrupts stopped jobs again until they end
+        (an interrupt that lands between two statements is otherwise lost)."""
+        while not self._closing:
+            now = time.monotonic()
+            with self._lock:
+                runs = list(self._runs.values())
+            nearest = None
+            for run in runs:
+                if run.stop.reason is None and now >= run.deadline:
+                    run.stop.stop(timed_out(run.timeout_s, run.what))
+                if run.stop.reason is not None:
+                    run.stop.stop(run.stop.reason)
+                    nearest = _POLL_S
+                else:
+                    left = run.deadline - now
+                    nearest = left if nearest is None else min(nearest, left)
+            self._wake.wait(nearest)
+            self._wake.clear()
+
+    def close(self, grace: float = 5.0) -> None:
+        """Stop every running job and wait (up to ``grace`` seconds) for them to end."""
+        with self._lock:
+            self._closing = True
+            runs = list(self._runs.values())
+        for run in runs:
+            run.stop.stop(cancelled("The emulator is shutting down"))
+        self._wake.set()
+        until = time.monotonic() + grace
+        for run in runs:
+            run.done.wait(max(until - time.monotonic(), 0))
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _timeout_s(value: Any) -> float:
+    return int_param({"timeoutMs": value}, "timeoutMs", DEFAULT_WAIT_MS) / 1000
+
+
+def job_error(job: dict) -> BigQueryError:
+    """The HTTP error of a failed job (jobs.query, getQueryResults)."""
     error = job["status"]["errorResult"]
-    from .errors import BackendError, EmulatorBug, InvalidQuery
-
     reason = error.get("reason", "invalid")
     cls = {
         "notFound": NotFound,
@@ -319,6 +559,7 @@ def _job_error(job: dict) -> BigQueryError:
         "invalidQuery": InvalidQuery,
         "backendError": BackendError,
         "emulatorInternalError": EmulatorBug,
+        "stopped": JobStopped,
     }.get(reason, Invalid)
     return cls(error.get("message", ""), location=error.get("location"), reason=reason)
 

@@ -1,25 +1,41 @@
-"""Query execution: SQL translation hook, table resolution, SELECT/DML/DDL on DuckDB."""
+"""Query execution: the engine that translates BigQuery statements, resolves their tables and
+runs them on DuckDB, each on a connection of its own.
+
+``QueryEngine(catalog, storage)`` owns table resolution for the translator, view description and
+the translation cache. Every statement runs in a ``QueryContext``: its own DuckDB cursor, the
+tables it read, its temporary objects (views, INFORMATION_SCHEMA snapshots, staged results, all
+TEMP objects of that cursor, so concurrent queries never see each other's), and the ``Stop``
+through which jobs.cancel or the time cap interrupt it. Reads run concurrently; DML and
+INSERT ... SELECT hold the target table's write lock while they run.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import itertools
 import re
 import threading
 from collections import OrderedDict
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterator
+from typing import Any
 
-from .catalog import Table
+from . import information_schema
+from .alter import ALTER_TABLE, run_alter
+from .catalog import Catalog, Table
 from .destinations import existing_destination, new_destination
 from .errors import BigQueryError, Duplicate, Invalid, InvalidQuery, NotFound, expect_dict
-from .information_schema import information_schema
+from .external import read_external
+from .gcs import CloudStorage
+from .identifiers import columns as column_list
+from .identifiers import ident
 from .params import parameter_types, query_parameters
-from .storage import SCRATCH
-from .types import duckdb_to_bq_field, quote_ident
+from .storage import Column, Storage, execute, executemany, registered, relation
+from .types import duckdb_to_bq_field
 
-if TYPE_CHECKING:
-    from .service import BigQueryService
-
-_local = threading.local()
+MAX_QUERY_CHARS = 1024 * 1024  # BigQuery's limit on the text of a GoogleSQL query
+_CACHE_SIZE = 256
+_MAX_VIEW_DEPTH = 16
 
 
 @dataclasses.dataclass
@@ -29,7 +45,6 @@ class QueryOutcome:
     statement_type: str
     schema: list[dict] = dataclasses.field(default_factory=list)
     arrow: Any = None  # anonymous results, held in memory as a pyarrow Table
-    result_database: str = ""
     result_name: str | None = None
     total_rows: int = 0
     total_bytes: int = 0
@@ -40,392 +55,575 @@ class QueryOutcome:
     destination: dict | None = None
 
 
-# ------------------------------------------------------------------ translation
+class Stop:
+    """How another thread stops a running statement (jobs.cancel, the time cap): the reason is
+    recorded and the statement's connection interrupted. Safe to call repeatedly."""
+
+    def __init__(self) -> None:
+        self.reason: BigQueryError | None = None
+        self._cursor: Any = None
+        self._lock = threading.Lock()
+
+    def attach(self, cursor: Any) -> None:
+        with self._lock:
+            self._cursor = cursor
+
+    def detach(self) -> None:
+        with self._lock:
+            self._cursor = None
+
+    def stop(self, reason: BigQueryError) -> None:
+        with self._lock:  # held while interrupting: a detached cursor may serve another query
+            if self.reason is None:
+                self.reason = reason
+            if self._cursor is not None:
+                self._cursor.interrupt()
+
+    def check(self) -> None:
+        """Raise the reason if the work was stopped (checked between statements)."""
+        if self.reason is not None:
+            raise self.reason
 
 
-def _translator():
-    from .sql import SqlError, translate  # imported on first query (sqlglot is slow to load)
-
-    return translate, SqlError
+# ------------------------------------------------------------------ DuckDB errors
 
 
-def translate_sql(
-    service: BigQueryService,
-    sql: str,
-    default_project: str,
-    default_dataset: str | None,
-    params: list | dict | None = None,
-    param_types: list | dict | None = None,
-) -> Any:
-    translate, sql_error = _translator()
-    try:
-        return translate(
-            sql,
-            default_project=default_project,
-            default_dataset=default_dataset,
-            resolve_table=service.resolve_table,
-            params=params,
-            param_types=param_types,
-        )
-    except sql_error as exc:
-        location = getattr(exc, "location", None)
-        message = exc.message if hasattr(exc, "message") else str(exc)
-        if isinstance(location, tuple) and not message.rstrip().endswith("]"):
-            message = f"{message} at [{location[0]}:{location[1]}]"
-        raise InvalidQuery(message, location="query") from None
-
-
-# ------------------------------------------------------------------ table resolution
-
-
-def resolve_table(service: BigQueryService, project: str, dataset_id: str, table_id: str) -> str:
-    """DuckDB identifier of a BigQuery table, view or INFORMATION_SCHEMA view."""
-    if table_id.upper().startswith("INFORMATION_SCHEMA."):
-        return information_schema(service, project, dataset_id, table_id.split(".", 1)[1])
-    if dataset_id.upper() == "INFORMATION_SCHEMA":
-        return information_schema(service, project, None, table_id)
-    table = service.catalog.find_table(project, dataset_id, table_id)
-    if table is None:
-        service.catalog.get_dataset(project, dataset_id)
-        raise NotFound(
-            f"Not found: Table {project}:{dataset_id}.{table_id} was not found in location US"
-        )
-    referenced = getattr(_local, "referenced", None)
-    if referenced is not None:
-        referenced.append(table)
-    if table.type == "VIEW":
-        _materialize_view(service, table)
-    return quote_ident(table.storage_name)
-
-
-def mark_uncacheable() -> None:
-    """The statement being translated must not be reused (it depends on a snapshot)."""
-    _local.uncacheable = True
-
-
-def _materialize_view(service: BigQueryService, table: Table) -> None:
-    depth = getattr(_local, "view_depth", 0)
-    if depth > 16:
-        raise InvalidQuery(f"View {table.table_id} references itself")
-    _local.view_depth = depth + 1
-    try:
-        # The BigQuery text is translated anew each time, so the view follows tables that were
-        # dropped and re-created (new storage names); a DDL view falls back to its translation.
-        sql, params = table.view_duckdb_sql, []
-        try:
-            statement = translate_sql(
-                service, table.view_query or "", table.project, table.dataset_id
-            )
-        except BigQueryError:
-            if sql is None:
-                raise
-        else:
-            if statement.kind != "SELECT":
-                raise InvalidQuery("A view query must be a SELECT statement")
-            sql, params = statement.duckdb_sql, list(statement.duckdb_params or [])
-            if table.view_columns:  # the DDL view's column list renames the query's columns
-                names = ", ".join(quote_ident(c) for c in table.view_columns)
-                sql = f"SELECT * FROM ({sql}) AS _view({names})"
-        if params:
-            raise InvalidQuery("Query parameters cannot be used in views")
-        with service.storage.lock:
-            service.storage.execute(
-                f"CREATE OR REPLACE VIEW {quote_ident(table.storage_name)} AS {sql}"
-            )
-    finally:
-        _local.view_depth = depth
-
-
-def describe_view(service: BigQueryService, table: Table) -> list[dict]:
-    """Schema of a view, from its translated query."""
-    import duckdb
-
-    with service.storage.lock:  # the cursor's description must be read before others run
-        name = resolve_table(service, table.project, table.dataset_id, table.table_id)
-        try:
-            cursor = service.storage.execute(f"SELECT * FROM {name} LIMIT 0")
-        except duckdb.Error as exc:
-            raise InvalidQuery(_duckdb_message(exc)) from None
-        return [duckdb_to_bq_field(col[0], col[1]) for col in cursor.description]
-
-
-# ------------------------------------------------------------------ execution
-
-
+_OVERFLOW = re.compile(r"^Overflow in \w+ of INT64 \((.*)\)!$")
+_UDF_ERROR = re.compile(r"^Python exception occurred while executing the UDF: \w+: ")
 _UNRECOGNIZED = re.compile(r'^Referenced column "([^"]+)" not found in FROM clause!')
 
 
-def _duckdb_message(exc: Exception) -> str:
+def duckdb_message(exc: Exception) -> str:
     """DuckDB's error text without its class prefix and source excerpt, in BigQuery's words
     where the meaning is the same."""
     text = str(exc)
     for prefix in ("Binder Error: ", "Parser Error: ", "Catalog Error: ", "Conversion Error: ",
                    "Invalid Input Error: ", "Constraint Error: ", "Out of Range Error: ",
-                   "Not implemented Error: ", "Type Error: "):  # fmt: skip
+                   "Not implemented Error: ", "Type Error: ", "TransactionContext Error: ",
+                   "Permission Error: "):  # fmt: skip
         if text.startswith(prefix):
             text = text[len(prefix) :]
             break
     text = text.split("\n\nLINE", 1)[0]
+    # a Python function of the translator (sql/udfs.py) raising BigQuery's message
+    text = _UDF_ERROR.sub("", text)
+    overflow = _OVERFLOW.match(text)
+    if overflow:  # BigQuery's words for INT64 overflow
+        return f"int64 overflow: {overflow.group(1)}"
     unrecognized = _UNRECOGNIZED.match(text)
     if unrecognized:
         return f"Unrecognized name: {unrecognized.group(1)}"
     return text.split("\nCandidate bindings", 1)[0].strip()
 
 
-def _run(service: BigQueryService, sql: str, params: list | None) -> Any:
-    import duckdb
+class QueryContext:
+    """One statement's state: its connection, the tables it read, its temporary objects."""
 
-    try:
-        return service.storage.execute(sql, params or None)
-    except duckdb.Error as exc:
-        raise InvalidQuery(_duckdb_message(exc)) from None
+    def __init__(self, engine: QueryEngine, cursor: Any, stop: Stop):
+        self.engine = engine
+        self.cursor = cursor
+        self.stop = stop
+        self.referenced: list[Table] = []
+        self.cacheable = True
+        self.view_depth = 0
+        self._temp: dict[str, str] = {}  # name -> VIEW | TABLE, dropped when the context ends
+        self._names = itertools.count(1)
 
+    def resolve_table(self, project: str, dataset_id: str, table_id: str) -> str:
+        """The translator's hook: DuckDB identifier of a table, view or INFORMATION_SCHEMA view."""
+        return self.engine.resolve_table(self, project, dataset_id, table_id)
 
-def result_schema(service: BigQueryService, sql: str, params: list | None) -> list[dict]:
-    with service.storage.lock:
-        cursor = _run(service, f"SELECT * FROM ({sql}) AS _emulator_q LIMIT 0", params)
+    @contextlib.contextmanager
+    def _statement(self) -> Iterator[None]:
+        """Around one statement: DuckDB errors become invalidQuery, an interruption the reason
+        the work was stopped (checked before the statement starts, too)."""
+        import duckdb
+
+        self.stop.check()
+        try:
+            yield
+        except duckdb.InterruptException:
+            self.stop.check()
+            raise
+        except duckdb.Error as exc:
+            self.stop.check()
+            raise InvalidQuery(duckdb_message(exc)) from None
+
+    def execute(self, sql: str, params: list | None = None) -> Any:
+        """Run one statement on this context's connection."""
+        with self._statement():
+            return execute(self.cursor, sql, params or None)
+
+    def fetch_arrow(self, sql: str, params: list | None) -> tuple[list[dict], Any]:
+        """Result schema and rows (a pyarrow Table) of one SELECT."""
+        with self._statement():
+            rel = relation(self.cursor, sql, params)
+            schema = [duckdb_to_bq_field(n, t) for n, t in zip(rel.columns, rel.types, strict=True)]
+            return schema, rel.to_arrow_table()
+
+    def result_schema(self, sql: str, params: list | None) -> list[dict]:
+        cursor = self.execute(f"SELECT * FROM ({sql}) AS _emulator_q LIMIT 0", params)
         return [duckdb_to_bq_field(col[0], col[1]) for col in cursor.description]
 
+    def temp_name(self, prefix: str) -> str:
+        return f"{prefix}_{next(self._names)}"
 
-def run_query(
-    service: BigQueryService,
-    project: str,
-    config: dict,
-    *,
-    job_id: str,
-    dry_run: bool = False,
-) -> QueryOutcome:
-    """Run one BigQuery statement from a query job configuration."""
-    sql = config.get("query")
-    if not isinstance(sql, str) or not sql.strip():
-        raise Invalid("Query text is required.", reason="invalid")
-    if config.get("useLegacySql") is True:
-        raise InvalidQuery("Legacy SQL is not supported by this emulator; use standard SQL.")
-    default = expect_dict(config.get("defaultDataset"), "defaultDataset")
-    default_project = default.get("projectId") or project
-    params = query_parameters(config.get("queryParameters"), config.get("parameterMode"))
-    # Declared types keep NULL and JSON parameters typed (a bare NULL would be DuckDB's NULL).
-    types = parameter_types(config.get("queryParameters"), config.get("parameterMode"))
-    from .alter import ALTER_TABLE, run_alter
+    def temp_view(self, name: str, select_sql: str, columns: list[str] | None = None) -> None:
+        if columns:  # CREATE VIEW v (a, b): names for the query's columns
+            select_sql = f"SELECT * FROM ({select_sql}) AS _view({column_list(columns)})"
+        self.execute(f"CREATE OR REPLACE TEMP VIEW {ident(name)} AS {select_sql}")
+        self._temp[name] = "VIEW"
 
-    if ALTER_TABLE.match(sql):  # the core runs ALTER TABLE itself, on the catalog
-        if dry_run:
-            return QueryOutcome("ALTER_TABLE")
-        return run_alter(service, sql, default_project, default.get("datasetId"))
-    _local.referenced = []
-    _local.uncacheable = False
-    try:
-        # Translation (pure Python, can take a while) runs outside the database lock so
-        # streaming inserts are not held up; resolve_table locks where it touches DuckDB.
-        key = (sql, default_project, default.get("datasetId"), repr(params), repr(types))
-        cached = _cached_statement(service, key)
-        if cached is not None:
-            statement, referenced = cached
-        else:
-            statement = translate_sql(
-                service, sql, default_project, default.get("datasetId"), params, types
+    def temp_table(self, name: str, select_sql: str, params: list | None = None) -> None:
+        self.execute(f"CREATE OR REPLACE TEMP TABLE {ident(name)} AS {select_sql}", params)
+        self._temp[name] = "TABLE"
+
+    def _temp_columns(self, name: str, columns: list[Column]) -> None:
+        defs = ", ".join(c.sql() for c in columns)
+        self.execute(f"CREATE OR REPLACE TEMP TABLE {ident(name)} ({defs})")
+        self._temp[name] = "TABLE"
+
+    def temp_rows(self, name: str, schema: list[dict], arrow: Any) -> None:
+        """A temporary table of ``schema`` holding the rows of an Arrow table (an external
+        table's objects), converted to the columns' DuckDB types on the way in."""
+        self._temp_columns(name, [Column.of(f) for f in schema])
+        cols = column_list(f["name"] for f in schema)
+        source = f"{name}_rows"
+        with self._statement(), registered(self.cursor, source, arrow):
+            execute(self.cursor,
+                    f"INSERT INTO {ident(name)} ({cols}) SELECT {cols} FROM {ident(source)}")  # fmt: skip
+
+    def temp_snapshot(self, name: str, columns: list, rows: list[tuple]) -> None:
+        """A temporary table of given columns and rows (an INFORMATION_SCHEMA snapshot)."""
+        self._temp_columns(name, columns)
+        if rows:
+            marks = ", ".join("?" for _ in columns)
+            with self._statement():
+                executemany(self.cursor, f"INSERT INTO {ident(name)} VALUES ({marks})", rows)
+
+    def close(self) -> None:
+        """Drop the temporary objects, so the connection goes back to the pool clean."""
+        for name, kind in reversed(list(self._temp.items())):
+            execute(self.cursor, f"DROP {kind} IF EXISTS temp.main.{ident(name)}")
+        self._temp.clear()
+
+
+class QueryEngine:
+    """Translates and runs BigQuery statements against the catalog and storage; external
+    tables are read through ``gcs`` (None: naming one is an error saying so)."""
+
+    def __init__(self, catalog: Catalog, storage: Storage, gcs: CloudStorage | None = None):
+        self.catalog = catalog
+        self.storage = storage
+        self.gcs = gcs
+        self._cache: OrderedDict[tuple, tuple[Any, list[Table]]] = OrderedDict()
+        self._cache_lock = threading.Lock()
+
+    @contextlib.contextmanager
+    def context(self, stop: Stop | None = None) -> Iterator[QueryContext]:
+        """A context on a connection of its own; ``stop`` can interrupt it meanwhile."""
+        stop = stop or Stop()
+        with self.storage.cursor() as cursor:
+            ctx = QueryContext(self, cursor, stop)
+            stop.attach(cursor)
+            try:
+                yield ctx
+                ctx.close()
+            finally:
+                stop.detach()
+
+    # -------------------------------------------------------------- translation
+
+    def translate(
+        self,
+        ctx: QueryContext,
+        sql: str,
+        default_project: str,
+        default_dataset: str | None,
+        params: list | dict | None = None,
+        param_types: list | dict | None = None,
+    ) -> Any:
+        from .sql import SqlError, translate  # sqlglot is slow to load: on the first query
+
+        try:
+            return translate(
+                sql,
+                default_project=default_project,
+                default_dataset=default_dataset,
+                resolve_table=ctx.resolve_table,
+                params=params,
+                param_types=param_types,
+                table_schema=self._table_schema,
             )
-            referenced = list(_local.referenced)
-            if not _local.uncacheable:
-                _remember_statement(service, key, statement, referenced)
-        with service.storage.lock:
-            for table in referenced:  # a table dropped or replaced meanwhile
-                current = service.catalog.find_table(*table.ref)
+        except SqlError as exc:
+            location = exc.location
+            message = exc.message
+            if isinstance(location, tuple) and not message.rstrip().endswith("]"):
+                message = f"{message} at [{location[0]}:{location[1]}]"
+            raise InvalidQuery(message, location="query") from None
+
+    def _table_schema(self, project: str, dataset: str, table_id: str) -> list[dict] | None:
+        """REST schema fields of a catalog table or view, for the translator's typing (or None)."""
+        table = self.catalog.find_table(project, dataset, table_id)
+        return table.schema if table is not None else None
+
+    def resolve_table(self, ctx: QueryContext, project: str, dataset_id: str, table_id: str) -> str:
+        if table_id.upper().startswith("INFORMATION_SCHEMA."):
+            return self._information_schema(ctx, project, dataset_id, table_id.split(".", 1)[1])
+        if dataset_id.upper() == "INFORMATION_SCHEMA":
+            return self._information_schema(ctx, project, None, table_id)
+        table = self.catalog.find_table(project, dataset_id, table_id)
+        if table is None:
+            self.catalog.get_dataset(project, dataset_id)
+            raise NotFound(
+                f"Not found: Table {project}:{dataset_id}.{table_id} was not found in location US"
+            )
+        ctx.referenced.append(table)
+        if table.type == "VIEW":
+            self._view(ctx, table)
+        elif table.type == "EXTERNAL":
+            return self._external(ctx, table)
+        return ident(table.storage_name)
+
+    def _external(self, ctx: QueryContext, table: Table) -> str:
+        """An external table's objects as they are now, in a temporary table of the context."""
+        ctx.cacheable = False  # read anew by every statement
+        schema, rows = read_external(self.gcs, table)
+        if not table.schema:  # detected on the first query; kept, so tables.get shows it
+            self.catalog.update_table(table, {"schema": {"fields": schema}}, replace=False)
+        name = ctx.temp_name("_emulator_external")
+        ctx.temp_rows(name, schema, rows)
+        return ident(name)
+
+    def _information_schema(
+        self, ctx: QueryContext, project: str, dataset_id: str | None, view: str
+    ) -> str:
+        ctx.cacheable = False  # a snapshot: the statement must resolve it anew every time
+        columns, rows = information_schema.snapshot(self.catalog, project, dataset_id, view)
+        name = ctx.temp_name(f"_emulator_info_{view.lower()}")
+        ctx.temp_snapshot(name, columns, rows)
+        return ident(name)
+
+    def _view(self, ctx: QueryContext, table: Table) -> None:
+        """Define the view as a TEMP view of the context's connection, under its storage name.
+        The BigQuery text is translated anew each time, so the view follows tables that were
+        dropped and re-created; a DDL view falls back to its own translation."""
+        if ctx.view_depth >= _MAX_VIEW_DEPTH:
+            raise InvalidQuery(f"View {table.table_id} references itself")
+        ctx.view_depth += 1
+        try:
+            sql, params = table.view_duckdb_sql, []
+            try:
+                statement = self.translate(ctx, table.view_query or "", table.project,
+                                           table.dataset_id)  # fmt: skip
+            except BigQueryError:
+                if sql is None:
+                    raise
+                columns = None  # the DDL translation has the column list applied already
+            else:
+                if statement.kind != "SELECT":
+                    raise InvalidQuery("A view query must be a SELECT statement")
+                sql, params = statement.duckdb_sql, list(statement.duckdb_params or [])
+                columns = table.view_columns
+            if params:
+                raise InvalidQuery("Query parameters cannot be used in views")
+            ctx.temp_view(table.storage_name, sql, columns)
+        finally:
+            ctx.view_depth -= 1
+
+    def describe_view(self, table: Table) -> list[dict]:
+        """Schema of a view, from its translated query."""
+        with self.context() as ctx:
+            name = self.resolve_table(ctx, table.project, table.dataset_id, table.table_id)
+            return ctx.result_schema(f"SELECT * FROM {name}", None)
+
+    def _cached(self, key: tuple) -> tuple[Any, list[Table]] | None:
+        """A translation made before, if every table it resolved is still the same object
+        (tables are replaced, never edited in place, when their schema or storage changes)."""
+        with self._cache_lock:
+            entry = self._cache.get(key)
+            if entry is not None:
+                self._cache.move_to_end(key)
+        if entry is None:
+            return None
+        statement, referenced = entry
+        if all(self.catalog.find_table(*t.ref) is t for t in referenced):
+            return statement, referenced
+        return None
+
+    def _remember(self, key: tuple, statement: Any, referenced: list[Table]) -> None:
+        with self._cache_lock:
+            self._cache[key] = (statement, referenced)
+            while len(self._cache) > _CACHE_SIZE:
+                self._cache.popitem(last=False)
+
+    # -------------------------------------------------------------- execution
+
+    def run(
+        self,
+        project: str,
+        config: dict,
+        *,
+        dry_run: bool = False,
+        stop: Stop | None = None,
+    ) -> QueryOutcome:
+        """Run one BigQuery statement from a query job configuration."""
+        sql = config.get("query")
+        if not isinstance(sql, str) or not sql.strip():
+            raise Invalid("Query text is required.", reason="invalid")
+        if len(sql) > MAX_QUERY_CHARS:
+            raise InvalidQuery(
+                "The query is too large. The maximum standard SQL query length is 1024.00K "
+                "characters, including comments and white space characters."
+            )
+        if config.get("useLegacySql") is True:
+            raise InvalidQuery("Legacy SQL is not supported by this emulator; use standard SQL.")
+        default = expect_dict(config.get("defaultDataset"), "defaultDataset")
+        default_project = default.get("projectId") or project
+        default_dataset = default.get("datasetId")
+        params = query_parameters(config.get("queryParameters"), config.get("parameterMode"))
+        # Declared types keep NULL and JSON parameters typed (a bare NULL would be DuckDB's NULL).
+        types = parameter_types(config.get("queryParameters"), config.get("parameterMode"))
+        if ALTER_TABLE.match(sql):  # the core runs ALTER TABLE itself, on the catalog
+            if dry_run:
+                return QueryOutcome("ALTER_TABLE")
+            operation, ref = run_alter(self.catalog, sql, default_project, default_dataset)
+            return QueryOutcome("ALTER_TABLE", ddl_operation=operation, ddl_target=ref)
+        with self.context(stop) as ctx:
+            key = (sql, default_project, default_dataset, repr(params), repr(types))
+            cached = self._cached(key)
+            if cached is not None:
+                statement, referenced = cached
+                for table in referenced:  # the views live on the context's connection
+                    if table.type == "VIEW":
+                        self._view(ctx, table)
+                ctx.referenced = list(referenced)
+            else:
+                statement = self.translate(
+                    ctx, sql, default_project, default_dataset, params, types
+                )
+                if ctx.cacheable:
+                    self._remember(key, statement, list(ctx.referenced))
+            for table in ctx.referenced:  # a table dropped or replaced meanwhile
+                current = self.catalog.find_table(*table.ref)
                 if current is None or current.storage_name != table.storage_name:
                     raise NotFound(
                         f"Not found: Table {table.project}:{table.dataset_id}.{table.table_id}"
                     )
             total_bytes = sum(
-                service.storage.count_rows(t.storage_name) * max(len(t.schema), 1) * 8
-                for t in referenced
+                self.storage.count_rows(t.storage_name, ctx.cursor) * max(len(t.schema), 1) * 8
+                for t in {id(t): t for t in ctx.referenced}.values()
                 if t.type == "TABLE"
             )
-            outcome = _execute(service, statement, sql, config, job_id, dry_run)
+            outcome = self._execute(ctx, statement, sql, config, dry_run)
             outcome.total_bytes = total_bytes
             return outcome
-    finally:
-        _local.referenced = None
 
-
-_CACHE_SIZE = 256
-_cache_lock = threading.Lock()
-
-
-def _cached_statement(service: BigQueryService, key: tuple) -> tuple | None:
-    """A translation made before, if every table it resolved is still the same object (tables
-    are replaced, never edited in place, when their schema or storage changes)."""
-    cache = getattr(service, "_statement_cache", None)
-    if cache is None:
-        return None
-    with _cache_lock:
-        entry = cache.get(key)
-        if entry is not None:
-            cache.move_to_end(key)
-    if entry is None:
-        return None
-    statement, referenced = entry
-    if all(service.catalog.find_table(*t.ref) is t for t in referenced):
-        return statement, referenced
-    return None
-
-
-def _remember_statement(
-    service: BigQueryService, key: tuple, statement: Any, referenced: list
-) -> None:
-    with _cache_lock:
-        cache = getattr(service, "_statement_cache", None)
-        if cache is None:
-            cache = service._statement_cache = OrderedDict()
-        cache[key] = (statement, referenced)
-        while len(cache) > _CACHE_SIZE:
-            cache.popitem(last=False)
-
-
-def _execute(
-    service: BigQueryService, st: Any, sql: str, config: dict, job_id: str, dry_run: bool
-) -> QueryOutcome:
-    kind = st.kind
-    params = list(st.duckdb_params or [])
-    if kind == "SELECT":
-        if dry_run:
-            return QueryOutcome("SELECT", schema=result_schema(service, st.duckdb_sql, params))
-        return _select(service, st.duckdb_sql, params, config, job_id)
-    if kind in ("INSERT", "UPDATE", "DELETE", "MERGE"):
+    def _execute(
+        self, ctx: QueryContext, st: Any, sql: str, config: dict, dry_run: bool
+    ) -> QueryOutcome:
+        kind = st.kind
+        params = list(st.duckdb_params or [])
+        if kind == "SELECT":
+            if dry_run:
+                return QueryOutcome("SELECT", schema=ctx.result_schema(st.duckdb_sql, params))
+            return self._select(ctx, st.duckdb_sql, params, config)
+        if kind in ("INSERT", "UPDATE", "DELETE", "MERGE"):
+            if dry_run:
+                return QueryOutcome(kind)
+            table = self.catalog.find_table(*st.target) if st.target else None
+            if table is not None and table.type == "EXTERNAL":
+                raise InvalidQuery(
+                    f"{kind} over table {table.project}.{table.dataset_id}.{table.table_id} is "
+                    "not supported: it is an external table (its rows live in Cloud Storage)."
+                )
+            lock = (
+                self.storage.write_lock(table.storage_name) if table else contextlib.nullcontext()
+            )
+            with lock:
+                affected = ctx.execute(st.duckdb_sql, params).fetchone()
+            count = int(affected[0]) if affected else 0
+            if table is not None and self.catalog.find_table(*st.target) is table:
+                self.catalog.save_table(table)
+            stats_key = {
+                "INSERT": "insertedRowCount",
+                "UPDATE": "updatedRowCount",
+                "DELETE": "deletedRowCount",
+                "MERGE": "updatedRowCount",
+            }[kind]
+            return QueryOutcome(kind, dml_affected=count, dml_stats={stats_key: str(count)})
         if dry_run:
             return QueryOutcome(kind)
-        affected = _run(service, st.duckdb_sql, params).fetchone()
-        count = int(affected[0]) if affected else 0
-        if st.target:
-            table = service.catalog.find_table(*st.target)
-            if table is not None:
-                service.catalog.save_table(table)
-        stats_key = {
-            "INSERT": "insertedRowCount",
-            "UPDATE": "updatedRowCount",
-            "DELETE": "deletedRowCount",
-            "MERGE": "updatedRowCount",
-        }[kind]
-        return QueryOutcome(kind, dml_affected=count, dml_stats={stats_key: str(count)})
-    if dry_run:
-        return QueryOutcome(kind)
-    return _ddl(service, st, sql, params)
+        return self._ddl(ctx, st, sql, params)
 
+    def _stage(self, ctx: QueryContext, sql: str, params: list) -> tuple[str, list[dict]]:
+        """Run a SELECT once into a temporary table; returns its name and schema."""
+        name = ctx.temp_name("_emulator_staged")
+        ctx.temp_table(name, sql, params)
+        schema = ctx.result_schema(f"SELECT * FROM {ident(name)}", None)
+        return name, schema
 
-def _materialize(service: BigQueryService, sql: str, params: list, job_id: str) -> tuple:
-    """Run a SELECT once into a scratch table; returns (qualified name, name, schema, rows)."""
-    name = f"anon_{re.sub(r'[^A-Za-z0-9_]', '_', job_id)}"
-    target = f"{SCRATCH}.{quote_ident(name)}"
-    _run(service, f"CREATE OR REPLACE TABLE {target} AS {sql}", params)
-    described = service.storage.fetchall(f"DESCRIBE {target}")
-    schema = [duckdb_to_bq_field(row[0], row[1]) for row in described]
-    total = service.storage.fetchall(f"SELECT count(*) FROM {target}")[0][0]
-    return target, name, schema, total
-
-
-def _select(
-    service: BigQueryService, sql: str, params: list, config: dict, job_id: str
-) -> QueryOutcome:
-    dest = expect_dict(config.get("destinationTable"), "destinationTable")
-    if not dest:
-        import duckdb
-
-        try:
-            with service.storage.lock:
-                relation = service.storage.con.sql(sql, params=params or None)
-                schema = [
-                    duckdb_to_bq_field(n, t)
-                    for n, t in zip(relation.columns, relation.types, strict=True)
-                ]
-                to_arrow = getattr(relation, "to_arrow_table", None) or relation.fetch_arrow_table
-                arrow = to_arrow()
-        except duckdb.Error as exc:
-            raise InvalidQuery(_duckdb_message(exc)) from None
-        return QueryOutcome("SELECT", schema=schema, arrow=arrow, total_rows=arrow.num_rows)
-    target, name, schema, total = _materialize(service, sql, params, job_id)
-    try:
-        table = write_into_table(
-            service,
+    def _select(self, ctx: QueryContext, sql: str, params: list, config: dict) -> QueryOutcome:
+        dest = expect_dict(config.get("destinationTable"), "destinationTable")
+        if not dest:
+            schema, arrow = ctx.fetch_arrow(sql, params)
+            _refuse_null_elements(arrow)
+            return QueryOutcome("SELECT", schema=schema, arrow=arrow, total_rows=arrow.num_rows)
+        staged, schema = self._stage(ctx, sql, params)
+        table = self.write_into_table(
+            ctx,
             dest,
             schema,
-            f"SELECT * FROM {target}",
+            f"SELECT * FROM {ident(staged)}",
             [],
             config.get("writeDisposition") or "WRITE_EMPTY",
             config.get("createDisposition") or "CREATE_IF_NEEDED",
         )
-    finally:
-        service.storage.execute(f"DROP TABLE IF EXISTS {target}")
-    total = service.storage.count_rows(table.storage_name)
-    return QueryOutcome(
-        "SELECT",
-        schema=table.schema,
-        result_name=table.storage_name,
-        total_rows=total,
-        destination={
-            "projectId": table.project,
-            "datasetId": table.dataset_id,
-            "tableId": table.table_id,
-        },
-    )
+        return QueryOutcome(
+            "SELECT",
+            schema=table.schema,
+            result_name=table.storage_name,
+            total_rows=self.storage.count_rows(table.storage_name, ctx.cursor),
+            destination={
+                "projectId": table.project,
+                "datasetId": table.dataset_id,
+                "tableId": table.table_id,
+            },
+        )
 
+    def write_into_table(
+        self,
+        ctx: QueryContext,
+        dest: dict,
+        schema: list[dict],
+        sql: str,
+        params: list,
+        write_disposition: str,
+        create_disposition: str,
+    ) -> Table:
+        """Write a DuckDB query's rows into a BigQuery table with the job's dispositions."""
+        parts = (dest.get("projectId"), dest.get("datasetId"), dest.get("tableId"))
+        if not all(isinstance(p, str) and p for p in parts):
+            raise Invalid("destinationTable needs projectId, datasetId and tableId.")
+        with self.storage.lock:  # the dispositions' checks and the table's creation together
+            table = existing_destination(
+                self.catalog, dest, create_disposition, write_disposition, "write to"
+            )
+            table = new_destination(self.catalog, dest, table, schema, write_disposition) or table
+        target_names = {f["name"].lower() for f in table.schema}
+        extra = [f["name"] for f in schema if f["name"].lower() not in target_names]
+        if extra:
+            raise Invalid(
+                f"Invalid schema update. Field {extra[0]} is not in the destination table."
+            )
+        cols = column_list(f["name"] for f in schema)
+        with self.storage.write_lock(table.storage_name):
+            ctx.execute(
+                f"INSERT INTO {ident(table.storage_name)} ({cols}) "
+                f"SELECT * FROM ({sql}) AS _emulator_q",
+                params,
+            )
+        if self.catalog.find_table(*table.ref) is table:
+            self.catalog.save_table(table)
+        return table
 
-def write_into_table(
-    service: BigQueryService,
-    dest: dict,
-    schema: list[dict],
-    sql: str,
-    params: list,
-    write_disposition: str,
-    create_disposition: str,
-) -> Table:
-    """Write a DuckDB query's rows into a BigQuery table with the job's dispositions."""
-    project, dataset_id, table_id = (
-        dest.get("projectId"),
-        dest.get("datasetId"),
-        dest.get("tableId"),
-    )
-    if not all(isinstance(p, str) and p for p in (project, dataset_id, table_id)):
-        raise Invalid("destinationTable needs projectId, datasetId and tableId.")
-    table = existing_destination(service, dest, create_disposition, write_disposition, "write to")
-    table = new_destination(service, dest, table, schema, write_disposition) or table
-    target_names = {f["name"].lower() for f in table.schema}
-    extra = [f["name"] for f in schema if f["name"].lower() not in target_names]
-    if extra:
-        raise Invalid(f"Invalid schema update. Field {extra[0]} is not in the destination table.")
-    cols = ", ".join(quote_ident(f["name"]) for f in schema)
-    _run(
-        service,
-        f"INSERT INTO {quote_ident(table.storage_name)} ({cols}) "
-        f"SELECT * FROM ({sql}) AS _emulator_q",
-        params,
-    )
-    service.catalog.save_table(table)
-    return table
+    def _ddl(self, ctx: QueryContext, st: Any, sql: str, params: list) -> QueryOutcome:
+        catalog = self.catalog
+        kind = st.kind
+        project, dataset_id, table_id = st.target
+        ref = {"projectId": project, "datasetId": dataset_id, "tableId": table_id}
+        existing = catalog.find_table(project, dataset_id, table_id)
+        if kind in ("DROP_TABLE", "DROP_VIEW"):
+            if existing is None:
+                if st.if_exists:
+                    return QueryOutcome(kind, ddl_operation="SKIP", ddl_target=ref)
+                catalog.get_dataset(project, dataset_id)
+                noun = "Table" if kind == "DROP_TABLE" else "View"
+                raise NotFound(f"Not found: {noun} {project}:{dataset_id}.{table_id}")
+            catalog.delete_table(project, dataset_id, table_id)
+            return QueryOutcome(kind, ddl_operation="DROP", ddl_target=ref)
+        if existing is not None and not st.or_replace:
+            if st.if_not_exists:
+                return QueryOutcome(kind, ddl_operation="SKIP", ddl_target=ref)
+            raise Duplicate(f"Already Exists: Table {project}:{dataset_id}.{table_id}")
+        operation = "REPLACE" if existing is not None else "CREATE"
+        resource = _create_resource(st, ref)
+        if kind == "CREATE_TABLE":
+            resource["schema"] = {"fields": st.schema or []}
+            catalog.create_table(project, dataset_id, resource, replace=existing is not None)
+        elif kind == "CREATE_TABLE_AS_SELECT":
+            staged, schema = self._stage(ctx, st.query_sql, params)
+            schema = st.schema or schema
+            resource["schema"] = {"fields": schema}
+            table = catalog.create_table(
+                project, dataset_id, resource, replace=existing is not None
+            )
+            with self.storage.write_lock(table.storage_name):
+                ctx.execute(
+                    f"INSERT INTO {ident(table.storage_name)} "
+                    f"({column_list(f['name'] for f in schema)}) SELECT * FROM {ident(staged)}"
+                )
+        elif kind == "CREATE_VIEW":
+            if params:
+                raise InvalidQuery("Query parameters cannot be used in views")
+            body = _VIEW_BODY.search(sql)
+            resource["view"] = {
+                "query": body.group(1).strip() if body else sql,
+                "useLegacySql": False,
+            }
+            columns = st.view_columns
+            try:
+                schema = ctx.result_schema(st.query_sql, [])
+            except InvalidQuery as exc:  # DuckDB's words for a column list longer than the query
+                more = _TOO_MANY_NAMES.search(exc.message) if columns else None
+                if more is None:
+                    raise
+                schema = [{}] * int(more.group(1))
+            if columns and len(columns) != len(schema):
+                raise InvalidQuery(
+                    f"The view column list has {len(columns)} names but the query returns "
+                    f"{len(schema)} columns"
+                )
+            resource["schema"] = {"fields": schema}
+            catalog.create_table(
+                project,
+                dataset_id,
+                resource,
+                replace=existing is not None,
+                view_duckdb_sql=st.query_sql,
+                view_columns=columns,
+            )
+        else:
+            raise InvalidQuery(f"Unsupported statement: {kind}")
+        return QueryOutcome(kind, ddl_operation=operation, ddl_target=ref)
 
 
 _TOO_MANY_NAMES = re.compile(r"has (\d+) columns available but \d+ columns specified")
 _VIEW_BODY = re.compile(r"\bAS\s*(\(?\s*(?:SELECT|WITH)\b.*)$", re.IGNORECASE | re.DOTALL)
 
 
-def _ddl(service: BigQueryService, st: Any, sql: str, params: list) -> QueryOutcome:
-    catalog = service.catalog
-    kind = st.kind
-    project, dataset_id, table_id = st.target
-    ref = {"projectId": project, "datasetId": dataset_id, "tableId": table_id}
-    existing = catalog.find_table(project, dataset_id, table_id)
-    if kind in ("DROP_TABLE", "DROP_VIEW"):
-        if existing is None:
-            if st.if_exists:
-                return QueryOutcome(kind, ddl_operation="SKIP", ddl_target=ref)
-            catalog.get_dataset(project, dataset_id)
-            noun = "Table" if kind == "DROP_TABLE" else "View"
-            raise NotFound(f"Not found: {noun} {project}:{dataset_id}.{table_id}")
-        service.delete_table(project, dataset_id, table_id)
-        return QueryOutcome(kind, ddl_operation="DROP", ddl_target=ref)
-    if existing is not None and not st.or_replace:
-        if st.if_not_exists:
-            return QueryOutcome(kind, ddl_operation="SKIP", ddl_target=ref)
-        raise Duplicate(f"Already Exists: Table {project}:{dataset_id}.{table_id}")
-    operation = "REPLACE" if existing is not None else "CREATE"
+def _refuse_null_elements(arrow: Any) -> None:
+    """BigQuery refuses a result holding an ARRAY with a NULL element (the client could not
+    read it): ``Array cannot have a null element; error in writing field NAME``."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    def has_null_element(values: Any) -> bool:
+        kind = values.type
+        if pa.types.is_list(kind) or pa.types.is_large_list(kind):
+            flat = pc.list_flatten(values)
+            return flat.null_count > 0 or has_null_element(flat)
+        if pa.types.is_struct(kind):
+            return any(has_null_element(values.field(i)) for i in range(kind.num_fields))
+        return False
+
+    for name, column in zip(arrow.column_names, arrow.columns, strict=True):
+        if any(has_null_element(chunk) for chunk in column.chunks):
+            raise InvalidQuery(f"Array cannot have a null element; error in writing field {name}")
+
+
+def _create_resource(st: Any, ref: dict) -> dict:
+    """The REST table resource a CREATE statement describes (without schema or view)."""
     resource: dict[str, Any] = {"tableReference": ref}
     if st.description:
         resource["description"] = st.description
@@ -438,55 +636,4 @@ def _ddl(service: BigQueryService, st: Any, sql: str, params: list) -> QueryOutc
         resource["timePartitioning"] = dict(st.time_partitioning)
     if st.cluster_by:
         resource["clustering"] = {"fields": list(st.cluster_by)}
-    if kind == "CREATE_TABLE":
-        resource["schema"] = {"fields": st.schema or []}
-        catalog.create_table(project, dataset_id, resource, replace=existing is not None)
-    elif kind == "CREATE_TABLE_AS_SELECT":
-        target, _, schema, _ = _materialize(service, st.query_sql, params, "ctas")
-        try:
-            schema = st.schema or schema
-            resource["schema"] = {"fields": schema}
-            table = catalog.create_table(
-                project, dataset_id, resource, replace=existing is not None
-            )
-            cols = ", ".join(quote_ident(f["name"]) for f in schema)
-            _run(
-                service,
-                f"INSERT INTO {quote_ident(table.storage_name)} ({cols}) SELECT * FROM {target}",
-                [],
-            )
-        finally:
-            service.storage.execute(f"DROP TABLE IF EXISTS {target}")
-    elif kind == "CREATE_VIEW":
-        if params:
-            raise InvalidQuery("Query parameters cannot be used in views")
-        body = _VIEW_BODY.search(sql)
-        resource["view"] = {"query": body.group(1).strip() if body else sql, "useLegacySql": False}
-        columns = getattr(st, "view_columns", None)
-        try:
-            schema = result_schema(service, st.query_sql, [])
-        except InvalidQuery as exc:  # DuckDB's words for a column list longer than the query
-            more = _TOO_MANY_NAMES.search(exc.message) if columns else None
-            if more is None:
-                raise
-            schema = [{}] * int(more.group(1))
-        if columns and len(columns) != len(schema):
-            raise InvalidQuery(
-                f"The view column list has {len(columns)} names but the query returns "
-                f"{len(schema)} columns"
-            )
-        resource["schema"] = {"fields": schema}
-        catalog.create_table(
-            project,
-            dataset_id,
-            resource,
-            replace=existing is not None,
-            view_duckdb_sql=st.query_sql,
-            view_columns=columns,
-        )
-    else:
-        raise InvalidQuery(f"Unsupported statement: {kind}")
-    return QueryOutcome(kind, ddl_operation=operation, ddl_target=ref)
-
-
-__all__ = ["BigQueryError", "QueryOutcome", "run_query", "resolve_table", "describe_view"]
+    return resource

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import hashlib
 import json
 import logging
 import re
+import threading
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -15,45 +19,103 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from . import resources
-from .errors import BigQueryError, Invalid, NotFound, PreconditionFailed
+from emulators.http_guard import Guard, HostPolicy
+
+from . import ids, resources
+from .errors import (
+    AccessDenied,
+    BigQueryError,
+    EmulatorBug,
+    Invalid,
+    NotFound,
+    ParseError,
+    PayloadTooLarge,
+    PreconditionFailed,
+    RequestTooLarge,
+)
 from .jobs import JobManager
-from .service import BigQueryService, decode_page_token, encode_page_token
-from .uploads import ResumableUploads, split_multipart
+from .pages import decode_page_token, encode_page_token, int_param
+from .service import BigQueryService
+from .types import json_depth, lone_surrogate
+from .uploads import MAX_UPLOAD_BYTES, ResumableUploads, split_multipart
 
 log = logging.getLogger("emulators.bigquery")
 
 API = "/bigquery/v2"
 UPLOAD = "/upload/bigquery/v2"
-
-
-class ParseError(BigQueryError):
-    code = 400
-    reason = "parseError"
+MAX_REQUEST_BYTES = 10 * 1024 * 1024  # BigQuery's limit on an API request (insertAll included)
+# A request declared this much larger is refused unread with 413, as Google's front end does.
+REFUSE_UNREAD_BYTES = 32 * 1024 * 1024
+MAX_BODY_DEPTH = 100  # nesting levels of a JSON request body
+WORKER_THREADS = 200  # handler threads; jobs.query and getQueryResults wait in theirs
 
 
 def _error_response(exc: BigQueryError) -> JSONResponse:
     return JSONResponse(exc.to_json(), status_code=exc.code)
 
 
-def _json_body(raw: bytes) -> Any:
+def _json_body(raw: bytes, *, check_depth: bool = True) -> Any:
     if not raw.strip():
         return {}
     try:
-        return json.loads(raw, parse_constant=_reject_constant)
+        body = json.loads(raw, parse_constant=_reject_constant)
     except (ValueError, UnicodeDecodeError) as exc:
         raise ParseError(f"Invalid JSON payload received. {exc}") from None
+    except RecursionError:
+        raise _too_deep() from None
+    if lone_surrogate(raw, body):
+        raise ParseError(
+            "Invalid JSON payload received. A \\u escape is a lone surrogate, not a "
+            "Unicode character."
+        )
+    if check_depth and (raw.count(b"[") + raw.count(b"{") > MAX_BODY_DEPTH):
+        if json_depth(body) > MAX_BODY_DEPTH:
+            raise _too_deep()
+    return body
+
+
+def _too_deep() -> ParseError:
+    return ParseError(
+        f"Invalid JSON payload received. Nesting too deep: more than {MAX_BODY_DEPTH} levels."
+    )
 
 
 def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
-def _object_body(raw: bytes) -> dict:
-    body = _json_body(raw)
+def _object_body(raw: bytes, *, check_depth: bool = True) -> dict:
+    body = _json_body(raw, check_depth=check_depth)
     if not isinstance(body, dict):
         raise ParseError("Invalid JSON payload received. Expected an object.")
     return body
+
+
+async def _read_body(request: Request, limit: int, refuse_unread: int) -> bytes:
+    """The request body, refused past ``limit`` bytes (413 unread past ``refuse_unread``)."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit():
+        if int(declared) > refuse_unread:
+            raise RequestTooLarge("Request Too Large")
+        if int(declared) > limit:
+            raise PayloadTooLarge(f"Request payload size exceeds the limit: {limit} bytes.")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"Request payload size exceeds the limit: {limit} bytes.")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def _watch_disconnect(request: Request, gone: threading.Event) -> None:
+    """Set ``gone`` when the client closes the connection (the body is already read)."""
+    while True:
+        message = await request.receive()
+        if message["type"] == "http.disconnect":
+            gone.set()
+            return
 
 
 def _base_table(table_id: str) -> str:
@@ -63,10 +125,7 @@ def _base_table(table_id: str) -> str:
 
 def _paginate(items: list, params: dict) -> tuple[list, str | None]:
     start = decode_page_token(params.get("pageToken")) or 0
-    try:
-        size = int(params.get("maxResults") or 0) or 1000
-    except ValueError:
-        raise Invalid(f"Invalid value for maxResults: {params.get('maxResults')}") from None
+    size = int_param(params, "maxResults", 0) or 1000
     page = items[start : start + size]
     token = encode_page_token(start + size) if start + size < len(items) else None
     return page, token
@@ -75,10 +134,18 @@ def _paginate(items: list, params: dict) -> tuple[list, str | None]:
 class Api:
     """Route handlers; each runs its blocking work on a worker thread."""
 
-    def __init__(self, service: BigQueryService):
+    def __init__(self, service: BigQueryService, max_query_seconds: float = 600.0):
         self.service = service
         self.catalog = service.catalog
-        self.jobs = JobManager(service)
+        self.jobs = JobManager(
+            service.catalog,
+            service.storage,
+            service.engine,
+            service.appender,
+            service.gcs,
+            base_url=service.base_url,
+            max_query_seconds=max_query_seconds,
+        )
         self.uploads = ResumableUploads()
 
     # ------------------------------------------------------------------ projects / datasets
@@ -93,7 +160,7 @@ class Api:
                 {
                     "kind": "bigquery#project",
                     "id": p,
-                    "numericId": str(abs(hash(p)) % 10**12),
+                    "numericId": _numeric_id(p),
                     "projectReference": {"projectId": p},
                     "friendlyName": p,
                 }
@@ -214,7 +281,7 @@ class Api:
 
     def insert_all(self, req: Request, raw: bytes) -> dict:
         p = req.path_params
-        body = _object_body(raw)
+        body = _object_body(raw, check_depth=False)  # rows are checked against the schema
         return self.service.insert_all(p["project"], p["dataset"], _base_table(p["table"]), body)
 
     def list_rows(self, req: Request, raw: bytes) -> dict:
@@ -263,15 +330,16 @@ class Api:
 
     def delete_job(self, req: Request, raw: bytes) -> None:
         p = req.path_params
-        self.jobs.get(p["project"], p["job"])
-        self.catalog.jobs.pop((p["project"], p["job"]), None)
+        self.jobs.delete(p["project"], p["job"])
 
     def query_results(self, req: Request, raw: bytes) -> dict:
         p = req.path_params
-        return self.jobs.query_results(p["project"], p["job"], dict(req.query_params))
+        return self.jobs.query_results(
+            p["project"], p["job"], dict(req.query_params), req.state.gone
+        )
 
     def query(self, req: Request, raw: bytes) -> dict:
-        return self.jobs.query(req.path_params["project"], _object_body(raw))
+        return self.jobs.query(req.path_params["project"], _object_body(raw), req.state.gone)
 
     # ------------------------------------------------------------------ uploads
 
@@ -305,23 +373,46 @@ class Api:
 Handler = Callable[[Request, bytes], Any]
 
 
-def _endpoint(handler: Handler, *, status: int = 200) -> Callable[[Request], Awaitable[Response]]:
+def _numeric_id(project: str) -> str:
+    """A project's numericId: stable across restarts (Python's hash() is salted per process)."""
+    return str(int(hashlib.sha256(project.encode()).hexdigest()[:15], 16) % 10**12)
+
+
+def _endpoint(
+    handler: Handler, *, upload: bool = False, watch: bool = False
+) -> Callable[[Request], Awaitable[Response]]:
+    """An async endpoint running ``handler`` on a worker thread, every failure in BigQuery's
+    error shape. ``upload`` allows a load job's data; ``watch`` gives the handler
+    ``request.state.gone``, set when the client disconnects."""
+    limit = MAX_UPLOAD_BYTES if upload else MAX_REQUEST_BYTES
+    refuse_unread = MAX_UPLOAD_BYTES if upload else REFUSE_UNREAD_BYTES
+
     async def endpoint(request: Request) -> Response:
+        watcher = None
         try:
-            raw = await request.body()
+            ids.check_path(request.path_params)
+            raw = await _read_body(request, limit, refuse_unread)
+            request.state.gone = threading.Event()
+            if watch:
+                watcher = asyncio.ensure_future(_watch_disconnect(request, request.state.gone))
             result = await run_in_threadpool(handler, request, raw)
         except BigQueryError as exc:
             return _error_response(exc)
+        except RecursionError:  # input nested past what any check above let through
+            return _error_response(Invalid("The request is nested too deeply."))
         except Exception as exc:  # noqa: BLE001 - the server must keep serving
             log.exception("internal error in %s", request.url.path)
             return _error_response(_internal(exc))
+        finally:
+            if watcher is not None:
+                watcher.cancel()
         if isinstance(result, Response):
             return result
         if result is None:
             return Response(status_code=204)
         try:
-            return JSONResponse(result, status_code=status)
-        except (TypeError, ValueError) as exc:  # unserializable: a bug, still a JSON answer
+            return JSONResponse(result, status_code=200)
+        except (TypeError, ValueError, RecursionError) as exc:  # a bug, still a JSON answer
             log.exception("cannot encode the response of %s", request.url.path)
             return _error_response(_internal(exc))
 
@@ -329,13 +420,19 @@ def _endpoint(handler: Handler, *, status: int = 200) -> Callable[[Request], Awa
 
 
 def _internal(exc: Exception) -> BigQueryError:
-    from .errors import EmulatorBug
-
     return EmulatorBug(f"Internal error: {type(exc).__name__}: {exc}")
 
 
-def build_app(service: BigQueryService, on_startup: Callable[[], None] | None = None) -> Starlette:
-    api = Api(service)
+def build_app(
+    service: BigQueryService,
+    on_startup: Callable[[], None] | None = None,
+    *,
+    policy: HostPolicy | None = None,
+    max_query_seconds: float = 600.0,
+) -> Guard:
+    """The ASGI app: BigQuery's routes behind the Host/Origin guard (loopback only unless
+    ``policy`` says otherwise)."""
+    api = Api(service, max_query_seconds)
     ds = API + "/projects/{project}/datasets/{dataset}"
     tb = ds + "/tables/{table}"
     routes = [
@@ -360,9 +457,9 @@ def build_app(service: BigQueryService, on_startup: Callable[[], None] | None = 
         Route(API + "/projects/{project}/jobs/{job}", _endpoint(api.get_job), methods=["GET"]),
         Route(API + "/projects/{project}/jobs/{job}/cancel", _endpoint(api.cancel_job), methods=["POST"]),
         Route(API + "/projects/{project}/jobs/{job}/delete", _endpoint(api.delete_job), methods=["DELETE"]),
-        Route(API + "/projects/{project}/queries", _endpoint(api.query), methods=["POST"]),
-        Route(API + "/projects/{project}/queries/{job}", _endpoint(api.query_results), methods=["GET"]),
-        Route(UPLOAD + "/projects/{project}/jobs", _endpoint(api.upload_job), methods=["POST", "PUT"]),
+        Route(API + "/projects/{project}/queries", _endpoint(api.query, watch=True), methods=["POST"]),
+        Route(API + "/projects/{project}/queries/{job}", _endpoint(api.query_results, watch=True), methods=["GET"]),
+        Route(UPLOAD + "/projects/{project}/jobs", _endpoint(api.upload_job, upload=True), methods=["POST", "PUT"]),
     ]  # fmt: skip
 
     async def not_found(request: Request, exc: Exception) -> Response:
@@ -373,16 +470,21 @@ def build_app(service: BigQueryService, on_startup: Callable[[], None] | None = 
         error.code = 405
         return _error_response(error)
 
-    from contextlib import asynccontextmanager
-
-    @asynccontextmanager
+    @contextlib.asynccontextmanager
     async def lifespan(app: Starlette):
+        import anyio.to_thread
+
+        anyio.to_thread.current_default_thread_limiter().total_tokens = WORKER_THREADS
         if on_startup is not None:
             on_startup()
-        yield
+        try:
+            yield
+        finally:
+            await run_in_threadpool(api.jobs.close)
 
-    return Starlette(
+    app = Starlette(
         routes=routes,
         exception_handlers={404: not_found, 405: bad_method},
         lifespan=lifespan,
     )
+    return Guard(app, policy or HostPolicy(), lambda code, message: AccessDenied(message).to_json())

@@ -19,6 +19,8 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from .identifiers import FIELD_NAME_RULE, ident, is_field_name
+
 # Canonical (legacy) names, as the REST API reports them in schemas.
 _CANONICAL = {
     "STRING": "STRING",
@@ -61,16 +63,10 @@ _SCALAR_DUCKDB = {
     "INTERVAL": "INTERVAL",
 }
 
-_FIELD_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,299}$")
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _NAIVE_EPOCH = dt.datetime(1970, 1, 1)
 _US = dt.timedelta(microseconds=1)
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
-
-
-def quote_ident(name: str) -> str:
-    """A DuckDB-quoted identifier."""
-    return '"' + name.replace('"', '""') + '"'
 
 
 def canonical_type(type_name: str | None) -> str:
@@ -88,42 +84,103 @@ def canonical_type(type_name: str | None) -> str:
         raise ValueError(f"Invalid type: {type_name}") from None
 
 
+# The documented keys of a REST TableFieldSchema; anything else a client sends is dropped, so
+# nothing but these ever reaches the catalog (and none of them reaches SQL text).
+SCHEMA_KEYS = (
+    "name", "type", "mode", "fields", "description", "policyTags", "maxLength", "precision",
+    "scale", "defaultValueExpression", "collation", "roundingMode", "rangeElementType",
+)  # fmt: skip
+MAX_NESTING = 15  # levels of RECORD nesting BigQuery allows
+MAX_FIELDS = 10_000  # columns of a table, nested fields included
+_ROUNDING_MODES = ("ROUNDING_MODE_UNSPECIFIED", "ROUND_HALF_AWAY_FROM_ZERO", "ROUND_HALF_EVEN")
+_INT64_TEXT = re.compile(r"-?\d{1,19}\Z")
+
+
 def normalize_schema(fields: list[dict], *, path: str = "") -> list[dict]:
-    """Validate a REST schema (list of TableFieldSchema) and return it with canonical types/modes."""
+    """Validate a REST schema (list of TableFieldSchema) and return new dicts holding only the
+    documented keys, with canonical types and modes."""
+    counter = [0]
+    return _normalize_fields(fields, path, 1, counter)
+
+
+def _normalize_fields(fields: list, path: str, depth: int, counter: list[int]) -> list[dict]:
     out: list[dict] = []
     seen: set[str] = set()
     for field in fields or []:
         if not isinstance(field, dict):
             raise ValueError("Invalid schema: each field must be an object")
+        counter[0] += 1
+        if counter[0] > MAX_FIELDS:
+            raise ValueError(f"Too many fields in the schema: the maximum is {MAX_FIELDS}.")
         name = field.get("name") or ""
         if not isinstance(name, str):
             raise ValueError("Invalid schema: a field name must be a string")
         full = f"{path}.{name}" if path else name
-        if not _FIELD_NAME.match(name):
-            raise ValueError(
-                f'Invalid field name "{name}". Fields must contain only letters, numbers, '
-                "and underscores, start with a letter or underscore, and be at most 300 "
-                "characters long."
-            )
+        if not is_field_name(name):
+            raise ValueError(f'Invalid field name "{name}". {FIELD_NAME_RULE}')
         if name.lower() in seen:
             raise ValueError(f"Duplicate column names in the schema: {full}")
         seen.add(name.lower())
-        type_name = canonical_type(str(field.get("type") or "STRING"))
-        mode = str(field.get("mode") or "NULLABLE").upper()
+        type_name = canonical_type(_text(field.get("type"), "type", full) or "STRING")
+        mode = (_text(field.get("mode"), "mode", full) or "NULLABLE").upper()
         if mode not in ("NULLABLE", "REQUIRED", "REPEATED"):
             raise ValueError(f"Invalid mode {mode} for field {full}")
-        norm = {k: v for k, v in field.items() if k not in ("fields",)}
-        norm["name"] = name
-        norm["type"] = type_name
-        norm["mode"] = mode
+        norm: dict[str, Any] = {"name": name, "type": type_name, "mode": mode}
+        for key in ("description", "defaultValueExpression", "collation"):
+            if field.get(key) is not None:
+                norm[key] = _text(field[key], key, full)
+        for key in ("maxLength", "precision", "scale"):
+            if field.get(key) is not None:
+                norm[key] = _int64(field[key], key, full)
+        if field.get("roundingMode") is not None:
+            if field["roundingMode"] not in _ROUNDING_MODES:
+                raise ValueError(f"Invalid roundingMode for field {full}")
+            norm["roundingMode"] = field["roundingMode"]
+        if field.get("policyTags") is not None:
+            norm["policyTags"] = {"names": _names(field["policyTags"], full)}
+        if field.get("rangeElementType") is not None:
+            element = field["rangeElementType"]
+            if not isinstance(element, dict) or not isinstance(element.get("type"), str):
+                raise ValueError(f"Invalid rangeElementType for field {full}")
+            norm["rangeElementType"] = {"type": element["type"]}
         if type_name == "RECORD":
             if not field.get("fields"):
                 raise ValueError(f"Field {full} is type RECORD but has no schema")
             if not isinstance(field["fields"], list):
                 raise ValueError(f"Invalid schema: fields of {full} must be a list")
-            norm["fields"] = normalize_schema(field["fields"], path=full)
+            if depth >= MAX_NESTING:
+                raise ValueError(
+                    f"Schema nested too deeply for field {full}, maximum allowed depth is "
+                    f"{MAX_NESTING}."
+                )
+            norm["fields"] = _normalize_fields(field["fields"], full, depth + 1, counter)
         out.append(norm)
     return out
+
+
+def _text(value: Any, key: str, field: str) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    raise ValueError(f"Invalid value for {key} of field {field}: expected a string")
+
+
+def _int64(value: Any, key: str, field: str) -> str:
+    """int64 fields travel as strings in REST; ints are accepted too."""
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise ValueError(f"Invalid value for {key} of field {field}: expected an integer")
+    text = str(value).strip()
+    if not _INT64_TEXT.match(text) or not INT64_MIN <= int(text) <= INT64_MAX:
+        raise ValueError(f"Invalid value for {key} of field {field}: {_show(value)}")
+    return text
+
+
+def _names(policy_tags: Any, field: str) -> list[str]:
+    names = policy_tags.get("names") if isinstance(policy_tags, dict) else None
+    if names is None:
+        names = []
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise ValueError(f"Invalid policyTags for field {field}: expected a list of names")
+    return list(names)
 
 
 def bq_to_duckdb_type(field: dict) -> str:
@@ -131,8 +188,7 @@ def bq_to_duckdb_type(field: dict) -> str:
     type_name = canonical_type(field.get("type") or "STRING")
     if type_name == "RECORD":
         inner = ", ".join(
-            f"{quote_ident(sub['name'])} {bq_to_duckdb_type(sub)}"
-            for sub in field.get("fields", [])
+            f"{ident(sub['name'])} {bq_to_duckdb_type(sub)}" for sub in field.get("fields", [])
         )
         base = f"STRUCT({inner})"
     else:
@@ -412,25 +468,72 @@ def parse_time(value: Any) -> dt.time:
     raise ConversionError(f'Invalid time string "{_show(value)}"')
 
 
+MAX_JSON_DEPTH = 500  # nesting levels of a JSON value, as BigQuery limits them
+
+
 def _parse_json_lenient(value: Any) -> str:
     """JSON text is passed through unchecked: DuckDB validates it when the batch is inserted,
-    and on failure the request is re-validated with `_parse_json` to find the bad rows."""
-    if type(value) is str:
+    and on failure the request is re-validated with `_parse_json` to find the bad rows. Only
+    text that might nest too deeply is checked here (counting brackets is cheap)."""
+    if type(value) is str and value.count("[") + value.count("{") <= MAX_JSON_DEPTH:
         return value
     return _parse_json(value)
 
 
 def _parse_json(value: Any) -> str:
-    if isinstance(value, str):
-        try:
-            json.loads(value)
-        except ValueError as exc:
-            raise ConversionError(f"Invalid JSON value: {_show(value)} ({exc})") from None
-        return value
     try:
-        return json.dumps(value, separators=(",", ":"), allow_nan=False)
-    except ValueError:
-        raise ConversionError(f"Invalid JSON value: {_show(value)}") from None
+        if isinstance(value, str):
+            try:
+                parsed = json.loads(value)
+            except ValueError as exc:
+                raise ConversionError(f"Invalid JSON value: {_show(value)} ({exc})") from None
+            text = value
+        else:
+            parsed = value
+            try:
+                text = json.dumps(value, separators=(",", ":"), allow_nan=False)
+            except ValueError:
+                raise ConversionError(f"Invalid JSON value: {_show(value)}") from None
+    except RecursionError:
+        raise ConversionError(_too_deep()) from None
+    if text.count("[") + text.count("{") > MAX_JSON_DEPTH and json_depth(parsed) > MAX_JSON_DEPTH:
+        raise ConversionError(_too_deep())
+    return text
+
+
+def _too_deep() -> str:
+    return f"Invalid JSON value: nesting depth exceeds the maximum of {MAX_JSON_DEPTH}."
+
+
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
+def lone_surrogate(raw: bytes, value: Any) -> bool:
+    """Whether ``value``, parsed from the JSON text ``raw``, holds a lone surrogate: JSON lets
+    ``\\ud800`` stand alone, but it is no Unicode character and nothing can encode it back."""
+    if not _SURROGATE_ESCAPE.search(raw):  # the cheap test first: every such value needs one
+        return False
+    try:
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def json_depth(value: Any) -> int:
+    """Nesting depth of a parsed JSON value (a scalar is 0), without recursion."""
+    deepest = 0
+    stack = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            stack.extend((v, depth + 1) for v in item.values())
+        elif isinstance(item, list):
+            stack.extend((v, depth + 1) for v in item)
+        else:
+            continue
+        deepest = max(deepest, depth + 1)
+    return deepest
 
 
 def _parse_geography(value: Any) -> str:
@@ -448,7 +551,10 @@ def _parse_interval(value: Any) -> str:
 
 
 def _show(value: Any) -> str:
-    text = json.dumps(value) if not isinstance(value, str) else value
+    try:
+        text = json.dumps(value) if not isinstance(value, str) else value
+    except (RecursionError, ValueError, TypeError):
+        text = f"<{type(value).__name__}>"
     return text if len(text) <= 100 else text[:100] + "..."
 
 
@@ -501,6 +607,13 @@ def arrow_type(field: dict) -> Any:
     if field.get("mode") == "REPEATED":
         return pa.list_(base)
     return base
+
+
+def arrow_schema(fields: list[dict]) -> Any:
+    """pyarrow schema of rows parsed for ``fields`` (appends, external tables' rows)."""
+    import pyarrow as pa
+
+    return pa.schema([pa.field(f["name"], arrow_type(f)) for f in fields])
 
 
 # ------------------------------------------------------------ output encoding (Python -> wire)
@@ -575,12 +688,16 @@ def _enc_json(value: Any) -> str:
 
 
 def _enc_interval(value: Any) -> str:
+    """BigQuery's canonical INTERVAL text (``Y-M D H:M:S.F``) from Arrow's month-day-nano
+    value or a timedelta."""
+    from .sql.udfs import interval_text
+
     if isinstance(value, dt.timedelta):
-        total = int(value.total_seconds())
-        days, rest = divmod(total, 86400)
-        hours, rest = divmod(rest, 3600)
-        minutes, seconds = divmod(rest, 60)
-        return f"0-0 {days} {hours}:{minutes}:{seconds}"
+        micros = value // dt.timedelta(microseconds=1)
+        days, micros = divmod(micros, 86_400_000_000) if micros >= 0 else (0, micros)
+        return interval_text(0, days, micros)
+    if hasattr(value, "months") and hasattr(value, "nanoseconds"):
+        return interval_text(value.months, value.days, value.nanoseconds // 1000)
     return str(value)
 
 

@@ -6,9 +6,11 @@ import re
 import threading
 import uuid
 
-from .errors import Invalid, NotFound
+from .errors import Invalid, NotFound, RequestTooLarge
 
 _RANGE = re.compile(r"bytes (\*|(\d+)-(\d+))/(\*|\d+)")
+MAX_UPLOAD_BYTES = 1 << 30  # a load job's data, held in memory until the job runs
+MAX_SESSIONS = 100  # open resumable sessions; the oldest is dropped past this
 
 
 def split_multipart(content_type: str, body: bytes) -> tuple[bytes, bytes]:
@@ -45,6 +47,8 @@ class ResumableUploads:
     def start(self, project: str, metadata: dict) -> str:
         upload_id = uuid.uuid4().hex
         with self._lock:
+            while len(self._sessions) >= MAX_SESSIONS:  # abandoned sessions must not pile up
+                del self._sessions[next(iter(self._sessions))]
             self._sessions[upload_id] = (project, metadata, bytearray())
         return upload_id
 
@@ -72,8 +76,14 @@ class ResumableUploads:
                     start = int(match.group(2))
                     if start > len(data):
                         raise Invalid("Upload chunk does not follow the bytes received so far.")
+                    if start + len(raw) > MAX_UPLOAD_BYTES:
+                        del self._sessions[upload_id]
+                        raise RequestTooLarge("Request Too Large")
                     data[start:] = raw  # a resent chunk overwrites what it covers
             else:
+                if len(data) + len(raw) > MAX_UPLOAD_BYTES:
+                    del self._sessions[upload_id]
+                    raise RequestTooLarge("Request Too Large")
                 data.extend(raw)
                 total = len(data)
             if total is None or len(data) < total:

@@ -7,17 +7,19 @@ Python values or an ``ApiError`` back. Persistence is written through ``self.sto
 from __future__ import annotations
 
 import secrets
-import time
+from collections import deque
 from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
 
 from emulators.pubsub import configs, names
+from emulators.pubsub.clock import Clock
 from emulators.pubsub.errors import ApiError, already_exists, invalid, not_found, short
 from emulators.pubsub.policies import Policies
 from emulators.pubsub.snapshots import SNAPSHOT_LIFETIME_S, Snapshot
 from emulators.pubsub.store import NullStore
 from emulators.pubsub.subscriptions import (
+    HISTORY_LIMIT,
     INVALID_ACK_ID,
     Subscription,
 )
@@ -38,9 +40,12 @@ def rfc3339_ms(ns: int) -> str:
 class Broker:
     """All Pub/Sub state of one emulator process."""
 
-    def __init__(self, store: Any = None, schemas: Any = None):
+    def __init__(self, store: Any = None, schemas: Any = None, clock: Clock | None = None):
         self.store = store or NullStore()
         self.schemas = schemas
+        self.clock = clock or Clock()
+        self._next_expiry_check = 0.0
+        self.history_limit = HISTORY_LIMIT  # acked messages kept per subscription (hooks)
         self.topics: dict[str, Topic] = {}
         self.subscriptions: dict[str, Subscription] = {}
         self.snapshots: dict[str, Snapshot] = {}
@@ -159,7 +164,7 @@ class Broker:
         ``bodies``, when given, are the messages as the client serialized them (no id or
         publish time), so the wire layer only appends those fields.
         """
-        now = time.time_ns()
+        now = self.clock.time_ns()
         seq = self.seq
         name = topic.name
         for msg in messages:
@@ -186,7 +191,9 @@ class Broker:
             self.store.append(rows, fanout, snaps)
         return messages
 
-    def _dead_letter(self, sub: Subscription, msg: Message, attempts: int) -> None:
+    def _dead_letter(
+        self, sub: Subscription, msg: Message, attempts: int, error: str | None = None
+    ) -> None:
         topic = self.topics.get(sub.dead_letter_topic)
         if topic is None:
             return  # the service cannot forward to a deleted topic either
@@ -195,6 +202,8 @@ class Broker:
         attrs["CloudPubSubDeadLetterSourceSubscription"] = short(sub.name)
         attrs["CloudPubSubDeadLetterSourceSubscriptionProject"] = names.project_of(sub.name)
         attrs["CloudPubSubDeadLetterSourceTopicPublishTime"] = rfc3339_ms(msg.publish_time_ns)
+        if error:  # an export subscription says why it could not write the message
+            attrs["CloudPubSubDeadLetterSourceDeliveryErrorMessage"] = error[:1024]
         forwarded = Message(0, msg.data, attrs, msg.ordering_key, 0)
         self.publish(topic, [forwarded])
 
@@ -206,23 +215,29 @@ class Broker:
             raise not_found(name)
         return sub
 
-    def create_subscription(self, config: dict[str, Any]) -> dict[str, Any]:
+    def check_new_subscription(self, config: dict[str, Any]) -> str:
+        """Everything create_subscription checks (and the defaults it fills in); the name."""
         name = names.subscription(config.get("name", ""))
         topic_name = config.get("topic", "")
         names.topic(topic_name)
         if name in self.subscriptions:
             raise already_exists(name)
-        topic = self.topics.get(topic_name)
-        if topic is None:
+        if topic_name not in self.topics:
             raise not_found(topic_name)
         configs.check_subscription(config, self.topics.__contains__)
+        return name
+
+    def create_subscription(self, config: dict[str, Any]) -> dict[str, Any]:
+        name = self.check_new_subscription(config)
         sub = self._add_subscription(name, config)
         self.store.put("subscription", name, config)
         self.on_subscription_change(sub, name)
         return config
 
     def _add_subscription(self, name: str, config: dict[str, Any]) -> Subscription:
-        sub = Subscription(name, config, self.epoch)
+        sub = Subscription(name, config, self.epoch, self.clock)
+        if self.history_limit != HISTORY_LIMIT:
+            sub.history = deque(maxlen=self.history_limit)
         sub.on_removed = self._removed
         sub.dead_letter = self._dead_letter
         sub.duplicate_rate = self.duplicate
@@ -237,12 +252,22 @@ class Broker:
             self.store.remove(sub.name, [m.seq for m in msgs], sub.retain_acked)
 
     def update_subscription(self, update: dict[str, Any], paths: list[str]) -> dict[str, Any]:
+        return self.replace_subscription(self.updated_subscription(update, paths))
+
+    def updated_subscription(self, update: dict[str, Any], paths: list[str]) -> dict[str, Any]:
+        """The config an update would give (checked), without applying it."""
         sub = self.subscription(update.get("name", ""))
         config = configs.apply_mask(
             sub.config, update, paths, configs.SUBSCRIPTION_UPDATABLE, "Subscription"
         )
         configs.check_subscription(config, self.topics.__contains__)
+        return config
+
+    def replace_subscription(self, config: dict[str, Any]) -> dict[str, Any]:
+        """Apply a config from ``updated_subscription``."""
+        sub = self.subscription(config.get("name", ""))
         sub.configure(config)
+        sub.touch()
         self.store.put("subscription", sub.name, config)
         self.on_subscription_change(sub, sub.name)
         return config
@@ -318,7 +343,7 @@ class Broker:
                 f"The subscription's topic has been deleted (resource={short(subscription)}).",
             )
         messages = sub.unacked_messages()
-        oldest = min((m.publish_time_ns for m in messages), default=time.time_ns())
+        oldest = min((m.publish_time_ns for m in messages), default=self.clock.time_ns())
         snap = Snapshot(name, topic.name, oldest + SNAPSHOT_LIFETIME_S * 10**9, dict(labels))
         snap.add(messages)
         self._add_snapshot(snap)
@@ -381,6 +406,7 @@ class Broker:
         unacked = [m for m in pool.values() if m.publish_time_ns >= time_ns]
         acked = [m for m in pool.values() if m.publish_time_ns < time_ns]
         sub.reset(unacked, sorted(acked, key=lambda m: m.seq))
+        sub.touch()
         self.store.reset(name, [m.seq for m in sub.unacked_messages()], [m.seq for m in sub.acked])
 
     def seek_snapshot(self, name: str, snapshot: str) -> None:
@@ -395,17 +421,37 @@ class Broker:
                 "topic for these purposes.",
             )
         sub.reset(list(snap.messages.values()))
+        sub.touch()
         self.store.reset(name, [m.seq for m in sub.unacked_messages()], [])
 
     # ---- time ----------------------------------------------------------------------------
     def tick(self) -> None:
-        now = time.monotonic()
+        """Expire leases, release backed-off messages, drop expired snapshots and (once a
+        second) subscriptions idle past their expiration policy's ttl."""
+        now = self.clock.monotonic()
         for sub in list(self.subscriptions.values()):
             if sub.lease_heap or sub.delayed or sub.acked:
                 sub.tick(now)
-        wall = time.time_ns()
+        wall = self.clock.time_ns()
         for snap in [s for s in self.snapshots.values() if s.expire_time_ns < wall]:
             self.delete_snapshot(snap.name)
+        if now >= self._next_expiry_check:
+            self._next_expiry_check = now + 1.0
+            for sub in [s for s in self.subscriptions.values() if s.idle_too_long(wall)]:
+                self.delete_subscription(sub.name)
+
+    def clear(self) -> None:
+        """Delete every snapshot, subscription, topic, IAM policy and schema (a test's fresh
+        start); message ids keep growing."""
+        for name in list(self.snapshots):
+            self.delete_snapshot(name)
+        for name in list(self.subscriptions):
+            self.delete_subscription(name)
+        for name in list(self.topics):
+            self.delete_topic(name)
+        if self.schemas is not None:
+            self.schemas.clear()
+        self.collect_garbage()
 
     def collect_garbage(self) -> int:
         """Delete stored messages that no subscription, snapshot or topic log holds any more."""
@@ -449,7 +495,7 @@ class Broker:
         for snap_name, seq in state["snapshots"]:
             in_snapshots.setdefault(seq, []).append(snap_name)
         garbage = []
-        wall = time.time_ns()
+        wall = self.clock.time_ns()
         for seq, topic_name, publish_ns, body in state["messages"]:
             topic = self.topics.get(topic_name)
             kept_by_topic = (

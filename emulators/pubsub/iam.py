@@ -15,7 +15,7 @@ from google.iam.v1 import iam_policy_pb2, policy_pb2
 from google.protobuf import json_format
 
 from emulators.pubsub.errors import invalid
-from emulators.pubsub.rpc import register
+from emulators.pubsub.rpc import Method, register
 
 SERVICE = "google.iam.v1.IAMPolicy"
 
@@ -61,15 +61,23 @@ def _policy(stored: dict[str, Any]) -> Any:
     return json_format.ParseDict(stored, policy_pb2.Policy())
 
 
+REQUESTS = {
+    "SetIamPolicy": iam_policy_pb2.SetIamPolicyRequest,
+    "GetIamPolicy": iam_policy_pb2.GetIamPolicyRequest,
+    "TestIamPermissions": iam_policy_pb2.TestIamPermissionsRequest,
+}
+
+
 def add_to_server(server: Any, broker: Any, faults: Any) -> IamServicer:
     servicer = IamServicer(broker)
-    methods = {
-        "SetIamPolicy": (servicer.SetIamPolicy, iam_policy_pb2.SetIamPolicyRequest.FromString),
-        "GetIamPolicy": (servicer.GetIamPolicy, iam_policy_pb2.GetIamPolicyRequest.FromString),
-        "TestIamPermissions": (
-            servicer.TestIamPermissions,
-            iam_policy_pb2.TestIamPermissionsRequest.FromString,
-        ),
-    }
+    methods = {name: (getattr(servicer, name), cls.FromString) for name, cls in REQUESTS.items()}
     register(server, SERVICE, methods, faults)
     return servicer
+
+
+def rest_methods(servicer: IamServicer) -> dict[str, Any]:
+    """The same methods for the REST wire (rpc.Method by RPC name)."""
+    return {
+        name: Method(cls, lambda req, ctx, fn=getattr(servicer, name): fn(req))
+        for name, cls in REQUESTS.items()
+    }

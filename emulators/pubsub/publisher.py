@@ -6,9 +6,9 @@ from typing import Any
 
 from emulators.pubsub import wire
 from emulators.pubsub.broker import Broker
-from emulators.pubsub.errors import invalid
+from emulators.pubsub.errors import invalid, too_large
 from emulators.pubsub.faults import Faults
-from emulators.pubsub.rpc import register
+from emulators.pubsub.rpc import Method, register
 from emulators.pubsub.topics import Message
 
 SERVICE = "google.pubsub.v1.Publisher"
@@ -18,13 +18,6 @@ MAX_ATTRIBUTES = 100
 MAX_KEY_BYTES = 256
 MAX_VALUE_BYTES = 1024
 MAX_ORDERING_KEY_BYTES = 1024
-
-
-def _too_large(what: str, value: int, limit: int) -> Exception:
-    return invalid(
-        f"The value for {what} is too large. You passed {value} in the request, but the "
-        f"maximum value is {limit}."
-    )
 
 
 class PublisherServicer:
@@ -72,9 +65,9 @@ class PublisherServicer:
         if not pbs:
             raise invalid("No messages to publish.")
         if len(pbs) > MAX_MESSAGES:
-            raise _too_large("message_count", len(pbs), MAX_MESSAGES)
+            raise too_large("message_count", len(pbs), MAX_MESSAGES)
         if size > MAX_REQUEST_BYTES:
-            raise _too_large("request_size", size, MAX_REQUEST_BYTES)
+            raise too_large("request_size", size, MAX_REQUEST_BYTES)
         schema = topic.schema_settings is not None
         plain = None if schema else wire.data_only_bodies(raw)
         if plain is not None and len(plain) == len(pbs):
@@ -95,7 +88,7 @@ class PublisherServicer:
                 _check_attributes(attrs)
             key = pb.ordering_key
             if key and len(key.encode()) > MAX_ORDERING_KEY_BYTES:
-                raise _too_large("ordering_key", len(key.encode()), MAX_ORDERING_KEY_BYTES)
+                raise too_large("ordering_key", len(key.encode()), MAX_ORDERING_KEY_BYTES)
             reuse = not (schema or pb.message_id or pb.HasField("publish_time"))
             if schema:
                 extra = broker.validate_schema(topic, data)
@@ -110,14 +103,14 @@ class PublisherServicer:
 
 def _check_attributes(attrs: dict[str, str]) -> None:
     if len(attrs) > MAX_ATTRIBUTES:
-        raise _too_large("attributes", len(attrs), MAX_ATTRIBUTES)
+        raise too_large("attributes", len(attrs), MAX_ATTRIBUTES)
     for key, value in attrs.items():
         if not key:
             raise invalid("Attribute keys must not be empty.")
         if len(key) * 4 > MAX_KEY_BYTES and len(key.encode()) > MAX_KEY_BYTES:
-            raise _too_large("attribute key", len(key.encode()), MAX_KEY_BYTES)
+            raise too_large("attribute key", len(key.encode()), MAX_KEY_BYTES)
         if len(value) * 4 > MAX_VALUE_BYTES and len(value.encode()) > MAX_VALUE_BYTES:
-            raise _too_large("attribute value", len(value.encode()), MAX_VALUE_BYTES)
+            raise too_large("attribute value", len(value.encode()), MAX_VALUE_BYTES)
 
 
 def _with_raw(cls: Any):
@@ -129,22 +122,37 @@ def _with_raw(cls: Any):
     return deserialize
 
 
+REQUESTS = {
+    "CreateTopic": "Topic",
+    "UpdateTopic": "UpdateTopicRequest",
+    "GetTopic": "GetTopicRequest",
+    "DeleteTopic": "DeleteTopicRequest",
+    "ListTopics": "ListTopicsRequest",
+    "ListTopicSubscriptions": "ListTopicSubscriptionsRequest",
+    "ListTopicSnapshots": "ListTopicSnapshotsRequest",
+    "DetachSubscription": "DetachSubscriptionRequest",
+}
+
+
 def add_to_server(server: Any, broker: Broker, faults: Faults) -> PublisherServicer:
     servicer = PublisherServicer(broker)
-    requests = {
-        "CreateTopic": "Topic",
-        "UpdateTopic": "UpdateTopicRequest",
-        "GetTopic": "GetTopicRequest",
-        "DeleteTopic": "DeleteTopicRequest",
-        "ListTopics": "ListTopicsRequest",
-        "ListTopicSubscriptions": "ListTopicSubscriptionsRequest",
-        "ListTopicSnapshots": "ListTopicSnapshotsRequest",
-        "DetachSubscription": "DetachSubscriptionRequest",
-    }
     methods = {
         name: (getattr(servicer, name), wire.request_type(req).FromString)
-        for name, req in requests.items()
+        for name, req in REQUESTS.items()
     }
     methods["Publish"] = (servicer.Publish, _with_raw(wire.request_type("PublishRequest")))
     register(server, SERVICE, methods, faults)
     return servicer
+
+
+def rest_methods(servicer: PublisherServicer) -> dict[str, Any]:
+    """The same methods for the REST wire (rpc.Method by RPC name)."""
+    methods = {
+        name: Method(wire.request_type(req), lambda req, ctx, fn=getattr(servicer, name): fn(req))
+        for name, req in REQUESTS.items()
+    }
+    methods["Publish"] = Method(
+        wire.request_type("PublishRequest"),
+        lambda req, ctx: servicer.Publish((req.SerializeToString(), req)),
+    )
+    return methods

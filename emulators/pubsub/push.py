@@ -19,6 +19,8 @@ from typing import Any, Protocol
 
 import aiohttp
 
+from emulators.pubsub import clock
+
 SUCCESS_CODES = frozenset({102, 200, 201, 202, 204})
 DEFAULT_TIMEOUT_S = 10.0
 log = logging.getLogger(__name__)
@@ -49,14 +51,7 @@ def rfc3339(ts: Any) -> str:
         nanos = getattr(ts, "nanosecond", 0) or aware.microsecond * 1000
     else:
         raise TypeError(f"publish_time must be a datetime or Timestamp, not {type(ts).__name__}")
-    base = datetime.fromtimestamp(seconds, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
-    if nanos == 0:
-        return base + "Z"
-    if nanos % 1_000_000 == 0:
-        return f"{base}.{nanos // 1_000_000:03d}Z"
-    if nanos % 1_000 == 0:
-        return f"{base}.{nanos // 1_000:06d}Z"
-    return f"{base}.{nanos:09d}Z"
+    return clock.rfc3339(seconds, nanos)
 
 
 def envelope(

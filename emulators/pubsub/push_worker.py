@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from typing import Any
 
 from emulators.pubsub.subscriptions import PUSH_BACKOFF, Entry, Subscription
@@ -15,6 +14,8 @@ MAX_IN_FLIGHT = 16
 
 class _Lane:
     """The lease owner of one push subscription's in-flight deliveries."""
+
+    kind = "push"  # who holds a lease, for hooks.messages()
 
     def __init__(self) -> None:
         self.outstanding = 0
@@ -84,7 +85,8 @@ class PushWorkers:
         if ok:
             sub.ack([ack_id])
         else:
-            sub.nack(entry, time.monotonic(), backoff=PUSH_BACKOFF)
+            entry.nacks += 1
+            sub.nack(entry, sub.clock.monotonic(), backoff=PUSH_BACKOFF)
             sub.notify()
 
     async def close(self) -> None:

@@ -15,7 +15,7 @@ import grpc
 from google.protobuf import empty_pb2
 from google.pubsub_v1.types import schema as pb
 
-from emulators.pubsub.rpc import logged
+from emulators.pubsub.rpc import Method, logged
 from emulators.pubsub.schemas import (
     InvalidSchema,
     RevisionError,
@@ -218,6 +218,21 @@ def _serializer(cls):
     if cls is empty_pb2.Empty:
         return lambda msg: msg.SerializeToString()
     return cls.serialize
+
+
+def rest_methods(servicer: SchemaServicer) -> dict:
+    """The same methods for the REST wire (rpc.Method by RPC name): raw protobuf requests in
+    and out, the proto-plus servicer in between."""
+    def method(name: str, request: type) -> Method:
+        fn = getattr(servicer, name)
+
+        async def call(req, ctx):
+            response = await fn(request.wrap(req), ctx)
+            return response if isinstance(response, empty_pb2.Empty) else type(response).pb(response)
+
+        return Method(request.pb(), call)
+
+    return {name: method(name, request) for name, (request, _) in _METHODS.items()}
 
 
 def register_servicer(server: grpc.aio.Server, registry: SchemaRegistry) -> SchemaServicer:

@@ -25,7 +25,9 @@ ENCODINGS = ("JSON", "BINARY")
 _SCHEMA_ID = re.compile(r"[A-Za-z][A-Za-z0-9\-_.~+%]{2,254}")
 _NAME = re.compile(r"projects/([^/]+)/schemas/([^/@]+)(?:@([^/@]+))?")
 
-Validator = Callable[[str, bytes], None]
+# (encoding, data, decode=False) -> the message as plain Python values when decode, else None;
+# raises SchemaViolation
+Validator = Callable[..., Any]
 
 
 class InvalidSchema(ValueError):
@@ -103,17 +105,17 @@ def _compile_avro(definition: str) -> Validator:
     except Exception as exc:  # fastavro raises several types for bad schemas
         raise InvalidSchema(f"invalid AVRO schema: {type(exc).__name__}: {exc}") from None
 
-    def validate(encoding: str, data: bytes) -> None:
+    def validate(encoding: str, data: bytes, decode: bool = False) -> Any:
         if encoding == "BINARY":
             reader = _StrictBytes(data)
             try:
-                fastavro.schemaless_reader(reader, parsed)
+                value = fastavro.schemaless_reader(reader, parsed)
             except Exception as exc:
                 raise SchemaViolation(f"invalid AVRO binary data: {exc}") from None
             left = len(data) - reader.tell()
             if left:
                 raise SchemaViolation(f"invalid AVRO binary data: {left} trailing bytes")
-            return
+            return value
         try:
             value = json.loads(data)
         except (ValueError, RecursionError) as exc:
@@ -122,8 +124,27 @@ def _compile_avro(definition: str) -> Validator:
             _AvroJson(named).check(parsed, value, "$")
         except RecursionError:
             raise SchemaViolation("AVRO JSON message is nested too deeply") from None
+        if not decode:
+            return None
+        # plain values: unions unwrapped, logical types converted, as the binary reader gives
+        return next(fastavro.json_reader(io.StringIO(data.decode()), parsed))
 
+    validate.fields = _avro_fields(raw)
     return validate
+
+
+def _avro_fields(raw: Any) -> dict[str, Any]:
+    """Top-level field name -> Avro type (unions with null reduced to the other branch)."""
+    if not isinstance(raw, dict) or raw.get("type") != "record":
+        return {}
+    out = {}
+    for field in raw.get("fields", []):
+        kind = field.get("type")
+        if isinstance(kind, list):
+            branches = [b for b in kind if b != "null"]
+            kind = branches[0] if len(branches) == 1 else kind
+        out[field["name"]] = kind
+    return out
 
 
 def _require_record_fields(node: Any) -> None:
@@ -312,7 +333,7 @@ def _compile_protobuf(definition: str) -> Validator:
         pool.Add(fd)
     cls = message_factory.GetMessageClass(pool.FindMessageTypeByName(root))
 
-    def validate(encoding: str, data: bytes) -> None:
+    def validate(encoding: str, data: bytes, decode: bool = False) -> Any:
         msg = cls()
         if encoding == "BINARY":
             try:
@@ -325,18 +346,24 @@ def _compile_protobuf(definition: str) -> Validator:
                 raise SchemaViolation(
                     f"invalid PROTOCOL_BUFFER binary data: fields unknown to {root}"
                 )
-            return
-        try:
-            value = json.loads(data)
-        except (ValueError, RecursionError) as exc:
-            raise SchemaViolation(f"message is not valid JSON: {exc}") from None
-        if not isinstance(value, dict):
-            raise SchemaViolation(f"invalid PROTOCOL_BUFFER JSON for {root}: expected an object")
-        try:
-            json_format.ParseDict(value, msg, ignore_unknown_fields=False)
-        except Exception as exc:
-            raise SchemaViolation(f"invalid PROTOCOL_BUFFER JSON for {root}: {exc}") from None
+        else:
+            try:
+                value = json.loads(data)
+            except (ValueError, RecursionError) as exc:
+                raise SchemaViolation(f"message is not valid JSON: {exc}") from None
+            if not isinstance(value, dict):
+                raise SchemaViolation(
+                    f"invalid PROTOCOL_BUFFER JSON for {root}: expected an object"
+                )
+            try:
+                json_format.ParseDict(value, msg, ignore_unknown_fields=False)
+            except Exception as exc:
+                raise SchemaViolation(f"invalid PROTOCOL_BUFFER JSON for {root}: {exc}") from None
+        if not decode:
+            return None
+        return json_format.MessageToDict(msg, preserving_proto_field_name=True)
 
+    validate.fields = {f.name: f for f in cls.DESCRIPTOR.fields}
     return validate
 
 
@@ -500,6 +527,19 @@ class SchemaRegistry:
         detail = errors[0] if len(errors) == 1 else "; ".join(errors[:3])
         raise SchemaViolation(f"message does not match schema {base}: {detail}")
 
+    def decode_message(self, schema_name: str, revision_id: str, encoding: str, data: bytes):
+        """A message already accepted by revision ``revision_id`` as plain Python values
+        (an Avro record or a protobuf message as a dict with the schema's field names)."""
+        return self.validator(schema_name, revision_id)(encoding, data, decode=True)
+
+    def validator(self, schema_name: str, revision_id: str | None = None) -> Validator:
+        """The compiled validator of a revision (the newest when None); its ``fields`` are the
+        top-level fields (Avro type or protobuf FieldDescriptor by name)."""
+        base, rev = parse_name(schema_name)
+        with self._lock:
+            revision = self.get(base, revision_id or rev)
+            return self._validators[(base, revision.revision_id)]
+
     @staticmethod
     def _index(base: str, ids: list[str], revision_id: str | None, default: int) -> int:
         if not revision_id:
@@ -508,6 +548,12 @@ class SchemaRegistry:
             return ids.index(revision_id)
         except ValueError:
             raise SchemaNotFound(f"revision {revision_id} of schema {base} not found") from None
+
+    def clear(self) -> None:
+        """Forget every schema."""
+        with self._lock:
+            self._revisions.clear()
+            self._validators.clear()
 
     def to_dict(self) -> dict:
         """JSON-ready snapshot for persistence."""

@@ -1,4 +1,4 @@
-"""The emulator process: arguments, gRPC server, background ticker, signals."""
+"""The emulator process: arguments, gRPC and REST on one port, background ticker, signals."""
 
 from __future__ import annotations
 
@@ -10,13 +10,16 @@ import logging
 import signal
 import sys
 
+from emulators import http_guard
+
 TICK_S = 0.05
 GARBAGE_S = 30.0
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="python -m emulators.pubsub", description="Google Cloud Pub/Sub emulator (gRPC)."
+        prog="python -m emulators.pubsub",
+        description="Google Cloud Pub/Sub emulator: gRPC and REST (HTTP/JSON) on one port.",
     )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8085, help="0 picks a free port")
@@ -28,6 +31,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="normal: survive a killed process; always: also an OS crash (slower)",
     )
     parser.add_argument("--faults", help="fault-injection file (JSON or .toml), re-read on change")
+    parser.add_argument(
+        "--bigquery-endpoint",
+        metavar="URL",
+        help="the BigQuery emulator BigQuery subscriptions write to "
+        "(default: $BIGQUERY_EMULATOR_HOST)",
+    )
+    http_guard.add_arguments(parser)  # --allow-host / --allow-origin, for the REST surface
     parser.add_argument(
         "--log-level", default="WARNING", help="INFO logs every RPC (method, status, latency)"
     )
@@ -49,9 +59,15 @@ async def serve(args: argparse.Namespace) -> None:
     import grpc
 
     from emulators.pubsub import iam, publisher, subscriber, wire
+    from emulators.pubsub.admin import Admin
+    from emulators.pubsub.bigquery_export import BigQuerySink
     from emulators.pubsub.broker import Broker
+    from emulators.pubsub.exports import ExportWorkers
     from emulators.pubsub.faults import Faults
+    from emulators.pubsub.frontdoor import Listener
+    from emulators.pubsub.hooks import Hooks
     from emulators.pubsub.push_worker import PushWorkers
+    from emulators.pubsub.rest import RestApi
     from emulators.pubsub.store import NullStore, SqliteStore
 
     store = SqliteStore(args.data_dir, args.fsync) if args.data_dir else NullStore()
@@ -64,33 +80,47 @@ async def serve(args: argparse.Namespace) -> None:
     broker = Broker(store, registry)
     broker.encode = wire.encode_published
     faults = Faults(args.faults)
-    broker.duplicate = faults.duplicate if faults.enabled else (lambda: False)
+    broker.duplicate = faults.duplicate
     if state:
         broker.restore(state, wire.decode_message)
 
     server = grpc.aio.server(
         options=[
-            ("grpc.max_receive_message_length", 64 << 20),
+            # no transport cap: oversize requests get INVALID_ARGUMENT from rpc.py, never
+            # RESOURCE_EXHAUSTED (which clients retry forever)
+            ("grpc.max_receive_message_length", -1),
             ("grpc.max_send_message_length", 64 << 20),
             ("grpc.so_reuseport", 0),
         ]
     )
-    publisher.add_to_server(server, broker, faults)
-    subscriber.add_to_server(server, broker, faults)
-    iam.add_to_server(server, broker, faults)
+    publisher_servicer = publisher.add_to_server(server, broker, faults)
+    subscriber_servicer = subscriber.add_to_server(server, broker, faults)
+    iam_servicer = iam.add_to_server(server, broker, faults)
+    methods = {
+        **publisher.rest_methods(publisher_servicer),
+        **subscriber.rest_methods(subscriber_servicer),
+        **iam.rest_methods(iam_servicer),
+    }
     if registry is not None:
         from emulators.pubsub import schema_service
 
-        schema_service.register_servicer(server, registry)
-    try:
-        port = server.add_insecure_port(f"{args.host}:{args.port}")
-    except RuntimeError:
-        port = 0
-    if port == 0:
-        print(f"pubsub emulator: cannot listen on {args.host}:{args.port}", file=sys.stderr)
-        store.close()
-        raise SystemExit(1)
+        schema_servicer = schema_service.register_servicer(server, registry)
+        methods.update(schema_service.rest_methods(schema_servicer))
+    guard = http_guard.HostPolicy(args.host, args.allow_host, args.allow_origin)
+    admin = Admin(Hooks(broker, faults))
+    listener = Listener(_http_protocol(RestApi(methods, faults, guard, admin)))
+    server.add_insecure_port(listener.private_grpc_address())
     await server.start()
+    try:
+        port = await listener.listen(args.host, args.port)
+    except OSError as exc:
+        reason = exc.strerror or exc
+        print(f"pubsub emulator: cannot listen on {args.host}:{args.port}: {reason}",
+              file=sys.stderr)
+        listener.close()
+        await server.stop(None)
+        store.close()
+        raise SystemExit(1) from None
     # Millions of small long-lived objects (messages, leases) make the default cyclic GC
     # thresholds rescan the whole backlog over and over; the model creates no cycles on the
     # hot path, so collect far less often.
@@ -98,9 +128,19 @@ async def serve(args: argparse.Namespace) -> None:
     gc.set_threshold(200_000, 50, 1000)
 
     pushers = PushWorkers()
-    broker.on_subscription_change = pushers.on_change
+    exporters = ExportWorkers(
+        {"bigquery_config": lambda: BigQuerySink(args.bigquery_endpoint, broker.schemas)},
+        broker.topics.get,
+    )
+    subscriber_servicer.exports = exporters
+
+    def on_subscription_change(sub, name: str) -> None:
+        pushers.on_change(sub, name)
+        exporters.on_change(sub, name)
+
+    broker.on_subscription_change = on_subscription_change
     for sub in list(broker.subscriptions.values()):
-        pushers.on_change(sub, sub.name)
+        on_subscription_change(sub, sub.name)
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -111,12 +151,48 @@ async def serve(args: argparse.Namespace) -> None:
     ticker = loop.create_task(_tick(broker))
     await stop.wait()
     ticker.cancel()
+    listener.close()
     await server.stop(grace=0.5)
     await pushers.close()
+    await exporters.close()
     store.close()
 
 
-SCHEMA_MUTATIONS = ("create", "commit", "rollback", "delete", "delete_revision")
+def _http_protocol(app):
+    """A factory of uvicorn's HTTP/1.1 protocol serving ``app``, for connections the front door
+    hands over (built as uvicorn's own server builds it). uvicorn is imported on the first
+    HTTP request, so a gRPC-only user never pays for it at start-up."""
+    made: list = []
+
+    def protocol():
+        if not made:
+            import uvicorn
+            from uvicorn.server import ServerState
+
+            config = uvicorn.Config(
+                app,
+                lifespan="off",
+                ws="none",
+                log_config=None,
+                access_log=False,
+                proxy_headers=False,
+                server_header=False,
+            )
+            config.load()
+            made.append(
+                functools.partial(
+                    config.http_protocol_class,
+                    config=config,
+                    server_state=ServerState(),
+                    app_state={},
+                )
+            )
+        return made[0]()
+
+    return protocol
+
+
+SCHEMA_MUTATIONS = ("create", "commit", "rollback", "delete", "delete_revision", "clear")
 
 
 def _persist_schemas(registry, store) -> None:

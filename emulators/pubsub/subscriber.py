@@ -11,7 +11,7 @@ from emulators.pubsub import names, wire
 from emulators.pubsub.broker import Broker
 from emulators.pubsub.errors import ApiError, invalid, not_found
 from emulators.pubsub.faults import Faults
-from emulators.pubsub.rpc import MALFORMED, Malformed, abort, log, register
+from emulators.pubsub.rpc import MALFORMED, Malformed, Method, abort, log, register
 from emulators.pubsub.subscriptions import MAX_ACK_DEADLINE, Entry, Subscription
 
 SERVICE = "google.pubsub.v1.Subscriber"
@@ -25,6 +25,7 @@ class Stream:
     """Flow-control state of one StreamingPull call (the lease owner of what it delivered)."""
 
     __slots__ = ("max_messages", "max_bytes", "deadline", "outstanding", "bytes", "waiter")
+    kind = "streaming_pull"  # who holds a lease, for hooks.messages()
 
     def __init__(self, max_messages: int, max_bytes: int, deadline: int):
         self.max_messages = max_messages or UNLIMITED
@@ -58,6 +59,7 @@ class SubscriberServicer:
     def __init__(self, broker: Broker, faults: Faults):
         self.broker = broker
         self.faults = faults
+        self.exports: Any = None  # exports.ExportWorkers: checks export destinations
 
     # ---- admin ---------------------------------------------------------------------------
     def _resource(self, config: dict[str, Any]) -> Any:
@@ -66,17 +68,23 @@ class SubscriberServicer:
         retention = topic.config.get("message_retention_duration") if topic else None
         return wire.subscription(config, topic_retention=retention)
 
-    def CreateSubscription(self, req: Any) -> Any:
-        return self._resource(self.broker.create_subscription(wire.to_dict(req)))
+    async def CreateSubscription(self, req: Any, context: Any = None) -> Any:
+        config = wire.to_dict(req)
+        if self.exports is not None and self.exports.field_of(config):
+            self.broker.check_new_subscription(config)
+            await self.exports.validate(config)  # the destination, as the service checks it
+        return self._resource(self.broker.create_subscription(config))
 
     def GetSubscription(self, req: Any) -> Any:
         return self._resource(self.broker.subscription(req.subscription).config)
 
-    def UpdateSubscription(self, req: Any) -> Any:
-        config = self.broker.update_subscription(
+    async def UpdateSubscription(self, req: Any, context: Any = None) -> Any:
+        config = self.broker.updated_subscription(
             wire.to_dict(req.subscription), list(req.update_mask.paths)
         )
-        return self._resource(config)
+        if self.exports is not None:
+            await self.exports.validate(config)
+        return self._resource(self.broker.replace_subscription(config))
 
     def ListSubscriptions(self, req: Any) -> Any:
         configs, token = self.broker.list_subscriptions(req.project, req.page_size, req.page_token)
@@ -160,7 +168,10 @@ class SubscriberServicer:
         entries = sub.take(req.max_messages, UNLIMITED, sub.ack_deadline)
         if not entries and not req.return_immediately:
             loop = asyncio.get_running_loop()
-            until = loop.time() + PULL_WAIT_S
+            # answer (empty) well before the client's own deadline, never after it
+            remaining = context.time_remaining() if context is not None else None
+            wait = PULL_WAIT_S if remaining is None else min(PULL_WAIT_S, remaining * 0.8)
+            until = loop.time() + wait
             while not entries and not sub.deleted and loop.time() < until:
                 try:
                     await sub.wait(timeout=until - loop.time())
@@ -176,8 +187,8 @@ class SubscriberServicer:
             return
         try:
             if isinstance(first, Malformed):
-                raise MALFORMED
-            if self.faults.enabled:
+                raise first.status
+            if self.faults.active:
                 await self.faults.inject("StreamingPull")
             sub = self.broker.subscription(first.subscription)
             sub.require_active()
@@ -195,22 +206,27 @@ class SubscriberServicer:
             return
         reader = asyncio.ensure_future(self._read(requests, sub, stream, outbox))
         reader.add_done_callback(lambda _: stream.wake())
+        sub.connected += 1
         try:
             await self._deliver(sub, stream, outbox, reader, context)
         except (grpc.aio.AbortError, asyncio.CancelledError):
             raise
+        except ApiError as err:  # e.g. an oversize request on the stream
+            await abort(context, err)
         except Exception as err:  # a bug: answer INTERNAL rather than UNKNOWN
             log.exception("StreamingPull failed")
             await context.abort(grpc.StatusCode.INTERNAL, f"Internal error: {err}")
         finally:
             reader.cancel()
+            sub.connected -= 1
+            sub.touch()
             for entry in list(sub.leases.values()):
                 if entry.owner is stream:
                     entry.owner = None  # the lease stays until its deadline, like the service
 
     async def _deliver(self, sub: Subscription, stream: Stream, outbox, reader, context) -> None:
         loop = asyncio.get_running_loop()
-        break_after, break_seconds = self.faults.stream_limits() if self.faults.enabled else (0, 0)
+        break_after, break_seconds = self.faults.stream_limits() if self.faults.active else (0, 0)
         started = loop.time()
         if break_seconds:
             loop.call_later(break_seconds, stream.wake)
@@ -252,6 +268,8 @@ class SubscriberServicer:
     async def _read(self, requests: Any, sub: Subscription, stream: Stream, outbox) -> None:
         async for req in requests:
             if isinstance(req, Malformed):
+                if req.status is not MALFORMED:  # too large: the stream ends with the status
+                    raise req.status
                 return  # ends the stream; the client reconnects
             self._apply(sub, stream, req, outbox)
             if outbox:
@@ -305,29 +323,45 @@ class SubscriberServicer:
                 )
 
 
+REQUESTS = {
+    "CreateSubscription": "Subscription",
+    "GetSubscription": "GetSubscriptionRequest",
+    "UpdateSubscription": "UpdateSubscriptionRequest",
+    "ListSubscriptions": "ListSubscriptionsRequest",
+    "DeleteSubscription": "DeleteSubscriptionRequest",
+    "ModifyPushConfig": "ModifyPushConfigRequest",
+    "GetSnapshot": "GetSnapshotRequest",
+    "ListSnapshots": "ListSnapshotsRequest",
+    "CreateSnapshot": "CreateSnapshotRequest",
+    "UpdateSnapshot": "UpdateSnapshotRequest",
+    "DeleteSnapshot": "DeleteSnapshotRequest",
+    "Seek": "SeekRequest",
+    "Acknowledge": "AcknowledgeRequest",
+    "ModifyAckDeadline": "ModifyAckDeadlineRequest",
+}
+
+
 def add_to_server(server: Any, broker: Broker, faults: Faults) -> SubscriberServicer:
     servicer = SubscriberServicer(broker, faults)
-    requests = {
-        "CreateSubscription": "Subscription",
-        "GetSubscription": "GetSubscriptionRequest",
-        "UpdateSubscription": "UpdateSubscriptionRequest",
-        "ListSubscriptions": "ListSubscriptionsRequest",
-        "DeleteSubscription": "DeleteSubscriptionRequest",
-        "ModifyPushConfig": "ModifyPushConfigRequest",
-        "GetSnapshot": "GetSnapshotRequest",
-        "ListSnapshots": "ListSnapshotsRequest",
-        "CreateSnapshot": "CreateSnapshotRequest",
-        "UpdateSnapshot": "UpdateSnapshotRequest",
-        "DeleteSnapshot": "DeleteSnapshotRequest",
-        "Seek": "SeekRequest",
-        "Acknowledge": "AcknowledgeRequest",
-        "ModifyAckDeadline": "ModifyAckDeadlineRequest",
-        "Pull": "PullRequest",
-    }
     methods = {
         name: (getattr(servicer, name), wire.request_type(req).FromString)
-        for name, req in requests.items()
+        for name, req in REQUESTS.items()
     }
+    methods["Pull"] = (servicer.Pull, wire.request_type("PullRequest").FromString)
     streaming = {"StreamingPull": (servicer.StreamingPull, wire.StreamingPullRequest.FromString)}
     register(server, SERVICE, methods, faults, streaming)
     return servicer
+
+
+def rest_methods(servicer: SubscriberServicer) -> dict[str, Any]:
+    """The same methods for the REST wire (rpc.Method by RPC name); StreamingPull is gRPC only."""
+    methods = {
+        name: Method(wire.request_type(req), lambda req, ctx, fn=getattr(servicer, name): fn(req))
+        for name, req in REQUESTS.items()
+    }
+
+    async def pull(req: Any, ctx: Any) -> Any:
+        return wire.PullResponse.FromString(await servicer.Pull(req, ctx))
+
+    methods["Pull"] = Method(wire.request_type("PullRequest"), pull)
+    return methods

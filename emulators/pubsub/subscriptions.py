@@ -1,7 +1,8 @@
 """Model: a subscription's backlog, leases, ack deadlines, redelivery, ordering, dead letters.
 
 Everything here runs on the server's event loop thread, so nothing is locked. Time comes from
-``time.monotonic`` (deadlines) and ``time.time_ns`` (publish times, retention).
+the broker's ``clock.Clock``: ``monotonic()`` for deadlines, ``time_ns()`` for publish times,
+retention and activity (expiration), so tests can move it.
 """
 
 from __future__ import annotations
@@ -9,11 +10,11 @@ from __future__ import annotations
 import asyncio
 import heapq
 import itertools
-import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from emulators.pubsub.clock import Clock
 from emulators.pubsub.durations import seconds
 from emulators.pubsub.errors import ApiError, invalid
 from emulators.pubsub.topics import Message
@@ -26,12 +27,13 @@ DEFAULT_MIN_BACKOFF_S = 10.0
 DEFAULT_MAX_BACKOFF_S = 600.0
 PUSH_BACKOFF = (DEFAULT_MIN_BACKOFF_S, DEFAULT_MAX_BACKOFF_S)
 INVALID_ACK_ID = "PERMANENT_FAILURE_INVALID_ACK_ID"
+HISTORY_LIMIT = 1000  # acked / dead-lettered messages kept per subscription for introspection
 
 
 class Entry:
-    """One unacked message in one subscription."""
+    """One unacked message in one subscription, with what happened to it so far."""
 
-    __slots__ = ("msg", "attempts", "ack_id", "deadline", "owner")
+    __slots__ = ("msg", "attempts", "ack_id", "deadline", "owner", "modacks", "nacks", "expired")
 
     def __init__(self, msg: Message, attempts: int = 0):
         self.msg = msg
@@ -39,6 +41,9 @@ class Entry:
         self.ack_id: str | None = None
         self.deadline = 0.0
         self.owner: Any = None  # the stream (or push worker) holding the lease
+        self.modacks = 0  # deadline extensions
+        self.nacks = 0  # explicit nacks (modack to 0, failed push or export)
+        self.expired = 0  # leases that ran out
 
 
 class Subscription:
@@ -46,9 +51,14 @@ class Subscription:
 
     _ack_counter = itertools.count(1)
 
-    def __init__(self, name: str, config: dict[str, Any], epoch: str):
+    def __init__(self, name: str, config: dict[str, Any], epoch: str, clock: Clock | None = None):
         self.name = name
         self.epoch = epoch  # ack ids from another server run are expired, never confused
+        self.clock = clock or Clock()
+        # the last acked / dead-lettered messages: (entry, "acked" | "dead_lettered", time_ns)
+        self.history: deque[tuple[Entry, str, int]] = deque(maxlen=HISTORY_LIMIT)
+        self.last_active_ns = self.clock.time_ns()  # for the expiration policy
+        self.connected = 0  # open StreamingPull calls: a connected subscriber is activity
         self.entries: dict[int, Entry] = {}  # seq -> unacked entry (ready, delayed or leased)
         self.pending: deque[Entry] = deque()
         self.key_queues: dict[str, deque[Entry]] = {}
@@ -61,7 +71,8 @@ class Subscription:
         self.acked: deque[Message] = deque()  # kept for seek when retain_acked_messages
         self.waiters: set[Any] = set()  # futures of pulls/streams waiting for messages
         self.on_removed: Callable[[Subscription, list[Message]], None] = lambda s, m: None
-        self.dead_letter: Callable[[Subscription, Message, int], None] = lambda s, m, n: None
+        # (subscription, message, delivery attempts, why it failed or None) -> forwards it
+        self.dead_letter: Callable[..., None] = lambda s, m, n, error=None: None
         self.duplicate_rate: Callable[[], bool] = lambda: False
         self._tiebreak = itertools.count()
         self.deleted = False
@@ -93,6 +104,19 @@ class Subscription:
                 seconds(rp.get("maximum_backoff"), DEFAULT_MAX_BACKOFF_S),
             )
         self.push_endpoint: str = (config.get("push_config") or {}).get("push_endpoint", "")
+        ttl = (config.get("expiration_policy") or {}).get("ttl")
+        self.expiration_s = seconds(ttl) if ttl else None  # an empty policy never expires
+
+    def touch(self) -> None:
+        """Note subscriber activity (the expiration policy counts from the last)."""
+        self.last_active_ns = self.clock.time_ns()
+
+    def idle_too_long(self, now_ns: int) -> bool:
+        return (
+            self.expiration_s is not None
+            and not self.connected
+            and now_ns - self.last_active_ns > self.expiration_s * 1e9
+        )
 
     # ---- waiting -------------------------------------------------------------------------
     def notify(self) -> None:
@@ -159,7 +183,7 @@ class Subscription:
             return
         blocked = self.key_blocked.get(key)
         if blocked is not None:
-            if blocked > time.monotonic():
+            if blocked > self.clock.monotonic():
                 return
             del self.key_blocked[key]
         self.ready_keys.append(key)
@@ -172,8 +196,11 @@ class Subscription:
         out: list[Entry] = []
         if max_messages <= 0:
             return out
-        now = time.monotonic()
-        horizon = time.time_ns() - int(self.retention_s * 1e9)
+        clock = self.clock
+        now = clock.monotonic()
+        wall = clock.time_ns()
+        self.last_active_ns = wall
+        horizon = wall - int(self.retention_s * 1e9)
         size = 0
         while self.ready_keys and len(out) < max_messages and (not out or size < max_bytes):
             key = self.ready_keys.popleft()
@@ -241,6 +268,11 @@ class Subscription:
             done.append(entry)
         if done:
             self._remove(done)
+            history = self.history
+            if history.maxlen:
+                now = self.clock.time_ns()
+                history.extend((entry, "acked", now) for entry in done)
+        self.last_active_ns = self.clock.time_ns()
         if self.has_ready():
             self.notify()
         return failed
@@ -254,30 +286,42 @@ class Subscription:
                 f"{MAX_ACK_DEADLINE} seconds."
             )
         failed = []
-        now = time.monotonic()
+        now = self.clock.monotonic()
+        self.touch()
         for ack_id in ack_ids:
             entry = self.leases.get(ack_id)
             if entry is None:
                 failed.append(ack_id)
                 continue
             if seconds_ == 0:
+                entry.nacks += 1
                 self.nack(entry, now)
             else:
+                entry.modacks += 1
                 entry.deadline = now + seconds_
                 heapq.heappush(self.lease_heap, (entry.deadline, ack_id))
         if self.has_ready():
             self.notify()
         return failed
 
-    def nack(self, entry: Entry, now: float, backoff: tuple[float, float] | None = None) -> None:
-        """Return a leased message: dead-letter it, delay it (retry policy) or make it ready."""
+    def nack(
+        self,
+        entry: Entry,
+        now: float,
+        backoff: tuple[float, float] | None = None,
+        error: str | None = None,
+    ) -> None:
+        """Return a leased message: dead-letter it, delay it (retry policy) or make it ready.
+        ``error``: why an export could not deliver it, for the dead-letter attribute."""
         if entry.ack_id is not None:
             self.leases.pop(entry.ack_id, None)
         entry.ack_id = None
         if self.dead_letter_topic and entry.attempts >= self.max_delivery_attempts:
             self._release(entry)
-            self.dead_letter(self, entry.msg, entry.attempts)
+            self.dead_letter(self, entry.msg, entry.attempts, error)
             self._remove([entry], forwarded=True)
+            if self.history.maxlen:
+                self.history.append((entry, "dead_lettered", self.clock.time_ns()))
             return
         policy = self.retry or backoff
         delay = 0.0
@@ -342,6 +386,7 @@ class Subscription:
             deadline, ack_id = heapq.heappop(heap)
             entry = self.leases.get(ack_id)
             if entry is not None and entry.deadline == deadline:
+                entry.expired += 1
                 self.nack(entry, now)
                 changed = True
         delayed = self.delayed
@@ -354,7 +399,7 @@ class Subscription:
                 self.pending.append(item)
             changed = True
         if self.retain_acked and self.acked:
-            horizon = time.time_ns() - int(self.retention_s * 1e9)
+            horizon = self.clock.time_ns() - int(self.retention_s * 1e9)
             while self.acked and self.acked[0].publish_time_ns < horizon:
                 self.acked.popleft()
         if changed and self.has_ready():

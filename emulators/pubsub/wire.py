@@ -66,7 +66,10 @@ def subscription(config: dict[str, Any], topic_retention: str | None = None) -> 
     ``topic_message_retention_duration`` shows the topic's retention when it has one."""
     sub = from_dict(Subscription, config)
     sub.push_config.SetInParent()
-    sub.state = Subscription.State.ACTIVE
+    # an export that cannot write (bigquery_config.state NOT_FOUND...) is a resource error
+    exports = (config.get("bigquery_config"), config.get("cloud_storage_config"))
+    failing = any(e and e.get("state") not in (None, "ACTIVE") for e in exports)
+    sub.state = Subscription.State.RESOURCE_ERROR if failing else Subscription.State.ACTIVE
     sub.ClearField("topic_message_retention_duration")  # output only: never the request's
     if topic_retention:
         sub.topic_message_retention_duration.FromJsonString(topic_retention)

@@ -11,6 +11,9 @@ Patches (see :data:`PATCHES`):
 * ``bigquery_endpoint``, ``bigquery_client``, ``anonymous_credentials``: Beam's BigQuery IO
   against ``BIGQUERY_EMULATOR_HOST`` (applied by :func:`pipeline.endpoints.use_emulators_from_env`,
   only when an emulator variable is set: Dataflow never runs them);
+* Cloud Storage needs no patch: Beam's GCS filesystem (``gcsio``) is built on
+  google-cloud-storage, which honours ``STORAGE_EMULATOR_HOST``; ``pipeline.endpoints`` only adds
+  ``anonymous_credentials`` when that variable is set (FILE_LOADS and EXPORT then work);
 * ``larger_pulls``, ``cached_dofn_specs``: the streaming DirectRunner's throughput (see
   :data:`STOCK`, :data:`PULL_ONLY`, :data:`LOCAL` and bench/README.md);
 * ``pull_gate``: per-subscription pause of the DirectRunner's pulls, so
@@ -210,12 +213,14 @@ def _cached_dofn_specs(originals: dict) -> dict[str, Any]:
 
 
 class PullGate:
-    """Holds back the DirectRunner's pulls of paused subscriptions and counts pulls under way."""
+    """Holds back the DirectRunner's pulls of paused subscriptions, counts pulls under way and
+    the messages each subscription's pulls returned (and so acknowledged)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._paused: set[str] = set()
         self._pulling: dict[str, int] = {}
+        self._pulled: dict[str, int] = {}
 
     def pause(self, subscription: str) -> None:
         with self._lock:
@@ -230,6 +235,11 @@ class PullGate:
         with self._lock:
             return self._pulling.get(subscription, 0)
 
+    def pulled(self, subscription: str) -> int:
+        """Messages the pulls of ``subscription`` returned so far in this process."""
+        with self._lock:
+            return self._pulled.get(subscription, 0)
+
     def wrap(self, read: Callable) -> Callable:
         def gated(evaluator, timestamp_attribute):
             name = evaluator._sub_name
@@ -240,13 +250,38 @@ class PullGate:
             if paused:
                 time.sleep(0.05)
                 return []
+            messages = []
             try:
-                return read(evaluator, timestamp_attribute)
+                messages = read(evaluator, timestamp_attribute)
+                return messages
             finally:
                 with self._lock:
                     self._pulling[name] -= 1
+                    self._pulled[name] = self._pulled.get(name, 0) + len(messages or ())
 
         return gated
+
+    def drain(self, subscription: str, progress: Callable[[], Any], quiet_seconds: float = 2.0,
+              timeout: float = 60.0) -> bool:
+        """Pause ``subscription``'s pulls, wait for the pull under way to return, then until
+        ``progress()`` (e.g. the output tables' row counts, or the pipeline's counters) has not
+        changed for ``quiet_seconds``. False when ``timeout`` passed first. The caller cancels
+        the pipeline, then calls :meth:`resume`."""
+        self.pause(subscription)
+        deadline = time.monotonic() + timeout
+        last, since = None, time.monotonic()
+        while time.monotonic() < deadline:
+            if self.pulling(subscription):
+                # A pull already sent may still return messages (and ack them): wait for it.
+                time.sleep(0.05)
+                continue
+            now = progress()
+            if now != last:
+                last, since = now, time.monotonic()
+            elif time.monotonic() - since >= quiet_seconds:
+                return True
+            time.sleep(0.1)
+        return False
 
 
 #: The one gate the ``pull_gate`` patch installs.

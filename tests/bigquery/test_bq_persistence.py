@@ -6,11 +6,17 @@ import io
 import signal
 
 import pytest
+from google.api_core import exceptions
 from google.cloud import bigquery
 
 from tests.support.bigquery import make_client, start_emulator, stop_emulator
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+def _kill_9(emulator) -> None:
+    emulator.process.send_signal(signal.SIGKILL)
+    emulator.process.wait()
 
 
 def test_data_survives_kill_9(tmp_path):
@@ -44,8 +50,7 @@ def test_data_survives_kill_9(tmp_path):
             f"CREATE VIEW `{client.project}.durable.v` (ident) AS SELECT id FROM `{ref}`"
         )
     finally:
-        first.process.send_signal(signal.SIGKILL)
-        first.process.wait()
+        _kill_9(first)
 
     second = start_emulator("--data-dir", data_dir)
     try:
@@ -75,3 +80,30 @@ def test_sigterm_exits_cleanly():
     emulator = start_emulator()
     emulator.process.send_signal(signal.SIGTERM)
     assert emulator.process.wait(timeout=15) == 0
+
+
+def test_deleted_jobs_stay_deleted_and_ids_are_stable_across_restarts(tmp_path):
+    """jobs.delete is persisted; projects.list's numericId does not change with the process
+    (Python's hash() of a string is salted per process)."""
+    data_dir = str(tmp_path / "bq")
+    first = start_emulator("--data-dir", data_dir)
+    try:
+        client = make_client(first.url)
+        kept = client.query("SELECT 1", job_id="kept_job", job_retry=None)
+        gone = client.query("SELECT 2", job_id="deleted_job", job_retry=None)
+        kept.result(), gone.result()
+        client.delete_job_metadata(gone.job_id)
+        numeric = {p.project_id: p.numeric_id for p in client.list_projects()}
+    finally:
+        _kill_9(first)
+
+    second = start_emulator("--data-dir", data_dir)
+    try:
+        client = make_client(second.url)
+        assert client.get_job("kept_job").state == "DONE"
+        with pytest.raises(exceptions.NotFound):
+            client.get_job("deleted_job")
+        assert "deleted_job" not in [j.job_id for j in client.list_jobs()]
+        assert {p.project_id: p.numeric_id for p in client.list_projects()} == numeric
+    finally:
+        stop_emulator(second)

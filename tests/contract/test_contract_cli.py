@@ -209,3 +209,35 @@ def test_bad_expect_wrapper_is_a_usage_error(tmp_path):
     proc = run("verify", tmp_path / "w.json")
     assert proc.returncode == 2
     assert b"unknown error_type 'nope'" in proc.stderr
+
+
+def test_every_violation_of_a_message_is_listed(tmp_path):
+    """Issue 14, finding 5: not only the first."""
+    bad = {"event_id": "", "timestamp": "2024-05-06T07:08:09Z", "data": {"n": [1]},
+           "metadata": {"version": "1.0"}, "extra": 1}
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(bad))
+    code, body = verify_json("--engine", "functions", path)
+    assert code == 1
+    violations = body["results"][0]["error"]["violations"]
+    assert violations[0] == {"path": "$",
+                             "reason": "Additional properties are not allowed ('extra' was "
+                                       "unexpected)"}
+    paths = [v["path"] for v in violations]
+    assert {"$.data.n", "$.event_id", "$.metadata"} <= set(paths)
+    text = run("verify", "--engine", "functions", path).stdout.decode()
+    assert f"and {len(violations) - 1} more violations" in text
+    assert "      also: $.metadata: 'source' is a required property" in text
+
+
+def test_files_skipped_in_a_directory_are_named(tmp_path):
+    (tmp_path / "order.json").write_text(json.dumps(EVENT))
+    (tmp_path / "notes.txt").write_text("not a sample")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "events.csv").write_text("a,b\n")
+    proc = run("verify", "--engine", "functions", tmp_path)
+    assert proc.returncode == 0
+    assert proc.stderr.decode().splitlines() == [
+        f"note: skipped {tmp_path / 'notes.txt'} (not .json, .ndjson, .jsonl)",
+        f"note: skipped {tmp_path / 'sub' / 'events.csv'} (not .json, .ndjson, .jsonl)",
+    ]

@@ -52,3 +52,14 @@ def test_a_history_without_rows_is_refused(tmp_path):
     history.write_text(",".join(COLUMNS) + "\n")
     with pytest.raises(ValueError, match="no rows"):
         build_chart(history, tmp_path / "empty.png")
+
+
+def test_per_event_probes_replace_the_rolling_e2e_percentiles(tmp_path):
+    from loadtest.landing import Landed
+
+    history = tmp_path / "run_stats_history.csv"
+    write_history(history)
+    landed = [Landed(f"p{i}", 1_700_000_000 + i * 0.5, None, 1_700_000_000.1 + i * 0.5,
+                     1_700_000_000.12 + i * 0.5) for i in range(10)]
+    out = build_chart(history, tmp_path / "run.png", title="synthetic", landed=landed)
+    assert out.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")

@@ -16,7 +16,7 @@ LOCAL = Target("local", "p", "projects/p/topics/events", "p.analytics.events",
 def args(**overrides):
     base = dict(target="local", project=None, topic="events", table="analytics.events",
                 shape="steady", user_rate=1.0, events_per_task=5, batch_max_messages=100,
-                batch_max_latency=0.01, probe_interval=0.5)
+                batch_max_latency=0.01, probe_interval=0.5, via="pubsub", invalid_ratio=0.05)
     return Namespace(**{**base, **overrides})
 
 

@@ -117,3 +117,16 @@ def test_validator_resolves_the_data_value_anchor_once():
     assert isinstance(_validate(deep), ValidEvent)
     bad = {**GOOD, "data": {"a": {"b": {"c": {"d": [1]}}}}}
     assert _validate(bad).error_message.startswith("$.data.a.b.c.d:")
+
+
+def test_a_message_rejected_at_the_edge_is_dead_lettered_as_it_says():
+    # A valid event, but the edge (the MQTT bridge) refused it: it must not become a row.
+    message = Message(
+        json.dumps(GOOD).encode(),
+        {errors.EDGE_ERROR_TYPE: errors.SOURCE_NOT_OWNED, errors.EDGE_ERROR_MESSAGE: "no"},
+    )
+    result = parse_message(message)
+    assert isinstance(result, DeadLetter)
+    assert (result.error_type, result.error_message, result.failed_step) == (
+        errors.SOURCE_NOT_OWNED, "no", errors.EDGE_STEP)
+    assert isinstance(parse_message(Message(json.dumps(GOOD).encode(), {"x": "y"})), ParsedEvent)

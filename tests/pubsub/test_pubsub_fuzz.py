@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from google.api_core import exceptions
 from hypothesis import HealthCheck, given, settings
@@ -170,3 +172,52 @@ def test_random_updates_and_seeks(
             request={"subscription": sub, "time": when}, retry=None, timeout=10
         )
     )
+
+
+# ---- REST: random paths, verbs, query strings and JSON bodies ------------------------------
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=4)
+    | st.dictionaries(st.sampled_from(["messages", "data", "topic", "ackIds", "maxMessages",
+                                       "attributes", "subscription", "updateMask", "time",
+                                       "policy", "schema", "pushConfig", "x"]),
+                      inner, max_size=4),
+    max_leaves=12,
+)
+rest_paths = st.one_of(
+    st.text(max_size=30).map(lambda s: "/" + s.replace("?", "").replace("#", "")),
+    st.builds(
+        lambda kind, rid, verb: f"/v1/projects/fuzz/{kind}/{rid}{verb}",
+        st.sampled_from(["topics", "subscriptions", "snapshots", "schemas"]),
+        st.from_regex(r"[A-Za-z][A-Za-z0-9._~+-]{0,12}", fullmatch=True),
+        st.sampled_from(["", ":publish", ":pull", ":acknowledge", ":modifyAckDeadline", ":seek",
+                         ":detach", ":getIamPolicy", ":setIamPolicy", ":commit", "/snapshots",
+                         ":validateMessage", ":bogus"]),
+    ),
+    st.sampled_from(["/_emulator/clock", "/_emulator/faults:fail", "/_emulator/messages",
+                     "/_emulator/history"]),
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+@given(
+    verb=st.sampled_from(["GET", "PUT", "POST", "PATCH", "DELETE"]),
+    path=rest_paths,
+    body=st.one_of(json_values.map(lambda v: json.dumps(v).encode()),
+                   st.binary(max_size=40)),
+    query=st.dictionaries(st.sampled_from(["pageSize", "pageToken", "view", "$alt", "x",
+                                           "options.requestedPolicyVersion", "schemaId"]),
+                          st.text(max_size=8), max_size=3),
+)
+def test_random_rest_requests_get_api_errors_never_500(ours, verb, path, body, query):
+    import requests
+
+    if path.startswith("/_emulator/") and verb in ("POST", "PUT"):
+        return  # these would inject faults into, or move the clock of, the shared emulator
+    response = requests.request(verb, f"http://{ours.host}{path}", data=body, params=query,
+                                headers={"content-type": "application/json"}, timeout=30)
+    assert response.status_code < 500, (response.status_code, response.text[:300])
+    if path != "/" and response.status_code != 200:
+        error = response.json()["error"]
+        assert error["code"] == response.status_code and error["status"] and error["message"]

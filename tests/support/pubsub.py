@@ -132,3 +132,22 @@ class Target:
             )
             got.extend(resp.received_messages)
         return got
+
+
+def rest_clients(host: str):
+    """google-cloud-pubsub clients on the REST transport against ``host``. The transports are
+    passed built: the library sends PUBSUB_EMULATOR_HOST, when set, to gRPC only."""
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud import pubsub_v1
+    from google.pubsub_v1.services.publisher.transports.rest import PublisherRestTransport
+    from google.pubsub_v1.services.subscriber.transports.rest import SubscriberRestTransport
+
+    url = f"http://{host}"
+    return (
+        pubsub_v1.PublisherClient(
+            transport=PublisherRestTransport(host=url, credentials=AnonymousCredentials())
+        ),
+        pubsub_v1.SubscriberClient(
+            transport=SubscriberRestTransport(host=url, credentials=AnonymousCredentials())
+        ),
+    )

@@ -162,6 +162,59 @@ def rewrite_unnest_structs(tree: exp.Expr) -> exp.Expr:
     return tree
 
 
+def using_columns_first(tree: exp.Expr) -> exp.Expr:
+    """``SELECT *`` over ``JOIN ... USING (k)`` lists k first in BigQuery; DuckDB keeps it where
+    the left input has it. Spell the star out as ``k, * EXCLUDE (k)``."""
+    for select in list(tree.find_all(exp.Select)):
+        using: list[str] = []
+        for join in select.args.get("joins") or []:
+            for column in join.args.get("using") or []:
+                if column.name.lower() not in {u.lower() for u in using}:
+                    using.append(column.name)
+        if not using:
+            continue
+        for star in [e for e in select.expressions if isinstance(e, exp.Star)]:
+            excluded = [c.copy() for c in star.args.get("except_") or []]
+            gone = {c.name.lower() for c in excluded}
+            front = [exp.column(n, quoted=True) for n in using if n.lower() not in gone]
+            star.set("except_", excluded + [c.copy() for c in front])
+            index = select.expressions.index(star)
+            select.set("expressions", select.expressions[:index] + front
+                       + select.expressions[index:])  # fmt: skip
+    return tree
+
+
+def reorder_unpivots(tree: exp.Expr) -> exp.Expr:
+    """UNPIVOT's value columns come before its name column in BigQuery; DuckDB puts the name
+    column first. The unpivoted source becomes a derived table that selects them in order."""
+    counter = 0
+    for pivot in list(tree.find_all(exp.Pivot)):
+        source = pivot.parent
+        if not pivot.args.get("unpivot") or not isinstance(source, (exp.Table, exp.Subquery)):
+            continue
+        if not isinstance(source.parent, (exp.From, exp.Join)):
+            continue
+        values = []
+        for value in pivot.expressions:
+            value = value.unnest() if isinstance(value, exp.Paren) else value
+            items = value.expressions if isinstance(value, exp.Tuple) else [value]
+            values += [item.name for item in items]
+        names = [field.this.name for field in pivot.args.get("fields") or []
+                 if isinstance(field, exp.In)]  # fmt: skip
+        if not values or not names:
+            continue
+        counter += 1
+        alias = pivot.args.get("alias") or source.args.get("alias")
+        outer_name = alias.name if alias is not None and alias.name else f"_unpivot{counter}"
+        pivot.set("alias", None)
+        moved = [exp.column(n, quoted=True) for n in values + names]
+        star = exp.Star(except_=[c.copy() for c in moved])
+        inner = source.copy()
+        select = exp.select(star, *moved).from_(inner)
+        source.replace(select.subquery(exp.to_identifier(outer_name, quoted=True)))
+    return tree
+
+
 REWRITES: dict[type, Callable[[exp.Expr], exp.Expr]] = {
     exp.ArrayAgg: _array_agg,
     exp.IgnoreNulls: _ignore_nulls,

@@ -15,6 +15,10 @@ def _extract(node: exp.Extract) -> exp.Expr:
     part = node.this
     value = node.expression
     name = part.name.upper() if not isinstance(part, exp.WeekStart) else "WEEK(X)"
+    if name in ("MILLISECOND", "MICROSECOND"):
+        # the fraction of the second only (DuckDB counts the seconds in too)
+        modulus = 1000 if name == "MILLISECOND" else 1_000_000
+        return exp.Mod(this=node, expression=exp.Literal.number(modulus))
     if name == "DAYOFWEEK":  # BigQuery: 1 = Sunday .. 7; DuckDB: 0 = Sunday
         return exp.Paren(
             this=exp.Add(this=fn("dayofweek", value), expression=exp.Literal.number(1))
@@ -75,8 +79,12 @@ def _date_trunc(node: exp.DateTrunc) -> exp.Expr:
             value,
             cast(origin, "DATE"),
         )
-    if unit == "ISOYEAR":
-        raise unsupported("DATE_TRUNC(..., ISOYEAR)")
+    if unit == "ISOYEAR":  # the Monday of ISO week 1: the week holding January 4th
+        if isinstance(value, exp.Literal) and value.is_string:
+            value = cast(value, "DATE")
+        year = cast(fn("isoyear", value), "INTEGER")
+        fourth = fn("make_date", year, exp.Literal.number(1), exp.Literal.number(4))
+        return cast(fn("date_trunc", exp.Literal.string("week"), fourth), "DATE")
     return node
 
 
@@ -112,7 +120,11 @@ def _timestamp_diff(node: exp.TimestampDiff) -> exp.Expr:
     unit = unit_name(node)
     if unit not in _MICROS_PER:
         return fn("date_sub", exp.Literal.string(unit.lower()), node.expression, node.this)
-    micros = exp.Sub(this=fn("epoch_us", node.this), expression=fn("epoch_us", node.expression))
+    later, earlier = (
+        cast(v, "TIMESTAMPTZ") if isinstance(v, exp.Literal) and v.is_string else v
+        for v in (node.this, node.expression)
+    )
+    micros = exp.Sub(this=fn("epoch_us", later), expression=fn("epoch_us", earlier))
     if unit == "MICROSECOND":
         return exp.Paren(this=micros)
     return exp.IntDiv(this=exp.Paren(this=micros), expression=exp.Literal.number(_MICROS_PER[unit]))
@@ -143,27 +155,54 @@ def _unix_to_time(node: exp.UnixToTime) -> exp.Expr:
     return node
 
 
-# BigQuery format elements DuckDB's strftime/strptime lack.
+# BigQuery format elements DuckDB's strftime/strptime lack. Space-padded numbers (%e, %k, %l)
+# and %Ez's colon are written between sentinels and finished by _finish_format, since
+# strftime has no such elements.
+_PAD, _ZONE = "\x01", "\x02"
 _FORMAT_ELEMENTS = [
     (r"%E\*S", "%S.%f"),
     (r"%E6S", "%S.%f"),
     (r"%E3S", "%S.%g"),
     (r"%E([1-9])S", "%S.%f"),
-    (r"%Ez", "%z"),
+    (r"%E4Y", "%Y"),
+    (r"%Ez", _ZONE + "%z" + _ZONE),
     (r"%Q", ""),
-    (r"%k", "%-H"),
-    (r"%l", "%-I"),
-    (r"%e", "%-d"),
+    (r"%R", "%H:%M"),
+    (r"%T", "%H:%M:%S"),
+    (r"%D", "%m/%d/%y"),
+    (r"%F", "%Y-%m-%d"),
+    (r"%r", "%I:%M:%S %p"),
+    (r"%h", "%b"),
+    (r"%-d", _PAD + "%-d" + _PAD),  # sqlglot reads BigQuery's %e as %-d
+    (r"%k", _PAD + "%-H" + _PAD),
+    (r"%l", _PAD + "%-I" + _PAD),
+    (r"%e", _PAD + "%-d" + _PAD),
 ]
+_PARSE_ELEMENTS = [(r"%Ez", "%z"), (r"%k", "%H"), (r"%l", "%I"), (r"%e", "%d"), (r"%-d", "%d")]
 
 
-def _format_string(node: exp.Expr | None) -> exp.Expr | None:
+def _format_string(node: exp.Expr | None, parsing: bool = False) -> exp.Expr | None:
     if isinstance(node, exp.Literal) and node.is_string:
         text = node.this
-        for pattern, repl in _FORMAT_ELEMENTS:
-            text = re.sub(pattern, repl, text)
+        for pattern, repl in (_PARSE_ELEMENTS if parsing else []) + _FORMAT_ELEMENTS:
+            text = re.sub(pattern, repl.replace("\\", "\\\\"), text)
         return exp.Literal.string(text)
     return node
+
+
+def _finish_format(formatted: exp.Expr, fmt: exp.Expr | None) -> exp.Expr:
+    """Space-pad %e/%k/%l and put the colon into %Ez after strftime has run."""
+    text = fmt.this if isinstance(fmt, exp.Literal) else ""
+    if _PAD in text:
+        for pattern, repl in ((_PAD + r"(\d)" + _PAD, r" \1"), (_PAD + r"(\d+)" + _PAD, r"\1")):
+            formatted = fn("regexp_replace", formatted, exp.Literal.string(pattern),
+                           exp.Literal.string(repl), exp.Literal.string("g"))  # fmt: skip
+    if _ZONE in text:
+        for pattern, repl in ((_ZONE + r"([+-]\d\d)" + _ZONE, r"\1:00"),
+                              (_ZONE + r"([^" + _ZONE + r"]*)" + _ZONE, r"\1")):  # fmt: skip
+            formatted = fn("regexp_replace", formatted, exp.Literal.string(pattern),
+                           exp.Literal.string(repl), exp.Literal.string("g"))  # fmt: skip
+    return formatted
 
 
 def _time_to_str(node: exp.TimeToStr) -> exp.Expr:
@@ -171,19 +210,19 @@ def _time_to_str(node: exp.TimeToStr) -> exp.Expr:
     value = node.this
     if isinstance(value, exp.TsOrDsToTime):  # FORMAT_TIME: DuckDB's strftime needs a timestamp
         epoch = cast(exp.Literal.string("1970-01-01"), "DATE")
-        return fn("strftime", exp.Add(this=epoch, expression=value.this), fmt)
+        return _finish_format(fn("strftime", exp.Add(this=epoch, expression=value.this), fmt), fmt)
     zone = node.args.get("zone")
     if zone is not None:
         if isinstance(value, exp.TsOrDsToTimestamp):
             value = value.this
         value = exp.AtTimeZone(this=cast(value, "TIMESTAMPTZ"), zone=zone)
-        return fn("strftime", value, fmt)
+        return _finish_format(fn("strftime", value, fmt), fmt)
     node.set("format", fmt)
-    return node
+    return _finish_format(node, fmt)
 
 
 def _str_to_time(node: exp.StrToTime) -> exp.Expr:
-    node.set("format", _format_string(node.args.get("format")))
+    node.set("format", _format_string(node.args.get("format"), parsing=True))
     if isinstance(node.parent, exp.Cast):
         return node
     # PARSE_TIMESTAMP yields TIMESTAMP (UTC) - DuckDB's TIMESTAMPTZ, not a naive timestamp.
@@ -195,7 +234,7 @@ def _str_to_time(node: exp.StrToTime) -> exp.Expr:
 
 
 def _parse_datetime(node: exp.Expr) -> exp.Expr:
-    node.set("format", _format_string(node.args.get("format")))
+    node.set("format", _format_string(node.args.get("format"), parsing=True))
     return node
 
 

@@ -12,7 +12,8 @@ from collections.abc import Callable
 
 from sqlglot import exp
 
-from . import arrays, datetimes
+from . import arrays, castformat, datetimes, formatting, intervals, jsonfns, scalars
+from .bqtypes import NEEDS_TYPES, inherit, is_type, type_of
 from .errors import unsupported
 from .nodes import cast, fn, storage_type
 
@@ -22,9 +23,13 @@ SESSION_USER = "bigquery-emulator@localhost"
 _Rewrite = Callable[[exp.Expr], exp.Expr]
 
 
-def rewrite_functions(tree: exp.Expr) -> exp.Expr:
-    """Apply every rewrite (children before parents) and return the new tree."""
+def rewrite_functions(tree: exp.Expr, sql: str | None = None) -> exp.Expr:
+    """Apply every rewrite (children before parents) and return the new tree. ``sql`` (the
+    query text) lets a rewrite skip a walk the text shows it has nothing to do in."""
     _reject_unknown_functions(tree)
+    jsonfns.lift_json_literals(tree, sql)
+    tree = arrays.reorder_unpivots(tree)
+    tree = arrays.using_columns_first(tree)
     tree = arrays.rewrite_unnest_offsets(tree)
     tree = arrays.rewrite_unnest_structs(tree)
     return _rewrite_bottom_up(tree)
@@ -40,8 +45,10 @@ def _rewrite_bottom_up(node: exp.Expr) -> exp.Expr:
         return node
     parent, arg_key, index = node.parent, node.arg_key, node.index
     new = rewrite(node)
-    if new is not node and parent is not None and arg_key:
-        parent.set(arg_key, new, index)
+    if new is not node:
+        inherit(node, new)
+        if parent is not None and arg_key:
+            parent.set(arg_key, new, index)
     return new
 
 
@@ -56,16 +63,6 @@ def _duckdb_functions() -> frozenset[str]:
 
 # BigQuery functions sqlglot knows but renders as calls DuckDB does not have.
 _NO_DUCKDB_EQUIVALENT: dict[str, str] = {
-    "RangeBucket": "RANGE_BUCKET",
-    "NetFunc": "NET.*",
-    "LaxBool": "LAX_BOOL",
-    "LaxInt64": "LAX_INT64",
-    "LaxFloat64": "LAX_FLOAT64",
-    "LaxString": "LAX_STRING",
-    "CodePointsToString": "CODE_POINTS_TO_STRING",
-    "ToCodePoints": "TO_CODE_POINTS",
-    "Normalize": "NORMALIZE",
-    "Soundex": "SOUNDEX",
 }
 
 
@@ -75,15 +72,19 @@ def _reject_unknown_functions(tree: exp.Expr) -> None:
         name = _NO_DUCKDB_EQUIVALENT.get(type(node).__name__)
         if name:
             raise unsupported(f"function {name}")
-        if isinstance(node, exp.Anonymous):
+        if isinstance(node, exp.Anonymous) and not isinstance(node.parent, exp.NetFunc):
             fname = node.name
             if isinstance(node.parent, exp.Dot) and node.parent.expression is node:
-                raise unsupported(f"function {node.parent.this.sql('bigquery')}.{fname}")
+                prefix = node.parent.this.sql("bigquery")
+                if prefix.upper() != "HLL_COUNT":
+                    raise unsupported(f"function {prefix}.{fname}")
+                continue
             if fname.lower() not in known and fname.upper() not in _OWN_FUNCTIONS:
                 raise unsupported(f"function {fname.upper()}")
 
 
-_OWN_FUNCTIONS = {"IEEE_DIVIDE", "CURRENT_DATETIME"}
+_OWN_FUNCTIONS = {"IEEE_DIVIDE", "CURRENT_DATETIME", "NULLIFZERO", "ZEROIFNULL", "DATE_BUCKET",
+                  "DATETIME_BUCKET", "TIMESTAMP_BUCKET"}  # fmt: skip
 
 # --- literals and types --------------------------------------------------------------------
 
@@ -157,14 +158,6 @@ def _session_user(_node: exp.Expr) -> exp.Expr:
     return exp.Literal.string(SESSION_USER)
 
 
-def _format(node: exp.Format) -> exp.Expr:
-    fmt = node.this
-    if isinstance(fmt, exp.Literal) and fmt.is_string:
-        # %t/%T (SQL text of a value) have no printf equivalent; %s is the closest.
-        fmt = exp.Literal.string(re.sub(r"%([tT])", "%s", fmt.this))
-    return fn("printf", fmt, *node.expressions)
-
-
 def _safe_func(node: exp.SafeFunc) -> exp.Expr:
     return fn("try", node.this)
 
@@ -192,6 +185,10 @@ def _division(node: exp.Div) -> exp.Expr:
         .else_(divisor)
     )
     node.set("expression", guarded)
+    numeric = [k for k in ("BIGNUMERIC", "NUMERIC") if is_type(node.this, k)
+               or is_type(divisor, k)]  # fmt: skip
+    if numeric and not (is_type(node.this, "FLOAT64") or is_type(divisor, "FLOAT64")):
+        return cast(node, storage_type(numeric[0]))  # NUMERIC / NUMERIC stays NUMERIC
     return node
 
 
@@ -200,6 +197,16 @@ def _anonymous(node: exp.Anonymous) -> exp.Expr:
     args = node.expressions
     if name == "IEEE_DIVIDE" and len(args) == 2:
         return exp.Div(this=cast(args[0], "DOUBLE"), expression=cast(args[1], "DOUBLE"))
+    if name in ("DATE_BUCKET", "DATETIME_BUCKET", "TIMESTAMP_BUCKET") and len(args) in (2, 3):
+        # buckets of bucket_width from an origin (default 1950-01-01, as in BigQuery)
+        origin = args[2] if len(args) == 3 else cast(exp.Literal.string("1950-01-01"), "DATE")
+        kind = {"DATE_BUCKET": "DATE", "DATETIME_BUCKET": "TIMESTAMP"}.get(name, "TIMESTAMPTZ")
+        bucket = fn("time_bucket", args[1], args[0], cast(origin, kind))
+        return cast(bucket, kind)
+    if name == "NULLIFZERO" and len(args) == 1:
+        return exp.Nullif(this=args[0], expression=exp.Literal.number(0))
+    if name == "ZEROIFNULL" and len(args) == 1:
+        return exp.Coalesce(this=args[0], expressions=[exp.Literal.number(0)])
     if name == "CURRENT_DATETIME":
         zone = args[0] if args else None
         node = exp.CurrentDatetime(this=zone) if zone is not None else exp.CurrentDatetime()
@@ -214,6 +221,18 @@ def _substring(node: exp.Substring) -> exp.Expr:
     start = node.args.get("start")
     if start is None:
         return node
+    length = node.args.get("length")
+    if length is not None and not (isinstance(length, exp.Literal) and length.is_int):
+        negative = exp.LT(this=length.copy(), expression=exp.Literal.number(0))
+        message = exp.Literal.string("Third argument in SUBSTR() cannot be negative")
+        node.set("length", exp.case().when(negative, cast(fn("bq_fail", message), "BIGINT"))
+                 .else_(length))  # fmt: skip
+    elif _int_value(length) is not None and _int_value(length) < 0:
+        message = exp.Literal.string(f"Third argument in SUBSTR() cannot be negative: {length}")
+        node.set("length", cast(fn("bq_fail", message), "BIGINT"))
+    if is_type(node.this, "BYTES"):
+        length = node.args.get("length") or fn("octet_length", node.this.copy())
+        return fn("bq_bytes_substr", node.this, start, length)
     literal = _int_value(start)
     if literal is not None and literal > 0:
         return node
@@ -269,6 +288,9 @@ def _int32_args(*keys: str) -> Callable[[exp.Expr], exp.Expr]:
 
 def _like(node: exp.Like) -> exp.Expr:
     # BigQuery's LIKE treats backslash as the escape character; DuckDB's has none by default.
+    if is_type(node.this, "BYTES"):  # BYTES LIKE BYTES: compare their escaped text
+        node.set("this", cast(node.this, "VARCHAR"))
+        node.set("expression", cast(node.expression, "VARCHAR"))
     pattern = node.expression
     if isinstance(node.parent, exp.Escape):
         return node
@@ -301,19 +323,39 @@ def _is_float(node: exp.Expr) -> bool:
     return isinstance(node, _FLOAT_RESULTS)
 
 
+def _is_safe(node: exp.Expr) -> bool:
+    """SAFE_CAST (sqlglot's TryCast, or a Cast marked safe)."""
+    return isinstance(node, exp.TryCast) or bool(node.args.get("safe"))
+
+
 def _cast_check(node: exp.Cast) -> exp.Expr:
     if node.args.get("format") is not None:
-        raise unsupported("CAST ... FORMAT")
+        converted = castformat.cast_with_format(node)
+        return fn("try", converted) if _is_safe(node) else converted
+    interval = intervals.CAST(node)
+    if interval is not None:
+        return interval
     target = node.to.this
+    from_string = _is_string(node.this) or is_type(node.this, "STRING")
+    if from_string and target in (exp.DataType.Type.BIGINT, exp.DataType.Type.BOOLEAN):
+        name = "bq_string_to_int64" if target == exp.DataType.Type.BIGINT else "bq_string_to_bool"
+        call = fn(name, node.this)
+        return fn("try", call) if _is_safe(node) else call
+    if target == exp.DataType.Type.TIME and is_type(node.this, "TIMESTAMP"):
+        node.set("this", cast(node.this, "TIMESTAMP"))
     # FLOAT64 -> INT64 rounds half away from zero in BigQuery; DuckDB rounds half to even.
     if target == exp.DataType.Type.BIGINT and _is_float(node.this):
         node.set("this", fn("round", node.this))
-    # FLOAT64 -> STRING: BigQuery writes 100 where DuckDB writes 100.0.
-    if target in (exp.DataType.Type.TEXT, exp.DataType.Type.VARCHAR) and _is_float(node.this):
-        trimmed = fn(
-            "regexp_replace", node.copy(), exp.Literal.string(r"\.0$"), exp.Literal.string("")
-        )
-        return trimmed
+    if target in (exp.DataType.Type.TEXT, exp.DataType.Type.VARCHAR):
+        kind = type_of(node.this)
+        if kind is None and _is_float(node.this):
+            kind = exp.DataType.build("DOUBLE")
+        text = formatting.to_string(node.this, kind)
+        if text is not None:
+            return fn("try", text) if _is_safe(node) else text
+    if target in (exp.DataType.Type.VARBINARY, exp.DataType.Type.BINARY, exp.DataType.Type.BLOB):
+        if is_type(node.this, "STRING") or _is_string(node.this):
+            return fn("encode", node.this)
     return node
 
 
@@ -326,10 +368,12 @@ def _is_string(node: exp.Expr) -> bool:
 
 
 def _json_extract(node: exp.Expr) -> exp.Expr:
-    # JSON_QUERY/JSON_EXTRACT of a STRING is a STRING in BigQuery (JSON only for JSON input).
-    # Column types are unknown here, so only visibly-string arguments are handled.
-    if _is_string(node.this) and not isinstance(node.parent, exp.Cast):
-        return cast(node, "VARCHAR")
+    # JSON_QUERY/JSON_EXTRACT of a STRING is a STRING in BigQuery (JSON only for JSON input),
+    # and a JSON null found in a STRING is SQL NULL.
+    if (_is_string(node.this) or is_type(node.this, "STRING")) and not isinstance(
+        node.parent, exp.Cast
+    ):
+        return exp.Nullif(this=cast(node, "VARCHAR"), expression=exp.Literal.string("null"))
     return node
 
 
@@ -338,7 +382,7 @@ _REWRITES: dict[type, Callable[[exp.Expr], exp.Expr]] = {
     exp.DataType: _data_type,
     exp.FarmFingerprint: _farm_fingerprint,
     exp.SessionUser: _session_user,
-    exp.Format: _format,
+    exp.Format: formatting.format_call,
     exp.SafeFunc: _safe_func,
     exp.SafeAdd: _safe_binary(exp.Add),
     exp.SafeSubtract: _safe_binary(exp.Sub),
@@ -360,3 +404,32 @@ _REWRITES: dict[type, Callable[[exp.Expr], exp.Expr]] = {
 }
 _REWRITES.update(datetimes.REWRITES)
 _REWRITES.update(arrays.REWRITES)
+_REWRITES.update(scalars.REWRITES)
+_REWRITES.update(jsonfns.REWRITES)
+_REWRITES.update(intervals.REWRITES)
+
+
+def _bracket(node: exp.Bracket) -> exp.Expr:
+    return jsonfns.json_subscript(node) or arrays.REWRITES[exp.Bracket](node)
+
+
+def _column(node: exp.Column) -> exp.Expr:
+    return jsonfns.json_field(node) or node
+
+
+def _dot(node: exp.Dot) -> exp.Expr:
+    return jsonfns.json_dot(node) or scalars.REWRITES[exp.Dot](node)
+
+
+_REWRITES[exp.Bracket] = _bracket
+_REWRITES[exp.Column] = _column
+_REWRITES[exp.Dot] = _dot
+
+
+def _pad_or_bytes(node: exp.Pad) -> exp.Expr:
+    new = scalars.REWRITES[exp.Pad](node)
+    return _int32_args("expression")(node) if new is node else new
+
+
+_REWRITES[exp.Pad] = _pad_or_bytes
+NEEDS_TYPES.update({exp.Substring, exp.Cast, exp.TryCast, exp.JSONExtract, exp.Div, exp.Like})

@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-import sqlglot
 from sqlglot import exp
+from sqlglot.dialects.bigquery import BigQuery
 from sqlglot.errors import ParseError, TokenError
 
 from .errors import SqlError, unsupported
@@ -17,7 +17,7 @@ def parse(sql: Any) -> exp.Expr:
     if not isinstance(sql, str):
         raise SqlError("Syntax error: query must be a string")
     try:
-        trees = [t for t in sqlglot.parse(sql, read="bigquery") if t is not None]
+        trees = [t for t in _DIALECT.parse(sql) if t is not None]
     except ParseError as error:
         raise _syntax_error(error, sql) from None
     except TokenError as error:
@@ -27,6 +27,38 @@ def parse(sql: Any) -> exp.Expr:
     if len(trees) > 1:
         raise unsupported("multi-statement script")
     return trees[0]
+
+
+NAME_KEY = BigQuery.ORIGINAL_NAME_META_KEY
+
+
+def _named(name: str, parse_call: Any) -> Any:
+    """Wrap a special-form function parser so its result records the name written (sqlglot
+    does that itself only for ordinary calls) and where it stood."""
+
+    def parse_named(parser: Any) -> Any:
+        token = parser._tokens[parser._index - 2]  # NAME ( already consumed
+        result = parse_call(parser)
+        if isinstance(result, exp.Expr) and NAME_KEY not in result.meta:
+            result.meta[NAME_KEY] = token.text
+            result.update_positions(token)
+        return result
+
+    return parse_named
+
+
+class _StrictBigQuery(BigQuery):
+    """BigQuery as sqlglot reads it, with every function call keeping the name it was called
+    by, so ``surface.check_names`` can hold calls to BigQuery's function list."""
+
+    class Parser(BigQuery.Parser):
+        FUNCTION_PARSERS = {
+            name: _named(name, parse_call)
+            for name, parse_call in BigQuery.Parser.FUNCTION_PARSERS.items()
+        }
+
+
+_DIALECT = _StrictBigQuery()
 
 
 def _syntax_error(error: ParseError, sql: str) -> SqlError:

@@ -29,11 +29,10 @@ class TableResolver:
 
     def resolve_all(self, tree: exp.Expr) -> None:
         """Replace every BigQuery table reference in ``tree`` by the core's DuckDB name."""
-        cte_names = {cte.alias_or_name.lower() for cte in tree.find_all(exp.CTE)}
         for table in list(tree.find_all(exp.Table)):
             if not isinstance(table.this, exp.Identifier):
                 raise unsupported(f"table function {table.this.sql('bigquery')}")
-            if not table.args.get("db") and table.name.lower() in cte_names:
+            if not table.args.get("db") and table.name.lower() in visible_ctes(table):
                 continue
             if _is_correlated_array(table):
                 _to_unnest(table)
@@ -54,6 +53,20 @@ class TableResolver:
                 table.set("alias", exp.TableAlias(this=exp.to_identifier(implicit, quoted=True)))
             for part in ("catalog", "db", "this"):
                 table.set(part, new.args.get(part))
+
+    def catalog_ids(self, table: exp.Table) -> tuple[str, str, str] | None:
+        """(project, dataset, table) of a reference to a catalog table, None for a WITH entry,
+        a correlated array or anything that does not name a table."""
+        if not isinstance(table.this, exp.Identifier):
+            return None
+        if not table.args.get("db") and table.name.lower() in visible_ctes(table):
+            return None
+        if _is_correlated_array(table):
+            return None
+        try:
+            return self.ids(table)
+        except SqlError:
+            return None
 
     def ids(self, table: exp.Expr) -> tuple[str, str, str]:
         if not isinstance(table, exp.Table) or not isinstance(table.this, exp.Identifier):
@@ -99,12 +112,31 @@ class TableResolver:
         return self.project, "INFORMATION_SCHEMA", view.split(".", 1)[1]
 
 
+def visible_ctes(node: exp.Expr) -> set[str]:
+    """Names of the WITH entries in scope at ``node``: every entry of a WITH on the way up,
+    except that inside an entry's own body only the earlier entries are visible (all of them,
+    itself included, under WITH RECURSIVE)."""
+    names: set[str] = set()
+    child, parent = node, node.parent
+    while parent is not None:
+        if isinstance(parent, exp.With):
+            for cte in parent.expressions:  # WITH RECURSIVE: every entry sees every entry
+                if cte is child and not parent.args.get("recursive"):
+                    break
+                names.add(cte.alias_or_name.lower())
+        elif isinstance(parent.args.get("with_"), exp.With) and child is not parent.args["with_"]:
+            names.update(cte.alias_or_name.lower() for cte in parent.args["with_"].expressions)
+        child, parent = parent, parent.parent
+    return names
+
+
 def _is_correlated_array(table: exp.Table) -> bool:
-    """``JOIN e.arr AS x`` where ``e`` is an earlier FROM item of the same SELECT."""
+    """``JOIN e.arr AS x`` where ``e`` is an earlier FROM item of the same SELECT, or
+    ``FROM e.arr`` in a subquery where ``e`` is a FROM item of an enclosing SELECT."""
     if table.args.get("catalog") or not table.args.get("db"):
         return False
     join = table.parent
-    select = join.parent if isinstance(join, exp.Join) else None
+    select = join.parent if isinstance(join, (exp.Join, exp.From)) else None
     if not isinstance(select, exp.Select):
         return False
     earlier = [select.args["from_"].this] if select.args.get("from_") else []
@@ -112,7 +144,20 @@ def _is_correlated_array(table: exp.Table) -> bool:
         if other is join:
             break
         earlier.append(other.this)
+    if join is select.args.get("from_"):
+        earlier = []
+    outer = select.parent
+    while outer is not None:
+        if isinstance(outer, exp.Select):
+            items = [outer.args["from_"]] if outer.args.get("from_") else []
+            items += outer.args.get("joins") or []
+            # not the FROM item this query sits in: a derived table cannot see itself
+            earlier += [i.this for i in items if table not in set(i.this.walk())]
+        outer = outer.parent
     names = {item.alias_or_name.lower() for item in earlier if item.alias_or_name}
+    for item in earlier:  # UNNEST(...) AS x names its value x
+        alias = item.args.get("alias") if isinstance(item, exp.Unnest) else None
+        names.update(c.name.lower() for c in (alias.columns if alias else []))
     return table.db.lower() in names
 
 

@@ -6,12 +6,15 @@ from sqlglot import exp
 from sqlglot.dialects.duckdb import DuckDB
 from sqlglot.errors import ErrorLevel
 
+from . import bqtypes
 from . import statements as st
+from .bqtypes import TableSchema
 from .dml import dml_target, normalize_dml, truncate_as_delete
 from .errors import SqlError, unsupported
 from .functions import rewrite_functions
 from .params import bind_parameters
 from .statements import Statement
+from .surface import check_names
 from .syntax import RESERVED_KEYWORDS, parse
 from .tables import ResolveFailure, ResolveTable, TableResolver
 
@@ -27,14 +30,20 @@ def translate(
     resolve_table: ResolveTable,
     params: list | dict | None = None,
     param_types: list | dict | None = None,
+    table_schema: TableSchema | None = None,
 ) -> Statement:
     """Translate one BigQuery statement. Raises SqlError for anything it cannot translate;
     errors raised by ``resolve_table`` (e.g. the core's NotFound) propagate unchanged.
 
     ``param_types`` is optional: the REST ``parameterType`` dicts in the shape of ``params``;
-    given, parameters keep their declared BigQuery types (typed NULLs, empty arrays, JSON)."""
+    given, parameters keep their declared BigQuery types (typed NULLs, empty arrays, JSON).
+    ``table_schema(project, dataset, table)`` is optional too: a table's REST schema fields (or
+    None); with it, expressions over columns get BigQuery's typing (NUMERIC division, BYTES
+    overloads, JSON subscripts)."""
     try:
-        translator = _Translator(default_project, default_dataset, resolve_table, param_types)
+        translator = _Translator(
+            default_project, default_dataset, resolve_table, param_types, table_schema
+        )
         return translator.run(sql, params)
     except ResolveFailure as failure:
         raise failure.original from None
@@ -53,12 +62,17 @@ class _Translator:
         dataset: str | None,
         resolve: ResolveTable,
         param_types: list | dict | None = None,
+        table_schema: TableSchema | None = None,
     ) -> None:
         self.tables = TableResolver(project, dataset, resolve)
         self.param_types = param_types
+        self.table_schema = table_schema
+        self.sql: str | None = None
 
     def run(self, sql: str, params: list | dict | None) -> Statement:
+        self.sql = sql
         tree = parse(sql)
+        check_names(tree, sql)
         kind = st.classify(tree)
         if isinstance(tree, exp.TruncateTable):
             tree = truncate_as_delete(tree)
@@ -121,8 +135,9 @@ class _Translator:
         return stmt
 
     def _render(self, tree: exp.Expr) -> str:
+        bqtypes.annotate(tree, self.tables.catalog_ids, self.table_schema)
         self.tables.resolve_all(tree)
-        tree = rewrite_functions(tree)
+        tree = rewrite_functions(tree, self.sql)
         generator = DuckDB().generator(unsupported_level=ErrorLevel.IGNORE)
         sql = generator.generate(tree, copy=False)
         problems = [m for m in generator.unsupported_messages if not m.startswith(_BENIGN_NOTES)]
