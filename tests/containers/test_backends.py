@@ -71,16 +71,20 @@ def test_ports_are_published_on_loopback_only(container_stack):
         for port_bindings in info["NetworkSettings"]["Ports"].values()
         for binding in port_bindings or []
     ]
-    assert len(bindings) == 2, bindings
+    assert len(bindings) == 3, bindings  # Pub/Sub, BigQuery, Cloud Storage
     assert {b["HostIp"] for b in bindings} == {"127.0.0.1"}
 
 
-def test_other_containers_reach_the_emulators_by_service_name(container_stack):
-    """From inside the pubsub container: http://bigquery:9050 answers (name and --allow-host)."""
-    pubsub = next(info["Id"] for info in _inspect(_container_ids(container_stack))
-                  if info["Config"]["Image"] == "streambench-pubsub:local")
-    probe = ("import urllib.request; "
-             "print(urllib.request.urlopen('http://bigquery:9050/bigquery/v2/projects').status)")
-    out = subprocess.run(["docker", "exec", pubsub, "python", "-c", probe],
+@pytest.mark.parametrize(("client", "url"), [
+    ("pubsub", "http://bigquery:9050/bigquery/v2/projects"),  # BigQuery subscriptions
+    ("bigquery", "http://storage:9023/storage/v1/b?project=p"),  # gs:// loads and extracts
+])
+def test_other_containers_reach_the_emulators_by_service_name(container_stack, client, url):
+    """From inside one emulator's container, another answers by its service name (the name on
+    the stack's network and its --allow-host)."""
+    inside = next(info["Id"] for info in _inspect(_container_ids(container_stack))
+                  if info["Config"]["Image"] == f"streambench-{client}:local")
+    probe = f"import urllib.request; print(urllib.request.urlopen({url!r}).status)"
+    out = subprocess.run(["docker", "exec", inside, "python", "-c", probe],
                          capture_output=True, text=True, timeout=60)
     assert out.stdout.strip() == "200", out.stderr

@@ -30,8 +30,12 @@ def test_up_status_down(tmp_path, backend):
     try:
         assert re.search(r"^export PUBSUB_EMULATOR_HOST=127\.0\.0\.1:\d+$", up.stdout, re.M)
         started = emulator_containers() - before
-        assert len(started) == 2  # still running after `up` returned
-        assert "health:   ok" in _cli("status", state_dir=tmp_path).stdout
+        assert len(started) == 3  # still running after `up` returned
+        status = _cli("status", state_dir=tmp_path).stdout
+        for name in ("pubsub", "bigquery", "storage"):
+            assert re.search(rf"^{name}: +\S+  answering", status, re.M), status
+        logs = _cli("logs", "bigquery", state_dir=tmp_path).stdout
+        assert "[bigquery] bigquery emulator listening on" in logs
     finally:
         _cli("down", state_dir=tmp_path)
     assert not emulator_containers() & started
