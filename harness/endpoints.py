@@ -46,11 +46,13 @@ class Endpoints:
         return {name: address for name, address in where.items() if address}
 
     def unanswered(self) -> dict[str, str]:
-        """``{"pubsub"|"bigquery"|"storage": why}`` for each emulator that does not answer now."""
-        why = {"pubsub": pubsub_answers(self.pubsub),
-               "bigquery": http_answers(f"{self.bigquery}/bigquery/v2/projects")}
-        if self.storage:
-            why["storage"] = http_answers(f"{self.storage}/storage/v1/b?project=health-check")
+        """``{"pubsub"|"bigquery"|"storage": why}`` for each emulator that does not answer now
+        (an empty endpoint is not asked)."""
+        probes = {"pubsub": lambda: pubsub_answers(self.pubsub),
+                  "bigquery": lambda: http_answers(f"{self.bigquery}/bigquery/v2/projects"),
+                  "storage": lambda: http_answers(
+                      f"{self.storage}/storage/v1/b?project=health-check")}
+        why = {name: probes[name]() for name in self.addresses()}
         return {name: reason for name, reason in why.items() if reason}
 
 
