@@ -35,7 +35,7 @@ def test_up_status_down(tmp_path, backend):
         for name in ("pubsub", "bigquery", "storage"):
             assert re.search(rf"^{name}: +\S+  answering", status, re.M), status
         logs = _cli("logs", "bigquery", state_dir=tmp_path).stdout
-        assert "[bigquery] bigquery emulator listening on" in logs
+        assert "bigquery emulator listening on" in logs, logs
     finally:
         _cli("down", state_dir=tmp_path)
     assert not emulator_containers() & started
