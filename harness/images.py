@@ -1,8 +1,9 @@
 """The emulators' container images, built on this machine with no image registry needed.
 
 ``python -m harness images`` (and the ``docker`` and ``testcontainers`` backends, before they
-start anything) builds ``streambench-pubsub:local``, ``streambench-bigquery:local`` and
-``streambench-storage:local`` from ``emulators/*/Dockerfile``:
+start anything) builds ``streambench-emulators:local`` from ``emulators/Dockerfile`` and on it
+``streambench-pubsub:local``, ``streambench-bigquery:local`` and ``streambench-storage:local``
+from ``emulators/*/Dockerfile`` (a port and a command each):
 
 * **The base** is ``python:3.11-slim`` where it is present or can be pulled; otherwise a Debian
   bookworm base built here (``mmdebstrap``, or ``debootstrap``, ``--variant=minbase`` with
@@ -14,8 +15,7 @@ start anything) builds ``streambench-pubsub:local``, ``streambench-bigquery:loca
   (cached under ``~/.cache/streambench/wheelhouse``). The image installs them offline into a
   venv: no Beam, no compilers, nothing fetched inside the build.
 
-The Dockerfiles share every step before ``EXPOSE``, so the later images are built from the first
-one's layers. The images carry a fingerprint of base, wheels and sources: a build with nothing
+The emulator images share every layer of ``streambench-emulators:local``. The images carry a fingerprint of base, wheels and sources: a build with nothing
 changed is skipped. Google's Pub/Sub emulator image (``--google``) is pulled where a registry
 answers, else built from the Debian package ``google-cloud-cli-pubsub-emulator`` with a JRE from
 Debian. ``python -m harness.images`` prepares only the engine and the base (standard library
@@ -44,6 +44,7 @@ from harness.endpoints import StackError
 
 REGISTRY_BASE = "python:3.11-slim"
 LOCAL_BASE = "streambench-base:bookworm"
+SHARED_IMAGE = "streambench-emulators:local"  # what the emulator images are built on
 EMULATOR_IMAGES = {name: f"streambench-{name}:local" for name in ("pubsub", "bigquery", "storage")}
 GOOGLE_PUBSUB_REGISTRY = "gcr.io/google.com/cloudsdktool/google-cloud-cli:emulators"
 GOOGLE_PUBSUB_LOCAL = "streambench-google-pubsub:local"
@@ -331,10 +332,9 @@ class _Timer:
         self.report.seconds[self.step] = time.monotonic() - self.start
 
 
-def _build(tag: str, dockerfile: Path, context: Path, base: str, *extra: str) -> None:
+def _build(tag: str, dockerfile: Path, context: Path, *extra: str) -> None:
     shutil.copy(dockerfile, context / "Dockerfile")
-    _docker("build", "--quiet", "--tag", tag, "--build-arg", f"BASE_IMAGE={base}", *extra,
-            str(context), what=f"building {tag}")
+    _docker("build", "--quiet", "--tag", tag, *extra, str(context), what=f"building {tag}")
 
 
 def build_emulators(base: str | None = None, report: BuildReport | None = None) -> BuildReport:
@@ -347,14 +347,19 @@ def build_emulators(base: str | None = None, report: BuildReport | None = None) 
         wheels = wheelhouse(Target.of(report.base), emulator_requirements())
     package = Path(emulators.__file__).resolve().parent
     fingerprint = _fingerprint(image_id(report.base), wheels.name, package)
-    if all(image_label(tag, FINGERPRINT) == fingerprint for tag in EMULATOR_IMAGES.values()):
+    label = ("--label", f"{FINGERPRINT}={fingerprint}")
+    if all(image_label(tag, FINGERPRINT) == fingerprint
+           for tag in (SHARED_IMAGE, *EMULATOR_IMAGES.values())):
         report.notes.append("emulator images: up to date (same base, wheels and sources)")
     else:
         with _Timer(report, "emulator images"), tempfile.TemporaryDirectory() as tmp:
-            context = stage_context(Path(tmp), wheels)
-            for name, tag in EMULATOR_IMAGES.items():
-                _build(tag, package / name / "Dockerfile", context, report.base,
-                       "--label", f"{FINGERPRINT}={fingerprint}")
+            shared, own = Path(tmp) / "shared", Path(tmp) / "own"
+            own.mkdir()
+            _build(SHARED_IMAGE, package / "Dockerfile", stage_context(shared, wheels),
+                   "--build-arg", f"BASE_IMAGE={report.base}", *label)
+            for name, tag in EMULATOR_IMAGES.items():  # a port and a command: an empty context
+                _build(tag, package / name / "Dockerfile", own,
+                       "--build-arg", f"EMULATORS_IMAGE={SHARED_IMAGE}", *label)
         # the images these replaced, now untagged (the build cache's stages carry no label)
         _docker("image", "prune", "--force", "--filter", f"label={FINGERPRINT}", check=False)
     report.sizes.update({tag: image_size(tag) for tag in EMULATOR_IMAGES.values()})
@@ -405,8 +410,8 @@ def build_google_pubsub(base: str | None = None, report: BuildReport | None = No
             with tempfile.TemporaryDirectory() as tmp:
                 how = _google_emulator_files(Path(tmp) / "pubsub-emulator")
                 # the JRE comes from Debian's mirror: the build needs the host's network
-                _build(GOOGLE_PUBSUB_LOCAL, GOOGLE_PUBSUB_DOCKERFILE, Path(tmp), base,
-                       "--network", "host")
+                _build(GOOGLE_PUBSUB_LOCAL, GOOGLE_PUBSUB_DOCKERFILE, Path(tmp),
+                       "--build-arg", f"BASE_IMAGE={base}", "--network", "host")
             tag, how = GOOGLE_PUBSUB_LOCAL, f"built here from {how}"
     report.sizes[tag] = image_size(tag)
     report.notes.append(f"google pubsub image: {tag} ({how})")
