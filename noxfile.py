@@ -39,8 +39,9 @@ def fast(session: nox.Session) -> None:
     session.run("pytest", "-n", "auto", "-m", FAST, *session.posargs)
 
 
-# uv where it is installed (.ci/run installs it): the venv of Beam and the Google clients installs
-# in seconds instead of minutes; pip otherwise.
+# uv where it is installed (`pip install uv`): the venv of Beam and the Google clients installs in
+# about a minute from cold caches instead of 4-9 with pip; pip otherwise. Not in .ci/run: from a
+# clean machine this session takes 9-10 min, more than CI's budget leaves (README, "Containers").
 @nox.session(venv_backend="uv|virtualenv")
 def containers(session: nox.Session) -> None:
     """The docker and testcontainers backends for real, on a Docker engine.
