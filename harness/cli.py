@@ -100,6 +100,40 @@ def _port(args, config: HarnessConfig, name: str) -> tuple[int, bool]:
     return DEFAULT_PORTS[name], True
 
 
+def _environment(name: str, project: str | None):
+    """The deploy spec ``environments/NAME.toml``, checked before anything starts."""
+    from deploy import spec as specs
+
+    try:
+        environment = specs.load(name, project=project)
+    except specs.SpecError as exc:
+        raise StackError(" ".join(exc.errors)) from None
+    if environment.target != "emulators":
+        raise StackError(
+            f"environment '{name}' targets Google Cloud; `up --env` provisions only an emulator "
+            "environment (Google Cloud: python -m deploy plan/apply with --project and the flag)"
+        )
+    return environment
+
+
+def _apply_environment(environment, endpoints: Endpoints) -> None:
+    """``python -m deploy apply`` of ``environment`` on the emulators just started: the code
+    path staging and production are provisioned with."""
+    from deploy.clients import Clients
+    from deploy.plan import DeployError, apply
+
+    clients = Clients.for_emulators(environment.project, endpoints.pubsub, endpoints.bigquery,
+                                    endpoints.storage or None)
+    try:
+        done = apply(environment, clients)
+    except DeployError as exc:
+        raise StackError(f"provisioning environment {environment.name} failed: {exc}") from None
+    finally:
+        clients.close()
+    print(f"provisioned environment {environment.name} (project {environment.project}) from "
+          f"{', '.join(map(str, environment.files))}: {len(done.changes)} changes", file=sys.stderr)
+
+
 def _host_port(value: str) -> tuple[str, int]:
     host, sep, port = value.rpartition(":")
     if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
@@ -114,6 +148,7 @@ def cmd_up(args) -> int:
     # Everything that can be wrong with the files is found before anything starts.
     config = HarnessConfig.load(args.config, project=args.project)
     seeds = read_seeds(config, args.seed)
+    environment = _environment(args.env, args.project) if args.env else None
     state_dir = Path(args.state_dir)
     _prepare_state_dir(state_dir)
     if _state_file(state_dir).exists():
@@ -147,8 +182,8 @@ def cmd_up(args) -> int:
             "identities": [process_identity(p.process.pid) for p in stack.processes],
             "logs": [str(p.log_path) for p in stack.processes],
             "names": [p.name for p in stack.processes],  # in the order of pids and logs
-            "project": config.project,
-            "config": str(config.path),
+            "project": environment.project if environment else config.project,
+            "config": str(environment.files[-1]) if environment else str(config.path),
             "started": datetime.now(UTC).isoformat(timespec="seconds"),
         }
         if stack.container_backend is not None:
@@ -156,7 +191,9 @@ def cmd_up(args) -> int:
         _state_file(state_dir).write_text(json.dumps(state, indent=2))
         for note in stack.notes:
             print(f"note: {note}", file=sys.stderr)
-        if not args.no_provision:
+        if environment is not None and not args.no_provision:
+            _apply_environment(environment, endpoints)
+        elif not args.no_provision:
             publisher, subscriber = clients.publisher(endpoints), clients.subscriber(endpoints)
             bigquery = clients.bigquery(endpoints, config.project)
             gcs = clients.storage(endpoints, config.project) if endpoints.storage else None
@@ -333,6 +370,10 @@ def parser() -> argparse.ArgumentParser:
         up.add_argument("--config", default=str(config_default),
                         help="harness file (found from the working directory upward)")
         up.add_argument("--project", default=None, help="override the harness file's project")
+        up.add_argument("--env", default=None, metavar="NAME",
+                        help="provision from the deploy spec environments/NAME.toml (an "
+                        "emulator environment, e.g. local) with python -m deploy's apply, "
+                        "instead of the harness file's resources")
         up.add_argument("--host", default=None,
                         help=f"address the emulators bind to (harness file [emulators] host, "
                         f"else {DEFAULT_HOST})")

@@ -269,3 +269,29 @@ def test_the_cli_plans_and_applies_the_local_environment(stack, tmp_path):
     assert "No changes. The target matches the spec." in again.stdout
     gone = run("destroy")
     assert gone.returncode == 0 and "will be destroyed" in gone.stdout
+
+
+def test_harness_up_provisions_an_emulator_environment_through_deploy(tmp_path):
+    """``python -m harness up --env local``: the stack provisioned by the code path staging and
+    production use; a plan right after finds nothing to change. A Google Cloud environment is
+    refused before anything starts."""
+    from tests.support.cli import exports, harness, one_sentence
+
+    refused = harness("up", "--env", "prod", state_dir=tmp_path / "refused")
+    assert refused.returncode == 2
+    assert "environment 'prod' targets Google Cloud" in one_sentence(refused)
+    assert not (tmp_path / "refused" / "logs").exists()
+
+    up = harness("up", "--env", "local", state_dir=tmp_path / "local")
+    assert up.returncode == 0, up.stderr
+    try:
+        assert "provisioned environment local (project local-project)" in up.stderr
+        env = {**os.environ, **exports(up.stdout)}
+        planned = subprocess.run([sys.executable, "-m", "deploy", "plan", "--env", "local"],
+                                 env=env, capture_output=True, text=True, timeout=120)
+        assert planned.returncode == 0, planned.stderr
+        assert "No changes. The target matches the spec." in planned.stdout
+        status = harness("status", state_dir=tmp_path / "local")
+        assert "events-unprocessable-hold (topic events-unprocessable)" in status.stdout
+    finally:
+        harness("down", state_dir=tmp_path / "local")
