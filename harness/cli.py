@@ -1,5 +1,5 @@
-"""``python -m harness up|down|env|status|logs|metrics|alerts|snapshots``: the stack from the
-command line (the last three: the operations commands, harness/ops_cli.py).
+"""``python -m harness up|down|env|status|logs|images|metrics|alerts|snapshots``: the stack from
+the command line (the last three: the operations commands, harness/ops_cli.py).
 
 ``up`` starts both emulators in the background (they outlive the command), provisions them from
 the harness file and records where they are in ``.harness/state.json``; ``env`` prints the
@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -40,7 +41,7 @@ from harness.config import (
 )
 from harness.edge import DEFAULT_PORTS as EDGE_PORTS
 from harness.edge import NAMES as EDGE_NAMES
-from harness.stack import BACKENDS, ROOT, Endpoints, Stack, StackError
+from harness.stack import BACKENDS, Endpoints, Stack, StackError
 
 DEFAULT_HOST = "127.0.0.1"
 # gcloud's Pub/Sub port, goccy's BigQuery port, gcp-storage-emulator's (our Cloud Storage base),
@@ -64,13 +65,32 @@ def _load_state(state_dir: Path) -> dict:
         raise StackError(f"{path} cannot be read ({exc}); delete it and run up again") from None
 
 
-def _alive(pid: int) -> bool:
-    """Whether ``pid`` runs; a zombie (exited, not yet reaped by whoever adopted it) does not."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rpartition(")")[2].split()[:1] != ["Z"]
+def process_identity(pid: int) -> str | None:
+    """What makes a pid this process and no later one: its start time and command line
+    (``/proc``, else ``ps``); None when no such process runs."""
+    proc = Path(f"/proc/{pid}")
+    if Path("/proc/self").is_dir():
+        try:
+            # field 22 of stat, counted after the parenthesised command name (it may hold spaces)
+            fields = (proc / "stat").read_text().rpartition(")")[2].split()
+            if fields[0] == "Z":  # exited, not yet reaped by whoever adopted it
+                return None
+            start = fields[19]
+            argv = (proc / "cmdline").read_bytes().split(b"\0")
+        except (OSError, IndexError):
+            return None
+        return f"{start} {b' '.join(argv).decode(errors='replace').strip()}"
+    done = subprocess.run(["ps", "-o", "lstart=,command=", "-p", str(pid)],
+                          capture_output=True, text=True)
+    return " ".join(done.stdout.split()) or None
+
+
+def _alive(pid: int, state: dict) -> bool:
+    """Whether ``pid`` still is the emulator `up` recorded in ``state`` (not merely some process
+    that got the number since: a state file without identities matches nothing)."""
+    identities = dict(zip(state.get("pids", []), state.get("identities", []), strict=False))
+    started_as = identities.get(pid)
+    return started_as is not None and process_identity(pid) == started_as
 
 
 def _prepare_state_dir(state_dir: Path) -> None:
@@ -189,7 +209,8 @@ def cmd_up(args) -> int:
     _prepare_state_dir(state_dir)
     if _state_file(state_dir).exists():
         state = _load_state(state_dir)
-        if any(_alive(pid) for pid in state.get("pids", [])) or state["backend"] != "embedded":
+        if any(_alive(pid, state) for pid in state.get("pids", [])) \
+                or state["backend"] != "embedded":
             raise StackError(
                 "a stack is already up; see `python -m harness status`, or `down` first"
             )
@@ -200,7 +221,7 @@ def cmd_up(args) -> int:
         args.host, args.pubsub_port = args.host_port
     ports = {name: _port(args, config.emulators, name) for name in EMULATORS}
     stack = Stack(
-        backend=args.backend, run_dir=state_dir, data_dir=args.data_dir,
+        backend=args.backend, run_dir=state_dir, data_dir=args.data_dir, detach=True,
         host=args.host or config.emulators.get("host", DEFAULT_HOST),
         **{f"{name}_port": port for name, (port, _) in ports.items()},
         free_port_fallback=tuple(name for name, (_, fallback) in ports.items() if fallback),
@@ -214,12 +235,16 @@ def cmd_up(args) -> int:
             "bigquery": endpoints.bigquery,
             "storage": endpoints.storage,
             "pids": [p.process.pid for p in stack.processes],
+            # what each pid was when we started it: `down` signals only a process that still is
+            "identities": [process_identity(p.process.pid) for p in stack.processes],
             "logs": [str(p.log_path) for p in stack.processes],
             "names": [p.name for p in stack.processes],  # in the order of pids and logs
             "project": environment.project if environment else config.project,
             "config": str(environment.files[-1]) if environment else str(config.path),
             "started": datetime.now(UTC).isoformat(timespec="seconds"),
         }
+        if stack.container_backend is not None:
+            state["containers"] = stack.container_backend.state()
         _state_file(state_dir).write_text(json.dumps(state, indent=2))
         for note in stack.notes:
             print(f"note: {note}", file=sys.stderr)
@@ -241,6 +266,7 @@ def cmd_up(args) -> int:
         if rest or mqtt:  # after Pub/Sub is up and its topics exist
             edge = _start_edge(args, config, endpoints, state_dir, rest, mqtt)
             state["pids"] += [p.process.pid for p in edge.processes]
+            state["identities"] += [process_identity(p.process.pid) for p in edge.processes]
             state["logs"] += [str(p.log_path) for p in edge.processes]
             state["names"] += [p.name for p in edge.processes]
             state.update(edge.urls)
@@ -271,18 +297,24 @@ def cmd_down(args) -> int:
     names = state.get("names", [])
     # Newest first, and the edge's processes waited for: they flush to Pub/Sub on SIGTERM.
     for index, pid in reversed(list(enumerate(state.get("pids", [])))):
+        if process_identity(pid) is None:
+            continue  # already gone
+        if not _alive(pid, state):
+            print(f"pid {pid} is no longer the process `up` started; not signalled",
+                  file=sys.stderr)
+            continue
         try:
             os.kill(pid, signal.SIGTERM)
         except ProcessLookupError:
             continue
         if index < len(names) and names[index] in EDGE_NAMES.values():
             deadline = time.monotonic() + 15
-            while _alive(pid) and time.monotonic() < deadline:
+            while _alive(pid, state) and time.monotonic() < deadline:
                 time.sleep(0.1)
-    if state["backend"] == "docker":
-        from harness.containers import compose_down
+    if "containers" in state:
+        from harness.containers import from_state
 
-        compose_down(ROOT / "docker-compose.yml")
+        from_state(state["backend"], state["containers"]).down()
     _state_file(state_dir).unlink()
     print("emulators down", file=sys.stderr)
     return 0
@@ -329,7 +361,7 @@ def cmd_status(args) -> int:
             continue
         process = ""
         if process_name in pids:
-            alive = "running" if _alive(pids[process_name]) else "gone"
+            alive = "running" if _alive(pids[process_name], state) else "gone"
             process = f"  pid {pids[process_name]} {alive}  log {logs.get(process_name, '-')}"
         health = f"NOT ANSWERING ({silent[name]})" if name in silent else "answering"
         print(f"{name + ':':9} {where}  {health}{process}")
@@ -337,7 +369,7 @@ def cmd_status(args) -> int:
         for name, why in silent.items():
             where, process_name, what = shown[name]
             pid = pids.get(process_name)
-            gone = f" (its process {pid} is gone)" if pid and not _alive(pid) else ""
+            gone = f" (its process {pid} is gone)" if pid and not _alive(pid, state) else ""
             print(f"error: the {what} at {where} does not answer: {why}{gone}; see "
                   f"`python -m harness logs {process_name}`, then `down` and `up`",
                   file=sys.stderr)
@@ -352,11 +384,14 @@ def cmd_logs(args) -> int:
     state = _load_state(Path(args.state_dir))
     names = state.get("names", list(EMULATORS))
     logs = dict(zip(names, state.get("logs", []), strict=False))
+    if "containers" in state:
+        from harness.containers import from_state
+
+        print(from_state(state["backend"], state["containers"]).logs(args.emulator, args.tail),
+              end="")
+        return 0
     if not logs:
-        raise StackError(
-            f"the {state['backend']} backend keeps no log files here; for containers run "
-            "`docker compose logs`"
-        )
+        raise StackError(f"the {state['backend']} backend keeps no log files here")
     if args.emulator and args.emulator not in logs:
         raise StackError(f"the stack has no {args.emulator} log; it has: {', '.join(logs)}")
     chosen = [args.emulator] if args.emulator else list(logs)
@@ -481,14 +516,40 @@ def parser() -> argparse.ArgumentParser:
     logs.add_argument("-f", "--follow", action="store_true", help="keep printing new lines")
     logs.add_argument("-n", "--tail", type=int, default=0, metavar="N",
                       help="only the last N lines of each log (0: all)")
+    images = sub.add_parser(
+        "images", parents=[common], formatter_class=_Formatter,
+        help="build the emulators' container images here (no registry needed)",
+    )
+    images.add_argument("--base", default=None,
+                        help="base image (default: python:3.11-slim, else a local Debian base)")
+    images.add_argument("--google", action="store_true",
+                        help="also Google's Pub/Sub emulator image for compose's google profile")
+    images.add_argument("--setup-engine", action="store_true",
+                        help="no Docker engine? install docker.io and start dockerd (root, apt)")
+
     from harness import ops_cli
 
     ops_cli.register(sub, (common,), _Formatter)  # metrics, alerts, snapshots
     return main_parser
 
 
+def cmd_images(args) -> int:
+    from harness import engine, images
+
+    found = engine.ensure() if args.setup_engine else engine.find()
+    print(found.describe())
+    report = images.build_emulators(base=args.base)
+    if args.google:
+        tag = images.build_google_pubsub(base=report.base, report=report)
+    print("\n".join(report.lines()))
+    if args.google:
+        for name, value in images.google_pubsub_compose_env(tag).items():
+            print(f"export {name}={shlex.quote(value)}")
+    return 0
+
+
 COMMANDS = {"up": cmd_up, "start": cmd_up, "down": cmd_down, "stop": cmd_down, "env": cmd_env,
-            "status": cmd_status, "logs": cmd_logs}
+            "status": cmd_status, "logs": cmd_logs, "images": cmd_images}
 
 
 def _one_sentence(exc: BaseException) -> str | None:

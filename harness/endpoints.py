@@ -54,21 +54,43 @@ class Endpoints:
 
     def unanswered(self) -> dict[str, str]:
         """``{"pubsub"|"bigquery"|"storage"|"ingest"|"mqtt": why}`` for each server that does
-        not answer now (storage and the edge only when they run)."""
-        why = {"pubsub": pubsub_answers(self.pubsub),
-               "bigquery": http_answers(f"{self.bigquery}/bigquery/v2/projects")}
-        if self.storage:
-            why["storage"] = http_answers(f"{self.storage}/storage/v1/b?project=health-check")
-        if self.ingest:
-            why["ingest"] = http_answers(f"{self.ingest}/healthz")
-        if self.mqtt:
-            why["mqtt"] = pubsub_answers(self.mqtt.removeprefix("mqtt://"))
+        not answer now (an empty endpoint is not asked: storage and the edge only when they run)."""
+        probes = {"pubsub": lambda: pubsub_answers(self.pubsub),
+                  "bigquery": lambda: http_answers(f"{self.bigquery}/bigquery/v2/projects"),
+                  "storage": lambda: http_answers(
+                      f"{self.storage}/storage/v1/b?project=health-check"),
+                  "ingest": lambda: http_answers(f"{self.ingest}/healthz"),
+                  "mqtt": lambda: tcp_answers((self.mqtt or "").removeprefix("mqtt://"))}
+        where = {**self.addresses(), "ingest": self.ingest, "mqtt": self.mqtt}
+        why = {name: probes[name]() for name, address in where.items() if address}
         return {name: reason for name, reason in why.items() if reason}
 
 
 def pubsub_answers(address: str, timeout: float = 1.0) -> str | None:
-    """None when something accepts TCP connections at ``host:port``, else why not (gRPC and
-    MQTT alike)."""
+    """None when a gRPC server answers at ``host:port``, else why not. One RPC, and any status
+    but UNAVAILABLE or a deadline is an answer; a TCP accept is not one (Docker's port proxy
+    accepts connections before the server in the container listens)."""
+    import grpc
+
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit():
+        return f"{address!r} is not host:port"
+    with grpc.insecure_channel(address) as channel:
+        list_topics = channel.unary_unary("/google.pubsub.v1.Publisher/ListTopics")
+        try:
+            list_topics(b"", timeout=timeout)  # an empty request: any error is answer enough
+        except grpc.RpcError as exc:
+            if exc.code() == grpc.StatusCode.UNAVAILABLE:
+                return "connection refused" if "refused" in str(exc.details()) else \
+                    f"unavailable ({exc.details()})"
+            if exc.code() == grpc.StatusCode.DEADLINE_EXCEEDED:
+                return "no answer (timed out)"
+    return None
+
+
+def tcp_answers(address: str, timeout: float = 1.0) -> str | None:
+    """None when something accepts TCP connections at ``host:port`` (the MQTT broker), else
+    why not."""
     host, _, port = address.rpartition(":")
     try:
         with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout):

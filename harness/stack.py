@@ -5,16 +5,18 @@ Four backends:
 * ``embedded`` (default): our emulators as local processes, health-checked, their logs kept in
   the run directory; on free ports unless ports are given (``python -m harness up`` gives
   8085, 9050 and 9023, and falls back to free ports when those are taken).
-* ``docker``: ``docker compose`` with the top-level ``docker-compose.yml`` (profile ``ours``
-  builds our emulators; profile ``google`` runs Google's Pub/Sub emulator image and goccy's
-  BigQuery emulator image).
+* ``docker``: ``docker compose`` (or Compose v1's ``docker-compose``) with
+  ``harness/docker-compose.yml``, profile ``ours``, on images built here (:mod:`harness.images`).
 * ``testcontainers``: the same images, started from Python.
 * ``external``: use ``PUBSUB_EMULATOR_HOST`` / ``BIGQUERY_EMULATOR_HOST`` (and
   ``STORAGE_EMULATOR_HOST``, if set) as given.
 
 The embedded stack runs three emulators: Pub/Sub, BigQuery and Cloud Storage
 (``python -m emulators.storage``); the BigQuery emulator reads and writes ``gs://`` URIs through
-the Cloud Storage one (``--storage-endpoint``).
+the Cloud Storage one (``--storage-endpoint``); so do the container backends.
+
+:meth:`Stack.kill` and :meth:`Stack.restart` crash one emulator (SIGKILL) and start it again on
+the same data (``data_dir`` for ``embedded``; the containers' volumes) and the same port.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def wait_healthy(endpoints: Endpoints, timeout: float = 30.0) -> None:
-    """Block until every emulator answers: a TCP accept for gRPC, an HTTP answer for REST."""
+    """Block until every emulator answers: a gRPC call for Pub/Sub, an HTTP answer for REST."""
     deadline = time.monotonic() + timeout
     while True:
         silent = endpoints.unanswered()
@@ -82,6 +84,7 @@ class Stack:
     run_dir: Path | None = None
     data_dir: Path | None = None
     endpoints: Endpoints | None = None
+    detach: bool = False  # containers outlive this process (``python -m harness up``)
     host: str = "127.0.0.1"
     pubsub_port: int = 0
     bigquery_port: int = 0
@@ -89,6 +92,8 @@ class Stack:
     free_port_fallback: tuple[str, ...] = ()
     notes: list[str] = field(default_factory=list)
     _processes: list[ServerProcess] = field(default_factory=list)
+    _extra: dict[str, tuple[str, ...]] = field(default_factory=dict)  # each emulator's arguments
+    _containers: containers.Compose | containers.Testcontainers | None = None
     _cleanup: list = field(default_factory=list)
 
     def start(self) -> Endpoints:
@@ -100,7 +105,14 @@ class Stack:
         starter = getattr(self, f"_start_{self.backend}")
         try:
             self.endpoints = starter()
-            wait_healthy(self.endpoints)
+            try:
+                wait_healthy(self.endpoints)
+            except StackError as exc:
+                if self._containers is None:
+                    raise
+                raise StackError(
+                    f"{exc}; the containers' logs end:\n{self._containers.logs()}"
+                ) from None
         except BaseException:
             self.stop()
             raise
@@ -124,27 +136,46 @@ class Stack:
     def processes(self) -> list[ServerProcess]:
         return list(self._processes)
 
-    def crash(self) -> None:
-        """``kill -9`` every emulator of the embedded backend (no chance to flush)."""
-        for process in self._processes:
-            process.kill()
+    @property
+    def container_backend(self) -> containers.Compose | containers.Testcontainers | None:
+        """The container backend in use, if any (its ``state()`` goes to the CLI's state file)."""
+        return self._containers
 
-    def restart(self) -> Endpoints:
-        """Start the emulators again after :meth:`crash`, on the same ports and data dirs, so
-        clients (the pipeline's too) reconnect where they were."""
-        restarted = []
-        for process in self._processes:
-            argv = list(process.argv)
-            argv[argv.index("--port") + 1] = str(process.port)
-            again = ServerProcess(argv, process.ready, process.log_path, process.env,
-                                  process.detach, process.name)
-            try:
-                restarted.append(again.start())
-            except StartError as exc:
-                raise StackError(f"the {process.name} emulator did not restart: {exc}") from exc
-        self._processes = restarted
+    def crash(self) -> None:
+        """``kill -9`` every emulator (no chance to flush); :meth:`restart` brings them back."""
+        for name in self.endpoints.addresses():
+            self.kill(name)
+
+    def kill(self, name: str) -> None:
+        """SIGKILL one emulator (``pubsub``, ``bigquery`` or ``storage``): no chance to flush."""
+        if self._containers is not None:
+            self._containers.kill(name)
+        elif self.backend == "embedded":
+            self._processes[self._index(name)].kill()
+        else:
+            raise StackError(f"the {self.backend} backend cannot kill its emulators")
+
+    def restart(self, name: str | None = None) -> Endpoints:
+        """Start a killed (or running) emulator again on the same data and port, so clients
+        (the pipeline's too) reconnect where they were; every emulator without a name."""
+        for one in [name] if name else list(self.endpoints.addresses()):
+            if self._containers is not None:
+                self.endpoints = self._containers.restart(one)
+            elif self.backend == "embedded":
+                index = self._index(one)
+                old = self._processes[index]
+                old.stop()
+                self._processes[index] = self._start_emulator(one, old.port, *self._extra[one])
+            else:
+                raise StackError(f"the {self.backend} backend cannot restart its emulators")
         wait_healthy(self.endpoints)
         return self.endpoints
+
+    def _index(self, name: str) -> int:
+        names = [process.name for process in self._processes]
+        if name not in names:
+            raise StackError(f"no {name} emulator in this stack (it runs {', '.join(names)})")
+        return names.index(name)
 
     def _data_dir(self, name: str) -> Path | None:
         return None if self.data_dir is None else Path(self.data_dir) / name
@@ -163,6 +194,7 @@ class Stack:
 
     def _start_emulator(self, name: str, port: int, *extra: str) -> ServerProcess:
         """``python -m emulators.<name>`` on ``port`` (a taken one: see the class docstring)."""
+        self._extra[name] = extra
         if port and port_taken(self.host, port):
             port = self._port_in_use(name, port)
         log_path = self.run_dir / "logs" / f"{name}.log"
@@ -205,19 +237,13 @@ class Stack:
         storage = os.environ.get("STORAGE_EMULATOR_HOST", "")
         return Endpoints(pubsub, _url(bigquery), _url(storage) if storage else "")
 
+    def _start_containers(self, backend: containers.Compose | containers.Testcontainers):
+        self._containers = backend
+        self._cleanup.append(backend.down)
+        return backend.up()
+
     def _start_docker(self) -> Endpoints:
-        compose_file = ROOT / "docker-compose.yml"
-        if not compose_file.is_file():
-            raise StackError(
-                "the docker backend builds the emulator images from a streambench checkout "
-                f"(no {compose_file.name} next to the installed package); run it from a clone "
-                "of the repository, or use --backend embedded"
-            )
-        endpoints, stop = containers.compose_up(compose_file)
-        self._cleanup.append(stop)
-        return endpoints
+        return self._start_containers(containers.Compose())
 
     def _start_testcontainers(self) -> Endpoints:
-        endpoints, stop = containers.testcontainers_up()
-        self._cleanup.append(stop)
-        return endpoints
+        return self._start_containers(containers.Testcontainers(detach=self.detach))

@@ -22,6 +22,23 @@ if os.environ.get("CI"):
     settings.load_profile("ci")
 
 
+def pytest_addoption(parser):
+    parser.addoption(
+        "--run-containers", action="store_true",
+        help="run the tests marked `containers` (they need a Docker engine; nox -s containers)",
+    )
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked ``containers`` run only when asked for: the default suite needs no Docker."""
+    if config.getoption("--run-containers"):
+        return
+    skip = pytest.mark.skip(reason="needs a Docker engine: nox -s containers (--run-containers)")
+    for item in items:
+        if item.get_closest_marker("containers"):
+            item.add_marker(skip)
+
+
 @pytest.fixture
 def emulator(tmp_path):
     """``emulator(name, **kwargs) -> ServerProcess`` (``python -m emulators.<name>`` on a free

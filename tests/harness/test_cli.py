@@ -1,5 +1,6 @@
 """``python -m harness up|env|status|down`` as a user runs it."""
 
+import json
 import re
 import shutil
 import subprocess
@@ -59,6 +60,28 @@ def test_up_env_status_down(tmp_path):
     assert not any(Path(f"/proc/{pid}").exists() for pid in pids)
     gone = _cli("status", state_dir=tmp_path, check=False)
     assert gone.returncode == 2 and "no stack is up" in gone.stderr
+
+
+def test_down_signals_only_the_processes_up_started(tmp_path):
+    """A pid in the state file that is now some other process (pids are reused) is left alone."""
+    bystander = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    try:
+        state = {
+            "backend": "embedded", "pubsub": "127.0.0.1:1", "bigquery": "http://127.0.0.1:2",
+            "pids": [bystander.pid], "logs": [str(tmp_path / "pubsub.log")], "names": ["pubsub"],
+            "identities": ["4242 python -m emulators.pubsub --host 127.0.0.1 --port 0"],
+        }
+        (tmp_path / "state.json").write_text(json.dumps(state))
+        status = _cli("status", state_dir=tmp_path, check=False)
+        assert f"pid {bystander.pid} gone" in status.stdout
+        down = _cli("down", state_dir=tmp_path)
+        assert f"pid {bystander.pid} is no longer the process" in down.stderr
+        time.sleep(0.5)
+        assert bystander.poll() is None  # not signalled
+        assert not (tmp_path / "state.json").exists()
+    finally:
+        bystander.kill()
+        bystander.wait()
 
 
 def _docker_engine_available() -> bool:

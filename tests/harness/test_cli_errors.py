@@ -182,26 +182,30 @@ def test_a_state_dir_that_does_not_exist_is_made(tmp_path):
 
 
 def _fake_docker(tmp_path: Path) -> dict:
-    """A `docker` whose engine answers but which has no compose plugin."""
+    """A `docker` whose engine answers but which has no compose: no v2 plugin, and a
+    `docker-compose` (v1) that does not run."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     docker = bin_dir / "docker"
     docker.write_text(
         "#!/bin/sh\n"
-        'if [ "$1" = info ]; then echo "Server Version: 27.0"; exit 0; fi\n'
+        'if [ "$1" = info ] || [ "$1" = version ]; then echo "27.0"; exit 0; fi\n'
         'if [ "$1" = compose ]; then echo "docker: \'compose\' is not a docker command." >&2; '
         "exit 1; fi\nexit 1\n"
     )
-    docker.chmod(0o755)
+    (bin_dir / "docker-compose").write_text("#!/bin/sh\nexit 127\n")
+    for tool in bin_dir.iterdir():
+        tool.chmod(0o755)
     return {"PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
 
 
-def test_docker_without_the_compose_plugin_is_one_sentence(tmp_path):
+def test_docker_without_compose_is_one_sentence(tmp_path):
     result = harness("up", "--backend", "docker", state_dir=tmp_path, env=_fake_docker(tmp_path))
     assert result.returncode == 2
-    line = one_sentence(result)
-    assert "`docker compose ...` failed with exit code 1: is the Docker Compose plugin installed" \
-        in line
+    assert one_sentence(result) == (
+        "error: the docker backend needs Docker Compose: neither `docker compose` nor "
+        "`docker-compose` is installed; use --backend testcontainers or embedded."
+    )
     assert not (tmp_path / "state.json").exists()
 
 

@@ -11,7 +11,7 @@ import uuid
 
 import pytest
 
-from harness.cli import _alive
+from harness.cli import process_identity
 from harness.config import ConfigError, HarnessConfig
 from tests.support.cli import exports, harness, one_sentence, run
 
@@ -204,9 +204,9 @@ def test_up_runs_the_edge_and_events_reach_pubsub_through_it(edge_stack):
     down = harness("down", cwd=directory)
     assert down.returncode == 0, down.stderr
     deadline = time.monotonic() + 20
-    while any(_alive(pid) for pid in pids.values()) and time.monotonic() < deadline:
+    while any(process_identity(pid) for pid in pids.values()) and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert not [name for name, pid in pids.items() if _alive(pid)]
+    assert not [name for name, pid in pids.items() if process_identity(pid)]
 
 
 def _pull(subscriber, subscription: str, count: int, timeout: float = 30) -> list:

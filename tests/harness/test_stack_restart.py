@@ -1,5 +1,7 @@
-"""``Stack.crash`` / ``Stack.restart``: kill -9 both emulators and bring them back on the same
-ports with their data (what the drill's scenario d does with the pipeline running)."""
+"""``Stack.crash`` / ``Stack.kill`` / ``Stack.restart`` on the embedded backend: SIGKILL the
+emulators (or one), start them again with their own arguments on the same ports and data (what
+the drill's scenario d does with the pipeline running; tests/containers does the same on
+volumes)."""
 
 from __future__ import annotations
 
@@ -7,9 +9,9 @@ import pytest
 from google.cloud import bigquery
 
 from harness import clients, traffic
-from harness.stack import Stack
+from harness.stack import Stack, StackError
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
 
 def test_crash_and_restart_keep_ports_and_everything_acknowledged(tmp_path):
@@ -38,3 +40,24 @@ def test_crash_and_restart_keep_ports_and_everything_acknowledged(tmp_path):
                                  max_messages=5, timeout=30)
         assert [m.message.data for m in pulled.received_messages] == [b"kept"]
         assert traffic.count_rows(bq, "restart-test.d.t") == 1
+
+
+def test_a_killed_emulator_restarts_on_its_port_and_data(tmp_path):
+    with Stack(data_dir=tmp_path / "data") as stack:
+        before = stack.endpoints
+        bigquery = clients.bigquery(before, "restart-project")
+        bigquery.create_dataset("restart-project.kept")
+        old_pid = next(p for p in stack.processes if p.name == "bigquery").pid
+        stack.kill("bigquery")
+        assert "bigquery" in before.unanswered()
+
+        after = stack.restart("bigquery")
+        assert after == before  # same ports
+        restarted = next(p for p in stack.processes if p.name == "bigquery")
+        assert restarted.pid != old_pid
+        # its own arguments again: BigQuery still reads gs:// through the storage emulator
+        assert "--storage-endpoint" in restarted.argv
+        assert [d.dataset_id for d in clients.bigquery(after, "restart-project").list_datasets()] \
+            == ["kept"]
+        with pytest.raises(StackError, match="no nosuch emulator"):
+            stack.kill("nosuch")
