@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import hashlib
 import threading
 import uuid
 from typing import TYPE_CHECKING, Any
@@ -10,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from .catalog import now_ms
 from .errors import BigQueryError, Duplicate, Invalid, NotFound, expect_dict, expect_list
 from .query import QueryOutcome, run_query, write_into_table
-from .service import ts_format_from
+from .service import arrow_rows, ts_format_from
 
 if TYPE_CHECKING:
     from .service import BigQueryService
@@ -30,7 +31,10 @@ class JobManager:
         self.service = service
         self.catalog = service.catalog
         self._results: dict[tuple[str, str], QueryOutcome] = {}
+        # (project, dataset, table) of a query's anonymous destination -> (project, job id)
+        self._anonymous: dict[tuple[str, str, str], tuple[str, str]] = {}
         self._lock = threading.Lock()
+        service.anonymous_result = self.anonymous_result
 
     # ------------------------------------------------------------------ lookup
 
@@ -150,9 +154,17 @@ class JobManager:
         job["statistics"]["totalBytesProcessed"] = stats["totalBytesProcessed"]
         if outcome.destination:
             qconfig["destinationTable"] = outcome.destination
+        key = (ref["projectId"], ref["jobId"])
+        if not dry_run and outcome.arrow is not None:
+            # Like BigQuery, results land in an anonymous table, which the Storage Read API
+            # (and so the client's to_dataframe/to_arrow) reads.
+            anonymous = _anonymous_table(*key)
+            qconfig["destinationTable"] = anonymous
+            with self._lock:
+                self._anonymous[tuple(anonymous.values())] = key
         if not dry_run:
             with self._lock:
-                self._results[(ref["projectId"], ref["jobId"])] = outcome
+                self._results[key] = outcome
                 self._expire_results()
 
     def _expire_results(self) -> None:
@@ -163,7 +175,15 @@ class JobManager:
         while len(self._results) > 1 and (
             len(self._results) > MAX_KEPT_RESULTS or total > MAX_KEPT_BYTES
         ):
-            total -= size(self._results.pop(next(iter(self._results))))
+            key = next(iter(self._results))
+            total -= size(self._results.pop(key))
+            self._anonymous.pop(tuple(_anonymous_table(*key).values()), None)
+
+    def anonymous_result(self, project: str, dataset_id: str, table_id: str) -> QueryOutcome | None:
+        """The in-memory results behind a query's anonymous destination table, if kept."""
+        with self._lock:
+            key = self._anonymous.get((project, dataset_id, table_id))
+            return self._results.get(key) if key is not None else None
 
     def _run_copy(self, config: dict) -> None:
         sources = expect_list(config.get("sourceTables"), "sourceTables") or (
@@ -227,13 +247,7 @@ class JobManager:
         response["schema"] = {"fields": outcome.schema}
         storage = self.service.storage
         if outcome.arrow is not None:
-            arrow = outcome.arrow
-            total = arrow.num_rows
-
-            def fetch(offset: int, limit: int) -> list[tuple]:
-                part = arrow.slice(offset, limit)
-                return list(zip(*(col.to_pylist() for col in part.columns), strict=True))
-
+            total, fetch = outcome.arrow.num_rows, arrow_rows(outcome.arrow)
         else:
             name = outcome.result_name
             total = storage.count_rows(name)
@@ -321,6 +335,13 @@ def _job_error(job: dict) -> BigQueryError:
         "emulatorInternalError": EmulatorBug,
     }.get(reason, Invalid)
     return cls(error.get("message", ""), location=error.get("location"), reason=reason)
+
+
+def _anonymous_table(project: str, job_id: str) -> dict:
+    """BigQuery-style anonymous destination: dataset `_<hex>` per project, table `anon<hex>`."""
+    dataset = "_" + hashlib.sha1(f"anonymous:{project}".encode()).hexdigest()
+    table = "anon" + hashlib.sha1(f"{project}:{job_id}".encode()).hexdigest()
+    return {"projectId": project, "datasetId": dataset, "tableId": table}
 
 
 def _table_ref(ref: dict) -> tuple[str, str, str]:

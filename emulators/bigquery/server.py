@@ -198,6 +198,9 @@ class Api:
 
     def get_table(self, req: Request, raw: bytes) -> dict:
         p = req.path_params
+        anonymous = self.service.anonymous_table(p["project"], p["dataset"], p["table"])
+        if anonymous is not None:  # a query's results (the Storage Read API reads them too)
+            return anonymous
         table = self.catalog.get_table(p["project"], p["dataset"], _base_table(p["table"]))
         return self.service.table_resource(table)
 

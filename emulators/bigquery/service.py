@@ -10,6 +10,7 @@ from typing import Any
 from . import resources
 from .catalog import Catalog, Table
 from .errors import Invalid, NotFound, expect_dict
+from .history import AppendHistory
 from .insert import STOPPED, InsertIdCache, RowValidator, error_entries
 from .storage import SCRATCH, Storage
 from .types import TS_FLOAT, TS_INT64, TS_ISO, arrow_type, quote_ident, row_encoder
@@ -77,6 +78,10 @@ class BigQueryService:
         self._writers: dict[tuple[str, str, str], _Writer] = {}
         self._writers_lock = threading.Lock()
         self.base_url = ""
+        # Row counts after streaming appends, for Storage Read API snapshot times.
+        self.history = AppendHistory(self.insert_ids.clock)
+        # Query results readable as anonymous tables; the job manager answers (see jobs.py).
+        self.anonymous_result: Callable[[str, str, str], Any] = lambda p, d, t: None
 
     def close(self) -> None:
         self.storage.close()
@@ -140,9 +145,10 @@ class BigQueryService:
         self.catalog.delete_table(project, dataset_id, table_id)
 
     def _forget_insert_ids(self, table_key: str) -> None:
-        """A dropped or replaced table starts with a clean de-duplication memory."""
+        """A dropped or replaced table starts with a clean de-duplication memory and history."""
         self.insert_ids.forget_table(table_key)
         self.storage.forget_insert_ids(table_key, self.insert_ids.clock())
+        self.history.forget(table_key)
 
     # ------------------------------------------------------------------ tabledata.insertAll
 
@@ -253,6 +259,10 @@ class BigQueryService:
                 )
             except duckdb.ConversionException as exc:
                 raise _BulkConversionError(str(exc)) from None
+            appended = arrow_table.num_rows
+            self.history.record(
+                current, lambda: self.storage.count_rows(table.storage_name) - appended, appended
+            )
             self._appends += 1
             if self._appends % 1000 == 0:
                 self.storage.forget_insert_ids(None, self.insert_ids.clock())
@@ -263,9 +273,34 @@ class BigQueryService:
             writer = self._writer(table)
             self._append(table, writer, self._to_arrow(writer, rows))
 
+    def append_table(self, table: Table, arrow_table: Any) -> None:
+        """Append an Arrow table whose columns are the table's schema, in order (Storage Write
+        API, Parquet loads). Invalid when DuckDB refuses a value (e.g. malformed JSON)."""
+        try:
+            self._append(table, self._writer(table), arrow_table)
+        except _BulkConversionError as exc:
+            raise Invalid(f"Cannot store the rows: {exc}") from None
+
     # ------------------------------------------------------------------ tabledata.list
 
+    def anonymous_table(self, project: str, dataset_id: str, table_id: str) -> dict | None:
+        """tables.get of a query's anonymous destination table (None if it is not one)."""
+        outcome = self.anonymous_result(project, dataset_id, table_id)
+        if outcome is None:
+            return None
+        table = Table(project, dataset_id, table_id, "", schema=outcome.schema)
+        return resources.table_resource(
+            table, outcome.arrow.num_rows, outcome.arrow.nbytes, self.base_url
+        )
+
     def list_rows(self, project: str, dataset_id: str, table_id: str, params: dict) -> dict:
+        outcome = self.anonymous_result(project, dataset_id, table_id)
+        if outcome is not None:  # a query's anonymous destination table
+            arrow = outcome.arrow
+            page = self.read_page(
+                arrow_rows(arrow), outcome.schema, arrow.num_rows, params, ts_format_from(params)
+            )
+            return {"kind": "bigquery#tableDataList", **page}
         table = self.catalog.get_table(project, dataset_id, table_id)
         if table.type != "TABLE":
             raise Invalid(f"Cannot list a table of type {table.type}.")
@@ -319,6 +354,16 @@ class BigQueryService:
         from .query import resolve_table
 
         return resolve_table(self, project, dataset_id, table_id)
+
+
+def arrow_rows(arrow: Any) -> Callable[[int, int], list[tuple]]:
+    """A `read_page` fetch function over an in-memory Arrow table."""
+
+    def fetch(offset: int, limit: int) -> list[tuple]:
+        part = arrow.slice(offset, limit)
+        return list(zip(*(col.to_pylist() for col in part.columns), strict=True))
+
+    return fetch
 
 
 class _BulkConversionError(Exception):

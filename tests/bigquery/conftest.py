@@ -24,6 +24,7 @@ class Emulator:
     url: str
     project: str
     process: subprocess.Popen
+    storage: str = ""  # host:port of the Storage Read/Write API (gRPC)
 
 
 def start_emulator(*extra: str, project: str = PROJECT) -> Emulator:
@@ -40,7 +41,13 @@ def start_emulator(*extra: str, project: str = PROJECT) -> Emulator:
     if "listening on" not in line:
         process.kill()
         raise RuntimeError(f"emulator did not start: {line!r}")
-    return Emulator(url=line.strip().rsplit(" ", 1)[-1], project=project, process=process)
+    storage = process.stdout.readline()  # the Storage API's ready line comes right after
+    return Emulator(
+        url=line.strip().rsplit(" ", 1)[-1],
+        project=project,
+        process=process,
+        storage=storage.strip().rsplit(" ", 1)[-1],
+    )
 
 
 def stop_emulator(emulator: Emulator) -> None:
@@ -75,6 +82,30 @@ def bq_client(bq_emulator):
     client = make_client(bq_emulator.url, bq_emulator.project)
     yield client
     client.close()
+
+
+@pytest.fixture(scope="session")
+def bq_storage_client(bq_emulator):
+    """A `bigquery.Client` whose to_dataframe/to_arrow read through the Storage Read API."""
+    from emulators.bigquery.storage_api.clients import bigquery_client
+
+    client = bigquery_client(bq_emulator.project, bq_emulator.url, bq_emulator.storage)
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="session")
+def read_client(bq_emulator):
+    from emulators.bigquery.storage_api.clients import read_client
+
+    return read_client(bq_emulator.storage)
+
+
+@pytest.fixture(scope="session")
+def write_client(bq_emulator):
+    from emulators.bigquery.storage_api.clients import write_client
+
+    return write_client(bq_emulator.storage)
 
 
 @pytest.fixture
