@@ -45,6 +45,7 @@ def cmd_up(args) -> int:
         "backend": args.backend,
         "pubsub": endpoints.pubsub,
         "bigquery": endpoints.bigquery,
+        "bigquery_storage": endpoints.bigquery_storage,
         "pids": [p.process.pid for p in stack.processes],
         "logs": [str(p.log_path) for p in stack.processes],
     }
@@ -80,18 +81,24 @@ def cmd_down(args) -> int:
     return 0
 
 
+def _endpoints(state: dict) -> Endpoints:
+    return Endpoints(state["pubsub"], state["bigquery"], state.get("bigquery_storage", ""))
+
+
 def cmd_env(args) -> int:
     state = _load_state(Path(args.state_dir))
-    print(Endpoints(state["pubsub"], state["bigquery"]).export_lines(), end="")
+    print(_endpoints(state).export_lines(), end="")
     return 0
 
 
 def cmd_status(args) -> int:
     state = _load_state(Path(args.state_dir))
-    endpoints = Endpoints(state["pubsub"], state["bigquery"])
+    endpoints = _endpoints(state)
     print(f"backend:  {state['backend']}")
     print(f"pubsub:   {endpoints.pubsub}")
     print(f"bigquery: {endpoints.bigquery}")
+    if endpoints.bigquery_storage:
+        print(f"bigquery storage API: {endpoints.bigquery_storage}")
     for pid, log in zip(state.get("pids", []), state.get("logs", []), strict=True):
         alive = Path(f"/proc/{pid}").exists()
         print(f"pid {pid}: {'running' if alive else 'gone'}  (log {log})")

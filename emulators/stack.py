@@ -30,6 +30,8 @@ from pathlib import Path
 BACKENDS = ("embedded", "docker", "testcontainers", "external")
 ROOT = Path(__file__).resolve().parent.parent
 _READY = re.compile(r"listening on (?:https?://)?([\w.\-\[\]:]+):(\d+)")
+# the BigQuery emulator's second ready line: its Storage Read/Write API (gRPC)
+_STORAGE_READY = re.compile(r"storage API \(gRPC\) listening on ([\w.\-\[\]:]+:\d+)")
 
 
 class StackError(RuntimeError):
@@ -42,10 +44,15 @@ class Endpoints:
 
     pubsub: str
     bigquery: str
+    bigquery_storage: str = ""  # host:port of BigQuery's Storage Read/Write API (gRPC)
 
     def env(self) -> dict[str, str]:
-        """The environment variables Google's clients (and our pipeline) honour."""
-        return {"PUBSUB_EMULATOR_HOST": self.pubsub, "BIGQUERY_EMULATOR_HOST": self.bigquery}
+        """The environment variables Google's clients (and our pipeline) honour; the Storage
+        API's is read by our client helpers (emulators.bigquery.storage_api.clients)."""
+        env = {"PUBSUB_EMULATOR_HOST": self.pubsub, "BIGQUERY_EMULATOR_HOST": self.bigquery}
+        if self.bigquery_storage:
+            env["BIGQUERY_STORAGE_EMULATOR_HOST"] = self.bigquery_storage
+        return env
 
     def export_lines(self) -> str:
         """``export`` lines, like ``gcloud beta emulators pubsub env-init``."""
@@ -191,7 +198,12 @@ class Stack:
         self._processes.append(pubsub)
         bigquery = start_emulator("bigquery", logs, data_dir=self._data_dir("bigquery"))
         self._processes.append(bigquery)
-        return Endpoints(f"{pubsub.host}:{pubsub.port}", f"http://{bigquery.host}:{bigquery.port}")
+        storage = _STORAGE_READY.findall(bigquery.log_path.read_text(errors="replace"))
+        return Endpoints(
+            f"{pubsub.host}:{pubsub.port}",
+            f"http://{bigquery.host}:{bigquery.port}",
+            storage[-1] if storage else "",  # the ready lines of this run come last
+        )
 
     def _start_external(self) -> Endpoints:
         pubsub = os.environ.get("PUBSUB_EMULATOR_HOST")
@@ -202,7 +214,8 @@ class Stack:
             )
         if "://" not in bigquery:
             bigquery = f"http://{bigquery}"
-        return Endpoints(pubsub, bigquery.rstrip("/"))
+        storage = os.environ.get("BIGQUERY_STORAGE_EMULATOR_HOST", "")
+        return Endpoints(pubsub, bigquery.rstrip("/"), storage)
 
     def _start_docker(self) -> Endpoints:
         from emulators import containers

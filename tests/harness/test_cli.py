@@ -34,17 +34,27 @@ def _exports(text: str) -> dict[str, str]:
 def test_up_env_status_down(tmp_path):
     up = _cli("up", state_dir=tmp_path)
     exports = _exports(up.stdout)
-    assert set(exports) == {"PUBSUB_EMULATOR_HOST", "BIGQUERY_EMULATOR_HOST"}
+    assert set(exports) == {
+        "PUBSUB_EMULATOR_HOST", "BIGQUERY_EMULATOR_HOST", "BIGQUERY_STORAGE_EMULATOR_HOST"
+    }
     try:
         assert _exports(_cli("env", state_dir=tmp_path).stdout) == exports
         status = _cli("status", state_dir=tmp_path)
         assert "health:   ok" in status.stdout
-        endpoints = Endpoints(exports["PUBSUB_EMULATOR_HOST"], exports["BIGQUERY_EMULATOR_HOST"])
+        endpoints = Endpoints(
+            exports["PUBSUB_EMULATOR_HOST"],
+            exports["BIGQUERY_EMULATOR_HOST"],
+            exports["BIGQUERY_STORAGE_EMULATOR_HOST"],
+        )
         # Provisioned from harness.toml, seen through the real clients.
         topics = [t.name for t in clients.publisher(endpoints).list_topics(project="projects/local-project")]
         assert "projects/local-project/topics/events" in topics
-        tables = [t.table_id for t in clients.bigquery(endpoints, "local-project").list_tables("analytics")]
+        bigquery = clients.bigquery(endpoints, "local-project")
+        tables = [t.table_id for t in bigquery.list_tables("analytics")]
         assert {"events", "events_dlq", "sources"} <= set(tables)
+        # the client reads through the emulator's Storage Read API (not googleapis.com)
+        sources = bigquery.list_rows("local-project.analytics.sources").to_arrow()
+        assert sources.num_rows == bigquery.get_table("local-project.analytics.sources").num_rows
         assert _cli("up", state_dir=tmp_path, check=False).returncode == 2  # already up
     finally:
         _cli("down", state_dir=tmp_path)
