@@ -372,3 +372,35 @@ def test_rows_written_are_read_back_through_the_read_api(write_client, bq_storag
     stream.close()
     frame = bq_storage_client.list_rows(events).to_dataframe()
     assert sorted(frame["id"]) == list(range(1000))
+
+
+@pytest.mark.parametrize("kind", ["_default", types.WriteStream.Type.PENDING])
+def test_malformed_json_is_a_row_error(write_client, bq_client, bq_dataset, kind):
+    table = bq_client.create_table(
+        bigquery.Table(
+            f"{bq_client.project}.{bq_dataset}.docs",
+            schema=[bigquery.SchemaField("n", "INTEGER"), bigquery.SchemaField("doc", "JSON")],
+        )
+    )
+    proto, Doc = message_class("Doc", [("n", F.TYPE_INT64), ("doc", F.TYPE_STRING)])
+    name = (
+        _parent(table) + "/streams/_default"
+        if kind == "_default"
+        else _create(write_client, table, kind).name
+    )
+    stream = _open(write_client, name, proto)
+    rows = [Doc(n=1, doc='{"ok": true}'), Doc(n=2, doc="{not json"), Doc(n=3)]
+    with pytest.raises(exceptions.InvalidArgument) as failed:
+        stream.send(_request(rows)).result(timeout=30)
+    assert [e.index for e in failed.value.response.row_errors] == [1]
+    stream.send(_request([rows[0], rows[2]])).result(timeout=30)
+    stream.close()
+    if kind != "_default":
+        write_client.finalize_write_stream(name=name)
+        write_client.batch_commit_write_streams(
+            request={"parent": _parent(table), "write_streams": [name]}
+        )
+    assert sorted((r["n"], r["doc"]) for r in bq_client.list_rows(table)) == [
+        (1, {"ok": True}),
+        (3, None),
+    ]

@@ -22,6 +22,7 @@ from typing import Any
 from ..types import ConversionError, arrow_type, scalar_parser
 
 Converter = Callable[[Any], Any]
+_BULK: dict[str, Any] = {}  # filled on first use (pyarrow is imported lazily)
 _EPOCH_DATE = dt.date(1970, 1, 1)
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
@@ -279,12 +280,16 @@ class ProtoDecoder:
         except Exception as exc:  # noqa: BLE001 - TypeError/KeyError from the descriptor pool
             raise SchemaMismatch(f"Invalid proto descriptor: {exc}") from None
         self.message_class = message_factory.GetMessageClass(descriptor)
+        if not _BULK:
+            _BULK.update(_bulk_types())
         self.record = _Record(schema, descriptor, "")
         self.schema = schema
         self.arrow_schema = _arrow_schema(schema)
 
-    def decode(self, rows: list[bytes]) -> tuple[Any, list[tuple[int, str]]]:
-        """(Arrow table, []) or (None, [(row index, message), ...])."""
+    def decode(self, rows: list[bytes], strict: bool = False) -> tuple[Any, list[tuple[int, str]]]:
+        """(Arrow table, []) or (None, [(row index, message), ...]). Unless `strict`, JSON text
+        is passed on unchecked (DuckDB checks it in bulk; on failure, decode again strictly to
+        find the rows)."""
         import pyarrow as pa
 
         count = len(rows)
@@ -298,27 +303,42 @@ class ProtoDecoder:
                     values[slots[proto_field]][i] = value
             except Exception as exc:  # noqa: BLE001 - DecodeError: a corrupt row
                 errors.append((i, f"Cannot parse the row: {exc}"))
-        by_name: dict[str, list] = {}
+        arrays: dict[str, Any] = {}
+        types = {f.name: f.type for f in self.arrow_schema}
         for (name, column), column_values in zip(self.record.columns.values(), values, strict=True):
-            by_name[name] = _column_values(column, column_values, errors)
-        for name in self.record.required:
-            for i, value in enumerate(by_name[name]):
-                if value is None:
-                    errors.append((i, f"Missing required field: {name}."))
+            array = _column_array(column, column_values, types[name], errors, strict)
+            arrays[name] = array
+            if name in self.record.required and array.null_count:
+                nulls = array.is_null().to_pylist()
+                errors += [
+                    (i, f"Missing required field: {name}.") for i, n in enumerate(nulls) if n
+                ]
         if errors:
             return None, sorted(set(errors))
-        arrays = [
-            pa.array(by_name.get(f["name"], [None] * count), type=t.type)
-            if f["name"] in by_name
-            else pa.nulls(count, t.type)
-            for f, t in zip(self.schema, self.arrow_schema, strict=True)
-        ]
-        return pa.Table.from_arrays(arrays, schema=self.arrow_schema), []
+        columns = [arrays[f.name] if f.name in arrays else pa.nulls(count, f.type)
+                   for f in self.arrow_schema]  # fmt: skip
+        return pa.Table.from_arrays(columns, schema=self.arrow_schema), []
 
 
-def _column_values(column: _Column, values: list, errors: list[tuple[int, str]]) -> list:
-    if column.native and not column.repeated:
-        return values
+def _column_array(
+    column: _Column, values: list, arrow: Any, errors: list[tuple[int, str]], strict: bool
+) -> Any:
+    """One column's values as an Arrow array of its table type: in bulk when the proto type
+    maps directly (or as int64 micros/days), value by value (with row errors) otherwise."""
+    import pyarrow as pa
+
+    if not column.repeated:
+        if column.native or (column.field["type"] == "JSON" and not strict):
+            try:
+                return pa.array(values, type=arrow)
+            except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
+                pass  # e.g. a uint64 past INT64: found value by value below
+        bulk = _BULK.get(column.field["type"])
+        if bulk is not None:  # text values make this fail: then value by value
+            try:
+                return pa.array(values, type=bulk).cast(arrow)
+            except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
+                pass
     out = []
     for i, value in enumerate(values):
         if value is None:
@@ -329,7 +349,14 @@ def _column_values(column: _Column, values: list, errors: list[tuple[int, str]])
         except ConversionError as exc:
             errors.append((i, f"Field {column.field['name']}: {exc}"))
             out.append(None)
-    return out
+    return pa.array(out, type=arrow)
+
+
+def _bulk_types() -> dict[str, Any]:
+    import pyarrow as pa
+
+    # int64 microseconds since the epoch / int32 days since the epoch, as the API documents
+    return {"TIMESTAMP": pa.int64(), "DATE": pa.int32()}
 
 
 def _arrow_schema(schema: list[dict]) -> Any:
@@ -341,8 +368,9 @@ def _arrow_schema(schema: list[dict]) -> Any:
 # ------------------------------------------------------------------ Arrow rows
 
 
-def decode_arrow(schema_bytes: bytes, batch_bytes: bytes, schema: list[dict]):
-    """(Arrow table in the table's schema, []) or (None, row errors) from serialized Arrow."""
+def decode_arrow(schema_bytes: bytes, batch_bytes: bytes, schema: list[dict], strict: bool):
+    """(Arrow table in the table's schema, []) or (None, row errors) from serialized Arrow
+    (`strict`: JSON text is checked here, else DuckDB checks it when storing)."""
     import pyarrow as pa
 
     try:

@@ -382,8 +382,21 @@ class WriteServicer:
             raise invalid("The first AppendRows request must name write_stream.")
         stream = self.streams.get(connection.stream_name)
         response = self.append_response_pb(write_stream=stream.name)
+        offset = request.offset.value if request.HasField("offset") else None
+        # Rows a stream holds are checked in full now; rows stored at once leave JSON text to
+        # DuckDB's bulk check, and are checked in full only when it fails, to name the rows.
+        strict = stream.type != "COMMITTED"
         try:
-            rows = self._rows(connection, request, stream)
+            rows = self._rows(connection, request, stream, strict)
+            if not isinstance(rows, list):
+                try:
+                    self.streams.append(stream, rows, offset)
+                except RpcError as error:
+                    if error.code != "INVALID_ARGUMENT" or strict:
+                        raise
+                    rows = self._rows(connection, request, stream, strict=True)
+                    if not isinstance(rows, list):
+                        raise
             if isinstance(rows, list):  # row errors: none of the request's rows is appended
                 for index, message in rows:
                     response.row_errors.add(index=index, code=self.fields_error, message=message)
@@ -391,8 +404,6 @@ class WriteServicer:
                     "Errors found while processing rows. Please refer to the row_errors field "
                     f"for details. Entity: {stream.name}"
                 )
-            offset = request.offset.value if request.HasField("offset") else None
-            self.streams.append(stream, rows, offset)
         except StorageFailure as failure:
             if failure.code == "NOT_FOUND":
                 raise
@@ -427,8 +438,9 @@ class WriteServicer:
         if detail is not None:
             response.error.details.add().Pack(detail)
 
-    def _rows(self, connection: _Connection, request: Any, stream: Any) -> Any:
-        """The request's rows as an Arrow table in the table's schema, or [(index, error)]."""
+    def _rows(self, connection: _Connection, request: Any, stream: Any, strict: bool) -> Any:
+        """The request's rows as an Arrow table in the table's schema, or [(index, error)]
+        (`strict`: JSON text checked here too)."""
         from .rows import decode_arrow
 
         table = self.streams.table(stream.table)
@@ -440,7 +452,7 @@ class WriteServicer:
             if connection.descriptor is None:
                 raise invalid("The first AppendRows request must carry proto_rows.writer_schema.")
             table_rows, errors = self._decoder(connection.descriptor, table).decode(
-                list(data.rows.serialized_rows)
+                list(data.rows.serialized_rows), strict
             )
             return errors or table_rows
         if kind == "arrow_rows":
@@ -450,7 +462,7 @@ class WriteServicer:
             if not connection.arrow_schema:
                 raise invalid("The first AppendRows request must carry arrow_rows.writer_schema.")
             table_rows, errors = decode_arrow(
-                connection.arrow_schema, data.rows.serialized_record_batch, table.schema
+                connection.arrow_schema, data.rows.serialized_record_batch, table.schema, strict
             )
             return errors or table_rows
         raise invalid("An AppendRows request needs proto_rows or arrow_rows.")
