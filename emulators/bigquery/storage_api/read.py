@@ -115,7 +115,7 @@ class ReadSessions:
             fields, data = self._snapshot(ref, request, now)
         except BigQueryError as exc:
             raise from_bigquery(exc) from None
-        data = formats.conform(data, formats.arrow_schema(fields)).combine_chunks()
+        data = formats.conform(data, formats.arrow_schema(fields))
         schema = data.schema
         session_id = uuid.uuid4().hex
         name = f"projects/{project}/locations/us/sessions/{session_id}"
