@@ -19,12 +19,13 @@ class ScenarioTimeout(Exception):
     """A scenario did not finish in time: its target stopped answering."""
 
 
-def run_scenario(scenario: Scenario, target: Target, timeout: float = SCENARIO_TIMEOUT_S) -> dict:
+def run_scenario(scenario: Scenario, target: Target, timeout: float | None = None) -> dict:
     """Run one scenario on a started target; the normalised result (crashes are a step too).
 
     A target that stops answering (the clients wait, or retry for minutes) would stall the
     whole run: past `timeout` the scenario is recorded as crashed with `hung` set, and left
     behind on its (daemon) thread; the caller restarts the target."""
+    timeout = SCENARIO_TIMEOUT_S if timeout is None else timeout
     ctx = Context(target)
     started = time.monotonic()
     failure: list[Exception] = []
