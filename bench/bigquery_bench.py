@@ -293,53 +293,41 @@ def generate_big(session: requests.Session, url: str, rows: int) -> float:
     return time.perf_counter() - start
 
 
-def query_latency(url: str, rows: int, repeats: int, duck_run=None) -> dict:
-    """Median latency of QUERY_SQL over HTTP (after a warm-up); with `duck_run`, DuckDB direct
-    is measured alternately with it, so machine load hits both alike."""
+def query_setup(url: str, storage: str, rows: int) -> dict:
+    """The `big` table on one emulator and a warm-up run of QUERY_SQL."""
     session = requests.Session()
     generate_s = generate_big(session, url, rows)
     sql = QUERY_SQL.format(project=PROJECT, dataset=DATASET)
-    result_rows = len(run_query(session, url, sql)["rows"])  # warm-up
-    if duck_run:
-        duck_run()
-    times, duck_times = [], []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        run_query(session, url, sql)
-        times.append(time.perf_counter() - start)
-        if duck_run:
-            start = time.perf_counter()
-            duck_run()
-            duck_times.append(time.perf_counter() - start)
-    out = {
-        "generate_seconds": round(generate_s, 3),
-        "median_ms": round(statistics.median(times) * 1000, 2),
-        "result_rows": result_rows,
-    }
-    if duck_run:
-        out["duckdb_median_ms"] = round(statistics.median(duck_times) * 1000, 2)
-    return out
+    result_rows = len(run_query(session, url, sql)["rows"])
+    return {"session": session, "sql": sql, "generate_seconds": round(generate_s, 3),
+            "result_rows": result_rows}  # fmt: skip
 
 
-def storage_read_rate(url: str, storage: str, repeats: int) -> dict:
-    """rows/s of the `big` table into one Arrow table through the Storage Read API, the way
-    google-cloud-bigquery reads (a session, its streams read in parallel); the median run."""
+def query_once(url: str, state: dict, _round: int) -> float:
+    start = time.perf_counter()
+    run_query(state["session"], url, state["sql"])
+    return time.perf_counter() - start
+
+
+def read_setup(url: str, storage: str, _rows: int) -> dict:
+    """A client reading the `big` table through the Storage Read API, warmed up once."""
     from emulators.bigquery.storage_api.clients import bigquery_client, read_client
 
     client = bigquery_client(PROJECT, url, storage)
     reader = read_client(storage)
     table = client.get_table(f"{PROJECT}.{DATASET}.big")
-    rows = client.list_rows(table).to_arrow(bqstorage_client=reader).num_rows  # warm-up
+    rows = client.list_rows(table).to_arrow(bqstorage_client=reader).num_rows
     if rows != table.num_rows:
         raise RuntimeError(f"Storage Read returned {rows} of {table.num_rows} rows")
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        client.list_rows(table).to_arrow(bqstorage_client=reader)
-        times.append(time.perf_counter() - start)
-    client.close()
-    median = statistics.median(times)
-    return {"rows": rows, "seconds": round(median, 3), "rows_per_s": round(rows / median)}
+    return {"client": client, "reader": reader, "table": table, "rows": rows}
+
+
+def read_once(url: str, state: dict, _round: int) -> float:
+    """One read of the whole table into Arrow, the way google-cloud-bigquery reads (a session,
+    its streams read in parallel)."""
+    start = time.perf_counter()
+    state["client"].list_rows(state["table"]).to_arrow(bqstorage_client=state["reader"])
+    return time.perf_counter() - start
 
 
 def _write_rows(batches: int) -> list[list[bytes]]:
@@ -487,21 +475,78 @@ def duckdb_storage_baselines(rows: int, batches: int, repeats: int) -> dict:
     }
 
 
-def measure(url: str, storage: str, args: argparse.Namespace, duck_run=None) -> dict:
-    """Every figure of one emulator (ours or the rival); a failing figure is a finding."""
-    out: dict = {}
-    steps = {
-        "query": lambda: query_latency(url, args.query_rows, args.repeats, duck_run),
-        "storage_read": lambda: storage_read_rate(url, storage, max(args.repeats // 3, 1)),
-        "insert_all": lambda: insert_all_rate(url, args.batches, 1, "events_seq"),
-        "storage_write": lambda: storage_write_rate(url, storage, args.write_batches, "events_w"),
-    }
-    for name, step in steps.items():
+def alternate(runners: dict, rounds: int) -> dict:
+    """Each runner's median seconds over `rounds`, measured in turn (ours, the rival, ...) so
+    that the load of a shared machine hits them alike. `runners`: {name: (setup() -> state,
+    once(state, round number) -> seconds)}; a runner whose setup or a round fails is reported
+    failed (a rival's gap is a finding, not a crash)."""
+    states, out = {}, {}
+    for name, (setup, _once) in runners.items():
         try:
-            out[name] = step()
-        except Exception as exc:  # noqa: BLE001 - a rival's gap is reported, not a crash
-            out[name] = {"status": "failed", "why": f"{type(exc).__name__}: {exc}"[:300]}
+            states[name] = setup()
+        except Exception as exc:  # noqa: BLE001
+            out[name] = _failed(exc)
+    times: dict[str, list[float]] = {name: [] for name in states}
+    for number in range(rounds):
+        for name in list(states):
+            try:
+                times[name].append(runners[name][1](states[name], number))
+            except Exception as exc:  # noqa: BLE001
+                out[name] = _failed(exc)
+                del states[name]
+    for name, state in states.items():
+        out[name] = {"state": state, "median_s": statistics.median(times[name])}
     return out
+
+
+def _failed(exc: Exception) -> dict:
+    return {"status": "failed", "why": f"{type(exc).__name__}: {exc}"[:300]}
+
+
+def _rows_per_s(rows: int, seconds: float) -> dict:
+    return {"rows": rows, "seconds": round(seconds, 3), "rows_per_s": round(rows / seconds)}
+
+
+def measure(sides: dict[str, tuple[str, str]], args: argparse.Namespace, duck_run) -> dict:
+    """Every figure of every side ({name: (REST URL, Storage host:port)}) and DuckDB's query
+    time, in alternating rounds."""
+    figures: dict[str, dict] = {name: {} for name in [*sides, "duckdb"]}
+    rounds, few = max(args.repeats, 1), max(args.repeats // 3, 1)
+
+    def keep(metric: str, results: dict, shape) -> None:
+        for name, result in results.items():
+            figures[name][metric] = shape(result) if "median_s" in result else result
+
+    def each(setup, once) -> dict:
+        return {name: (lambda u=u, s=s: setup(u, s), lambda state, n, u=u: once(u, state, n))
+                for name, (u, s) in sides.items()}  # fmt: skip
+
+    query_runners = each(lambda u, s: query_setup(u, s, args.query_rows), query_once)
+    query_runners["duckdb"] = (lambda: _timed(duck_run) and None, lambda _s, _n: _timed(duck_run))
+    keep("query", alternate(query_runners, rounds), lambda r: {
+        "median_ms": round(r["median_s"] * 1000, 2),
+        **{k: v for k, v in (r["state"] or {}).items() if k in ("generate_seconds", "result_rows")},
+    })  # fmt: skip
+    read = alternate(each(lambda u, s: read_setup(u, s, args.query_rows), read_once), few)
+    keep("storage_read", read, lambda r: _rows_per_s(r["state"]["rows"], r["median_s"]))
+    inserted = alternate(each(
+        lambda u, s: None,
+        lambda u, _state, n: insert_all_rate(u, args.batches, 1, f"events_seq_{n}")["seconds"],
+    ), few)  # fmt: skip
+    keep("insert_all", inserted, lambda r: _rows_per_s(args.batches * BATCH, r["median_s"]))
+    written = alternate(each(
+        lambda u, s: s,
+        lambda u, storage, n: storage_write_rate(u, storage, args.write_batches,
+                                                 f"events_w_{n}")["seconds"],
+    ), few)  # fmt: skip
+    keep("storage_write", written, lambda r: _rows_per_s(args.write_batches * BATCH, r["median_s"]))
+    return figures
+
+
+def _timed(fn) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
 
 
 def bench_peer(name: str, executable: str, argv: list[str], args: argparse.Namespace) -> dict:
@@ -562,24 +607,34 @@ def main() -> int:
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]},
         "batch_rows": BATCH,
+        "query_rows": args.query_rows,
+        "write_rows": args.write_batches * BATCH,
         "peers": {},
     }
     duck_run, duck_sql = duckdb_baseline(args.query_rows)
     process, url, storage = start_ours()
+    rival, results["rival"] = start_rival(args)
     try:
-        ours = measure(url, storage, args, duck_run)
+        sides = {"ours": (url, storage)}
+        if rival is not None:
+            sides["bqemulator"] = (rival.url, rival.storage)
+        figures = measure(sides, args, duck_run)
+        ours = figures["ours"]
         ours["insert_all_4_threads"] = insert_all_rate(url, args.batches, 4, "events_par")
         ours["dml_insert"] = dml_insert_rate(url, max(args.batches // 4, 1))
+        if rival is not None:
+            results["rival"].update(figures["bqemulator"])
     finally:
         stop(process)
-    duck_ms = ours["query"].pop("duckdb_median_ms")
+        if rival is not None:
+            rival.stop()
+    duck_ms = figures["duckdb"]["query"]["median_ms"]
     results["ours"] = ours
     results["duckdb"] = {
         "query": {"median_ms": duck_ms, "sql": duck_sql},
         **duckdb_storage_baselines(args.query_rows, args.write_batches, max(args.repeats // 3, 1)),
     }
     results["query_overhead_ratio"] = round(ours["query"]["median_ms"] / duck_ms, 2)
-    results["rival"] = run_rival(args)
     for name, (executables, argv) in PEERS.items():
         executable = find_peer(executables, args.peer_bin)
         if executable is None:
@@ -594,24 +649,17 @@ def main() -> int:
     return 0
 
 
-def run_rival(args: argparse.Namespace) -> dict:
-    """bqemulator's figures, or why there are none."""
+def start_rival(args: argparse.Namespace):
+    """(the running bqemulator or None, its result entry: ran, or skipped with why)."""
     if args.no_rival:
-        return {"status": "skipped", "why": "--no-rival"}
+        return None, {"status": "skipped", "why": "--no-rival"}
     from parity import bqemulator
 
     try:
         rival = bqemulator.start(PROJECT, log=lambda text: print(text, file=sys.stderr))
     except bqemulator.RivalError as exc:
-        return {"status": "skipped", "why": str(exc)}
-    try:
-        return {
-            "status": "ran",
-            "version": bqemulator.VERSION,
-            **measure(rival.url, rival.storage, args),
-        }
-    finally:
-        rival.stop()
+        return None, {"status": "skipped", "why": str(exc)}
+    return rival, {"status": "ran", "version": bqemulator.VERSION}
 
 
 def _rate(entry: dict | None, key: str = "rows_per_s") -> float | None:
@@ -634,11 +682,13 @@ def markdown(r: dict) -> str:
     rows = [  # (label, key in results, sub key, higher is better, DuckDB figure, goal)
         (f"insertAll rows/s (batches of {r['batch_rows']}, 1 sender)", "insert_all",
          "rows_per_s", True, None, ">= 3x bqemulator"),
-        ("query over 1M rows, median ms (GROUP BY + window + UNNEST)", "query", "median_ms",
+        (f"query over {r['query_rows']:,} rows, median ms (GROUP BY + window + UNNEST)",
+         "query", "median_ms",
          False, duck["query"]["median_ms"], "ahead of bqemulator; <= 1.5x DuckDB"),
-        ("Storage Read rows/s into Arrow (1M rows, to_arrow)", "storage_read", "rows_per_s",
+        (f"Storage Read rows/s into Arrow ({r['query_rows']:,} rows, to_arrow)",
+         "storage_read", "rows_per_s",
          True, _rate(duck.get("read")), "ahead of bqemulator"),
-        ("Storage Write rows/s through _default (100k rows, AppendRowsStream)",
+        (f"Storage Write rows/s through _default ({r['write_rows']:,} rows, AppendRowsStream)",
          "storage_write", "rows_per_s", True, _rate(duck.get("write")), "ahead of bqemulator"),
     ]  # fmt: skip
     for label, key, sub, higher, duck_value, goal in rows:
@@ -663,7 +713,8 @@ def markdown(r: dict) -> str:
     lines.append("")
     lines.append(
         "- ours/bqemulator: for the query row, bqemulator's time over ours; above 1 means ours "
-        "is ahead. Both emulators ran one after the other on the same machine, same data."
+        "is ahead. Both emulators ran side by side on the same data, measured in alternating "
+        "rounds (medians) so the machine's load hits both alike."
     )
     if rival.get("status") != "ran":
         lines.append(f"- bqemulator: {rival.get('status')} — {rival.get('why')}")

@@ -112,7 +112,7 @@ class ReadSessions:
         if request.snapshot_us is not None and request.snapshot_us > now:
             raise invalid("The snapshot time is in the future.")
         try:
-            fields, data = self._snapshot(ref, request, now)
+            fields, data = self._snapshot(ref, request)
         except BigQueryError as exc:
             raise from_bigquery(exc) from None
         data = formats.conform(data, formats.arrow_schema(fields))
@@ -148,7 +148,7 @@ class ReadSessions:
             self._evict()
         return session
 
-    def _snapshot(self, ref: tuple[str, str, str], request: ReadRequest, now: int):
+    def _snapshot(self, ref: tuple[str, str, str], request: ReadRequest):
         """(selected fields, their rows as an Arrow table) of the table or query results."""
         service = self.service
         outcome = service.anonymous_result(*ref)
@@ -165,30 +165,31 @@ class ReadSessions:
         fields, columns, prune = _select(schema, request.selected_fields)
         if not columns:
             raise invalid("The table has no columns to read.")
+        if outcome is not None and not request.row_restriction:
+            return fields, _prune(source.select(columns), fields, prune)
         cols = ", ".join(quote_ident(c) for c in columns)
-        storage = service.storage
         alias = f"_emulator_read_{uuid.uuid4().hex}"
+        restricted, params = None, []
+        if request.row_restriction:  # translated before taking the lock: sqlglot takes a while
+            restricted, params = translate_restriction(request.row_restriction, ref, alias)
+        storage = service.storage
         with storage.lock:
-            if outcome is not None:
-                if not request.row_restriction:
-                    data = source.select(columns)
-                    return fields, _prune(data, fields, prune)
+            if outcome is not None:  # the query results, as a relation of that name
                 storage.con.register(alias, source)
-                base = None
+                sql = f"SELECT {cols} FROM ({restricted}) AS _emulator_q"
             else:
                 base = f"SELECT * FROM {quote_ident(source.storage_name)}"
                 if request.snapshot_us is not None:
                     base += f" LIMIT {self._rows_at(source, request.snapshot_us)}"
-            try:
-                if request.row_restriction:
-                    where_sql, params = translate_restriction(request.row_restriction, ref, alias)
-                    with_clause = f"WITH {quote_ident(alias)} AS ({base}) " if base else ""
-                    sql = f"{with_clause}SELECT {cols} FROM ({where_sql}) AS _emulator_q"
+                if restricted is None:
+                    sql = f"SELECT {cols} FROM ({base}) AS _emulator_q"
                 else:
-                    sql, params = f"SELECT {cols} FROM ({base}) AS _emulator_q", []
+                    sql = (f"WITH {quote_ident(alias)} AS ({base}) "
+                           f"SELECT {cols} FROM ({restricted}) AS _emulator_q")  # fmt: skip
+            try:
                 data = _arrow(storage, sql, params)
             finally:
-                if base is None:
+                if outcome is not None:
                     storage.con.unregister(alias)
         return fields, _prune(data, fields, prune)
 
