@@ -13,26 +13,19 @@ import io
 import json
 from typing import Any
 
+from ..types import arrow_type
+
 
 def _scalar_arrow(type_name: str) -> Any:
+    """The stored Arrow type (types.arrow_type), except where the wire differs: BIGNUMERIC as
+    BigQuery's decimal256(76, 38), INTERVAL as month/day/nano (stored as text)."""
     import pyarrow as pa
 
-    return {
-        "STRING": pa.string(),
-        "BYTES": pa.binary(),
-        "INTEGER": pa.int64(),
-        "FLOAT": pa.float64(),
-        "NUMERIC": pa.decimal128(38, 9),
-        "BIGNUMERIC": pa.decimal256(76, 38),
-        "BOOLEAN": pa.bool_(),
-        "TIMESTAMP": pa.timestamp("us", tz="UTC"),
-        "DATE": pa.date32(),
-        "TIME": pa.time64("us"),
-        "DATETIME": pa.timestamp("us"),
-        "JSON": pa.string(),
-        "GEOGRAPHY": pa.string(),
-        "INTERVAL": pa.month_day_nano_interval(),
-    }[type_name]
+    if type_name == "BIGNUMERIC":
+        return pa.decimal256(76, 38)
+    if type_name == "INTERVAL":
+        return pa.month_day_nano_interval()
+    return arrow_type({"type": type_name})
 
 
 def arrow_field(field: dict, top: bool = True) -> Any:

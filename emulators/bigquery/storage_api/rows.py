@@ -39,14 +39,6 @@ class SchemaMismatch(Exception):
 # ------------------------------------------------------------------ scalar conversions
 
 
-def _check(name: str, accepted: tuple[type, ...]) -> Callable[[Any], None]:
-    def check(value: Any) -> None:
-        if not isinstance(value, accepted) or (isinstance(value, bool) and bool not in accepted):
-            raise ConversionError(f"Invalid value for {name}: {value!r}")
-
-    return check
-
-
 def _civil_time(packed: int) -> dt.time:
     # CivilTimeEncoding: hour(5) minute(6) second(6) micros(20)
     micros = packed & 0xFFFFF
@@ -98,22 +90,15 @@ def _float_parser(value: Any) -> float:
     raise ConversionError(f"Cannot convert value to floating point: {value!r}")
 
 
-def _bool_parser(value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    raise ConversionError(f"Cannot convert value to boolean: {value!r}")
+def _exactly(kind: type, noun: str) -> Converter:
+    """A converter that takes values of one Python type as they are (bool is not an int)."""
 
+    def convert(value: Any) -> Any:
+        if type(value) is kind:
+            return value
+        raise ConversionError(f"Cannot convert value to {noun}: {value!r}")
 
-def _string_parser(value: Any) -> str:
-    if isinstance(value, str):
-        return value
-    raise ConversionError(f"Cannot convert value to string: {value!r}")
-
-
-def _bytes_parser(value: Any) -> bytes:
-    if isinstance(value, bytes):
-        return value
-    raise ConversionError(f"Cannot convert value to bytes: {value!r}")
+    return convert
 
 
 def _timestamp_micros(value: int) -> dt.datetime:
@@ -129,9 +114,9 @@ def scalar_converter(type_name: str) -> Converter:
     return {
         "INTEGER": _int_parser,
         "FLOAT": _float_parser,
-        "BOOLEAN": _bool_parser,
-        "STRING": _string_parser,
-        "BYTES": _bytes_parser,
+        "BOOLEAN": _exactly(bool, "boolean"),
+        "STRING": _exactly(str, "string"),
+        "BYTES": _exactly(bytes, "bytes"),
         "TIMESTAMP": _either(_timestamp_micros, text),
         "DATE": _either(lambda days: _EPOCH_DATE + dt.timedelta(days=days), text),
         "DATETIME": _either(_civil_datetime, text),
