@@ -119,6 +119,7 @@ def cmd_up(args) -> int:
             "backend": args.backend,
             "pubsub": endpoints.pubsub,
             "bigquery": endpoints.bigquery,
+            "bigquery_storage": endpoints.bigquery_storage,
             "pids": [p.process.pid for p in stack.processes],
             "logs": [str(p.log_path) for p in stack.processes],
             "names": [p.name for p in stack.processes],  # in the order of pids and logs
@@ -176,7 +177,7 @@ def cmd_env(args) -> int:
         print(Endpoints.unset_lines(), end="")
         return 0
     state = _load_state(Path(args.state_dir))
-    print(Endpoints(state["pubsub"], state["bigquery"]).export_lines(), end="")
+    print(Endpoints.of_state(state).export_lines(), end="")
     return 0
 
 
@@ -184,7 +185,7 @@ def cmd_status(args) -> int:
     from harness import inventory
 
     state = _load_state(Path(args.state_dir))
-    endpoints = Endpoints(state["pubsub"], state["bigquery"])
+    endpoints = Endpoints.of_state(state)
     names = state.get("names", list(EMULATORS))
     pids = dict(zip(names, state.get("pids", []), strict=False))
     logs = dict(zip(names, state.get("logs", []), strict=False))
@@ -198,6 +199,8 @@ def cmd_status(args) -> int:
             process = f"  pid {pids[name]} {alive}  log {logs.get(name, '-')}"
         health = f"NOT ANSWERING ({silent[name]})" if name in silent else "answering"
         print(f"{name + ':':9} {where}  {health}{process}")
+    if endpoints.bigquery_storage:
+        print(f"{'':9} {endpoints.bigquery_storage}  (BigQuery Storage Read/Write API, gRPC)")
     if silent:
         for name, why in silent.items():
             pid = pids.get(name)

@@ -10,6 +10,7 @@ from harness.endpoints import Endpoints, StackError
 
 PUBSUB_PORT = 8085
 BIGQUERY_PORT = 9050
+BIGQUERY_STORAGE_PORT = 9060  # gRPC Storage Read/Write API (ours and goccy's)
 NO_DOCKER = (
     "This backend needs a running Docker engine and none answered ({why}); "
     "use the embedded backend (--backend embedded), which needs no Docker."
@@ -31,7 +32,9 @@ def compose_up(compose_file: Path, profile: str = "ours") -> tuple[Endpoints, ca
     base = ["docker", "compose", "-f", str(compose_file), "--profile", profile]
     subprocess.run([*base, "up", "-d", "--build", "--wait"], check=True)
     return Endpoints(
-        f"127.0.0.1:{PUBSUB_PORT}", f"http://127.0.0.1:{BIGQUERY_PORT}"
+        f"127.0.0.1:{PUBSUB_PORT}",
+        f"http://127.0.0.1:{BIGQUERY_PORT}",
+        f"127.0.0.1:{BIGQUERY_STORAGE_PORT}",
     ), lambda: compose_down(compose_file, profile)
 
 
@@ -57,11 +60,14 @@ def testcontainers_up(root: Path | None = None) -> tuple[Endpoints, callable]:
                 path=str(root), tag=tag, dockerfile_path=f"emulators/{name}/Dockerfile",
                 clean_up=False,
             ).build()
-            container = DockerContainer(tag).with_exposed_ports(port)
+            extra = (BIGQUERY_STORAGE_PORT,) if name == "bigquery" else ()
+            container = DockerContainer(tag).with_exposed_ports(port, *extra)
             container.start()
             started.append(container)
             wait_for_logs(container, "listening on", timeout=60)
             ports[name] = (container.get_container_host_ip(), container.get_exposed_port(port))
+            if extra:
+                ports["storage"] = container.get_exposed_port(BIGQUERY_STORAGE_PORT)
     except Exception:
         for container in started:
             container.stop()
@@ -72,4 +78,5 @@ def testcontainers_up(root: Path | None = None) -> tuple[Endpoints, callable]:
             container.stop()
 
     (ps_host, ps_port), (bq_host, bq_port) = ports["pubsub"], ports["bigquery"]
-    return Endpoints(f"{ps_host}:{ps_port}", f"http://{bq_host}:{bq_port}"), stop
+    storage = f"{bq_host}:{ports['storage']}"
+    return Endpoints(f"{ps_host}:{ps_port}", f"http://{bq_host}:{bq_port}", storage), stop

@@ -15,16 +15,36 @@ class StackError(RuntimeError):
 
 @dataclass(frozen=True)
 class Endpoints:
-    """Where the emulators listen: ``host:port`` for Pub/Sub, a URL for BigQuery."""
+    """Where the emulators listen: ``host:port`` for Pub/Sub, a URL for BigQuery, ``host:port``
+    for BigQuery's Storage Read/Write API (gRPC; empty when the stack has none)."""
 
     pubsub: str
     bigquery: str
+    bigquery_storage: str = ""
 
-    VARIABLES = ("PUBSUB_EMULATOR_HOST", "BIGQUERY_EMULATOR_HOST")
+    VARIABLES = ("PUBSUB_EMULATOR_HOST", "BIGQUERY_EMULATOR_HOST", "BIGQUERY_STORAGE_EMULATOR_HOST")
 
     def env(self) -> dict[str, str]:
-        """The environment variables Google's clients (and our pipeline) honour."""
-        return {"PUBSUB_EMULATOR_HOST": self.pubsub, "BIGQUERY_EMULATOR_HOST": self.bigquery}
+        """The environment variables Google's clients (and our pipeline) honour; the Storage
+        API's is read by our client helpers (``emulators.bigquery.storage_api.clients``)."""
+        env = {"PUBSUB_EMULATOR_HOST": self.pubsub, "BIGQUERY_EMULATOR_HOST": self.bigquery}
+        if self.bigquery_storage:
+            env["BIGQUERY_STORAGE_EMULATOR_HOST"] = self.bigquery_storage
+        return env
+
+    @classmethod
+    def from_env(cls, env: dict[str, str]) -> Endpoints:
+        """The endpoints that ``env`` (the variables of :meth:`env`) names."""
+        return cls(
+            env.get("PUBSUB_EMULATOR_HOST", ""),
+            env.get("BIGQUERY_EMULATOR_HOST", ""),
+            env.get("BIGQUERY_STORAGE_EMULATOR_HOST", ""),
+        )
+
+    @classmethod
+    def of_state(cls, state: dict) -> Endpoints:
+        """The endpoints recorded in a stack's state file."""
+        return cls(state["pubsub"], state["bigquery"], state.get("bigquery_storage", ""))
 
     def export_lines(self) -> str:
         """``export`` lines, like ``gcloud beta emulators pubsub env-init``."""

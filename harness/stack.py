@@ -28,6 +28,7 @@ from harness.endpoints import Endpoints, StackError
 
 BACKENDS = ("embedded", "docker", "testcontainers", "external")
 ROOT = Path(__file__).resolve().parent.parent
+BIGQUERY_STORAGE_PORT = 9060  # the BigQuery emulator's gRPC port next to a fixed REST port
 
 
 def wait_healthy(endpoints: Endpoints, timeout: float = 30.0) -> None:
@@ -119,11 +120,26 @@ class Stack:
 
     def _start_embedded(self) -> Endpoints:
         # BigQuery first: Pub/Sub's BigQuery subscriptions write to it
-        bigquery = self._start_emulator("bigquery", self.bigquery_port)
+        bigquery = self._start_emulator(
+            "bigquery", self.bigquery_port, "--grpc-port", str(self._storage_port())
+        )
         self._processes.append(bigquery)
         pubsub = self._start_emulator("pubsub", self.pubsub_port, "--bigquery-endpoint", bigquery.url)
         self._processes.append(pubsub)
-        return Endpoints(pubsub.address, bigquery.url)
+        return Endpoints(pubsub.address, bigquery.url, bigquery.storage_address)
+
+    def _storage_port(self) -> int:
+        """9060 next to a fixed BigQuery port (a free one, with a note, when 9060 is taken),
+        else a free one."""
+        if not self.bigquery_port:
+            return 0
+        if port_taken(self.host, BIGQUERY_STORAGE_PORT):
+            self.notes.append(
+                f"port {BIGQUERY_STORAGE_PORT} is taken, so the BigQuery Storage API listens on "
+                "a free port instead (BIGQUERY_STORAGE_EMULATOR_HOST says which)"
+            )
+            return 0
+        return BIGQUERY_STORAGE_PORT
 
     def _start_emulator(self, name: str, port: int, *extra: str) -> ServerProcess:
         """``python -m emulators.<name>`` on ``port`` (a taken one: see the class docstring)."""
@@ -168,7 +184,8 @@ class Stack:
             )
         if "://" not in bigquery:
             bigquery = f"http://{bigquery}"
-        return Endpoints(pubsub, bigquery.rstrip("/"))
+        storage = os.environ.get("BIGQUERY_STORAGE_EMULATOR_HOST", "")
+        return Endpoints(pubsub, bigquery.rstrip("/"), storage)
 
     def _start_docker(self) -> Endpoints:
         compose_file = ROOT / "docker-compose.yml"

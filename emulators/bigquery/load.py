@@ -1,4 +1,4 @@
-"""Load jobs from uploaded NEWLINE_DELIMITED_JSON or CSV data."""
+"""Load jobs from uploaded NEWLINE_DELIMITED_JSON, CSV or PARQUET data (Parquet: ``parquet.py``)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any
 
 from .appends import Appender
 from .catalog import Catalog
-from .destinations import existing_destination, new_destination
+from .destinations import existing_destination, load_destination
 from .errors import Invalid, expect_dict, expect_list
 from .insert import RowValidator
 from .types import normalize_schema, parse_date, parse_timestamp
@@ -33,6 +33,10 @@ def run_load(catalog: Catalog, appender: Appender, config: dict, data: bytes | N
     )
     if not all(isinstance(p, str) and p for p in (project, dataset_id, table_id)):
         raise Invalid("Load job needs configuration.load.destinationTable.")
+    if fmt == "PARQUET":
+        from .parquet import load_parquet
+
+        return load_parquet(catalog, appender, config, dest, _given_schema(config), data)
     encoding = str(config.get("encoding") or "UTF-8").replace("ISO-8859-1", "latin-1")
     try:
         text = data.decode(encoding)
@@ -46,15 +50,10 @@ def run_load(catalog: Catalog, appender: Appender, config: dict, data: bytes | N
         records, bad = [], []
     else:
         raise Invalid(
-            f"Source format {fmt} is not supported by this emulator (NDJSON and CSV are)."
+            f"Source format {fmt} is not supported by this emulator (NDJSON, CSV and PARQUET "
+            "are)."
         )
-    given = expect_dict(config.get("schema"), "schema").get("fields")
-    if given is not None:
-        expect_list(given, "schema.fields")
-    try:
-        schema = normalize_schema(given) if given else None
-    except ValueError as exc:
-        raise Invalid(str(exc)) from None
+    schema = _given_schema(config)
     table = catalog.find_table(project, dataset_id, table_id)
     if fmt == "CSV":
         rows = _csv_rows(text, config)
@@ -104,18 +103,7 @@ def run_load(catalog: Catalog, appender: Appender, config: dict, data: bytes | N
                 f"Please look into the errors[] collection for more details. First error: "
                 f"{errors[0]['message']}"
             )
-        fresh = new_destination(catalog, dest, table, effective, write)
-        if fresh is not None:
-            table = fresh
-        elif schema is not None and _has_new_fields(table.schema, schema):
-            options = config.get("schemaUpdateOptions") or []
-            if "ALLOW_FIELD_ADDITION" not in options:
-                raise Invalid(
-                    "Provided Schema does not match Table "
-                    f"{project}:{dataset_id}.{table_id}. Cannot add fields (field: "
-                    f"{_has_new_fields(table.schema, schema)})"
-                )
-            table = catalog.update_table(table, {"schema": {"fields": schema}}, replace=False)
+        table = load_destination(catalog, config, dest, table, schema, effective)
         appender.append_rows(table, converted)
         catalog.save_table(table)
     return {
@@ -137,9 +125,15 @@ def _int_option(config: dict, name: str) -> int:
     return value
 
 
-def _has_new_fields(old: list[dict], new: list[dict]) -> str | None:
-    names = {f["name"].lower() for f in old}
-    return next((f["name"] for f in new if f["name"].lower() not in names), None)
+def _given_schema(config: dict) -> list[dict] | None:
+    """The job's ``schema``, normalized (None when it has none)."""
+    given = expect_dict(config.get("schema"), "schema").get("fields")
+    if given is not None:
+        expect_list(given, "schema.fields")
+    try:
+        return normalize_schema(given) if given else None
+    except ValueError as exc:
+        raise Invalid(str(exc)) from None
 
 
 def _ndjson_records(text: str) -> tuple[list[Any], list[dict]]:

@@ -28,7 +28,7 @@ from .errors import BigQueryError, Duplicate, Invalid, InvalidQuery, NotFound, e
 from .identifiers import columns as column_list
 from .identifiers import ident
 from .params import parameter_types, query_parameters
-from .storage import Storage, execute, executemany, relation
+from .storage import Storage, execute, executemany, register, relation
 from .types import duckdb_to_bq_field
 
 MAX_QUERY_CHARS = 1024 * 1024  # BigQuery's limit on the text of a GoogleSQL query
@@ -176,6 +176,13 @@ class QueryContext:
         self.execute(f"CREATE OR REPLACE TEMP TABLE {ident(name)} AS {select_sql}", params)
         self._temp[name] = "TABLE"
 
+    def expose(self, name: str, arrow_table: Any) -> None:
+        """Make an in-memory Arrow table readable by this context's statements as ``name``
+        (until the context ends); no statement runs."""
+        ident(name)  # the same naming rule as every name the core writes into SQL
+        register(self.cursor, name, arrow_table)
+        self._temp[name] = "ARROW"
+
     def temp_snapshot(self, name: str, columns: list, rows: list[tuple]) -> None:
         """A temporary table of given columns and rows (an INFORMATION_SCHEMA snapshot)."""
         defs = ", ".join(c.sql() for c in columns)
@@ -189,7 +196,10 @@ class QueryContext:
     def close(self) -> None:
         """Drop the temporary objects, so the connection goes back to the pool clean."""
         for name, kind in reversed(list(self._temp.items())):
-            execute(self.cursor, f"DROP {kind} IF EXISTS temp.main.{ident(name)}")
+            if kind == "ARROW":
+                self.cursor.unregister(name)
+            else:
+                execute(self.cursor, f"DROP {kind} IF EXISTS temp.main.{ident(name)}")
         self._temp.clear()
 
 

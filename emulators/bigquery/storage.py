@@ -76,7 +76,7 @@ def relation(con: Any, sql: str, params: Any = None) -> Any:
     return con.sql(statement, params=params or None)
 
 
-def _register(cur: Any, name: str, arrow_table: Any) -> None:
+def register(cur: Any, name: str, arrow_table: Any) -> None:
     """Expose an Arrow table to SQL on ``cur`` under ``name`` (not SQL: no statement runs)."""
     cur.abort()  # registering is refused while a result of execute() is unread
     cur.register(name, arrow_table)
@@ -264,7 +264,7 @@ class Storage:
         record_ids = self.persistent and insert_ids is not None and insert_ids[1]
         view = f"_append_{threading.get_ident()}"
         with self.append_lock(name), self.cursor() as cur:
-            _register(cur, view, arrow_table)
+            register(cur, view, arrow_table)
             try:
                 if record_ids:
                     execute(cur, "BEGIN TRANSACTION")
@@ -294,7 +294,7 @@ class Storage:
             }
         )
         view = f"_ids_{threading.get_ident()}"
-        _register(cur, view, batch)
+        register(cur, view, batch)
         try:
             execute(cur, f"INSERT INTO _emulator.insert_ids SELECT * FROM {ident(view)}")
         finally:

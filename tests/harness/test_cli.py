@@ -30,17 +30,27 @@ def _exports(text: str) -> dict[str, str]:
 def test_up_env_status_down(tmp_path):
     up = _cli("up", state_dir=tmp_path)
     exports = _exports(up.stdout)
-    assert set(exports) == {"PUBSUB_EMULATOR_HOST", "BIGQUERY_EMULATOR_HOST"}
+    assert set(exports) == {
+        "PUBSUB_EMULATOR_HOST", "BIGQUERY_EMULATOR_HOST", "BIGQUERY_STORAGE_EMULATOR_HOST"
+    }
     try:
         assert _exports(_cli("env", state_dir=tmp_path).stdout) == exports
         status = _cli("status", state_dir=tmp_path)
         assert status.stdout.count("  answering  pid ") == 2
-        endpoints = Endpoints(exports["PUBSUB_EMULATOR_HOST"], exports["BIGQUERY_EMULATOR_HOST"])
+        endpoints = Endpoints(
+            exports["PUBSUB_EMULATOR_HOST"],
+            exports["BIGQUERY_EMULATOR_HOST"],
+            exports["BIGQUERY_STORAGE_EMULATOR_HOST"],
+        )
         # Provisioned from harness.toml, seen through the real clients.
         topics = [t.name for t in clients.publisher(endpoints).list_topics(project="projects/local-project")]
         assert "projects/local-project/topics/events" in topics
-        tables = [t.table_id for t in clients.bigquery(endpoints, "local-project").list_tables("analytics")]
+        bigquery = clients.bigquery(endpoints, "local-project")
+        tables = [t.table_id for t in bigquery.list_tables("analytics")]
         assert {"events", "events_dlq", "sources"} <= set(tables)
+        # the client reads through the emulator's Storage Read API (not googleapis.com)
+        sources = bigquery.list_rows("local-project.analytics.sources").to_arrow()
+        assert sources.num_rows == bigquery.get_table("local-project.analytics.sources").num_rows
         assert _cli("up", state_dir=tmp_path, check=False).returncode == 2  # already up
     finally:
         _cli("down", state_dir=tmp_path)
@@ -73,8 +83,11 @@ def test_container_backends_without_docker_say_so_in_one_sentence(tmp_path, back
 def test_external_backend_takes_the_variables_as_given(monkeypatch):
     monkeypatch.setenv("PUBSUB_EMULATOR_HOST", "127.0.0.1:1")
     monkeypatch.setenv("BIGQUERY_EMULATOR_HOST", "127.0.0.1:2")
+    monkeypatch.delenv("BIGQUERY_STORAGE_EMULATOR_HOST", raising=False)
     stack = Stack(backend="external")
     assert stack._start_external() == Endpoints("127.0.0.1:1", "http://127.0.0.1:2")
+    monkeypatch.setenv("BIGQUERY_STORAGE_EMULATOR_HOST", "127.0.0.1:3")
+    assert stack._start_external().bigquery_storage == "127.0.0.1:3"
     monkeypatch.delenv("BIGQUERY_EMULATOR_HOST")
     with pytest.raises(StackError, match="BIGQUERY_EMULATOR_HOST"):
         stack._start_external()

@@ -79,7 +79,7 @@ def test_the_team_file_is_found_from_a_sub_directory_and_seeded(team):
         in up.stderr
     assert "seeded team-project.shop.orders: 2 rows" in up.stderr
     assert (team / ".harness" / "state.json").exists()  # next to the harness file
-    endpoints = Endpoints(**{k.split("_")[0].lower(): v for k, v in exports(up.stdout).items()})
+    endpoints = Endpoints.from_env(exports(up.stdout))
     bq = clients.bigquery(endpoints, "team-project")
     rows = [dict(r.items()) for r in bq.query(
         "SELECT id, name, address.city AS city FROM shop.customers ORDER BY id").result()]
@@ -88,7 +88,9 @@ def test_the_team_file_is_found_from_a_sub_directory_and_seeded(team):
     # env, from anywhere below the project; and the line that undoes it.
     assert exports(harness("env", cwd=team / "src").stdout) == exports(up.stdout)
     unset = harness("env", "--unset", cwd=team)
-    assert unset.stdout == "unset PUBSUB_EMULATOR_HOST BIGQUERY_EMULATOR_HOST\n"
+    assert unset.stdout == (
+        "unset PUBSUB_EMULATOR_HOST BIGQUERY_EMULATOR_HOST BIGQUERY_STORAGE_EMULATOR_HOST\n"
+    )
     shell = subprocess.run(
         ["bash", "-c", f'eval "$({sys.executable} -m harness env)"; '
          f'eval "$({sys.executable} -m harness env --unset)"; '
@@ -104,7 +106,7 @@ def test_the_team_file_is_found_from_a_sub_directory_and_seeded(team):
 def test_status_lists_resources_with_backlog_and_row_counts(team):
     up = harness("up", cwd=team)
     assert up.returncode == 0, up.stderr
-    endpoints = Endpoints(**{k.split("_")[0].lower(): v for k, v in exports(up.stdout).items()})
+    endpoints = Endpoints.from_env(exports(up.stdout))
     publisher = clients.publisher(endpoints)
     for i in range(3):
         publisher.publish("projects/team-project/topics/orders", f"order {i}".encode()).result()
