@@ -153,3 +153,72 @@ def test_bigquery_sigkill_keeps_every_acknowledged_insert(emulator, tmp_path):
     assert len(stored) == len(set(stored))  # nothing doubled by the restart
     # the restarted server keeps accepting writes
     assert bq.insert_rows_json(table, [{"id": "after", "n": 0}], row_ids=["after"]) == []
+
+
+def _keep_appending(write, stream: str, acked: list[int], stop: threading.Event) -> None:
+    """Storage Write API: one AppendRows call of 10 rows at a time to ``stream``; the ids of a
+    call answered without an error were acknowledged."""
+    from google.cloud.bigquery_storage_v1 import types
+    from google.protobuf import descriptor_pb2
+
+    proto = descriptor_pb2.DescriptorProto(name="Row")
+    proto.field.add(name="n", number=1, type=descriptor_pb2.FieldDescriptorProto.TYPE_INT64)
+    n = 0
+    while not stop.is_set():
+        ids = list(range(n, n + 10))
+        # the serialized proto2 message {n: i}: field 1, varint
+        rows = [b"\x08" + _varint(i) for i in ids]
+        request = types.AppendRowsRequest(write_stream=stream)
+        request.proto_rows = types.AppendRowsRequest.ProtoData(
+            writer_schema=types.ProtoSchema(proto_descriptor=proto),
+            rows=types.ProtoRows(serialized_rows=rows),
+        )
+        try:
+            answers = list(write.append_rows(iter([request]), retry=None, timeout=5))
+        except exceptions.GoogleAPICallError:
+            return  # the server died under us: that append was never acknowledged
+        if answers and "error" not in answers[0]:
+            acked.extend(ids)
+        n += 10
+
+
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte, value = value & 0x7F, value >> 7
+        out.append(byte | (0x80 if value else 0))
+        if not value:
+            return bytes(out)
+
+
+def test_bigquery_sigkill_keeps_every_acknowledged_storage_write_append(emulator, tmp_path):
+    from google.cloud import bigquery
+
+    from emulators.bigquery.storage_api.clients import write_client
+
+    data_dir = tmp_path / "bq-data"
+    first = emulator("bigquery", data_dir=data_dir)
+    bq = clients.bigquery(endpoints(None, first), PROJECT)
+    bq.create_dataset(f"{PROJECT}.crash")
+    table = f"{PROJECT}.crash.appended"
+    bq.create_table(bigquery.Table(table, schema=[bigquery.SchemaField("n", "INT64")]))
+    stream = f"projects/{PROJECT}/datasets/crash/tables/appended/streams/_default"
+    acked: list[int] = []
+    stop = threading.Event()
+    writer = threading.Thread(
+        target=_keep_appending, args=(write_client(first.storage_address), stream, acked, stop)
+    )
+    writer.start()
+    while len(acked) < 300 and writer.is_alive():
+        threading.Event().wait(0.02)
+    first.process.kill()
+    first.process.wait()
+    stop.set()
+    writer.join(30)
+    assert len(acked) >= 300
+
+    second = emulator("bigquery", data_dir=data_dir)
+    bq = clients.bigquery(endpoints(None, second), PROJECT)
+    stored = [row["n"] for row in bq.query_and_wait(f"SELECT n FROM `{table}`")]
+    assert set(acked) <= set(stored)  # no acknowledged append lost
+    assert len(stored) == len(set(stored))

@@ -361,7 +361,8 @@ def decode_arrow(schema_bytes: bytes, batch_bytes: bytes, schema: list[dict], st
     try:
         writer_schema = pa.ipc.read_schema(pa.py_buffer(schema_bytes))
         batch = pa.ipc.read_record_batch(pa.py_buffer(batch_bytes), writer_schema)
-    except (pa.ArrowException, ValueError) as exc:
+        batch.validate(full=True)  # offsets and lengths checked before any value is read
+    except (pa.ArrowException, ValueError, OSError, EOFError) as exc:  # bytes that are not Arrow
         raise SchemaMismatch(f"Invalid Arrow data: {exc}") from None
     by_name = {f["name"].lower(): f for f in schema}
     extra = [n for n in batch.schema.names if n.lower() not in by_name]

@@ -9,6 +9,7 @@ the service sends one). The server runs on its own thread pool next to the REST 
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Iterator
 from concurrent import futures
 from typing import TYPE_CHECKING, Any
@@ -74,7 +75,12 @@ def _status_details(error: RpcError) -> tuple:
     return (("grpc-status-details-bin", status.SerializeToString()),)
 
 
+_MAX_STATUS_CHARS = 2000  # a status travels in trailers, which clients cap at 8 KB by default
+
+
 def _abort(context: grpc.ServicerContext, error: RpcError) -> None:
+    if len(error.message) > _MAX_STATUS_CHARS:
+        error.message = error.message[:_MAX_STATUS_CHARS] + "..."
     trailing = _status_details(error)
     if trailing:
         context.set_trailing_metadata(trailing)
@@ -239,6 +245,11 @@ _BQ_TO_PROTO_TYPE = {
     "GEOGRAPHY": "GEOGRAPHY", "INTERVAL": "INTERVAL", "RECORD": "STRUCT",
 }  # fmt: skip
 _MAX_DECODERS = 256
+_MAX_CACHED_DESCRIPTOR = 64 << 10  # a larger writer schema is decoded but not kept
+MAX_APPEND_BYTES = 10 << 20  # BigQuery's limit on one AppendRows request
+# The transport takes more than any valid request, so an oversize one gets the API's answer
+# (INVALID_ARGUMENT) instead of the transport's RESOURCE_EXHAUSTED, which clients retry.
+MAX_MESSAGE_BYTES = 128 << 20
 
 
 class _Connection:
@@ -278,6 +289,7 @@ class WriteServicer:
         self.basic_view = int(t.WriteStreamView.BASIC)
         self.fields_error = int(t.RowError.RowErrorCode.FIELDS_ERROR)
         self._decoders: dict[tuple, Any] = {}
+        self._decoders_lock = threading.Lock()  # AppendRows connections run on many threads
 
     def handlers(self) -> grpc.GenericRpcHandler:
         t = _types()
@@ -382,6 +394,11 @@ class WriteServicer:
             raise invalid("The first AppendRows request must name write_stream.")
         stream = self.streams.get(connection.stream_name)
         response = self.append_response_pb(write_stream=stream.name)
+        size = request.ByteSize()
+        if size > MAX_APPEND_BYTES:
+            error = invalid(f"AppendRows request too large: {size} limit {MAX_APPEND_BYTES}")
+            self._set_error(response, error, None)
+            return response
         offset = request.offset.value if request.HasField("offset") else None
         # Rows a stream holds are checked in full now; rows stored at once leave JSON text to
         # DuckDB's bulk check, and are checked in full only when it fails, to name the rows.
@@ -478,9 +495,11 @@ class WriteServicer:
         decoder = self._decoders.get(key)
         if decoder is None:
             decoder = ProtoDecoder(descriptor, table.schema)
-            if len(self._decoders) >= _MAX_DECODERS:
-                self._decoders.pop(next(iter(self._decoders)))
-            self._decoders[key] = decoder
+            if len(key[0]) <= _MAX_CACHED_DESCRIPTOR:
+                with self._decoders_lock:
+                    if len(self._decoders) >= _MAX_DECODERS:
+                        self._decoders.pop(next(iter(self._decoders)), None)
+                    self._decoders[key] = decoder
         return decoder
 
 
@@ -490,8 +509,8 @@ def start(service: BigQueryService, host: str, port: int, workers: int = 128) ->
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="bq-storage"),
         options=[
-            ("grpc.max_receive_message_length", 128 << 20),
-            ("grpc.max_send_message_length", 128 << 20),
+            ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+            ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
             # without this a second emulator could bind the same port and steal calls
             ("grpc.so_reuseport", 0),
         ],
