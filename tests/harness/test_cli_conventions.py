@@ -170,6 +170,8 @@ def test_logs_print_and_follow(team):
     try:
         first = follow.stdout.readline()
         assert first.startswith("bigquery emulator listening on")
+        second = follow.stdout.readline()  # the Storage Read/Write API's ready line
+        assert second.startswith("bigquery storage API (gRPC) listening on")
         state = json.loads((team / ".harness" / "state.json").read_text())
         log = dict(zip(state["names"], state["logs"], strict=True))["bigquery"]
         with open(log, "a") as handle:
