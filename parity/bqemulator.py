@@ -107,7 +107,7 @@ class Running:
 
 def start(project: str, timeout: float = 90.0, log=print) -> Running:
     """Install if needed, start on free ports and wait until its REST API answers."""
-    from emulators.stack import free_port
+    from emulators.process import free_port
 
     root = ensure_installed(log)
     rest, grpc_port = free_port(), free_port()

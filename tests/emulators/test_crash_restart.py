@@ -117,6 +117,23 @@ def _keep_inserting(bq, table, inserted: list[str], stop: threading.Event) -> No
         n += 1
 
 
+def _write_then_kill(server, keep_writing, *args) -> list:
+    """Run ``keep_writing(*args, acknowledged, stop)`` on a thread until 300 writes were
+    acknowledged, SIGKILL ``server`` mid-stream; the acknowledged writes."""
+    acknowledged: list = []
+    stop = threading.Event()
+    writer = threading.Thread(target=keep_writing, args=(*args, acknowledged, stop))
+    writer.start()
+    while len(acknowledged) < 300 and writer.is_alive():
+        threading.Event().wait(0.02)
+    server.process.kill()
+    server.process.wait()
+    stop.set()
+    writer.join(30)
+    assert len(acknowledged) >= 300
+    return acknowledged
+
+
 def test_bigquery_sigkill_keeps_every_acknowledged_insert(emulator, tmp_path):
     from google.cloud import bigquery
 
@@ -131,18 +148,7 @@ def test_bigquery_sigkill_keeps_every_acknowledged_insert(emulator, tmp_path):
             schema=[bigquery.SchemaField("id", "STRING"), bigquery.SchemaField("n", "INT64")],
         )
     )
-    inserted: list[str] = []
-    stop = threading.Event()
-    writer = threading.Thread(target=_keep_inserting, args=(bq, table, inserted, stop))
-    writer.start()
-    while len(inserted) < 300 and writer.is_alive():
-        threading.Event().wait(0.02)
-    first.process.kill()
-    first.process.wait()
-    stop.set()
-    writer.join(30)
-    assert len(inserted) >= 300
-
+    inserted = _write_then_kill(first, _keep_inserting, bq, table)
     second = emulator("bigquery", data_dir=data_dir)
     bq = clients.bigquery(endpoints(None, second), PROJECT)
     stored = [
@@ -203,20 +209,7 @@ def test_bigquery_sigkill_keeps_every_acknowledged_storage_write_append(emulator
     table = f"{PROJECT}.crash.appended"
     bq.create_table(bigquery.Table(table, schema=[bigquery.SchemaField("n", "INT64")]))
     stream = f"projects/{PROJECT}/datasets/crash/tables/appended/streams/_default"
-    acked: list[int] = []
-    stop = threading.Event()
-    writer = threading.Thread(
-        target=_keep_appending, args=(write_client(first.storage_address), stream, acked, stop)
-    )
-    writer.start()
-    while len(acked) < 300 and writer.is_alive():
-        threading.Event().wait(0.02)
-    first.process.kill()
-    first.process.wait()
-    stop.set()
-    writer.join(30)
-    assert len(acked) >= 300
-
+    acked = _write_then_kill(first, _keep_appending, write_client(first.storage_address), stream)
     second = emulator("bigquery", data_dir=data_dir)
     bq = clients.bigquery(endpoints(None, second), PROJECT)
     stored = [row["n"] for row in bq.query_and_wait(f"SELECT n FROM `{table}`")]
