@@ -19,7 +19,6 @@ _STREAM_ID = re.compile(r"[A-Za-z0-9_-]{1,1024}\Z")
 MAX_NAME_CHARS = 4096  # longer than any valid name: refused before it is parsed
 
 DEFAULT_STREAM = "_default"
-__all__ = ["DEFAULT_STREAM", "project_id", "shown", "table_path", "table_ref", "write_stream"]
 
 
 def _checked(check, value: str) -> str:

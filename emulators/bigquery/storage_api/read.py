@@ -20,9 +20,10 @@ from ..errors import BigQueryError
 from ..history import SnapshotUnavailable
 from ..identifiers import columns as column_list
 from ..identifiers import ident
+from ..ids import shown
 from . import formats
 from .errors import RpcError, from_bigquery, invalid, not_found
-from .names import project_id, shown, table_ref
+from .names import project_id, table_ref
 from .restriction import translate_restriction
 
 if TYPE_CHECKING:
