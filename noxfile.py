@@ -21,9 +21,12 @@ def _install(session: nox.Session, *extras: str) -> None:
 @nox.session
 def tests(session: nox.Session) -> None:
     """The whole default suite: unit, property, integration and end-to-end tests."""
-    _install(session, "dev", "load", "ingest")
+    _install(session, "dev", "load", "ingest", "deploy")
+    # One pytest-xdist worker per core: the suite waits mostly on emulator processes and Beam
+    # runs, and every fixture is safe across workers (free ports, a project per test). Arguments
+    # replace the default: `nox -s tests -- tests/pubsub -x` runs in one process.
     # pytest exits 5 when no test ran; nox treats any non-zero exit as a failure.
-    session.run("pytest", *session.posargs)
+    session.run("pytest", *(session.posargs or ["-n", "auto"]))
 
 
 FAST = "not integration and not e2e and not slow and not reference"
@@ -32,7 +35,7 @@ FAST = "not integration and not e2e and not slow and not reference"
 @nox.session
 def fast(session: nox.Session) -> None:
     """Unit and property tests only: no emulator processes, no Beam pipeline runs (< 60 s)."""
-    _install(session, "dev")
+    _install(session, "dev", "deploy")
     session.run("pytest", "-n", "auto", "-m", FAST, *session.posargs)
 
 

@@ -31,6 +31,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=40.0)
     parser.add_argument("--users", type=int, default=20, help="Locust publishing users")
     parser.add_argument("--tuning", default="tuned", choices=("stock", "pull500", "tuned"))
+    parser.add_argument("--processes", type=int, default=1,
+                        help="Locust worker processes of the load test (default: %(default)s)")
     args = parser.parse_args(argv)
 
     import pipeline_bench  # noqa: I001 - bench/ is on sys.path when run as a script
@@ -47,7 +49,8 @@ def main(argv: list[str] | None = None) -> int:
             [sys.executable, "-m", "loadtest", "--run-time", f"{int(args.seconds)}s",
              "--users", str(args.users), "--user-rate", f"{user_rate:.4f}",
              "--events-per-task", str(events_per_task), "--tuning", args.tuning,
-             "--probe-interval", "0.2", "--reports", reports, "--name", "agreement"],
+             "--probe-interval", "0.2", "--processes", str(args.processes),
+             "--reports", reports, "--name", "agreement"],
             capture_output=True, text=True, cwd=ROOT,
         )
     print(done.stdout[-1500:], flush=True)

@@ -1,11 +1,16 @@
 """``nox -s bench``: every benchmark, each side by side with its rival, in one run.
 
-    python bench/run_all.py [--only pubsub,bigquery,pipeline,edge] [--quick] [--no-readme]
+    python bench/run_all.py [--only pubsub,bigquery,pipeline,edge,producer,batch,scaling]
+                            [--quick] [--no-readme]
 
 Runs bench/pubsub_bench.py (ours vs Google's Pub/Sub emulator), bench/bigquery_bench.py
 (ours vs bqemulator and raw DuckDB), bench/pipeline_bench.py (the pipeline end to end on
-the embedded stack: stock DirectRunner vs the prototype fixes) and bench/edge_bench.py (the REST
-ingestion edge vs publishing with the client), one process each, one after
+the embedded stack: stock DirectRunner vs the prototype fixes), bench/edge_bench.py (the REST
+ingestion edge vs publishing with the client), bench/producer_bench.py (a 100-test producer
+suite on the pytest plugin's warm pipeline vs a pipeline restart per test),
+bench/batch_bench.py (a backfill vs a raw load of the same file) and bench/scaling_bench.py
+(the load test's publish rate with 1 and 2 Locust worker processes, and the emulator's CPU
+share), one process each, one after
 the other (2 cores: running them together would measure contention). Writes
 bench/results/latest.json and bench/results/latest.md, and puts the Markdown between
 ``<!-- bench:start -->`` and ``<!-- bench:end -->`` in README.md.
@@ -39,11 +44,18 @@ BENCHES = {
                  ["--time-box", "15", "--latency-seconds", "8", "--backlog", "15000"]),
     "edge": ("edge_bench.py", "Ingestion edge: REST (python -m ingest) vs publishing directly "
              "with the client", ["--events", "4000"]),
+    "producer": ("producer_bench.py", "Producer tests on the pytest plugin: one warm pipeline vs "
+                 "a restart per test", ["--tests", "30", "--cold-tests", "5", "--no-xdist"]),
+    "batch": ("batch_bench.py",
+              "Batch uploads: a backfill through the pipeline vs a raw BigQuery "
+              "load of the same gs:// file, embedded stack",
+              ["--events", "50000"]),
+    "scaling": ("scaling_bench.py", "Load test on one machine: 1 vs 2 Locust worker processes "
+                "publishing to our Pub/Sub emulator", ["--seconds", "10"]),
 }
-
-
-# a benchmark that needs longer: bigquery installs its rival (bqemulator) on the first run
-MIN_TIMEOUT = {"bigquery": 1200.0}
+# Benchmarks that need longer than --timeout (seconds): batch at full size; bigquery installs
+# its rival (bqemulator) on the first run.
+MIN_TIMEOUT = {"batch": 3600.0, "bigquery": 1200.0}
 
 
 def run_bench(name: str, quick: bool, timeout: float) -> dict:

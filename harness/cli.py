@@ -8,8 +8,13 @@ the harness file and records where they are in ``.harness/state.json``; ``env`` 
 
 The harness file is ``harness.toml`` from the working directory upward, else the one shipped with
 the package; state goes to ``.harness/`` next to it (or in the working directory).
+With ``[ingest] rest = true`` / ``mqtt = true`` in the harness file (or ``up --rest --mqtt``),
+``up`` also starts the ingestion edge once Pub/Sub is provisioned: the REST edge
+(``INGEST_URL``, port 8080) and the MQTT broker (``MQTT_BROKER_URL``, port 1883) with its bridge.
+
 ``start``/``stop`` are aliases of ``up``/``down``. Environment: STREAMBENCH_STATE_DIR,
-STREAMBENCH_PUBSUB_PORT, STREAMBENCH_BIGQUERY_PORT set the defaults of the options of those names.
+STREAMBENCH_PUBSUB_PORT, STREAMBENCH_BIGQUERY_PORT, STREAMBENCH_REST_PORT, STREAMBENCH_MQTT_PORT
+set the defaults of the options of those names.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from emulators.cli import port as port_number
 from harness.config import (
     STATE_DIR_NAME,
     ConfigError,
@@ -31,11 +37,16 @@ from harness.config import (
     find_config,
     project_dir,
 )
+from harness.edge import DEFAULT_PORTS as EDGE_PORTS
+from harness.edge import NAMES as EDGE_NAMES
 from harness.stack import BACKENDS, ROOT, Endpoints, Stack, StackError
 
 DEFAULT_HOST = "127.0.0.1"
-DEFAULT_PORTS = {"pubsub": 8085, "bigquery": 9050}  # gcloud's Pub/Sub port, goccy's BigQuery port
-EMULATORS = ("pubsub", "bigquery")
+# gcloud's Pub/Sub port, goccy's BigQuery port, gcp-storage-emulator's (our Cloud Storage base),
+# and the ingestion edge's (harness/edge.py)
+DEFAULT_PORTS = {"pubsub": 8085, "bigquery": 9050, "storage": 9023, **EDGE_PORTS}
+EMULATORS = ("pubsub", "bigquery", "storage")
+SERVERS = (*EMULATORS, *EDGE_NAMES.values())  # what `logs` can name
 
 
 def _state_file(state_dir: Path) -> Path:
@@ -53,7 +64,12 @@ def _load_state(state_dir: Path) -> dict:
 
 
 def _alive(pid: int) -> bool:
-    return Path(f"/proc/{pid}").exists()
+    """Whether ``pid`` runs; a zombie (exited, not yet reaped by whoever adopted it) does not."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rpartition(")")[2].split()[:1] != ["Z"]
 
 
 def _prepare_state_dir(state_dir: Path) -> None:
@@ -65,16 +81,91 @@ def _prepare_state_dir(state_dir: Path) -> None:
         raise StackError(f"--state-dir {state_dir} is not writable")
 
 
-def _port(args, config: HarnessConfig, name: str) -> tuple[int, bool]:
+def _port(args, section: dict, name: str) -> tuple[int, bool]:
     """The port for ``name`` and whether a taken one may fall back to a free one (only when
-    nobody chose it: the default)."""
+    nobody chose it: the default). ``section``: the harness file's table that may set it."""
     given = getattr(args, f"{name}_port")
     if given is not None:
         return given, False
-    configured = config.emulators.get(f"{name}_port")
+    configured = section.get(f"{name}_port")
     if configured is not None:
         return configured, False
     return DEFAULT_PORTS[name], True
+
+
+def _edge_wanted(args, config: HarnessConfig) -> tuple[bool, bool]:
+    """``(rest, mqtt)``: what of the ingestion edge ``up`` starts; checked before anything
+    starts (the edge's config file, the ingest extra)."""
+    from harness import edge
+
+    rest = bool(args.rest or config.ingest.get("rest"))
+    mqtt = bool(args.mqtt or config.ingest.get("mqtt"))
+    if not (rest or mqtt):
+        return False, False
+    if config.ingest_topic_path() is None:
+        raise ConfigError(f"{config.path}: the ingestion edge needs a topic to publish to: add "
+                          "[ingest] topic = \"NAME\" (or a [pipeline] input_subscription)")
+    if rest and not config.ingest.get("config") and \
+            not config.ingest.get("allow_unauthenticated"):
+        raise ConfigError(f"{config.path}: --rest needs [ingest] config = \"FILE\" (the edge's "
+                          "sources and API keys) or allow_unauthenticated = true (local use only)")
+    problem = edge.missing_extra()
+    if problem:
+        raise StackError(problem)
+    if rest and config.ingest_path("config"):
+        edge.check_rest_config(config.ingest_path("config"))
+    return rest, mqtt
+
+
+def _start_edge(args, config: HarnessConfig, endpoints: Endpoints, state_dir: Path,
+                rest: bool, mqtt: bool):
+    from harness.edge import Edge
+
+    ingest = config.ingest
+    return Edge(
+        log_dir=state_dir / "logs", pubsub=endpoints.pubsub, topic=config.ingest_topic_path(),
+        host=ingest.get("host", DEFAULT_HOST),
+        ports={kind: _port(args, ingest, kind) for kind in ("rest", "mqtt")},
+        rest_config=config.ingest_path("config"),
+        allow_unauthenticated=bool(ingest.get("allow_unauthenticated")),
+        topic_filter=ingest.get("topic_filter", "devices/+/events"),
+        dead_letter_topic=config.topic_path(ingest["dead_letter_topic"])
+        if ingest.get("dead_letter_topic") else None,
+    ).start(rest, mqtt)
+
+
+def _environment(name: str, project: str | None):
+    """The deploy spec ``environments/NAME.toml``, checked before anything starts."""
+    from deploy import spec as specs
+
+    try:
+        environment = specs.load(name, project=project)
+    except specs.SpecError as exc:
+        raise StackError(" ".join(exc.errors)) from None
+    if environment.target != "emulators":
+        raise StackError(
+            f"environment '{name}' targets Google Cloud; `up --env` provisions only an emulator "
+            "environment (Google Cloud: python -m deploy plan/apply with --project and the flag)"
+        )
+    return environment
+
+
+def _apply_environment(environment, endpoints: Endpoints) -> None:
+    """``python -m deploy apply`` of ``environment`` on the emulators just started: the code
+    path staging and production are provisioned with."""
+    from deploy.clients import Clients
+    from deploy.plan import DeployError, apply
+
+    clients = Clients.for_emulators(environment.project, endpoints.pubsub, endpoints.bigquery,
+                                    endpoints.storage or None)
+    try:
+        done = apply(environment, clients)
+    except DeployError as exc:
+        raise StackError(f"provisioning environment {environment.name} failed: {exc}") from None
+    finally:
+        clients.close()
+    print(f"provisioned environment {environment.name} (project {environment.project}) from "
+          f"{', '.join(map(str, environment.files))}: {len(done.changes)} changes", file=sys.stderr)
 
 
 def _host_port(value: str) -> tuple[str, int]:
@@ -91,6 +182,8 @@ def cmd_up(args) -> int:
     # Everything that can be wrong with the files is found before anything starts.
     config = HarnessConfig.load(args.config, project=args.project)
     seeds = read_seeds(config, args.seed)
+    rest, mqtt = _edge_wanted(args, config)
+    environment = _environment(args.env, args.project) if args.env else None
     state_dir = Path(args.state_dir)
     _prepare_state_dir(state_dir)
     if _state_file(state_dir).exists():
@@ -104,37 +197,40 @@ def cmd_up(args) -> int:
               f"{_state_file(state_dir)} is gone; starting a new one", file=sys.stderr)
     if args.host_port:
         args.host, args.pubsub_port = args.host_port
-    pubsub_port, pubsub_fallback = _port(args, config, "pubsub")
-    bigquery_port, bigquery_fallback = _port(args, config, "bigquery")
+    ports = {name: _port(args, config.emulators, name) for name in EMULATORS}
     stack = Stack(
         backend=args.backend, run_dir=state_dir, data_dir=args.data_dir,
         host=args.host or config.emulators.get("host", DEFAULT_HOST),
-        pubsub_port=pubsub_port, bigquery_port=bigquery_port,
-        free_port_fallback=tuple(n for n, ok in (("pubsub", pubsub_fallback),
-                                                 ("bigquery", bigquery_fallback)) if ok),
+        **{f"{name}_port": port for name, (port, _) in ports.items()},
+        free_port_fallback=tuple(name for name, (_, fallback) in ports.items() if fallback),
     )
+    edge = None
     try:
         endpoints = stack.start()
         state = {
             "backend": args.backend,
             "pubsub": endpoints.pubsub,
             "bigquery": endpoints.bigquery,
+            "storage": endpoints.storage,
             "bigquery_storage": endpoints.bigquery_storage,
             "pids": [p.process.pid for p in stack.processes],
             "logs": [str(p.log_path) for p in stack.processes],
             "names": [p.name for p in stack.processes],  # in the order of pids and logs
-            "project": config.project,
-            "config": str(config.path),
+            "project": environment.project if environment else config.project,
+            "config": str(environment.files[-1]) if environment else str(config.path),
             "started": datetime.now(UTC).isoformat(timespec="seconds"),
         }
         _state_file(state_dir).write_text(json.dumps(state, indent=2))
         for note in stack.notes:
             print(f"note: {note}", file=sys.stderr)
-        if not args.no_provision:
+        if environment is not None and not args.no_provision:
+            _apply_environment(environment, endpoints)
+        elif not args.no_provision:
             publisher, subscriber = clients.publisher(endpoints), clients.subscriber(endpoints)
             bigquery = clients.bigquery(endpoints, config.project)
+            gcs = clients.storage(endpoints, config.project) if endpoints.storage else None
             try:
-                seeded = provision(config, publisher, subscriber, bigquery, seeds)
+                seeded = provision(config, publisher, subscriber, bigquery, seeds, gcs)
             finally:
                 subscriber.close()
                 publisher.transport.close()
@@ -142,8 +238,22 @@ def cmd_up(args) -> int:
             print(f"provisioned project {config.project} from {config.path}", file=sys.stderr)
             for line in seeded:
                 print(f"seeded {line}", file=sys.stderr)
+        if rest or mqtt:  # after Pub/Sub is up and its topics exist
+            edge = _start_edge(args, config, endpoints, state_dir, rest, mqtt)
+            state["pids"] += [p.process.pid for p in edge.processes]
+            state["logs"] += [str(p.log_path) for p in edge.processes]
+            state["names"] += [p.name for p in edge.processes]
+            state.update(edge.urls)
+            _state_file(state_dir).write_text(json.dumps(state, indent=2))
+            for note in edge.notes:
+                print(f"note: {note}", file=sys.stderr)
+            endpoints = _endpoints(state)
+            print(f"ingestion edge up: {', '.join(f'{k} {v}' for k, v in edge.urls.items())}",
+                  file=sys.stderr)
     except BaseException:
         # Nothing is left running after a failed `up`: the next `up` starts clean.
+        if edge is not None:
+            edge.stop()
         stack.stop()
         _state_file(state_dir).unlink(missing_ok=True)
         raise
@@ -158,11 +268,17 @@ def cmd_down(args) -> int:
         print(f"nothing to stop: no stack is up (no {_state_file(state_dir)})", file=sys.stderr)
         return 0
     state = _load_state(state_dir)
-    for pid in state.get("pids", []):
+    names = state.get("names", [])
+    # Newest first, and the edge's processes waited for: they flush to Pub/Sub on SIGTERM.
+    for index, pid in reversed(list(enumerate(state.get("pids", [])))):
         try:
             os.kill(pid, signal.SIGTERM)
         except ProcessLookupError:
-            pass
+            continue
+        if index < len(names) and names[index] in EDGE_NAMES.values():
+            deadline = time.monotonic() + 15
+            while _alive(pid) and time.monotonic() < deadline:
+                time.sleep(0.1)
     if state["backend"] == "docker":
         from harness.containers import compose_down
 
@@ -172,12 +288,18 @@ def cmd_down(args) -> int:
     return 0
 
 
+def _endpoints(state: dict) -> Endpoints:
+    return Endpoints(state["pubsub"], state["bigquery"], state.get("storage", ""),
+                     state.get("bigquery_storage", ""), ingest=state.get("ingest"),
+                     mqtt=state.get("mqtt"))
+
+
 def cmd_env(args) -> int:
     if args.unset:
         print(Endpoints.unset_lines(), end="")
         return 0
     state = _load_state(Path(args.state_dir))
-    print(Endpoints.of_state(state).export_lines(), end="")
+    print(_endpoints(state).export_lines(), end="")
     return 0
 
 
@@ -185,30 +307,43 @@ def cmd_status(args) -> int:
     from harness import inventory
 
     state = _load_state(Path(args.state_dir))
-    endpoints = Endpoints.of_state(state)
+    endpoints = _endpoints(state)
     names = state.get("names", list(EMULATORS))
     pids = dict(zip(names, state.get("pids", []), strict=False))
     logs = dict(zip(names, state.get("logs", []), strict=False))
     silent = endpoints.unanswered()
+    if state.get("bridge"):
+        from harness.endpoints import http_answers
+
+        if why := http_answers(state["bridge"]):
+            silent["bridge"] = why
     started = f", started {state['started']}" if state.get("started") else ""
     print(f"backend:  {state['backend']}{started}")
-    for name, where in (("pubsub", endpoints.pubsub), ("bigquery", endpoints.bigquery)):
+    # status line -> (address, process name, what it is)
+    shown = {name: (where, name, f"{name} emulator")
+             for name, where in endpoints.addresses().items()}
+    shown.update({"ingest": (endpoints.ingest, EDGE_NAMES["rest"], "REST ingestion edge"),
+                  "mqtt": (endpoints.mqtt, EDGE_NAMES["broker"], "MQTT broker"),
+                  "bridge": (state.get("bridge"), EDGE_NAMES["bridge"], "MQTT bridge")})
+    for name, (where, process_name, _) in shown.items():
+        if not where:
+            continue
         process = ""
-        if name in pids:
-            alive = "running" if _alive(pids[name]) else "gone"
-            process = f"  pid {pids[name]} {alive}  log {logs.get(name, '-')}"
+        if process_name in pids:
+            alive = "running" if _alive(pids[process_name]) else "gone"
+            process = f"  pid {pids[process_name]} {alive}  log {logs.get(process_name, '-')}"
         health = f"NOT ANSWERING ({silent[name]})" if name in silent else "answering"
         print(f"{name + ':':9} {where}  {health}{process}")
     if endpoints.bigquery_storage:
         print(f"{'':9} {endpoints.bigquery_storage}  (BigQuery Storage Read/Write API, gRPC)")
     if silent:
         for name, why in silent.items():
-            pid = pids.get(name)
+            where, process_name, what = shown[name]
+            pid = pids.get(process_name)
             gone = f" (its process {pid} is gone)" if pid and not _alive(pid) else ""
-            print(f"error: the {name} emulator at "
-                  f"{endpoints.pubsub if name == 'pubsub' else endpoints.bigquery} does not "
-                  f"answer: {why}{gone}; see `python -m harness logs {name}`, then `down` and "
-                  "`up`", file=sys.stderr)
+            print(f"error: the {what} at {where} does not answer: {why}{gone}; see "
+                  f"`python -m harness logs {process_name}`, then `down` and `up`",
+                  file=sys.stderr)
         return 1
     project = args.project or state.get("project") or "local-project"
     for line in inventory.take(endpoints, project).lines():
@@ -225,6 +360,8 @@ def cmd_logs(args) -> int:
             f"the {state['backend']} backend keeps no log files here; for containers run "
             "`docker compose logs`"
         )
+    if args.emulator and args.emulator not in logs:
+        raise StackError(f"the stack has no {args.emulator} log; it has: {', '.join(logs)}")
     chosen = [args.emulator] if args.emulator else list(logs)
     prefix = len(chosen) > 1
     handles = {}
@@ -296,16 +433,32 @@ def parser() -> argparse.ArgumentParser:
         up.add_argument("--config", default=str(config_default),
                         help="harness file (found from the working directory upward)")
         up.add_argument("--project", default=None, help="override the harness file's project")
+        up.add_argument("--env", default=None, metavar="NAME",
+                        help="provision from the deploy spec environments/NAME.toml (an "
+                        "emulator environment, e.g. local) with python -m deploy's apply, "
+                        "instead of the harness file's resources")
         up.add_argument("--host", default=None,
                         help=f"address the emulators bind to (harness file [emulators] host, "
                         f"else {DEFAULT_HOST})")
         for emulator in EMULATORS:
             env = f"STREAMBENCH_{emulator.upper()}_PORT"
-            up.add_argument(f"--{emulator}-port", type=int, default=_env_int(env),
+            up.add_argument(f"--{emulator}-port", type=port_number, default=_env_int(env),
                             metavar="PORT",
                             help=f"{emulator} emulator port; 0 for any free one (harness file "
                             f"[emulators] {emulator}_port, else {DEFAULT_PORTS[emulator]}, or a "
                             f"free port with a note when that is taken; env {env})")
+        for kind, what in (("rest", "REST ingestion edge"), ("mqtt", "MQTT broker")):
+            env = f"STREAMBENCH_{kind.upper()}_PORT"
+            up.add_argument(f"--{kind}-port", type=port_number, default=_env_int(env), metavar="PORT",
+                            help=f"{what} port; 0 for any free one (harness file [ingest] "
+                            f"{kind}_port, else {DEFAULT_PORTS[kind]}, or a free port with a "
+                            f"note when that is taken; env {env})")
+        up.add_argument("--rest", action="store_true",
+                        help="also start the REST ingestion edge (python -m ingest), as "
+                        "[ingest] rest = true does")
+        up.add_argument("--mqtt", action="store_true",
+                        help="also start the MQTT broker and the bridge to Pub/Sub, as "
+                        "[ingest] mqtt = true does")
         up.add_argument("--host-port", type=_host_port, default=None, metavar="HOST:PORT",
                         help="gcloud's spelling: the Pub/Sub emulator's address")
         up.add_argument("--data-dir", default=None, help="persist emulator data here")
@@ -316,7 +469,8 @@ def parser() -> argparse.ArgumentParser:
     sub.add_parser("down", aliases=["stop"], parents=[common], formatter_class=_Formatter,
                    help="stop the emulators started by `up` (nothing up: says so, exit 0)")
     env = sub.add_parser("env", parents=[common], formatter_class=_Formatter,
-                         help="print export lines for PUBSUB/BIGQUERY_EMULATOR_HOST")
+                         help="print export lines for PUBSUB/BIGQUERY/STORAGE_EMULATOR_HOST (and "
+                         "INGEST_URL, MQTT_BROKER_URL when the edge runs)")
     env.add_argument("--unset", action="store_true",
                      help="print the unset line instead: eval \"$(python -m harness env --unset)\"")
     status = sub.add_parser("status", parents=[common], formatter_class=_Formatter,
@@ -324,8 +478,9 @@ def parser() -> argparse.ArgumentParser:
     status.add_argument("--project", default=None,
                         help="list this project's resources (default: the one `up` provisioned)")
     logs = sub.add_parser("logs", parents=[common], formatter_class=_Formatter,
-                          help="print the emulators' logs (-f to follow)")
-    logs.add_argument("emulator", nargs="?", choices=EMULATORS, help="one emulator (default both)")
+                          help="print the emulators' (and the edge's) logs (-f to follow)")
+    logs.add_argument("emulator", nargs="?", choices=SERVERS, metavar="NAME",
+                      help=f"one of {', '.join(SERVERS)} (default: all that run)")
     logs.add_argument("-f", "--follow", action="store_true", help="keep printing new lines")
     logs.add_argument("-n", "--tail", type=int, default=0, metavar="N",
                       help="only the last N lines of each log (0: all)")

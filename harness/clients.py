@@ -49,3 +49,15 @@ def bigquery(endpoints: Endpoints, project: str):
         credentials=AnonymousCredentials(),
         client_options={"api_endpoint": endpoints.bigquery},
     )
+
+
+def storage(endpoints: Endpoints, project: str):
+    """A ``storage.Client`` with anonymous credentials against the Cloud Storage emulator."""
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud import storage as gcs
+
+    return gcs.Client(
+        project=project,
+        credentials=AnonymousCredentials(),
+        client_options={"api_endpoint": endpoints.storage},
+    )

@@ -61,9 +61,10 @@ _KINDS = {
     _TABLE: lambda v: isinstance(v, dict),
 }
 TOP = {"project": _STR, "emulators": _TABLE, "topics": _LIST, "subscriptions": _LIST,
-       "datasets": _LIST, "tables": _LIST, "pipeline": _TABLE, "seed": _LIST}
+       "datasets": _LIST, "tables": _LIST, "pipeline": _TABLE, "seed": _LIST, "buckets": _LIST,
+       "ingest": _TABLE}
 SECTIONS = {
-    "emulators": {"host": _STR, "pubsub_port": _INT, "bigquery_port": _INT},
+    "emulators": {"host": _STR, "pubsub_port": _INT, "bigquery_port": _INT, "storage_port": _INT},
     "topics": {"name": _STR},
     "subscriptions": {
         "name": _STR, "topic": _STR, "ack_deadline_seconds": _INT, "dead_letter_topic": _STR,
@@ -73,21 +74,30 @@ SECTIONS = {
     "datasets": {"name": _STR},
     "tables": {"dataset": _STR, "name": _STR, "schema": None, "rows": _LIST},
     "pipeline": {"input_subscription": _STR, "output_table": _STR, "dead_letter_table": _STR,
-                 "reference_table": _STR},
+                 "reference_table": _STR, "batch_input": _STR, "temp_location": _STR,
+                 "backup_location": _STR},
+    "buckets": {"name": _STR, "location": _STR, "soft_delete_retention_seconds": _INT,
+                "objects": _LIST},
+    "ingest": {"rest": _BOOL, "mqtt": _BOOL, "host": _STR, "rest_port": _INT, "mqtt_port": _INT,
+               "topic": _STR, "config": _STR, "allow_unauthenticated": _BOOL,
+               "topic_filter": _STR, "dead_letter_topic": _STR},
 }
 REQUIRED = {
     "topics": ("name",), "subscriptions": ("name", "topic"), "datasets": ("name",),
-    "tables": ("dataset", "name", "schema"),
+    "tables": ("dataset", "name", "schema"), "buckets": ("name",),
     "pipeline": ("input_subscription", "output_table", "dead_letter_table"),
 }
 RANGES = {
     "ack_deadline_seconds": (10, 600), "max_delivery_attempts": (5, 100),
     "retry_min_backoff_seconds": (0, 600), "retry_max_backoff_seconds": (0, 600),
-    "pubsub_port": (0, 65535), "bigquery_port": (0, 65535),
+    "pubsub_port": (0, 65535), "bigquery_port": (0, 65535), "storage_port": (0, 65535),
+    "rest_port": (0, 65535), "mqtt_port": (0, 65535),
 }
 FIELD_KEYS = {"name", "type", "mode", "fields", "description"}
 _PUBSUB_NAME = re.compile(r"[A-Za-z][\w\-.~+%]{2,254}\Z")
 _BIGQUERY_NAME = re.compile(r"[A-Za-z0-9_]{1,1024}\Z")
+# A bucket name with "{project}" in it; checked after the placeholder is replaced by a project.
+_BUCKET_NAME = re.compile(r"[a-z0-9](?:[a-z0-9_.\-]{1,61})[a-z0-9]\Z")
 _PROJECT = re.compile(r"[a-z][a-z0-9-]{4,28}[a-z0-9]\Z")
 
 
@@ -181,7 +191,7 @@ def validate(raw: dict, path: Path, text: str) -> None:
     if project is not None and not _PROJECT.match(project):
         check.fail(f"project '{project}' is not a valid project id (6-30 lowercase letters, "
                    "digits and hyphens, starting with a letter)", "", None, "project")
-    for section in ("emulators", "pipeline"):
+    for section in ("emulators", "pipeline", "ingest"):
         if section in raw:
             check.keys(section, None, raw[section], SECTIONS[section])
     names: dict[str, set[str]] = {}
@@ -229,9 +239,72 @@ def validate(raw: dict, path: Path, text: str) -> None:
         if not dot or dataset not in names["datasets"]:
             check.fail(f"'{key}' must be DATASET.TABLE with a dataset the file defines, not "
                        f"'{value}'", "pipeline", None, key)
+    _check_buckets(check, raw)
+    for key in ("batch_input", "temp_location", "backup_location"):
+        value = pipeline.get(key)
+        if value is not None and not value.startswith("gs://"):
+            check.fail(f"'{key}' must be a gs:// location, not '{value}'", "pipeline", None, key)
     for seed in raw.get("seed", []):
         if not isinstance(seed, str):
             check.fail(f"'seed' must list file paths, not {seed!r}", "", None, "seed")
+    _check_ingest(check, raw, names["topics"])
+
+
+def _check_ingest(check: _Checker, raw: dict, topics: set[str]) -> None:
+    ingest = raw.get("ingest", {})
+    for key in ("topic", "dead_letter_topic"):
+        if key in ingest and ingest[key] not in topics:
+            check.fail(f"'{key}' of [ingest] names topic '{ingest[key]}', which no [[topics]] "
+                       "entry defines", "ingest", None, key)
+    if not (ingest.get("rest") or ingest.get("mqtt")):
+        return
+    if "topic" not in ingest and ingest_topic(raw) is None:
+        check.fail("[ingest] needs 'topic' (the topic the edge publishes to): there is no "
+                   "[pipeline] input_subscription to take it from", "ingest", None)
+    if ingest.get("rest") and "config" not in ingest and \
+            not ingest.get("allow_unauthenticated"):
+        check.fail("[ingest] rest = true needs 'config' (the edge's file of sources and API "
+                   "keys) or allow_unauthenticated = true (local use only)", "ingest", None,
+                   "rest")
+    if "config" in ingest and not (check.path.parent / ingest["config"]).is_file():
+        check.fail(f"'config' of [ingest] names {ingest['config']}, which is not a file (paths "
+                   "are relative to the harness file)", "ingest", None, "config")
+    levels = ingest.get("topic_filter", "devices/+/events").split("/")
+    if levels.count("+") != 1 or "#" in levels:
+        check.fail(f"'topic_filter' of [ingest] must have exactly one '+' level (the device id) "
+                   f"and no '#', not '{ingest['topic_filter']}'", "ingest", None, "topic_filter")
+
+
+def ingest_topic(raw: dict) -> str | None:
+    """The topic the ingestion edge publishes to: ``[ingest] topic``, else the topic of the
+    pipeline's input subscription."""
+    if raw.get("ingest", {}).get("topic"):
+        return raw["ingest"]["topic"]
+    wanted = raw.get("pipeline", {}).get("input_subscription")
+    return next((sub["topic"] for sub in raw.get("subscriptions", [])
+                 if sub.get("name") == wanted), None)
+
+
+def _check_buckets(check: _Checker, raw: dict) -> None:
+    seen = set()
+    for index, entry in enumerate(raw.get("buckets", [])):
+        if not isinstance(entry, dict):
+            check.fail("each entry of 'buckets' must be a table ([[buckets]])", "", None, "buckets")
+        check.keys("buckets", index, entry, SECTIONS["buckets"])
+        where = check.place("buckets", index, entry)
+        name = entry["name"]
+        if not _BUCKET_NAME.match(name.replace("{project}", DEFAULT_PROJECT)):
+            check.fail(f"'{name}' in {where} is not a valid bucket name (3-63 lowercase "
+                       "letters, digits, '-', '_' and '.'; \"{project}\" is replaced by the "
+                       "project)", "buckets", index, "name")
+        if name in seen:
+            check.fail(f"bucket '{name}' is defined twice", "buckets", index, "name")
+        seen.add(name)
+        for item in entry.get("objects", []):
+            if not isinstance(item, dict) or not isinstance(item.get("name"), str) or \
+                    set(item) - {"name", "content", "file"} or ("content" in item) == ("file" in item):
+                check.fail(f"each object of {where} must be {{ name = \"...\", content = \"...\" }} "
+                           "or { name = \"...\", file = \"...\" }", "buckets", index, "objects")
 
 
 def _check_schema(check: _Checker, schema, where: str, index: int) -> None:
@@ -286,6 +359,8 @@ class HarnessConfig:
     tables: list[dict] = field(default_factory=list)
     pipeline: dict = field(default_factory=dict)
     emulators: dict = field(default_factory=dict)
+    ingest: dict = field(default_factory=dict)
+    buckets: list[dict] = field(default_factory=list)
     seed: list[Path] = field(default_factory=list)
     path: Path = DEFAULT_CONFIG
     file_project: str = DEFAULT_PROJECT
@@ -300,6 +375,27 @@ class HarnessConfig:
         seed = [(path.parent / s).resolve() for s in raw.pop("seed", [])]
         return cls(project=project or file_project, seed=seed, path=path,
                    file_project=file_project, **raw)
+
+    def ingest_topic_path(self) -> str | None:
+        """The full path of the topic the ingestion edge publishes to (see :func:`ingest_topic`)."""
+        name = ingest_topic({"ingest": self.ingest, "pipeline": self.pipeline,
+                             "subscriptions": self.subscriptions})
+        return self.topic_path(name) if name else None
+
+    def ingest_path(self, key: str) -> Path | None:
+        """A file named in ``[ingest]`` (``config``), resolved against the harness file."""
+        value = self.ingest.get(key)
+        return (self.path.parent / value).resolve() if value else None
+
+    def bucket_name(self, name: str) -> str:
+        """A bucket name of the harness file, ``{project}`` replaced (bucket names are global:
+        the placeholder keeps per-test projects apart)."""
+        return name.replace("{project}", self.project)
+
+    def gcs_path(self, key: str) -> str | None:
+        """A ``gs://`` location of the ``[pipeline]`` section (``temp_location``, ...)."""
+        value = self.pipeline.get(key)
+        return self.bucket_name(value) if value else None
 
     def topic_path(self, name: str) -> str:
         return f"projects/{self.project}/topics/{name}"

@@ -34,7 +34,7 @@ def compose_up(compose_file: Path, profile: str = "ours") -> tuple[Endpoints, ca
     return Endpoints(
         f"127.0.0.1:{PUBSUB_PORT}",
         f"http://127.0.0.1:{BIGQUERY_PORT}",
-        f"127.0.0.1:{BIGQUERY_STORAGE_PORT}",
+        bigquery_storage=f"127.0.0.1:{BIGQUERY_STORAGE_PORT}",
     ), lambda: compose_down(compose_file, profile)
 
 
@@ -67,7 +67,7 @@ def testcontainers_up(root: Path | None = None) -> tuple[Endpoints, callable]:
             wait_for_logs(container, "listening on", timeout=60)
             ports[name] = (container.get_container_host_ip(), container.get_exposed_port(port))
             if extra:
-                ports["storage"] = container.get_exposed_port(BIGQUERY_STORAGE_PORT)
+                ports["bigquery_storage"] = container.get_exposed_port(BIGQUERY_STORAGE_PORT)
     except Exception:
         for container in started:
             container.stop()
@@ -78,5 +78,6 @@ def testcontainers_up(root: Path | None = None) -> tuple[Endpoints, callable]:
             container.stop()
 
     (ps_host, ps_port), (bq_host, bq_port) = ports["pubsub"], ports["bigquery"]
-    storage = f"{bq_host}:{ports['storage']}"
-    return Endpoints(f"{ps_host}:{ps_port}", f"http://{bq_host}:{bq_port}", storage), stop
+    grpc = f"{bq_host}:{ports['bigquery_storage']}"
+    return Endpoints(f"{ps_host}:{ps_port}", f"http://{bq_host}:{bq_port}",
+                     bigquery_storage=grpc), stop

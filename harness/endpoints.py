@@ -15,21 +15,33 @@ class StackError(RuntimeError):
 
 @dataclass(frozen=True)
 class Endpoints:
-    """Where the emulators listen: ``host:port`` for Pub/Sub, a URL for BigQuery, ``host:port``
-    for BigQuery's Storage Read/Write API (gRPC; empty when the stack has none)."""
+    """Where the emulators listen: ``host:port`` for Pub/Sub, URLs for BigQuery and Cloud
+    Storage (empty when a backend runs no Cloud Storage emulator), ``host:port`` for BigQuery's
+    Storage Read/Write API (gRPC; empty when the stack has none); and, when the harness file
+    runs it, the ingestion edge: the REST edge's URL and the MQTT broker's ``mqtt://HOST:PORT``."""
 
     pubsub: str
     bigquery: str
+    storage: str = ""
     bigquery_storage: str = ""
+    ingest: str | None = None
+    mqtt: str | None = None
 
-    VARIABLES = ("PUBSUB_EMULATOR_HOST", "BIGQUERY_EMULATOR_HOST", "BIGQUERY_STORAGE_EMULATOR_HOST")
+    VARIABLES = ("PUBSUB_EMULATOR_HOST", "BIGQUERY_EMULATOR_HOST",
+                 "BIGQUERY_STORAGE_EMULATOR_HOST", "STORAGE_EMULATOR_HOST", "INGEST_URL",
+                 "MQTT_BROKER_URL")
 
     def env(self) -> dict[str, str]:
-        """The environment variables Google's clients (and our pipeline) honour; the Storage
-        API's is read by our client helpers (``emulators.bigquery.storage_api.clients``)."""
+        """The environment variables Google's clients (and our pipeline) honour, and where
+        producers send events (``INGEST_URL``, ``MQTT_BROKER_URL``) when the edge runs. The
+        Storage API's is read by our client helpers (``emulators.bigquery.storage_api.clients``):
+        no Google client reads one."""
         env = {"PUBSUB_EMULATOR_HOST": self.pubsub, "BIGQUERY_EMULATOR_HOST": self.bigquery}
-        if self.bigquery_storage:
-            env["BIGQUERY_STORAGE_EMULATOR_HOST"] = self.bigquery_storage
+        for name, value in (("BIGQUERY_STORAGE_EMULATOR_HOST", self.bigquery_storage),
+                            ("STORAGE_EMULATOR_HOST", self.storage), ("INGEST_URL", self.ingest),
+                            ("MQTT_BROKER_URL", self.mqtt)):
+            if value:
+                env[name] = value
         return env
 
     @classmethod
@@ -38,13 +50,11 @@ class Endpoints:
         return cls(
             env.get("PUBSUB_EMULATOR_HOST", ""),
             env.get("BIGQUERY_EMULATOR_HOST", ""),
+            env.get("STORAGE_EMULATOR_HOST", ""),
             env.get("BIGQUERY_STORAGE_EMULATOR_HOST", ""),
+            ingest=env.get("INGEST_URL"),
+            mqtt=env.get("MQTT_BROKER_URL"),
         )
-
-    @classmethod
-    def of_state(cls, state: dict) -> Endpoints:
-        """The endpoints recorded in a stack's state file."""
-        return cls(state["pubsub"], state["bigquery"], state.get("bigquery_storage", ""))
 
     def export_lines(self) -> str:
         """``export`` lines, like ``gcloud beta emulators pubsub env-init``."""
@@ -55,14 +65,28 @@ class Endpoints:
         """The ``unset`` line that undoes :meth:`export_lines`."""
         return f"unset {' '.join(cls.VARIABLES)}\n"
 
+    def addresses(self) -> dict[str, str]:
+        """``{emulator: where it listens}`` for the emulators this stack runs."""
+        where = {"pubsub": self.pubsub, "bigquery": self.bigquery, "storage": self.storage}
+        return {name: address for name, address in where.items() if address}
+
     def unanswered(self) -> dict[str, str]:
-        """``{"pubsub"|"bigquery": why}`` for each emulator that does not answer now."""
-        why = {"pubsub": pubsub_answers(self.pubsub), "bigquery": bigquery_answers(self.bigquery)}
+        """``{"pubsub"|"bigquery"|"storage"|"ingest"|"mqtt": why}`` for each server that does
+        not answer now (storage and the edge only when they run)."""
+        why = {"pubsub": pubsub_answers(self.pubsub),
+               "bigquery": http_answers(f"{self.bigquery}/bigquery/v2/projects")}
+        if self.storage:
+            why["storage"] = http_answers(f"{self.storage}/storage/v1/b?project=health-check")
+        if self.ingest:
+            why["ingest"] = http_answers(f"{self.ingest}/healthz")
+        if self.mqtt:
+            why["mqtt"] = pubsub_answers(self.mqtt.removeprefix("mqtt://"))
         return {name: reason for name, reason in why.items() if reason}
 
 
 def pubsub_answers(address: str, timeout: float = 1.0) -> str | None:
-    """None when something accepts TCP connections at ``host:port``, else why not."""
+    """None when something accepts TCP connections at ``host:port``, else why not (gRPC and
+    MQTT alike)."""
     host, _, port = address.rpartition(":")
     try:
         with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout):
@@ -71,10 +95,10 @@ def pubsub_answers(address: str, timeout: float = 1.0) -> str | None:
         return _reason(exc)
 
 
-def bigquery_answers(url: str, timeout: float = 2.0) -> str | None:
+def http_answers(url: str, timeout: float = 2.0) -> str | None:
     """None when an HTTP server answers at ``url``, else why not."""
     try:
-        with urllib.request.urlopen(f"{url.rstrip('/')}/bigquery/v2/projects", timeout=timeout):
+        with urllib.request.urlopen(url, timeout=timeout):
             pass
     except urllib.error.HTTPError:
         return None  # an HTTP answer, whatever it says, means a server is there

@@ -1,4 +1,5 @@
-"""Provision topics, subscriptions, datasets, tables and reference rows from ``harness.toml``.
+"""Provision topics, subscriptions, datasets, tables, reference rows, buckets and objects from
+``harness.toml``.
 
 Uses the real Google clients, so it works against our emulators, Google's, or real GCP.
 Idempotent: what exists already is left as it is.
@@ -43,10 +44,10 @@ def _duration(seconds: float):
 
 
 def provision(config: HarnessConfig, publisher, subscriber, bigquery_client,
-              seeds: list | None = None) -> list[str]:
-    """Create everything in ``config`` that does not exist yet, then load the seed rows
-    (``seeds``: from :func:`read_seeds`; default: the file's own ``seed`` list). Returns one
-    line per seeded table."""
+              seeds: list | None = None, storage_client=None) -> list[str]:
+    """Create everything in ``config`` that does not exist yet (buckets and their objects only
+    with a ``storage_client``), then load the seed rows (``seeds``: from :func:`read_seeds`;
+    default: the file's own ``seed`` list). Returns one line per seeded table."""
     from google.api_core.exceptions import AlreadyExists, Conflict
     from google.cloud import bigquery
 
@@ -98,6 +99,36 @@ def provision(config: HarnessConfig, publisher, subscriber, bigquery_client,
                     f"{config.path}: row {first['index'] + 1} of table {spec['dataset']}."
                     f"{spec['name']} was rejected: {first['errors'][0].get('message')}"
                 )
+    if storage_client is not None:
+        provision_buckets(config, storage_client)
     if seeds is None:
         seeds = read_seeds(config)
     return seed.load(seeds, bigquery_client, config.file_project, config.project)
+
+
+def provision_buckets(config: HarnessConfig, storage_client) -> None:
+    """``[[buckets]]``: create missing buckets and upload their ``objects`` (``content`` text or
+    a ``file`` relative to the harness file) that do not exist yet."""
+    from google.api_core.exceptions import Conflict
+
+    for spec in config.buckets:
+        bucket = storage_client.bucket(config.bucket_name(spec["name"]))
+        try:
+            bucket = storage_client.create_bucket(bucket, location=spec.get("location"))
+        except Conflict:
+            pass
+        else:
+            if "soft_delete_retention_seconds" in spec:
+                # A patch, not a field of the insert: gcp-storage-emulator ignores the latter.
+                bucket.soft_delete_policy.retention_duration_seconds = int(
+                    spec["soft_delete_retention_seconds"]
+                )
+                bucket.patch()
+        for item in spec.get("objects", []):
+            blob = bucket.blob(item["name"])
+            if blob.exists():
+                continue
+            if "file" in item:
+                blob.upload_from_filename(str(config.path.parent / item["file"]))
+            else:
+                blob.upload_from_string(item.get("content", ""))

@@ -17,7 +17,11 @@ from dataclasses import dataclass
 
 import pytest
 
+from harness.resources import PipelineResources
 from harness.stack import BACKENDS, Endpoints
+
+# The warm pipeline, per-test namespaces, wait_for and pytest-xdist support.
+pytest_plugins = ("harness.pytest_producer",)
 
 
 def pytest_addoption(parser):
@@ -37,7 +41,7 @@ def pytest_addoption(parser):
 
 
 @dataclass
-class ProvisionedStack:
+class ProvisionedStack(PipelineResources):
     """Emulators provisioned from the harness file under a project of this test's own."""
 
     endpoints: Endpoints
@@ -45,46 +49,19 @@ class ProvisionedStack:
     publisher: object
     subscriber: object
     bigquery: object
-
-    @property
-    def project(self) -> str:
-        return self.config.project
-
-    @property
-    def topic(self) -> str:
-        """The topic the pipeline's subscription reads."""
-        return self.config.topic_path(self._subscription_spec()["topic"])
-
-    @property
-    def subscription(self) -> str:
-        return self.config.subscription_path(self.config.pipeline["input_subscription"])
-
-    @property
-    def events_table(self) -> str:
-        return f"{self.project}.{self.config.pipeline['output_table']}"
-
-    @property
-    def dead_letter_table(self) -> str:
-        return f"{self.project}.{self.config.pipeline['dead_letter_table']}"
-
-    def landed(self) -> tuple[int, int]:
-        """Rows in the events table and in the dead-letter table."""
-        from harness import traffic
-
-        return (
-            traffic.count_rows(self.bigquery, self.events_table),
-            traffic.count_rows(self.bigquery, self.dead_letter_table),
-        )
-
-    def _subscription_spec(self) -> dict:
-        name = self.config.pipeline["input_subscription"]
-        return next(s for s in self.config.subscriptions if s["name"] == name)
+    storage: object = None  # google.cloud.storage.Client, when the stack has Cloud Storage
 
 
 @pytest.fixture(scope="session")
 def emulator_stack(request):
     """Both emulators, started once per session; yields :class:`harness.stack.Endpoints`."""
+    from harness.pytest_producer import shared_endpoints
     from harness.stack import Stack
+
+    shared = shared_endpoints(request.config)
+    if shared is not None:  # a pytest-xdist worker under --shared-stack: the controller's
+        yield shared
+        return
 
     stack = Stack(backend=request.config.getoption("--emulator-backend"))
     stack.start()
@@ -104,6 +81,14 @@ def bigquery_emulator(emulator_stack) -> str:
     return emulator_stack.bigquery
 
 
+@pytest.fixture(scope="session")
+def storage_emulator(emulator_stack) -> str:
+    """Base URL of the Cloud Storage emulator (``STORAGE_EMULATOR_HOST``)."""
+    if not emulator_stack.storage:
+        pytest.skip("this emulator backend runs no Cloud Storage emulator")
+    return emulator_stack.storage
+
+
 @pytest.fixture
 def provisioned_stack(emulator_stack, request) -> ProvisionedStack:
     """The harness file provisioned under a fresh project name."""
@@ -116,8 +101,9 @@ def provisioned_stack(emulator_stack, request) -> ProvisionedStack:
     publisher = clients.publisher(emulator_stack)
     subscriber = clients.subscriber(emulator_stack)
     bq = clients.bigquery(emulator_stack, project)
-    provision(config, publisher, subscriber, bq)
-    yield ProvisionedStack(emulator_stack, config, publisher, subscriber, bq)
+    gcs = clients.storage(emulator_stack, project) if emulator_stack.storage else None
+    provision(config, publisher, subscriber, bq, storage_client=gcs)
+    yield ProvisionedStack(emulator_stack, config, publisher, subscriber, bq, gcs)
     subscriber.close()
 
 
@@ -164,12 +150,8 @@ def publish_events(provisioned_stack) -> Callable[..., list[str]]:
 
 @pytest.fixture
 def wait_for_rows(provisioned_stack) -> Callable[..., int]:
-    """``wait_for_rows(count, table=events_table, timeout=60) -> rows``."""
-    from harness import traffic
+    """``wait_for_rows(count, table=events_table, timeout=60) -> rows``, polled every 20 ms;
+    on timeout the error says what landed, dead letters with their reasons."""
+    from harness.pytest_producer import rows_waiter
 
-    def wait(count: int, table: str | None = None, timeout: float = 60.0) -> int:
-        return traffic.wait_for_rows(
-            provisioned_stack.bigquery, table or provisioned_stack.events_table, count, timeout
-        )
-
-    return wait
+    return rows_waiter(provisioned_stack)

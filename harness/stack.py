@@ -1,15 +1,21 @@
-"""Start and stop both emulators and hand back their endpoints.
+"""Start and stop the emulators and hand back their endpoints.
 
 Four backends:
 
 * ``embedded`` (default): our emulators as local processes, health-checked, their logs kept in
   the run directory; on free ports unless ports are given (``python -m harness up`` gives
-  8085 and 9050, and falls back to free ports when those are taken).
+  8085, 9050 and 9023, and falls back to free ports when those are taken; BigQuery's Storage
+  Read/Write API listens on 9060 next to a fixed BigQuery port, else on a free one).
 * ``docker``: ``docker compose`` with the top-level ``docker-compose.yml`` (profile ``ours``
   builds our emulators; profile ``google`` runs Google's Pub/Sub emulator image and goccy's
   BigQuery emulator image).
 * ``testcontainers``: the same images, started from Python.
-* ``external``: use ``PUBSUB_EMULATOR_HOST`` / ``BIGQUERY_EMULATOR_HOST`` as given.
+* ``external``: use ``PUBSUB_EMULATOR_HOST`` / ``BIGQUERY_EMULATOR_HOST`` (and
+  ``STORAGE_EMULATOR_HOST``, if set) as given.
+
+The embedded stack runs three emulators: Pub/Sub, BigQuery and Cloud Storage
+(``python -m emulators.storage``); the BigQuery emulator reads and writes ``gs://`` URIs through
+the Cloud Storage one (``--storage-endpoint``).
 """
 
 from __future__ import annotations
@@ -32,7 +38,7 @@ BIGQUERY_STORAGE_PORT = 9060  # the BigQuery emulator's gRPC port next to a fixe
 
 
 def wait_healthy(endpoints: Endpoints, timeout: float = 30.0) -> None:
-    """Block until both emulators answer: a TCP accept for gRPC, an HTTP answer for REST."""
+    """Block until every emulator answers: a TCP accept for gRPC, an HTTP answer for REST."""
     deadline = time.monotonic() + timeout
     while True:
         silent = endpoints.unanswered()
@@ -61,11 +67,15 @@ def _bind_failure(exc: StartError) -> bool:
     return "cannot listen on" in text or "cannot bind" in text
 
 
+def _url(address: str) -> str:
+    return (address if "://" in address else f"http://{address}").rstrip("/")
+
+
 @dataclass
 class Stack:
-    """Both emulators, started by one backend. Use as a context manager.
+    """The emulators, started by one backend. Use as a context manager.
 
-    ``pubsub_port`` / ``bigquery_port`` (embedded backend): 0 picks a free port. A port that is
+    ``pubsub_port`` / ``bigquery_port`` / ``storage_port`` (embedded backend): 0 picks a free port. A port that is
     taken is a :class:`StackError`, unless the emulator is named in ``free_port_fallback``: then
     a free port is used and :attr:`notes` says so.
     """
@@ -77,6 +87,7 @@ class Stack:
     host: str = "127.0.0.1"
     pubsub_port: int = 0
     bigquery_port: int = 0
+    storage_port: int = 0
     free_port_fallback: tuple[str, ...] = ()
     notes: list[str] = field(default_factory=list)
     _processes: list[ServerProcess] = field(default_factory=list)
@@ -119,18 +130,22 @@ class Stack:
         return None if self.data_dir is None else Path(self.data_dir) / name
 
     def _start_embedded(self) -> Endpoints:
-        # BigQuery first: Pub/Sub's BigQuery subscriptions write to it
-        bigquery = self._start_emulator(
-            "bigquery", self.bigquery_port, "--grpc-port", str(self._storage_port())
-        )
+        # Cloud Storage first: BigQuery loads from and extracts to it; then BigQuery, which
+        # Pub/Sub's BigQuery subscriptions write to.
+        storage = self._start_emulator("storage", self.storage_port)
+        self._processes.append(storage)
+        bigquery = self._start_emulator("bigquery", self.bigquery_port,
+                                        "--storage-endpoint", storage.url,
+                                        "--grpc-port", str(self._bigquery_storage_port()))
         self._processes.append(bigquery)
         pubsub = self._start_emulator("pubsub", self.pubsub_port, "--bigquery-endpoint", bigquery.url)
         self._processes.append(pubsub)
-        return Endpoints(pubsub.address, bigquery.url, bigquery.storage_address)
+        return Endpoints(pubsub.address, bigquery.url, storage.url,
+                         bigquery_storage=bigquery.storage_address)
 
-    def _storage_port(self) -> int:
-        """9060 next to a fixed BigQuery port (a free one, with a note, when 9060 is taken),
-        else a free one."""
+    def _bigquery_storage_port(self) -> int:
+        """The BigQuery Storage API's gRPC port: 9060 next to a fixed BigQuery port (a free one,
+        with a note, when 9060 is taken), else a free one."""
         if not self.bigquery_port:
             return 0
         if port_taken(self.host, BIGQUERY_STORAGE_PORT):
@@ -182,10 +197,9 @@ class Stack:
             raise StackError(
                 "the external backend needs PUBSUB_EMULATOR_HOST and BIGQUERY_EMULATOR_HOST set."
             )
-        if "://" not in bigquery:
-            bigquery = f"http://{bigquery}"
-        storage = os.environ.get("BIGQUERY_STORAGE_EMULATOR_HOST", "")
-        return Endpoints(pubsub, bigquery.rstrip("/"), storage)
+        storage = os.environ.get("STORAGE_EMULATOR_HOST", "")
+        return Endpoints(pubsub, _url(bigquery), _url(storage) if storage else "",
+                         bigquery_storage=os.environ.get("BIGQUERY_STORAGE_EMULATOR_HOST", ""))
 
     def _start_docker(self) -> Endpoints:
         compose_file = ROOT / "docker-compose.yml"

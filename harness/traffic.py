@@ -18,12 +18,16 @@ def query_rows(client, sql: str, **params) -> list[dict]:
     from google.cloud import bigquery
 
     config = bigquery.QueryJobConfig(
-        query_parameters=[
-            bigquery.ScalarQueryParameter(name, _param_type(value), value)
-            for name, value in params.items()
-        ]
+        query_parameters=[scalar_parameter(name, value) for name, value in params.items()]
     )
     return [dict(row.items()) for row in client.query(sql, job_config=config).result()]
+
+
+def scalar_parameter(name: str, value):
+    """A named query parameter of the BigQuery type that fits ``value``."""
+    from google.cloud import bigquery
+
+    return bigquery.ScalarQueryParameter(name, _param_type(value), value)
 
 
 def _param_type(value) -> str:
@@ -59,7 +63,9 @@ def wait_until(
         time.sleep(interval)
 
 
-def wait_for_rows(client, table: str, count: int, timeout: float = 60.0) -> int:
+def wait_for_rows(
+    client, table: str, count: int, timeout: float = 60.0, interval: float = 0.25
+) -> int:
     """Wait until ``table`` holds at least ``count`` rows; return the count."""
     seen = {"n": 0}
 
@@ -67,5 +73,7 @@ def wait_for_rows(client, table: str, count: int, timeout: float = 60.0) -> int:
         seen["n"] = count_rows(client, table)
         return seen["n"] >= count
 
-    wait_until(enough, timeout, describe=lambda: f"{table} has {seen['n']} of {count} rows")
+    wait_until(
+        enough, timeout, interval, describe=lambda: f"{table} has {seen['n']} of {count} rows"
+    )
     return seen["n"]

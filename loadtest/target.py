@@ -19,6 +19,22 @@ class TargetError(ValueError):
     """The target configuration is incomplete or unsafe; the message says which."""
 
 
+class PublishFailed(Exception):
+    """A failed publish, named by its status code alone (gRPC's name, else ``HTTP <code>``, else
+    the exception's type): Locust's failure table groups by message, so one row per code."""
+
+    def __init__(self, exc: BaseException):
+        code = getattr(exc, "grpc_status_code", None)
+        if code is not None:
+            status = code.name
+        elif isinstance(getattr(exc, "code", None), int):
+            status = f"HTTP {exc.code}"
+        else:
+            status = type(exc).__name__
+        super().__init__(status)
+        self.status = status
+
+
 @dataclass(frozen=True)
 class Target:
     """What the load test publishes to and where it watches rows land.
@@ -59,19 +75,28 @@ class Target:
         values = {k: environ.get(f"{ENV_PREFIX}{k.upper()}", "") for k in cls.__dataclass_fields__}
         return cls(**values)
 
-    def publisher(self, max_messages: int = 100, max_latency: float = 0.01):
-        """A ``PublisherClient`` with the given batching, for this target only."""
-        from google.cloud import pubsub_v1
+    def publisher(self, max_messages: int = 100, max_latency: float = 0.01,
+                  flow_control: tuple[int, int] | None = None):
+        """A ``PublisherClient`` with the given batching, for this target only.
 
-        batching = pubsub_v1.types.BatchSettings(
-            max_messages=max_messages, max_latency=max_latency
-        )
+        ``flow_control``: ``(messages, bytes)`` outstanding at most; ``publish()`` blocks beyond
+        them (the client's own flow control, ``LimitExceededBehavior.BLOCK``)."""
+        from google.cloud import pubsub_v1
+        from google.cloud.pubsub_v1.types import LimitExceededBehavior
+
+        options = {"batch_settings": pubsub_v1.types.BatchSettings(
+            max_messages=max_messages, max_latency=max_latency)}
+        if flow_control is not None:
+            options["publisher_options"] = pubsub_v1.types.PublisherOptions(
+                flow_control=pubsub_v1.types.PublishFlowControl(
+                    message_limit=flow_control[0], byte_limit=flow_control[1],
+                    limit_exceeded_behavior=LimitExceededBehavior.BLOCK))
         if self.kind == "gcp":
-            return pubsub_v1.PublisherClient(batch_settings=batching)  # ADC
+            return pubsub_v1.PublisherClient(**options)  # ADC
         from harness import clients
         from harness.stack import Endpoints
 
-        return clients.publisher(Endpoints(self.pubsub, self.bigquery), batch_settings=batching)
+        return clients.publisher(Endpoints(self.pubsub, self.bigquery), **options)
 
     def bigquery_client(self):
         if self.kind == "gcp":

@@ -12,9 +12,15 @@ these patches of `harness.beam_local` (the one registry of Beam-internals patche
 * makes Beam's credential lookup (`apache_beam.internal.gcp.auth`) return anonymous
   credentials instead of asking for Application Default Credentials.
 
-With only `PUBSUB_EMULATOR_HOST` set, the Pub/Sub client needs nothing, but Beam's credential
-lookup is made anonymous unless ADC are available locally (GOOGLE_APPLICATION_CREDENTIALS or
-the gcloud ADC file). With neither variable set nothing is touched.
+With `STORAGE_EMULATOR_HOST` set (with or without `http://`), Beam's GCS filesystem
+(`apache_beam.io.gcp.gcsio`, on google-cloud-storage) needs no patch: the client honours the
+variable for its endpoint, and the same anonymous credentials serve it. That is what
+`WriteToBigQuery(method=FILE_LOADS)` (temp files in `--temp_location`) and
+`ReadFromBigQuery(method=EXPORT)` (extracts to `gcs_location`/`--temp_location`) need.
+
+With only `PUBSUB_EMULATOR_HOST` or `STORAGE_EMULATOR_HOST` set, the client needs nothing, but
+Beam's credential lookup is made anonymous unless ADC are available locally
+(GOOGLE_APPLICATION_CREDENTIALS or the gcloud ADC file). With no variable set nothing is touched.
 """
 
 from __future__ import annotations
@@ -26,13 +32,13 @@ from harness import beam_local
 
 BIGQUERY_ENV = "BIGQUERY_EMULATOR_HOST"
 PUBSUB_ENV = "PUBSUB_EMULATOR_HOST"
+STORAGE_ENV = "STORAGE_EMULATOR_HOST"
 DEFAULT_PROJECT = "local-project"
 
 _lock = threading.Lock()
-_applied: dict[str, str] = {}
 
 
-def _normalize_bigquery_host(host: str) -> str:
+def _normalize_host(host: str) -> str:
     host = host.strip().rstrip("/")
     if "://" not in host:
         host = "http://" + host
@@ -57,40 +63,56 @@ def _local_adc_available() -> bool:
     return os.path.exists(os.path.join(config_dir, "application_default_credentials.json"))
 
 
+def _client(make, env: str, project: str):
+    """``make(project=...)``: anonymous and pointed at the emulator when ``env`` is set."""
+    host = os.environ.get(env, "").strip()
+    if not host:
+        return make(project=project)
+    from google.auth.credentials import AnonymousCredentials
+
+    return make(
+        project=project,
+        credentials=AnonymousCredentials(),
+        client_options={"api_endpoint": _normalize_host(host)},
+    )
+
+
 def bigquery_client(project: str):
     """A google-cloud-bigquery client; anonymous against ``BIGQUERY_EMULATOR_HOST`` when set."""
     from google.cloud import bigquery
 
-    host = os.environ.get(BIGQUERY_ENV, "").strip()
-    if not host:
-        return bigquery.Client(project=project)
-    from google.auth.credentials import AnonymousCredentials
+    return _client(bigquery.Client, BIGQUERY_ENV, project)
 
-    return bigquery.Client(
-        project=project,
-        credentials=AnonymousCredentials(),
-        client_options={"api_endpoint": _normalize_bigquery_host(host)},
-    )
+
+def storage_client(project: str):
+    """A google-cloud-storage client; anonymous against ``STORAGE_EMULATOR_HOST`` when set."""
+    from google.cloud import storage
+
+    return _client(storage.Client, STORAGE_ENV, project)
 
 
 def use_emulators_from_env() -> bool:
     """Configure Beam for the emulators named in the environment; True if any is configured."""
     bigquery_host = os.environ.get(BIGQUERY_ENV, "").strip()
     pubsub_host = os.environ.get(PUBSUB_ENV, "").strip()
-    if not bigquery_host and not pubsub_host:
+    storage_host = os.environ.get(STORAGE_ENV, "").strip()
+    if not bigquery_host and not pubsub_host and not storage_host:
         return False
     with _lock:
+        if storage_host:
+            url = _normalize_host(storage_host)
+            if url != storage_host:  # one spelling for google-cloud-storage and our helpers
+                os.environ[STORAGE_ENV] = url
+        # beam_local.apply is a no-op for a patch already in place with the same options, so
+        # this re-installs whatever a beam_local.reset() elsewhere in the process took away.
         if bigquery_host:
-            host = _normalize_bigquery_host(bigquery_host)
+            host = _normalize_host(bigquery_host)
             if host != bigquery_host:  # google-cloud-bigquery needs the scheme
                 os.environ[BIGQUERY_ENV] = host
-            if _applied.get("bigquery") != host:
-                beam_local.apply("bigquery_endpoint", host=host)
-                beam_local.apply("bigquery_client", project=emulator_project())
-                beam_local.apply("anonymous_credentials")
-                _applied["bigquery"] = host
-        if pubsub_host and "pubsub" not in _applied:
-            if not bigquery_host and not _local_adc_available():
-                beam_local.apply("anonymous_credentials")
-            _applied["pubsub"] = pubsub_host
+            beam_local.apply("bigquery_endpoint", host=host)
+            beam_local.apply("bigquery_client", project=emulator_project())
+            beam_local.apply("anonymous_credentials")
+        elif not _local_adc_available():  # Pub/Sub or Cloud Storage only
+            beam_local.apply("anonymous_credentials")
     return True
+

@@ -4,60 +4,77 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import socket
 import sys
 
-from emulators import http_guard
+from emulators import cli, http_guard
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
+    parser = cli.Parser(
         prog="python -m emulators.bigquery", description="BigQuery REST v2 emulator on DuckDB."
     )
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=9050, help="0 picks a free port")
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    parser.add_argument("--port", type=cli.port, default=9050,
+                        help="HTTP port; 0 picks a free one")
     parser.add_argument(
         "--grpc-port",
-        type=int,
+        type=cli.port,
         default=None,
+        metavar="PORT",
         help="Storage Read/Write API (gRPC) port: default 9060, or a free port when --port is 0",
     )
     parser.add_argument(
-        "--data-dir", default=None, help="persist data here (DuckDB file); in memory without it"
+        "--data-dir", default=None, metavar="DIR",
+        help="persist data here (DuckDB file); in memory without it",
     )
     parser.add_argument("--project", default="local-project", help="project listed by default")
     parser.add_argument(
         "--insert-id-window",
-        type=float,
+        type=cli.seconds,
         default=600.0,
         metavar="SECONDS",
         help="insertAll de-duplication window per table (0 disables)",
     )
     parser.add_argument(
         "--max-query-seconds",
-        type=float,
+        type=cli.positive_seconds,
         default=600.0,
         metavar="SECONDS",
-        help="a job still running after this is stopped (default 600: 10 minutes)",
+        help="a job still running after this is stopped",
+    )
+    parser.add_argument(
+        "--js-udf-timeout-seconds",
+        type=cli.positive_seconds,
+        default=60.0,
+        metavar="SECONDS",
+        help="a JavaScript UDF call (one chunk of rows) running longer is stopped",
+    )
+    parser.add_argument(
+        "--js-udf-memory-mb",
+        type=cli.positive_int,
+        default=256,
+        metavar="MB",
+        help="heap limit of each JavaScript UDF's V8 isolate",
     )
     http_guard.add_arguments(parser)
     parser.add_argument(
-        "--log-level", default="warning", help="info logs every request (method, status, latency)"
+        "--storage-endpoint",
+        type=cli.http_url,
+        default=os.environ.get("STORAGE_EMULATOR_HOST") or None,  # set but empty: unset
+        metavar="URL",
+        help="Cloud Storage JSON API for gs:// loads, extracts and external tables "
+        "(default: $STORAGE_EMULATOR_HOST; without it gs:// URIs are an error)",
     )
-    parser.add_argument(
-        "--log-format", choices=("text", "json"), default="text", help="log lines as text or JSON"
-    )
-    return parser.parse_args(argv)
+    cli.add_logging(parser, "WARNING", "INFO logs every request (method, status, latency)")
+    args = parser.parse_args(argv)
+    cli.check_data_dir(parser, args.data_dir)
+    return args
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    if args.max_query_seconds <= 0:
-        print("bigquery emulator: --max-query-seconds must be positive", file=sys.stderr)
-        return 2
-    if args.grpc_port is not None and not 0 <= args.grpc_port <= 65535:
-        print("bigquery emulator: --grpc-port must be a port number (0-65535)", file=sys.stderr)
-        return 2
     from emulators import logs
 
     logs.configure(args.log_level, json_lines=args.log_format == "json")
@@ -78,9 +95,13 @@ def main(argv: list[str] | None = None) -> int:
 
     from .server import build_app
     from .service import BigQueryService
+    from .sql import jsudf
 
+    jsudf.configure(args.js_udf_timeout_seconds, args.js_udf_memory_mb)
     try:
-        service = BigQueryService(args.data_dir, args.project, args.insert_id_window)
+        service = BigQueryService(
+            args.data_dir, args.project, args.insert_id_window, args.storage_endpoint or None
+        )
     except Exception as exc:  # e.g. the data dir's DuckDB file is locked by another process
         print(f"bigquery emulator: cannot open storage: {exc}", file=sys.stderr)
         return 1
@@ -112,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     grpc_host = f"[{args.host}]" if ":" in args.host else args.host
     config = uvicorn.Config(
         app,
-        log_level=args.log_level,
+        log_level=args.log_level.lower(),
         log_config=None,  # uvicorn logs through the root handler, in the chosen format
         access_log=False,
         lifespan="on",

@@ -13,7 +13,7 @@ from .errors import Invalid, NotFound
 from .history import AppendHistory
 from .insert import STOPPED, InsertIdCache, RowValidator, error_entries
 from .storage import Storage
-from .types import arrow_type
+from .types import arrow_schema
 
 MAX_INSERT_ROWS = 50_000  # rows per insertAll request, as BigQuery limits them
 
@@ -22,14 +22,12 @@ class _Writer:
     """Cached per-table insert machinery (validator and Arrow schema), rebuilt on schema change."""
 
     def __init__(self, table: Table):
-        import pyarrow as pa
-
         self.table = table
         self.schema = table.schema
         self.validator = RowValidator(table.schema, lenient_json=True)
         self.strict_validator = RowValidator(table.schema)
         self.columns = [f["name"] for f in table.schema]
-        self.arrow_schema = pa.schema([pa.field(f["name"], arrow_type(f)) for f in table.schema])
+        self.arrow_schema = arrow_schema(table.schema)
 
 
 class Appender:

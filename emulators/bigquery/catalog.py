@@ -131,6 +131,11 @@ def settable_properties(resource: dict) -> dict:
     return props
 
 
+def _table_type(props: dict) -> str:
+    """TABLE, or EXTERNAL for a table over Cloud Storage objects (read by each query)."""
+    return "EXTERNAL" if props.get("externalDataConfiguration") else "TABLE"
+
+
 def _location(value: Any) -> str:
     if value is not None and not isinstance(value, str):
         raise Invalid("Invalid value for location: expected a string.")
@@ -168,6 +173,10 @@ class Catalog:
         self.jobs: dict[tuple[str, str], dict] = {}
         # Told "project:dataset.table" whenever a table's data is dropped or replaced.
         self.on_table_dropped: Callable[[str], None] = lambda key: None
+        # Other members of datasets (routines): whether a dataset has any, and how to drop
+        # them in the transaction that deletes the dataset.
+        self.has_members: Callable[[str, str], bool] = lambda project, dataset_id: False
+        self.drop_members: Callable[[Any, str, str], None] = lambda con, project, ds_id: None
         for _key, kind, record in storage.load_catalog():
             if kind == "dataset":
                 ds = Dataset(**record)
@@ -229,7 +238,8 @@ class Catalog:
         with self.storage.lock:
             ds = self.get_dataset(project, dataset_id)
             tables = self.list_tables(project, dataset_id)
-            if tables and not delete_contents:
+            in_use = tables or self.has_members(project, dataset_id)
+            if in_use and not delete_contents:
                 raise Invalid(
                     f"Dataset {project}:{dataset_id} is still in use", reason="resourceInUse"
                 )
@@ -238,6 +248,7 @@ class Catalog:
                     held.enter_context(self.storage.append_lock(table.storage_name))
                     Storage.drop_table(con, table.storage_name)
                     Storage.delete_record(con, table.key)
+                self.drop_members(con, project, dataset_id)
                 Storage.delete_record(con, ds.key)
             for table in tables:
                 self.tables.pop(table.ref, None)
@@ -303,7 +314,7 @@ class Catalog:
                 table_id=table_id,
                 storage_name=self.storage.new_name("v" if is_view else "t"),
                 schema=schema,
-                type="VIEW" if is_view else "TABLE",
+                type="VIEW" if is_view else _table_type(props),
                 properties=props,
                 location=ds.location,
                 view_duckdb_sql=view_duckdb_sql,
@@ -314,7 +325,7 @@ class Catalog:
                     held.enter_context(self.storage.append_lock(old.storage_name))
                     Storage.drop_table(con, old.storage_name)
                     self.on_table_dropped(_ref_key(old))
-                if not is_view:
+                if table.type == "TABLE":  # views and external tables store no rows
                     Storage.create_table(con, table.storage_name, self.physical_columns(table))
                 Storage.put_record(con, table.key, "table", table.to_record())
             self.tables[table.ref] = table

@@ -49,34 +49,3 @@ def new_destination(
     return catalog.create_table(
         dest["projectId"], dest["datasetId"], resource, replace=table is not None
     )
-
-
-def load_destination(
-    catalog: Catalog,
-    config: dict,
-    dest: dict,
-    table: Table | None,
-    schema: list[dict] | None,
-    effective: list[dict],
-) -> Table:
-    """The table a load job appends to (call with the storage lock held, after
-    ``existing_destination``): created or truncated per the write disposition, or with the job
-    schema's new fields added under `schemaUpdateOptions: ALLOW_FIELD_ADDITION`."""
-    write = config.get("writeDisposition") or "WRITE_APPEND"
-    fresh = new_destination(catalog, dest, table, effective, write)
-    if fresh is not None:
-        return fresh
-    added = _new_field(table.schema, schema) if schema is not None else None
-    if added is None:
-        return table
-    if "ALLOW_FIELD_ADDITION" not in (config.get("schemaUpdateOptions") or []):
-        raise Invalid(
-            f"Provided Schema does not match Table {table.project}:{table.dataset_id}."
-            f"{table.table_id}. Cannot add fields (field: {added})"
-        )
-    return catalog.update_table(table, {"schema": {"fields": schema}}, replace=False)
-
-
-def _new_field(old: list[dict], new: list[dict]) -> str | None:
-    names = {f["name"].lower() for f in old}
-    return next((f["name"] for f in new if f["name"].lower() not in names), None)

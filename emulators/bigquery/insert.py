@@ -8,7 +8,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
-from .types import ConversionError, scalar_parser
+from .types import ConversionError, range_parser, scalar_parser
 
 CellError = tuple[str, str, str]  # (reason, location, message)
 
@@ -35,6 +35,9 @@ class _FieldSpec:
         if self.type == "RECORD":
             self.record = _Record(field["fields"], lenient_json)
             self.parse = None
+        elif self.type == "RANGE":
+            self.record = None
+            self.parse = range_parser(field["rangeElementType"]["type"])
         else:
             self.record = None
             self.parse = scalar_parser(self.type, lenient_json=lenient_json)

@@ -1,10 +1,11 @@
-"""Jobs: query, load and copy jobs run in the background, as BigQuery runs them.
+"""Jobs: query, load, copy and extract jobs run in the background, as BigQuery runs them.
 
 jobs.insert starts the job and answers when it is done or after a moment (RUNNING then);
 jobs.query and jobs.getQueryResults wait up to ``timeoutMs`` (10 s by default) and answer
 ``jobComplete: false`` when the job is still running, so the client polls. jobs.cancel, a
 client that drops its jobs.query, ``configuration.jobTimeoutMs`` and the emulator's own cap on a
-job's run time (``--max-query-seconds``) interrupt the job's DuckDB statement.
+job's run time (``--max-query-seconds``) interrupt the job's DuckDB statement. Loads from and
+extracts to ``gs://`` go through the Cloud Storage client the manager is given.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from . import ids
+from . import ids, scripting
 from .appends import Appender
 from .catalog import Catalog, now_ms
 from .errors import (
@@ -32,6 +33,8 @@ from .errors import (
     expect_dict,
     expect_list,
 )
+from .extract import run_extract
+from .gcs import CloudStorage
 from .identifiers import columns as column_list
 from .identifiers import ident
 from .load import run_load
@@ -86,6 +89,7 @@ class JobManager:
         storage: Storage,
         engine: QueryEngine,
         appender: Appender,
+        gcs: CloudStorage | None = None,
         *,
         base_url: str = "",
         max_query_seconds: float = 600.0,
@@ -94,6 +98,7 @@ class JobManager:
         self.storage = storage
         self.engine = engine
         self.appender = appender
+        self.gcs = gcs
         self.base_url = base_url
         self.max_query_seconds = max_query_seconds
         self._results: dict[tuple[str, str], QueryOutcome] = {}
@@ -120,8 +125,11 @@ class JobManager:
             return copy.deepcopy(self._job(project, job_id))
 
     def list(self, project: str, params: dict) -> list[dict]:
+        """jobs.list: top-level jobs, or the child jobs of ``parentJobId`` (a script's)."""
+        parent = params.get("parentJobId") or None
         with self._lock:
-            jobs = [copy.deepcopy(j) for j in self.catalog.list_jobs(project)]
+            jobs = [copy.deepcopy(j) for j in self.catalog.list_jobs(project)
+                    if j["statistics"].get("parentJobId") == parent]  # fmt: skip
         state = params.get("stateFilter")
         if state:
             wanted = {s.upper() for s in (state if isinstance(state, list) else [state])}
@@ -142,16 +150,26 @@ class JobManager:
         return self.get(project, job_id)
 
     def delete(self, project: str, job_id: str) -> None:
-        """jobs.delete: the job's metadata and results are gone (a running job is stopped)."""
-        self._job(project, job_id)
+        """jobs.delete: the job's metadata and results are gone (a running job is stopped). As in
+        BigQuery, a script's child jobs go with it and cannot be deleted on their own."""
+        job = self._job(project, job_id)
+        if job["statistics"].get("parentJobId"):
+            raise Invalid(
+                f"Job {project}:{job_id} is a child job of {job['statistics']['parentJobId']}: "
+                "direct deletion of the metadata of child jobs is not allowed."
+            )
         with self._lock:
             run = self._runs.get((project, job_id))
-            self._results.pop((project, job_id), None)
-            self._anonymous.pop(tuple(anonymous_table(project, job_id).values()), None)
+            children = [j["jobReference"]["jobId"] for j in self.catalog.list_jobs(project)
+                        if j["statistics"].get("parentJobId") == job_id]  # fmt: skip
+            for gone in (job_id, *children):
+                self._results.pop((project, gone), None)
+                self._anonymous.pop(tuple(anonymous_table(project, gone).values()), None)
         if run is not None:
             run.stop.stop(cancelled("The job was deleted"))
             self._wake.set()
-        self.catalog.delete_job(project, job_id)
+        for gone in (*children, job_id):
+            self.catalog.delete_job(project, gone)
 
     # ------------------------------------------------------------------ insert
 
@@ -242,13 +260,13 @@ class JobManager:
             if job_type == "QUERY":
                 result = self._run_query(ref, config["query"], run, dry_run)
             elif job_type == "LOAD":
-                result = {"load": run_load(self.catalog, self.appender, config["load"], upload)}
+                result = {"load": run_load(self.catalog, self.appender, self.gcs, config["load"],
+                                           upload, run.stop.check)}  # fmt: skip
             elif job_type == "COPY":
                 self._run_copy(config["copy"], run)
             else:
-                raise Invalid(
-                    "Extract jobs write to Cloud Storage, which this emulator does not provide."
-                )
+                with self.engine.context(run.stop) as ctx:
+                    result = {"extract": run_extract(self.catalog, self.gcs, config["extract"], ctx)}
             status: dict[str, Any] = {"state": "DONE"}
         except BigQueryError as exc:
             status = {"state": "DONE", "errorResult": exc.error_proto(),
@@ -287,7 +305,19 @@ class JobManager:
 
     def _run_query(self, ref: dict, qconfig: dict, run: _Run, dry_run: bool) -> dict:
         """Statistics (and the outcome, kept for getQueryResults) of a query job."""
-        outcome = self.engine.run(ref["projectId"], qconfig, dry_run=dry_run, stop=run.stop)
+        project, job_id = ref["projectId"], ref["jobId"]
+        nodes = scripting.plan(qconfig.get("query"))
+        if nodes is None:
+            outcome = self.engine.run(project, qconfig, dry_run=dry_run, stop=run.stop,
+                                      job_id=job_id)  # fmt: skip
+        else:
+            outcome = scripting.run(self.engine, project, qconfig, nodes, job_id=job_id,
+                                    stop=run.stop, children=_Children(self, ref),
+                                    dry_run=dry_run)  # fmt: skip
+        return self._statistics(outcome, dry_run)
+
+    def _statistics(self, outcome: QueryOutcome, dry_run: bool) -> dict:
+        """A query job's statistics, its destination and its outcome, from the outcome."""
         stats: dict[str, Any] = {
             "statementType": outcome.statement_type,
             "totalBytesProcessed": str(outcome.total_bytes),
@@ -302,16 +332,62 @@ class JobManager:
             stats["dmlStats"] = outcome.dml_stats
         if outcome.ddl_operation:
             stats["ddlOperationPerformed"] = outcome.ddl_operation
-            stats["ddlTargetTable"] = outcome.ddl_target
+            if outcome.ddl_target and "routineId" in outcome.ddl_target:
+                stats["ddlTargetRoutine"] = outcome.ddl_target
+            elif outcome.ddl_target:
+                stats["ddlTargetTable"] = outcome.ddl_target
         result: dict[str, Any] = {
             "query": stats,
             "totalBytesProcessed": stats["totalBytesProcessed"],
         }
+        if outcome.num_child_jobs is not None:
+            result["numChildJobs"] = str(outcome.num_child_jobs)
         if outcome.destination:
             result["destinationTable"] = outcome.destination
         if not dry_run:
             result["outcome"] = outcome
         return result
+
+    def record_child(self, parent: dict, job_id: str, statement: dict,
+                     outcome: QueryOutcome | None, error: BigQueryError | None) -> None:  # fmt: skip
+        """Store a finished child job of a script, as jobs.get/list/getQueryResults show it."""
+        project = parent["projectId"]
+        ref = {"projectId": project, "jobId": job_id, "location": parent.get("location", "US")}
+        started = str(statement["startTime"])
+        statistics: dict[str, Any] = {
+            "creationTime": started, "startTime": started, "endTime": str(now_ms()),
+            "parentJobId": parent["jobId"],
+            "scriptStatistics": {"evaluationKind": statement["evaluationKind"],
+                                 "stackFrames": statement["frames"]},
+        }  # fmt: skip
+        status: dict[str, Any] = {"state": "DONE"}
+        if error is not None:
+            status.update(errorResult=error.error_proto(), errors=[error.error_proto()])
+        result = self._statistics(outcome, False) if outcome is not None else {}
+        kept = result.pop("outcome", None)
+        query_config: dict[str, Any] = {"query": statement["text"], "useLegacySql": False}
+        if "destinationTable" in result:
+            query_config["destinationTable"] = result.pop("destinationTable")
+        statistics.update(result)
+        job = {
+            "kind": "bigquery#job",
+            "etag": uuid.uuid4().hex[:16],
+            "id": f"{project}:{ref['location']}.{job_id}",
+            "selfLink": f"{self.base_url}/bigquery/v2/projects/{project}/jobs/{job_id}",
+            "jobReference": ref,
+            "configuration": {"query": query_config, "jobType": "QUERY"},
+            "status": status,
+            "statistics": statistics,
+            "user_email": USER_EMAIL,
+            "principal_subject": f"user:{USER_EMAIL}",
+        }
+        with self._lock:
+            self.catalog.add_job(job)
+            if kept is not None:
+                self._results[(project, job_id)] = kept
+                self._expire_results()
+            saved = copy.deepcopy(job)
+        self.catalog.save_job(saved)
 
     def _expire_results(self) -> None:
         def size(outcome: QueryOutcome) -> int:
@@ -499,9 +575,9 @@ class JobManager:
         response = self.query_results(project, ref["jobId"], params)
         response["kind"] = "bigquery#queryResponse"
         stats = job["statistics"].get("query", {})
-        if "ddlOperationPerformed" in stats:
-            response["ddlOperationPerformed"] = stats["ddlOperationPerformed"]
-            response["ddlTargetTable"] = stats["ddlTargetTable"]
+        for key in ("ddlOperationPerformed", "ddlTargetTable", "ddlTargetRoutine"):
+            if key in stats:
+                response[key] = stats[key]
         response["totalSlotMs"] = "0"
         response["creationTime"] = job["statistics"]["creationTime"]
         response["startTime"] = job["statistics"].get("startTime")
@@ -551,6 +627,26 @@ class JobManager:
         for run in runs:
             run.done.wait(max(until - time.monotonic(), 0))
         self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+class _Children:
+    """The child jobs of one script (``scripting.ChildJobs``): ids as BigQuery makes them,
+    ``script_job_<hash>_<n>``."""
+
+    def __init__(self, manager: JobManager, parent: dict) -> None:
+        self.manager = manager
+        self.parent = parent
+        self.prefix = f"script_job_{uuid.uuid4().hex}"
+        self.count = 0
+
+    def start(self) -> str:
+        job_id = f"{self.prefix}_{self.count}"
+        self.count += 1
+        return job_id
+
+    def finish(self, job_id: str, statement: dict, outcome: QueryOutcome | None,
+               error: BigQueryError | None) -> None:  # fmt: skip
+        self.manager.record_child(self.parent, job_id, statement, outcome, error)
 
 
 def _timeout_s(value: Any) -> float:

@@ -1,30 +1,42 @@
-"""Load jobs from uploaded NEWLINE_DELIMITED_JSON, CSV or PARQUET data (Parquet: ``parquet.py``)."""
+"""Load jobs: NEWLINE_DELIMITED_JSON, CSV, Avro and Parquet, uploaded or from ``gs://`` URIs."""
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import json
 import re
+from collections.abc import Callable
 from typing import Any
 
 from .appends import Appender
-from .catalog import Catalog
-from .destinations import existing_destination, load_destination
+from .catalog import Catalog, Table
+from .destinations import existing_destination, new_destination
 from .errors import Invalid, expect_dict, expect_list
+from .fileformats import maybe_gunzip, read_avro, read_parquet
+from .gcs import CloudStorage, read_sources
 from .insert import RowValidator
-from .types import normalize_schema, parse_date, parse_timestamp
+from .types import lone_surrogate, normalize_schema, parse_date, parse_timestamp
 
 
-def run_load(catalog: Catalog, appender: Appender, config: dict, data: bytes | None) -> dict:
-    """Parse, validate and write the rows; returns statistics.load."""
-    if data is None:
-        uris = config.get("sourceUris") or []
-        raise Invalid(
-            f"Load from {uris[0] if uris else 'source URIs'} is not supported: this emulator "
-            "has no Cloud Storage. Upload the data with the load job (load_table_from_file)."
-        )
+def run_load(
+    catalog: Catalog,
+    appender: Appender,
+    gcs: CloudStorage | None,
+    config: dict,
+    data: bytes | None,
+    check: Callable[[], None] = lambda: None,
+) -> dict:
+    """Parse, validate and write the rows of an upload (``data``) or of the ``gs://`` objects of
+    ``sourceUris`` (read through ``gcs``, the Cloud Storage JSON API); returns statistics.load.
+    ``check`` raises when the job was stopped (called between objects and steps)."""
     fmt = str(config.get("sourceFormat") or "CSV").upper()
+    if fmt not in FORMATS:
+        raise Invalid(
+            f"Source format {fmt} is not supported by this emulator "
+            f"({', '.join(FORMATS)} are)."
+        )
     dest = expect_dict(config.get("destinationTable"), "destinationTable")
     project, dataset_id, table_id = (
         dest.get("projectId"),
@@ -33,86 +45,187 @@ def run_load(catalog: Catalog, appender: Appender, config: dict, data: bytes | N
     )
     if not all(isinstance(p, str) and p for p in (project, dataset_id, table_id)):
         raise Invalid("Load job needs configuration.load.destinationTable.")
-    if fmt == "PARQUET":
-        from .parquet import load_parquet
-
-        return load_parquet(catalog, appender, config, dest, _given_schema(config), data)
-    encoding = str(config.get("encoding") or "UTF-8").replace("ISO-8859-1", "latin-1")
-    try:
-        text = data.decode(encoding)
-    except (UnicodeDecodeError, LookupError) as exc:
-        raise Invalid(
-            f"Error while reading data, error message: cannot decode as {encoding}: {exc}"
-        ) from None
-    if fmt == "NEWLINE_DELIMITED_JSON":
-        records, bad = _ndjson_records(text)
-    elif fmt == "CSV":
-        records, bad = [], []
+    if data is None:
+        sources = []
+        for source in read_sources(gcs, config.get("sourceUris")):
+            check()
+            sources.append(source)
     else:
-        raise Invalid(
-            f"Source format {fmt} is not supported by this emulator (NDJSON, CSV and PARQUET "
-            "are)."
-        )
-    schema = _given_schema(config)
+        sources = [("upload", data)]
+    given = expect_dict(config.get("schema"), "schema").get("fields")
+    if given is not None:
+        expect_list(given, "schema.fields")
+    try:
+        schema = normalize_schema(given) if given else None
+    except ValueError as exc:
+        raise Invalid(str(exc)) from None
     table = catalog.find_table(project, dataset_id, table_id)
-    if fmt == "CSV":
-        rows = _csv_rows(text, config)
-        header: list[str] | None = None
-        if schema is None and table is None and config.get("autodetect") and rows:
-            header, rows = _detect_header(rows, config)
-            schema = _autodetect_csv(header, rows)
-        target_schema = schema or (table.schema if table else None)
-        if target_schema is None:
-            raise Invalid("No schema specified on job or table.")
-        records, bad = _csv_records(rows, target_schema, config)
+    records, bad, schema = read_records(fmt, sources, config, schema, table)
     if schema is None and table is None:
         if not config.get("autodetect"):
             raise Invalid("No schema specified on job or table.")
         schema = _autodetect_json(records)
+    options = config.get("schemaUpdateOptions") or []
+    if not isinstance(options, list) or set(options) - SCHEMA_UPDATE_OPTIONS:
+        raise Invalid(f"Invalid value for schemaUpdateOptions: {options!r}")
+    if schema is None and table is not None and config.get("autodetect") and \
+            fmt == "NEWLINE_DELIMITED_JSON" and "ALLOW_FIELD_ADDITION" in options:  # fmt: skip
+        detected = _autodetect_json(records)
+        if _has_new_fields(table.schema, detected):
+            names = {f["name"].lower() for f in table.schema}
+            schema = table.schema + [f for f in detected if f["name"].lower() not in names]
     max_bad = _int_option(config, "maxBadRecords")
     ignore_unknown = bool(config.get("ignoreUnknownValues"))
     create = config.get("createDisposition") or "CREATE_IF_NEEDED"
     write = config.get("writeDisposition") or "WRITE_APPEND"
+    check()
     with catalog.storage.lock:
         table = existing_destination(catalog, dest, create, write, "load into")
         effective = schema if schema is not None else (table.schema if table else [])
         if table is None and not effective:
             raise Invalid("No schema specified on job or table (nothing to autodetect from).")
-        validator = RowValidator(effective)
-        converted: list[dict] = []
-        errors: list[dict] = list(bad)
-        for index, record in enumerate(records):
-            values, problems = validator.convert(record, ignore_unknown=ignore_unknown)
-            if problems:
-                reason, location, message = problems[0]
-                errors.append(
-                    {
-                        "reason": "invalid",
-                        "location": location,
-                        "message": f"Error while reading data, error message: {message} "
-                        f"(row {index + 1})",
-                    }
-                )
-            else:
-                converted.append(values)
+        converted, errors = convert_records(effective, records, bad, ignore_unknown)
         if len(errors) > max_bad:
-            kind = "JSON" if fmt == "NEWLINE_DELIMITED_JSON" else "CSV"
+            kind = {"NEWLINE_DELIMITED_JSON": "JSON", "CSV": "CSV"}.get(fmt, fmt)
             raise Invalid(
                 f"Error while reading data, error message: {kind} table encountered too many "
                 f"errors, giving up. Rows: {len(records) + len(bad)}; errors: {len(errors)}. "
                 f"Please look into the errors[] collection for more details. First error: "
                 f"{errors[0]['message']}"
             )
-        table = load_destination(catalog, config, dest, table, schema, effective)
+        fresh = new_destination(catalog, dest, table, effective, write)
+        if fresh is not None:
+            table = fresh
+        elif schema is not None:
+            table = _update_schema(catalog, table, schema, options)
         appender.append_rows(table, converted)
         catalog.save_table(table)
+    size = sum(len(content) for _, content in sources)
     return {
-        "inputFiles": "1",
-        "inputFileBytes": str(len(data)),
+        "inputFiles": str(len(sources)),
+        "inputFileBytes": str(size),
         "outputRows": str(len(converted)),
-        "outputBytes": str(len(data)),
+        "outputBytes": str(size),
         "badRecords": str(len(errors)),
     }
+
+
+FORMATS = ("NEWLINE_DELIMITED_JSON", "CSV", "AVRO", "PARQUET")
+SCHEMA_UPDATE_OPTIONS = {"ALLOW_FIELD_ADDITION", "ALLOW_FIELD_RELAXATION"}
+
+
+def read_records(
+    fmt: str, sources: list[tuple[str, bytes]], config: dict, schema: list[dict] | None,
+    table: Table | None,
+) -> tuple[list[Any], list[dict], list[dict] | None]:
+    """Records (JSON-encoded values), per-row errors already found, and the schema: the job's,
+    else one the files give (Avro and Parquet carry their own; CSV with ``autodetect``)."""
+    records: list[Any] = []
+    bad: list[dict] = []
+    if fmt in ("AVRO", "PARQUET"):
+        logical = bool(config.get("useAvroLogicalTypes"))
+        file_schema = None
+        for _uri, content in sources:
+            found, rows = read_avro(content, logical) if fmt == "AVRO" else read_parquet(content)
+            file_schema = file_schema or found
+            records.extend(rows)
+        if schema is None and (table is None or config.get("schemaUpdateOptions")):
+            schema = file_schema
+        return records, bad, schema
+    if fmt == "NEWLINE_DELIMITED_JSON":
+        encoding = _encoding(config)
+        for _uri, content in sources:
+            found, errors = _ndjson_records(maybe_gunzip(content), encoding)
+            records.extend(found)
+            bad.extend(errors)
+        return records, bad, schema
+    texts = [_decode(content, config) for _, content in sources]
+    per_file = [_csv_rows(text, config) for text in texts]
+    rows = [row for file_rows in per_file for row in file_rows]
+    if schema is None and table is None and config.get("autodetect") and rows:
+        header, first = _detect_header(per_file[0], config)
+        rows = first + [row for file_rows in per_file[1:] for row in
+                        (file_rows[1:] if file_rows[:1] == [header] else file_rows)]  # fmt: skip
+        schema = _autodetect_csv(header, rows)
+    target_schema = schema or (table.schema if table else None)
+    if target_schema is None:
+        raise Invalid("No schema specified on job or table.")
+    records, bad = _csv_records(rows, target_schema, config)
+    return records, bad, schema
+
+
+def _encoding(config: dict) -> str:
+    encoding = str(config.get("encoding") or "UTF-8").replace("ISO-8859-1", "latin-1")
+    try:
+        codecs.lookup(encoding)
+    except LookupError:
+        raise Invalid(f"Invalid value for encoding: {encoding}") from None
+    return encoding
+
+
+def _decode(content: bytes, config: dict) -> str:
+    encoding = _encoding(config)
+    try:
+        return maybe_gunzip(content).decode(encoding)
+    except (UnicodeDecodeError, LookupError) as exc:
+        raise Invalid(
+            f"Error while reading data, error message: cannot decode as {encoding}: {exc}"
+        ) from None
+
+
+def convert_records(
+    schema: list[dict], records: list[Any], bad: list[dict], ignore_unknown: bool
+) -> tuple[list[dict], list[dict]]:
+    """Rows converted for ``schema`` and every error (``bad`` first), as load jobs report them."""
+    validator = RowValidator(schema)
+    converted: list[dict] = []
+    errors: list[dict] = list(bad)
+    for index, record in enumerate(records):
+        values, problems = validator.convert(record, ignore_unknown=ignore_unknown)
+        if problems:
+            reason, location, message = problems[0]
+            errors.append(
+                {
+                    "reason": "invalid",
+                    "location": location,
+                    "message": f"Error while reading data, error message: {message} "
+                    f"(row {index + 1})",
+                }
+            )
+        else:
+            converted.append(values)
+    return converted, errors
+
+
+def _update_schema(catalog: Catalog, table: Table, schema: list[dict], options: list[str]) -> Table:
+    """The destination's schema after a load that brings ``schema``: new fields need
+    ALLOW_FIELD_ADDITION, REQUIRED fields made NULLABLE need ALLOW_FIELD_RELAXATION."""
+    ref = f"{table.project}:{table.dataset_id}.{table.table_id}"
+    added = _has_new_fields(table.schema, schema)
+    if added and "ALLOW_FIELD_ADDITION" not in options:
+        raise Invalid(
+            f"Provided Schema does not match Table {ref}. Cannot add fields (field: {added})"
+        )
+    modes = {f["name"].lower(): f.get("mode") or "NULLABLE" for f in schema}
+    relaxed = [f["name"] for f in table.schema
+               if f.get("mode") == "REQUIRED" and modes.get(f["name"].lower()) == "NULLABLE"]  # fmt: skip
+    if relaxed and "ALLOW_FIELD_RELAXATION" not in options:
+        raise Invalid(
+            f"Provided Schema does not match Table {ref}. Field {relaxed[0]} has changed mode "
+            "from REQUIRED to NULLABLE"
+        )
+    if not added and not relaxed:
+        return table
+    names = {f["name"].lower() for f in table.schema}
+    new_fields = [f for f in schema if f["name"].lower() not in names]
+    required = next((f["name"] for f in new_fields if f.get("mode") == "REQUIRED"), None)
+    if required:
+        raise Invalid(
+            f"Provided Schema does not match Table {ref}. Cannot add required fields to an "
+            f"existing schema. (field: {required})"
+        )
+    merged = [{**f, "mode": "NULLABLE"} if f["name"] in relaxed else f for f in table.schema]
+    return catalog.update_table(table, {"schema": {"fields": merged + new_fields}}, replace=False)
 
 
 def _int_option(config: dict, name: str) -> int:
@@ -125,26 +238,22 @@ def _int_option(config: dict, name: str) -> int:
     return value
 
 
-def _given_schema(config: dict) -> list[dict] | None:
-    """The job's ``schema``, normalized (None when it has none)."""
-    given = expect_dict(config.get("schema"), "schema").get("fields")
-    if given is not None:
-        expect_list(given, "schema.fields")
-    try:
-        return normalize_schema(given) if given else None
-    except ValueError as exc:
-        raise Invalid(str(exc)) from None
+def _has_new_fields(old: list[dict], new: list[dict]) -> str | None:
+    names = {f["name"].lower() for f in old}
+    return next((f["name"] for f in new if f["name"].lower() not in names), None)
 
 
-def _ndjson_records(text: str) -> tuple[list[Any], list[dict]]:
+def _ndjson_records(data: bytes, encoding: str) -> tuple[list[Any], list[dict]]:
+    """Records of NDJSON bytes; a line that does not decode or parse is one bad record (the
+    rest of the file still loads, within maxBadRecords)."""
     records, bad = [], []
     position = 0
-    for line in text.splitlines(keepends=True):
+    for line in data.splitlines(keepends=True):
         stripped = line.strip()
         if stripped:
             try:
-                records.append(json.loads(stripped))
-            except ValueError as exc:
+                records.append(_parse_json(stripped.decode(encoding)))
+            except (UnicodeDecodeError, ValueError) as exc:
                 bad.append(
                     {
                         "reason": "invalid",
@@ -152,8 +261,16 @@ def _ndjson_records(text: str) -> tuple[list[Any], list[dict]]:
                         f"in row starting at position {position}: {exc}",
                     }
                 )
-        position += len(line.encode())
+        position += len(line)
     return records, bad
+
+
+def _parse_json(text: str) -> Any:
+    """``json.loads``, refusing lone surrogates too (ValueError): they are not text."""
+    value = json.loads(text)
+    if lone_surrogate(text.encode("utf-8", "surrogatepass"), value):
+        raise ValueError("a \\u escape is a lone surrogate, not a character")
+    return value
 
 
 def _csv_rows(text: str, config: dict) -> list[list[str]]:
@@ -209,7 +326,7 @@ def _csv_records(
                 record[field["name"]] = None
             elif field["type"] == "RECORD" or field.get("mode") == "REPEATED":
                 try:
-                    record[field["name"]] = json.loads(value)
+                    record[field["name"]] = _parse_json(value)
                 except ValueError:
                     record[field["name"]] = value
             else:

@@ -11,7 +11,8 @@ from collections.abc import Callable
 from typing import Any
 
 from .errors import Invalid, expect_dict, expect_list
-from .types import ConversionError, canonical_type, scalar_parser
+from .sql.nodes import RANGE_END, RANGE_START
+from .types import RANGE_ELEMENTS, ConversionError, canonical_type, scalar_parser
 
 
 def _value(ptype: dict, pvalue: object) -> Any:
@@ -26,6 +27,8 @@ def _value(ptype: dict, pvalue: object) -> Any:
             return [] if "value" not in pvalue else None
         item_type = expect_dict(ptype.get("arrayType"), "parameterType.arrayType")
         return [_value(item_type, item) for item in expect_list(items, "arrayValues")]
+    if type_name == "RANGE":
+        return _range_value(ptype, pvalue)
     if type_name == "STRUCT":
         values = expect_dict(pvalue.get("structValues"), "structValues")
         fields = [
@@ -45,6 +48,27 @@ def _value(ptype: dict, pvalue: object) -> Any:
         return scalar_parser(canonical_type(type_name))(raw)
     except (ConversionError, ValueError) as exc:
         raise Invalid(f"Invalid query parameter value of type {type_name}: {exc}") from None
+
+
+def _range_value(ptype: dict, pvalue: dict) -> dict | None:
+    element = expect_dict(ptype.get("rangeElementType"), "parameterType.rangeElementType")
+    kind = str(element.get("type") or "").upper()
+    if kind not in RANGE_ELEMENTS:
+        raise Invalid(f"Invalid RANGE query parameter element type: {kind or 'none'}")
+    if pvalue.get("rangeValue") is None:
+        return None
+    bounds = expect_dict(pvalue.get("rangeValue"), "parameterValue.rangeValue")
+    parse = scalar_parser(kind)
+    out = {}
+    for key, name in (("start", RANGE_START), ("end", RANGE_END)):
+        raw = expect_dict(bounds.get(key) or {}, f"rangeValue.{key}").get("value")
+        try:
+            out[name] = None if raw is None else parse(raw)
+        except (ConversionError, ValueError) as exc:
+            raise Invalid(f"Invalid query parameter value of type RANGE<{kind}>: {exc}") from None
+    if None not in out.values() and out[RANGE_START] >= out[RANGE_END]:
+        raise Invalid("Invalid query parameter value of type RANGE: start must be less than end")
+    return out
 
 
 def query_parameters(params: list | None, mode: str | None = None) -> list | dict | None:

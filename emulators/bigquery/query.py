@@ -4,9 +4,11 @@ runs them on DuckDB, each on a connection of its own.
 ``QueryEngine(catalog, storage)`` owns table resolution for the translator, view description and
 the translation cache. Every statement runs in a ``QueryContext``: its own DuckDB cursor, the
 tables it read, its temporary objects (views, INFORMATION_SCHEMA snapshots, staged results, all
-TEMP objects of that cursor, so concurrent queries never see each other's), and the ``Stop``
-through which jobs.cancel or the time cap interrupt it. Reads run concurrently; DML and
-INSERT ... SELECT hold the target table's write lock while they run.
+TEMP objects of that cursor, so concurrent queries never see each other's), the ``Stop``
+through which jobs.cancel or the time cap interrupt it, and its ``Scope`` (routines, system
+variables; a script's variables and temporary tables). Reads run concurrently; DML and
+INSERT ... SELECT hold the target table's write lock while they run. A script runs all its
+statements in one context (``scripting.py``, through ``run_in``).
 """
 
 from __future__ import annotations
@@ -25,10 +27,13 @@ from .alter import ALTER_TABLE, run_alter
 from .catalog import Catalog, Table
 from .destinations import existing_destination, new_destination
 from .errors import BigQueryError, Duplicate, Invalid, InvalidQuery, NotFound, expect_dict
+from .external import read_external
+from .gcs import CloudStorage
 from .identifiers import columns as column_list
 from .identifiers import ident
 from .params import parameter_types, query_parameters
-from .storage import Storage, execute, executemany, register, relation
+from .scope import Scope
+from .storage import Column, Storage, execute, executemany, registered, relation
 from .types import duckdb_to_bq_field
 
 MAX_QUERY_CHARS = 1024 * 1024  # BigQuery's limit on the text of a GoogleSQL query
@@ -51,6 +56,7 @@ class QueryOutcome:
     ddl_operation: str | None = None
     ddl_target: dict | None = None
     destination: dict | None = None
+    num_child_jobs: int | None = None  # a script's
 
 
 class Stop:
@@ -88,7 +94,10 @@ class Stop:
 
 _OVERFLOW = re.compile(r"^Overflow in \w+ of INT64 \((.*)\)!$")
 _UDF_ERROR = re.compile(r"^Python exception occurred while executing the UDF: \w+: ")
-_UNRECOGNIZED = re.compile(r'^Referenced column "([^"]+)" not found in FROM clause!')
+_UNRECOGNIZED = re.compile(
+    r'^Referenced column "([^"]+)" (?:not found in FROM clause!|was not found because the FROM '
+    r"clause is missing)"
+)
 
 
 def duckdb_message(exc: Exception) -> str:
@@ -117,15 +126,18 @@ def duckdb_message(exc: Exception) -> str:
 class QueryContext:
     """One statement's state: its connection, the tables it read, its temporary objects."""
 
-    def __init__(self, engine: QueryEngine, cursor: Any, stop: Stop):
+    def __init__(self, engine: QueryEngine, cursor: Any, stop: Stop, scope: Scope):
         self.engine = engine
         self.cursor = cursor
         self.stop = stop
+        self.scope = scope
         self.referenced: list[Table] = []
         self.cacheable = True
         self.view_depth = 0
         self._temp: dict[str, str] = {}  # name -> VIEW | TABLE, dropped when the context ends
         self._names = itertools.count(1)
+        self.in_transaction = False  # a script's BEGIN TRANSACTION ... COMMIT, on this cursor
+        self._transaction_lost = False  # DuckDB rolled it back after a failed statement
 
     def resolve_table(self, project: str, dataset_id: str, table_id: str) -> str:
         """The translator's hook: DuckDB identifier of a table, view or INFORMATION_SCHEMA view."""
@@ -145,7 +157,10 @@ class QueryContext:
             raise
         except duckdb.Error as exc:
             self.stop.check()
-            raise InvalidQuery(duckdb_message(exc)) from None
+            message = duckdb_message(exc)
+            # a JavaScript UDF over its time or memory limit (sql/jsudf.py)
+            reason = "resourcesExceeded" if message.startswith("Resources exceeded") else None
+            raise InvalidQuery(message, reason=reason) from None
 
     def execute(self, sql: str, params: list | None = None) -> Any:
         """Run one statement on this context's connection."""
@@ -176,54 +191,135 @@ class QueryContext:
         self.execute(f"CREATE OR REPLACE TEMP TABLE {ident(name)} AS {select_sql}", params)
         self._temp[name] = "TABLE"
 
-    def expose(self, name: str, arrow_table: Any) -> None:
+    def expose(self, name: str, arrow_table: Any) -> contextlib.AbstractContextManager[None]:
         """Make an in-memory Arrow table readable by this context's statements as ``name``
-        (until the context ends); no statement runs."""
+        while the returned context manager's block runs; no statement runs."""
         ident(name)  # the same naming rule as every name the core writes into SQL
-        register(self.cursor, name, arrow_table)
-        self._temp[name] = "ARROW"
+        return registered(self.cursor, name, arrow_table)
 
-    def temp_snapshot(self, name: str, columns: list, rows: list[tuple]) -> None:
-        """A temporary table of given columns and rows (an INFORMATION_SCHEMA snapshot)."""
+    def _temp_columns(self, name: str, columns: list[Column]) -> None:
         defs = ", ".join(c.sql() for c in columns)
         self.execute(f"CREATE OR REPLACE TEMP TABLE {ident(name)} ({defs})")
         self._temp[name] = "TABLE"
+
+    def temp_rows(self, name: str, schema: list[dict], arrow: Any) -> None:
+        """A temporary table of ``schema`` holding the rows of an Arrow table (an external
+        table's objects), converted to the columns' DuckDB types on the way in."""
+        self._temp_columns(name, [Column.of(f) for f in schema])
+        cols = column_list(f["name"] for f in schema)
+        source = f"{name}_rows"
+        with self._statement(), registered(self.cursor, source, arrow):
+            execute(self.cursor,
+                    f"INSERT INTO {ident(name)} ({cols}) SELECT {cols} FROM {ident(source)}")  # fmt: skip
+
+    def temp_snapshot(self, name: str, columns: list, rows: list[tuple]) -> None:
+        """A temporary table of given columns and rows (an INFORMATION_SCHEMA snapshot)."""
+        self._temp_columns(name, columns)
         if rows:
             marks = ", ".join("?" for _ in columns)
             with self._statement():
                 executemany(self.cursor, f"INSERT INTO {ident(name)} VALUES ({marks})", rows)
 
+    def drop_temp(self, name: str) -> None:
+        """Drop one temporary object of this context now."""
+        kind = self._temp.pop(name, None)
+        if kind is not None:
+            self.execute(f"DROP {kind} IF EXISTS temp.main.{ident(name)}")
+
+    # A script's multi-statement transaction is DuckDB's transaction on the context's cursor:
+    # snapshot isolation, its changes visible to its own statements only until COMMIT, and a
+    # concurrent conflicting change aborts it, as in BigQuery.
+
+    def begin(self) -> None:
+        self.execute("BEGIN TRANSACTION")
+        self.in_transaction, self._transaction_lost = True, False
+
+    def end(self, commit: bool) -> None:
+        """COMMIT or ROLLBACK the open transaction."""
+        self.in_transaction = False
+        if self._transaction_lost:
+            self._transaction_lost = False
+            if commit:
+                raise InvalidQuery(
+                    "Transaction was rolled back: a statement in it failed, and this emulator "
+                    "cannot keep the changes of a transaction after an error (ROLLBACK it in the "
+                    "exception handler instead)"
+                )
+            return
+        try:
+            self.execute("COMMIT" if commit else "ROLLBACK")
+        except BigQueryError as error:
+            with contextlib.suppress(Exception):
+                self.cursor.execute("ROLLBACK")
+            if "conflict" in error.message.lower():
+                raise InvalidQuery(
+                    "Transaction is aborted due to concurrent update against a table it changed"
+                ) from None
+            raise
+
+    def salvage(self) -> None:
+        """After a failed statement, before an exception handler runs: DuckDB refuses every
+        statement of a transaction an error aborted, so it is rolled back now (and a later
+        COMMIT says so)."""
+        if not self.in_transaction:
+            return
+        try:
+            self.cursor.execute("SELECT 1").fetchall()
+        except Exception:
+            with contextlib.suppress(Exception):
+                self.cursor.execute("ROLLBACK")
+            self._transaction_lost = True
+
     def close(self) -> None:
-        """Drop the temporary objects, so the connection goes back to the pool clean."""
+        """Drop the temporary objects, so the connection goes back to the pool clean (an open
+        transaction is rolled back, as BigQuery does when a script ends inside one)."""
+        self.stop.detach()  # the work is done: a late time cap must not interrupt the cleanup
+        if self.in_transaction:
+            self.end(commit=False)
+        self.scope.close()
         for name, kind in reversed(list(self._temp.items())):
-            if kind == "ARROW":
-                self.cursor.unregister(name)
-            else:
-                execute(self.cursor, f"DROP {kind} IF EXISTS temp.main.{ident(name)}")
+            execute(self.cursor, f"DROP {kind} IF EXISTS temp.main.{ident(name)}")
         self._temp.clear()
 
 
 class QueryEngine:
-    """Translates and runs BigQuery statements against the catalog and storage."""
+    """Translates and runs BigQuery statements against the catalog and storage; external
+    tables are read through ``gcs`` (None: naming one is an error saying so)."""
 
-    def __init__(self, catalog: Catalog, storage: Storage):
+    def __init__(
+        self,
+        catalog: Catalog,
+        storage: Storage,
+        gcs: CloudStorage | None = None,
+        routines: Any = None,
+    ):
         self.catalog = catalog
         self.storage = storage
+        self.gcs = gcs
+        self.routines = routines  # the RoutineStore (persistent functions and procedures)
         self._cache: OrderedDict[tuple, tuple[Any, list[Table]]] = OrderedDict()
         self._cache_lock = threading.Lock()
 
     @contextlib.contextmanager
-    def context(self, stop: Stop | None = None) -> Iterator[QueryContext]:
+    def context(self, stop: Stop | None = None, scope: Scope | None = None) -> Iterator[QueryContext]:
         """A context on a connection of its own; ``stop`` can interrupt it meanwhile."""
         stop = stop or Stop()
+        scope = scope or self.scope("", "", None)
+        scope.stopped = lambda: stop.reason
         with self.storage.cursor() as cursor:
-            ctx = QueryContext(self, cursor, stop)
+            ctx = QueryContext(self, cursor, stop, scope)
             stop.attach(cursor)
             try:
                 yield ctx
                 ctx.close()
             finally:
                 stop.detach()
+                scope.close()
+
+    def scope(self, project: str, default_project: str, default_dataset: str | None,
+              job_id: str | None = None) -> Scope:  # fmt: skip
+        """The names a query of a job may use besides tables (routines, system variables)."""
+        return Scope(self.routines, project, default_project, default_dataset, job_id)
 
     # -------------------------------------------------------------- translation
 
@@ -246,7 +342,8 @@ class QueryEngine:
                 resolve_table=ctx.resolve_table,
                 params=params,
                 param_types=param_types,
-                table_schema=self._table_schema,
+                table_schema=lambda p, d, t: self._table_schema(ctx, p, d, t),
+                scope=ctx.scope,
             )
         except SqlError as exc:
             location = exc.location
@@ -255,12 +352,23 @@ class QueryEngine:
                 message = f"{message} at [{location[0]}:{location[1]}]"
             raise InvalidQuery(message, location="query") from None
 
-    def _table_schema(self, project: str, dataset: str, table_id: str) -> list[dict] | None:
+    def _table_schema(
+        self, ctx: QueryContext, project: str, dataset: str, table_id: str
+    ) -> list[dict] | None:
         """REST schema fields of a catalog table or view, for the translator's typing (or None)."""
-        table = self.catalog.find_table(project, dataset, table_id)
+        if dataset.upper() == "_SESSION":
+            table = ctx.scope.temp_table(table_id)
+        else:
+            table = self.catalog.find_table(project, dataset, table_id)
         return table.schema if table is not None else None
 
     def resolve_table(self, ctx: QueryContext, project: str, dataset_id: str, table_id: str) -> str:
+        if dataset_id.upper() == "_SESSION":  # a script's temporary table
+            temp = ctx.scope.temp_table(table_id)
+            if temp is None:
+                raise NotFound(f"Not found: Table {project}:_SESSION.{table_id} was not found "
+                               "(no temporary table of that name in this script)")  # fmt: skip
+            return ident(temp.storage_name)
         if table_id.upper().startswith("INFORMATION_SCHEMA."):
             return self._information_schema(ctx, project, dataset_id, table_id.split(".", 1)[1])
         if dataset_id.upper() == "INFORMATION_SCHEMA":
@@ -274,13 +382,28 @@ class QueryEngine:
         ctx.referenced.append(table)
         if table.type == "VIEW":
             self._view(ctx, table)
+        elif table.type == "EXTERNAL":
+            return self._external(ctx, table)
         return ident(table.storage_name)
+
+    def _external(self, ctx: QueryContext, table: Table) -> str:
+        """An external table's objects as they are now, in a temporary table of the context."""
+        ctx.cacheable = False  # read anew by every statement
+        schema, rows = read_external(self.gcs, table)
+        if not table.schema:  # detected on the first query; kept, so tables.get shows it
+            self.catalog.update_table(table, {"schema": {"fields": schema}}, replace=False)
+        name = ctx.temp_name("_emulator_external")
+        ctx.temp_rows(name, schema, rows)
+        return ident(name)
 
     def _information_schema(
         self, ctx: QueryContext, project: str, dataset_id: str | None, view: str
     ) -> str:
         ctx.cacheable = False  # a snapshot: the statement must resolve it anew every time
-        columns, rows = information_schema.snapshot(self.catalog, project, dataset_id, view)
+        routines = self.routines.resources(project, dataset_id) if self.routines else []
+        columns, rows = information_schema.snapshot(
+            self.catalog, project, dataset_id, view, routines
+        )
         name = ctx.temp_name(f"_emulator_info_{view.lower()}")
         ctx.temp_snapshot(name, columns, rows)
         return ident(name)
@@ -314,7 +437,7 @@ class QueryEngine:
 
     def describe_view(self, table: Table) -> list[dict]:
         """Schema of a view, from its translated query."""
-        with self.context() as ctx:
+        with self.context(scope=self.scope(table.project, table.project, None)) as ctx:
             name = self.resolve_table(ctx, table.project, table.dataset_id, table.table_id)
             return ctx.result_schema(f"SELECT * FROM {name}", None)
 
@@ -347,8 +470,17 @@ class QueryEngine:
         *,
         dry_run: bool = False,
         stop: Stop | None = None,
+        job_id: str | None = None,
     ) -> QueryOutcome:
         """Run one BigQuery statement from a query job configuration."""
+        sql, default_project, default_dataset = self.prepare(project, config)
+        scope = self.scope(project, default_project, default_dataset, job_id)
+        with self.context(stop, scope) as ctx:
+            return self.run_in(ctx, sql, config, default_project, default_dataset, dry_run)
+
+    def prepare(self, project: str, config: dict) -> tuple[str, str, str | None]:
+        """The query text and default project and dataset of a query job configuration,
+        checked (BigQuery's limits on the text; no legacy SQL)."""
         sql = config.get("query")
         if not isinstance(sql, str) or not sql.strip():
             raise Invalid("Query text is required.", reason="invalid")
@@ -360,51 +492,77 @@ class QueryEngine:
         if config.get("useLegacySql") is True:
             raise InvalidQuery("Legacy SQL is not supported by this emulator; use standard SQL.")
         default = expect_dict(config.get("defaultDataset"), "defaultDataset")
-        default_project = default.get("projectId") or project
-        default_dataset = default.get("datasetId")
-        params = query_parameters(config.get("queryParameters"), config.get("parameterMode"))
-        # Declared types keep NULL and JSON parameters typed (a bare NULL would be DuckDB's NULL).
-        types = parameter_types(config.get("queryParameters"), config.get("parameterMode"))
+        return sql, default.get("projectId") or project, default.get("datasetId")
+
+    def run_in(
+        self,
+        ctx: QueryContext,
+        sql: str,
+        config: dict,
+        default_project: str,
+        default_dataset: str | None,
+        dry_run: bool = False,
+        params: list | dict | None = None,
+        types: list | dict | None = None,
+    ) -> QueryOutcome:
+        """Run one statement in an open context (a query's, or a script's for each of its
+        statements). ``params``/``types`` default to the configuration's query parameters."""
+        if params is None:
+            params = query_parameters(config.get("queryParameters"), config.get("parameterMode"))
+            # Declared types keep NULL and JSON parameters typed (a bare NULL would be DuckDB's).
+            types = parameter_types(config.get("queryParameters"), config.get("parameterMode"))
         if ALTER_TABLE.match(sql):  # the core runs ALTER TABLE itself, on the catalog
+            if ctx.in_transaction:
+                raise InvalidQuery(_DDL_IN_TRANSACTION)
             if dry_run:
                 return QueryOutcome("ALTER_TABLE")
             operation, ref = run_alter(self.catalog, sql, default_project, default_dataset)
             return QueryOutcome("ALTER_TABLE", ddl_operation=operation, ddl_target=ref)
-        with self.context(stop) as ctx:
-            key = (sql, default_project, default_dataset, repr(params), repr(types))
-            cached = self._cached(key)
-            if cached is not None:
-                statement, referenced = cached
-                for table in referenced:  # the views live on the context's connection
-                    if table.type == "VIEW":
-                        self._view(ctx, table)
-                ctx.referenced = list(referenced)
-            else:
-                statement = self.translate(
-                    ctx, sql, default_project, default_dataset, params, types
+        key = (sql, default_project, default_dataset, repr(params), repr(types))
+        cached = self._cached(key) if ctx.scope.cacheable else None
+        if cached is not None:
+            statement, referenced = cached
+            for table in referenced:  # the views live on the context's connection
+                if table.type == "VIEW":
+                    self._view(ctx, table)
+            ctx.referenced = list(referenced)
+        else:
+            ctx.scope.dynamic = False
+            ctx.cacheable, ctx.referenced = True, []
+            statement = self.translate(
+                ctx, sql, default_project, default_dataset, params, types
+            )
+            if ctx.cacheable and not ctx.scope.dynamic:
+                self._remember(key, statement, list(ctx.referenced))
+        for table in ctx.referenced:  # a table dropped or replaced meanwhile
+            current = self.catalog.find_table(*table.ref)
+            if current is None or current.storage_name != table.storage_name:
+                raise NotFound(
+                    f"Not found: Table {table.project}:{table.dataset_id}.{table.table_id}"
                 )
-                if ctx.cacheable:
-                    self._remember(key, statement, list(ctx.referenced))
-            for table in ctx.referenced:  # a table dropped or replaced meanwhile
-                current = self.catalog.find_table(*table.ref)
-                if current is None or current.storage_name != table.storage_name:
-                    raise NotFound(
-                        f"Not found: Table {table.project}:{table.dataset_id}.{table.table_id}"
-                    )
+        with ctx._statement():  # a statement too: the time cap may interrupt it
             total_bytes = sum(
                 self.storage.count_rows(t.storage_name, ctx.cursor) * max(len(t.schema), 1) * 8
                 for t in {id(t): t for t in ctx.referenced}.values()
                 if t.type == "TABLE"
             )
-            outcome = self._execute(ctx, statement, sql, config, dry_run)
-            outcome.total_bytes = total_bytes
-            return outcome
+        outcome = self._execute(ctx, statement, sql, config, dry_run)
+        outcome.total_bytes = total_bytes
+        return outcome
 
     def _execute(
         self, ctx: QueryContext, st: Any, sql: str, config: dict, dry_run: bool
     ) -> QueryOutcome:
         kind = st.kind
         params = list(st.duckdb_params or [])
+        if ctx.in_transaction and not _transactional(st):
+            raise InvalidQuery(_DDL_IN_TRANSACTION)
+        if st.routine is not None or kind in _DROP_ROUTINE:
+            return self._routine_ddl(ctx, st, dry_run)
+        if st.temporary or (kind in ("DROP_TABLE", "DROP_VIEW") and st.target[1] == "_SESSION"):
+            if dry_run:
+                return QueryOutcome(kind)
+            return ctx.scope.temp_table_ddl(ctx, st, params)
         if kind == "SELECT":
             if dry_run:
                 return QueryOutcome("SELECT", schema=ctx.result_schema(st.duckdb_sql, params))
@@ -413,6 +571,11 @@ class QueryEngine:
             if dry_run:
                 return QueryOutcome(kind)
             table = self.catalog.find_table(*st.target) if st.target else None
+            if table is not None and table.type == "EXTERNAL":
+                raise InvalidQuery(
+                    f"{kind} over table {table.project}.{table.dataset_id}.{table.table_id} is "
+                    "not supported: it is an external table (its rows live in Cloud Storage)."
+                )
             lock = (
                 self.storage.write_lock(table.storage_name) if table else contextlib.nullcontext()
             )
@@ -455,11 +618,13 @@ class QueryEngine:
             config.get("writeDisposition") or "WRITE_EMPTY",
             config.get("createDisposition") or "CREATE_IF_NEEDED",
         )
+        with ctx._statement():
+            total_rows = self.storage.count_rows(table.storage_name, ctx.cursor)
         return QueryOutcome(
             "SELECT",
             schema=table.schema,
             result_name=table.storage_name,
-            total_rows=self.storage.count_rows(table.storage_name, ctx.cursor),
+            total_rows=total_rows,
             destination={
                 "projectId": table.project,
                 "datasetId": table.dataset_id,
@@ -574,6 +739,57 @@ class QueryEngine:
         return QueryOutcome(kind, ddl_operation=operation, ddl_target=ref)
 
 
+    def _routine_ddl(self, ctx: QueryContext, st: Any, dry_run: bool) -> QueryOutcome:
+        """CREATE/DROP of a function, table function or procedure (persistent or TEMP)."""
+        project, dataset_id, routine_id = st.target
+        if project is None:  # a temporary routine of this query or script (dry runs too)
+            operation = ctx.scope.temp_routine_ddl(st)
+            return QueryOutcome(st.kind, ddl_operation=operation)
+        if dry_run:
+            return QueryOutcome(st.kind)
+        if self.routines is None:
+            raise InvalidQuery("Unsupported construct: routines")
+        ref = {"projectId": project, "datasetId": dataset_id, "routineId": routine_id}
+        if st.routine is None:  # DROP [TABLE] FUNCTION / PROCEDURE
+            existing = self.routines.find(project, dataset_id, routine_id)
+            if existing is not None and existing["routineType"] != _DROP_ROUTINE[st.kind]:
+                existing = None  # DROP FUNCTION of a procedure: not found
+            elif existing is not None:
+                self.routines.delete(project, dataset_id, routine_id)
+            if existing is None and not st.if_exists:
+                self.catalog.get_dataset(project, dataset_id)
+                raise NotFound(f"Not found: {_ROUTINE_NOUN[st.kind]} "
+                               f"{project}:{dataset_id}.{routine_id}")  # fmt: skip
+            operation = "DROP" if existing is not None else "SKIP"
+        else:
+            _, operation = self.routines.insert(
+                project, dataset_id, {**st.routine, "routineReference": ref},
+                replace=st.or_replace, if_not_exists=st.if_not_exists, statement=True,
+            )  # fmt: skip
+        return QueryOutcome(st.kind, ddl_operation=operation, ddl_target=ref)
+
+
+_DDL_IN_TRANSACTION = (
+    "DDL statements that create or drop permanent entities (datasets, tables, views, functions, "
+    "procedures) are not supported inside a transaction; only SELECT, DML and TEMP tables and "
+    "functions are"
+)
+
+
+def _transactional(st: Any) -> bool:
+    """Whether a statement may run inside a multi-statement transaction (BigQuery's list:
+    queries, DML, and DDL of temporary tables and functions)."""
+    if st.kind in ("SELECT", "INSERT", "UPDATE", "DELETE", "MERGE"):
+        return True
+    if st.temporary or (st.target and st.target[1] == "_SESSION"):
+        return True
+    return (st.routine is not None or st.kind in _DROP_ROUTINE) and st.target[0] is None
+
+
+_DROP_ROUTINE = {"DROP_FUNCTION": "SCALAR_FUNCTION", "DROP_TABLE_FUNCTION": "TABLE_VALUED_FUNCTION",
+                 "DROP_PROCEDURE": "PROCEDURE"}  # fmt: skip
+_ROUTINE_NOUN = {"DROP_FUNCTION": "Function", "DROP_TABLE_FUNCTION": "Table function",
+                 "DROP_PROCEDURE": "Procedure"}  # fmt: skip
 _TOO_MANY_NAMES = re.compile(r"has (\d+) columns available but \d+ columns specified")
 _VIEW_BODY = re.compile(r"\bAS\s*(\(?\s*(?:SELECT|WITH)\b.*)$", re.IGNORECASE | re.DOTALL)
 

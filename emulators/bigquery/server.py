@@ -36,7 +36,7 @@ from .errors import (
 from .jobs import JobManager
 from .pages import decode_page_token, encode_page_token, int_param
 from .service import BigQueryService
-from .types import json_depth
+from .types import json_depth, lone_surrogate
 from .uploads import MAX_UPLOAD_BYTES, ResumableUploads, split_multipart
 
 log = logging.getLogger("emulators.bigquery")
@@ -63,6 +63,11 @@ def _json_body(raw: bytes, *, check_depth: bool = True) -> Any:
         raise ParseError(f"Invalid JSON payload received. {exc}") from None
     except RecursionError:
         raise _too_deep() from None
+    if lone_surrogate(raw, body):
+        raise ParseError(
+            "Invalid JSON payload received. A \\u escape is a lone surrogate, not a "
+            "Unicode character."
+        )
     if check_depth and (raw.count(b"[") + raw.count(b"{") > MAX_BODY_DEPTH):
         if json_depth(body) > MAX_BODY_DEPTH:
             raise _too_deep()
@@ -137,6 +142,7 @@ class Api:
             service.storage,
             service.engine,
             service.appender,
+            service.gcs,
             base_url=service.base_url,
             max_query_seconds=max_query_seconds,
         )
@@ -228,7 +234,7 @@ class Api:
         }
 
     def empty_list(self, key: str) -> Callable[[Request, bytes], dict]:
-        """Routines and models are not emulated: their datasets list none."""
+        """Models are not emulated: their datasets list none."""
 
         def handler(req: Request, raw: bytes) -> dict:
             p = req.path_params
@@ -236,6 +242,34 @@ class Api:
             return {key: []}
 
         return handler
+
+    # ------------------------------------------------------------------ routines
+
+    def list_routines(self, req: Request, raw: bytes) -> dict:
+        p = req.path_params
+        found = self.service.routines.list(p["project"], p["dataset"])
+        page, token = _paginate(found, dict(req.query_params))
+        out: dict[str, Any] = {"routines": page}
+        if token:
+            out["nextPageToken"] = token
+        return out
+
+    def insert_routine(self, req: Request, raw: bytes) -> dict:
+        p = req.path_params
+        return self.service.routines.insert(p["project"], p["dataset"], _object_body(raw))[0]
+
+    def get_routine(self, req: Request, raw: bytes) -> dict:
+        p = req.path_params
+        return self.service.routines.get(p["project"], p["dataset"], p["routine"])
+
+    def update_routine(self, req: Request, raw: bytes) -> dict:
+        p = req.path_params
+        return self.service.routines.update(p["project"], p["dataset"], p["routine"],
+                                            _object_body(raw), req.headers.get("if-match"))  # fmt: skip
+
+    def delete_routine(self, req: Request, raw: bytes) -> None:
+        p = req.path_params
+        self.service.routines.delete(p["project"], p["dataset"], p["routine"])
 
     # ------------------------------------------------------------------ tables
 
@@ -434,6 +468,7 @@ def build_app(
     api = Api(service, max_query_seconds)
     ds = API + "/projects/{project}/datasets/{dataset}"
     tb = ds + "/tables/{table}"
+    rt = ds + "/routines/{routine}"
     routes = [
         Route(API + "/projects", _endpoint(api.list_projects), methods=["GET"]),
         Route(API + "/projects/{project}/datasets", _endpoint(api.list_datasets), methods=["GET"]),
@@ -442,7 +477,11 @@ def build_app(
         Route(ds, _endpoint(api.patch_dataset), methods=["PATCH", "PUT"]),
         Route(ds, _endpoint(api.delete_dataset), methods=["DELETE"]),
         Route(ds + "/tables", _endpoint(api.list_tables), methods=["GET"]),
-        Route(ds + "/routines", _endpoint(api.empty_list("routines")), methods=["GET"]),
+        Route(ds + "/routines", _endpoint(api.list_routines), methods=["GET"]),
+        Route(ds + "/routines", _endpoint(api.insert_routine), methods=["POST"]),
+        Route(rt, _endpoint(api.get_routine), methods=["GET"]),
+        Route(rt, _endpoint(api.update_routine), methods=["PUT"]),
+        Route(rt, _endpoint(api.delete_routine), methods=["DELETE"]),
         Route(ds + "/models", _endpoint(api.empty_list("models")), methods=["GET"]),
         Route(API + "/projects/{project}/serviceAccount", _endpoint(api.service_account), methods=["GET"]),
         Route(ds + "/tables", _endpoint(api.insert_table), methods=["POST"]),

@@ -10,23 +10,30 @@ from . import resources
 from .appends import Appender
 from .catalog import Catalog, Table
 from .errors import BigQueryError, Invalid, expect_dict
+from .gcs import CloudStorage
 from .pages import arrow_rows, read_page, ts_format_from
 from .query import QueryEngine, QueryOutcome
+from .routines import RoutineStore
 from .storage import Storage
 
 
 class BigQueryService:
-    """Owns the storage, catalog, query engine and appender; datasets, tables and row reads."""
+    """Owns the storage, catalog, query engine and appender, and the Cloud Storage client
+    (``storage_endpoint``: gs:// loads, extracts, external tables); datasets, tables and row
+    reads."""
 
     def __init__(
         self,
         data_dir: str | None = None,
         default_project: str = "local-project",
         insert_id_window: float = 600.0,
+        storage_endpoint: str | None = None,
     ):
+        self.gcs = CloudStorage(storage_endpoint) if storage_endpoint else None
         self.storage = Storage(data_dir)
         self.catalog = Catalog(self.storage, default_project)
-        self.engine = QueryEngine(self.catalog, self.storage)
+        self.routines = RoutineStore(self.catalog)
+        self.engine = QueryEngine(self.catalog, self.storage, self.gcs, self.routines)
         self.appender = Appender(self.catalog, self.storage, insert_id_window)
         self.base_url = ""
         # Query results readable as anonymous tables (tables.get, tabledata.list, the Storage

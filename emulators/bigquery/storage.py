@@ -76,10 +76,16 @@ def relation(con: Any, sql: str, params: Any = None) -> Any:
     return con.sql(statement, params=params or None)
 
 
-def register(cur: Any, name: str, arrow_table: Any) -> None:
-    """Expose an Arrow table to SQL on ``cur`` under ``name`` (not SQL: no statement runs)."""
+@contextlib.contextmanager
+def registered(cur: Any, name: str, arrow_table: Any) -> Iterator[None]:
+    """Expose an Arrow table to SQL on ``cur`` under ``name`` while the block runs (not SQL:
+    no statement runs; this is how rows from Python reach DuckDB)."""
     cur.abort()  # registering is refused while a result of execute() is unread
     cur.register(name, arrow_table)
+    try:
+        yield
+    finally:
+        cur.unregister(name)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -263,24 +269,18 @@ class Storage:
         cols = column_list(columns)
         record_ids = self.persistent and insert_ids is not None and insert_ids[1]
         view = f"_append_{threading.get_ident()}"
-        with self.append_lock(name), self.cursor() as cur:
-            register(cur, view, arrow_table)
+        with self.append_lock(name), self.cursor() as cur, registered(cur, view, arrow_table):
+            if record_ids:
+                execute(cur, "BEGIN TRANSACTION")
             try:
+                execute(cur, f"INSERT INTO {ident(name)} ({cols}) SELECT {cols} FROM {ident(view)}")
                 if record_ids:
-                    execute(cur, "BEGIN TRANSACTION")
-                try:
-                    execute(
-                        cur, f"INSERT INTO {ident(name)} ({cols}) SELECT {cols} FROM {ident(view)}"
-                    )
-                    if record_ids:
-                        self._record_insert_ids(cur, *insert_ids)
-                        execute(cur, "COMMIT")
-                except BaseException:
-                    if record_ids:
-                        execute(cur, "ROLLBACK")
-                    raise
-            finally:
-                cur.unregister(view)
+                    self._record_insert_ids(cur, *insert_ids)
+                    execute(cur, "COMMIT")
+            except BaseException:
+                if record_ids:
+                    execute(cur, "ROLLBACK")
+                raise
 
     @staticmethod
     def _record_insert_ids(cur: Any, table_key: str, ids: list[str], expires: float) -> None:
@@ -294,11 +294,8 @@ class Storage:
             }
         )
         view = f"_ids_{threading.get_ident()}"
-        register(cur, view, batch)
-        try:
+        with registered(cur, view, batch):
             execute(cur, f"INSERT INTO _emulator.insert_ids SELECT * FROM {ident(view)}")
-        finally:
-            cur.unregister(view)
 
     def live_insert_ids(self, now: float) -> list[tuple[str, str, float]]:
         """Persisted insertIds still inside their window (expired ones are deleted)."""

@@ -5,7 +5,9 @@ NUMERIC DECIMAL(38,9), BIGNUMERIC DECIMAL(38,18) (DuckDB's widest exact decimal:
 18 fractional digits instead of BigQuery's 38/38), BOOLEAN BOOLEAN, TIMESTAMP TIMESTAMPTZ (the
 session time zone is UTC), DATETIME TIMESTAMP, DATE DATE, TIME TIME, JSON JSON, GEOGRAPHY VARCHAR
 (WKT text; DuckDB's spatial extension is not available offline), INTERVAL INTERVAL,
-RECORD STRUCT(...), mode REPEATED T[].
+RECORD STRUCT(...), mode REPEATED T[], RANGE<T> STRUCT("$range_start" T, "$range_end" T) (a
+NULL bound is UNBOUNDED; BigQuery field names cannot hold ``$``, so no RECORD is ever taken for a
+RANGE).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .identifiers import FIELD_NAME_RULE, ident, is_field_name
+from .sql.nodes import RANGE_END, RANGE_START
 
 # Canonical (legacy) names, as the REST API reports them in schemas.
 _CANONICAL = {
@@ -44,7 +47,9 @@ _CANONICAL = {
     "INTERVAL": "INTERVAL",
     "RECORD": "RECORD",
     "STRUCT": "RECORD",
+    "RANGE": "RANGE",
 }
+RANGE_ELEMENTS = ("DATE", "DATETIME", "TIMESTAMP")
 
 _SCALAR_DUCKDB = {
     "STRING": "VARCHAR",
@@ -138,11 +143,13 @@ def _normalize_fields(fields: list, path: str, depth: int, counter: list[int]) -
             norm["roundingMode"] = field["roundingMode"]
         if field.get("policyTags") is not None:
             norm["policyTags"] = {"names": _names(field["policyTags"], full)}
-        if field.get("rangeElementType") is not None:
-            element = field["rangeElementType"]
-            if not isinstance(element, dict) or not isinstance(element.get("type"), str):
-                raise ValueError(f"Invalid rangeElementType for field {full}")
-            norm["rangeElementType"] = {"type": element["type"]}
+        if field.get("rangeElementType") is not None or type_name == "RANGE":
+            element = field.get("rangeElementType")
+            kind = element.get("type") if isinstance(element, dict) else None
+            if type_name != "RANGE" or not isinstance(kind, str) or kind.upper() not in RANGE_ELEMENTS:
+                raise ValueError(f"Field {full} of type RANGE needs rangeElementType DATE, "
+                                 "DATETIME or TIMESTAMP (and only RANGE fields take one)")  # fmt: skip
+            norm["rangeElementType"] = {"type": kind.upper()}
         if type_name == "RECORD":
             if not field.get("fields"):
                 raise ValueError(f"Field {full} is type RECORD but has no schema")
@@ -191,6 +198,9 @@ def bq_to_duckdb_type(field: dict) -> str:
             f"{ident(sub['name'])} {bq_to_duckdb_type(sub)}" for sub in field.get("fields", [])
         )
         base = f"STRUCT({inner})"
+    elif type_name == "RANGE":
+        element = _SCALAR_DUCKDB[field["rangeElementType"]["type"]]
+        base = f'STRUCT("{RANGE_START}" {element}, "{RANGE_END}" {element})'
     else:
         base = _SCALAR_DUCKDB[type_name]
     if (field.get("mode") or "").upper() == "REPEATED":
@@ -244,6 +254,13 @@ def duckdb_to_bq_field(name: str, duckdb_type: Any) -> dict:
             inner = {"name": name, "type": "JSON", "mode": "NULLABLE"}
         inner["mode"] = "REPEATED"
         return inner
+    if type_id == "struct" and [n for n, _ in t.children] == [RANGE_START, RANGE_END]:
+        element = duckdb_to_bq_field(name, t.children[0][1])["type"]
+        if element not in RANGE_ELEMENTS:  # RANGE(NULL, NULL): no element type known
+            element = duckdb_to_bq_field(name, t.children[1][1])["type"]
+        element = element if element in RANGE_ELEMENTS else "DATE"
+        return {"name": name, "type": "RANGE", "mode": "NULLABLE",
+                "rangeElementType": {"type": element}}  # fmt: skip
     if type_id == "struct":
         return {
             "name": name,
@@ -505,6 +522,21 @@ def _too_deep() -> str:
     return f"Invalid JSON value: nesting depth exceeds the maximum of {MAX_JSON_DEPTH}."
 
 
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
+def lone_surrogate(raw: bytes, value: Any) -> bool:
+    """Whether ``value``, parsed from the JSON text ``raw``, holds a lone surrogate: JSON lets
+    ``\\ud800`` stand alone, but it is no Unicode character and nothing can encode it back."""
+    if not _SURROGATE_ESCAPE.search(raw):  # the cheap test first: every such value needs one
+        return False
+    try:
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
 def json_depth(value: Any) -> int:
     """Nesting depth of a parsed JSON value (a scalar is 0), without recursion."""
     deepest = 0
@@ -565,6 +597,36 @@ def scalar_parser(type_name: str, *, lenient_json: bool = False) -> Callable[[An
     }[type_name]
 
 
+def range_parser(element: str) -> Callable[[Any], dict]:
+    """Parser of a RANGE<element> input value: ``"[2024-01-01, UNBOUNDED)"`` text (BigQuery's
+    form) or ``{"start": ..., "end": ...}`` (a NULL or missing bound is UNBOUNDED)."""
+    parse = scalar_parser(element)
+
+    def bound(value: Any) -> Any:
+        if value is None or (isinstance(value, str) and value.upper() in ("UNBOUNDED", "NULL")):
+            return None
+        return parse(value)
+
+    def parse_range(value: Any) -> dict:
+        if isinstance(value, str):
+            match = _RANGE_TEXT.fullmatch(value.strip())
+            if not match:
+                raise ConversionError(f"Invalid RANGE value: {_show(value)}")
+            start, end = bound(match.group(1)), bound(match.group(2))
+        elif isinstance(value, dict) and set(value) <= {"start", "end"}:
+            start, end = bound(value.get("start")), bound(value.get("end"))
+        else:
+            raise ConversionError(f"Invalid RANGE value: {_show(value)}")
+        if start is not None and end is not None and start >= end:
+            raise ConversionError("RANGE start must be less than its end")
+        return {RANGE_START: start, RANGE_END: end}
+
+    return parse_range
+
+
+_RANGE_TEXT = re.compile(r"\[\s*([^,\[\]()]+?)\s*,\s*([^,\[\]()]+?)\s*\)")
+
+
 def arrow_type(field: dict) -> Any:
     """pyarrow type holding parsed values of a field (for bulk appends into DuckDB)."""
     import pyarrow as pa
@@ -572,6 +634,9 @@ def arrow_type(field: dict) -> Any:
     type_name = field["type"]
     if type_name == "RECORD":
         base = pa.struct([pa.field(f["name"], arrow_type(f)) for f in field["fields"]])
+    elif type_name == "RANGE":
+        element = arrow_type({"name": "x", "type": field["rangeElementType"]["type"]})
+        base = pa.struct([pa.field(RANGE_START, element), pa.field(RANGE_END, element)])
     else:
         base = {
             "STRING": pa.string(),
@@ -592,6 +657,13 @@ def arrow_type(field: dict) -> Any:
     if field.get("mode") == "REPEATED":
         return pa.list_(base)
     return base
+
+
+def arrow_schema(fields: list[dict]) -> Any:
+    """pyarrow schema of rows parsed for ``fields`` (appends, external tables' rows)."""
+    import pyarrow as pa
+
+    return pa.schema([pa.field(f["name"], arrow_type(f)) for f in fields])
 
 
 # ------------------------------------------------------------ output encoding (Python -> wire)
@@ -715,6 +787,16 @@ def cell_encoder(field: dict, ts_format: str = TS_INT64) -> Callable[[Any], Any]
 
     elif type_name == "TIMESTAMP":
         base = {TS_INT64: _enc_ts_int64, TS_FLOAT: _enc_ts_float, TS_ISO: _enc_ts_iso}[ts_format]
+    elif type_name == "RANGE":
+        element = {"name": "x", "type": field["rangeElementType"]["type"], "mode": "NULLABLE"}
+        bound = cell_encoder(element, ts_format)
+
+        def base(value: Any) -> Any:  # BigQuery's text: [2024-01-01, UNBOUNDED)
+            start, end = (value.get(RANGE_START), value.get(RANGE_END)) if isinstance(
+                value, dict) else tuple(value)  # fmt: skip
+            lower, upper = bound(start), bound(end)
+            return f"[{lower or 'UNBOUNDED'}, {upper or 'UNBOUNDED'})"
+
     else:
         base = _SCALAR_ENCODERS.get(type_name, str)
     if field.get("mode") == "REPEATED":

@@ -10,41 +10,42 @@ import logging
 import signal
 import sys
 
-from emulators import http_guard
+from emulators import cli, http_guard
 
 TICK_S = 0.05
 GARBAGE_S = 30.0
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
+    parser = cli.Parser(
         prog="python -m emulators.pubsub",
         description="Google Cloud Pub/Sub emulator: gRPC and REST (HTTP/JSON) on one port.",
     )
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8085, help="0 picks a free port")
-    parser.add_argument("--data-dir", help="persist everything here (SQLite, WAL)")
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    parser.add_argument("--port", type=cli.port, default=8085,
+                        help="port for gRPC and REST; 0 picks a free one")
+    parser.add_argument("--data-dir", metavar="DIR",
+                        help="persist everything here (SQLite, WAL); in memory without it")
     parser.add_argument(
         "--fsync",
         choices=("normal", "always"),
         default="normal",
         help="normal: survive a killed process; always: also an OS crash (slower)",
     )
-    parser.add_argument("--faults", help="fault-injection file (JSON or .toml), re-read on change")
+    parser.add_argument("--faults", metavar="FILE",
+                        help="fault-injection file (JSON or .toml), re-read on change")
     parser.add_argument(
         "--bigquery-endpoint",
+        type=cli.http_url,
         metavar="URL",
         help="the BigQuery emulator BigQuery subscriptions write to "
         "(default: $BIGQUERY_EMULATOR_HOST)",
     )
     http_guard.add_arguments(parser)  # --allow-host / --allow-origin, for the REST surface
-    parser.add_argument(
-        "--log-level", default="WARNING", help="INFO logs every RPC (method, status, latency)"
-    )
-    parser.add_argument(
-        "--log-format", choices=("text", "json"), default="text", help="log lines as text or JSON"
-    )
-    return parser.parse_args(argv)
+    cli.add_logging(parser, "WARNING", "INFO logs every RPC (method, status, latency)")
+    args = parser.parse_args(argv)
+    cli.check_data_dir(parser, args.data_dir)
+    return args
 
 
 def _schema_registry():

@@ -11,6 +11,9 @@ Patches (see :data:`PATCHES`):
 * ``bigquery_endpoint``, ``bigquery_client``, ``anonymous_credentials``: Beam's BigQuery IO
   against ``BIGQUERY_EMULATOR_HOST`` (applied by :func:`pipeline.endpoints.use_emulators_from_env`,
   only when an emulator variable is set: Dataflow never runs them);
+* Cloud Storage needs no patch: Beam's GCS filesystem (``gcsio``) is built on
+  google-cloud-storage, which honours ``STORAGE_EMULATOR_HOST``; ``pipeline.endpoints`` only adds
+  ``anonymous_credentials`` when that variable is set (FILE_LOADS and EXPORT then work);
 * ``larger_pulls``, ``cached_dofn_specs``: the streaming DirectRunner's throughput (see
   :data:`STOCK`, :data:`PULL_ONLY`, :data:`LOCAL` and bench/README.md);
 * ``pull_gate``: per-subscription pause of the DirectRunner's pulls, so

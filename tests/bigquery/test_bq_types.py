@@ -178,3 +178,23 @@ def test_insert_id_cache_window_and_bound():
     cache.remember("t", ["x"])
     cache.forget_table("t")
     assert cache.filter_new("t", ["x"]) == [0]
+
+
+def test_range_type_mapping_and_encoding():
+    field = {"name": "p", "type": "RANGE", "rangeElementType": {"type": "DATE"}}
+    duck = bq_to_duckdb_type(field)
+    assert duck == 'STRUCT("$range_start" DATE, "$range_end" DATE)'
+    assert duckdb_to_bq_field("p", duck) == {"name": "p", "type": "RANGE", "mode": "NULLABLE",
+                                             "rangeElementType": {"type": "DATE"}}  # fmt: skip
+    # a STRUCT a user can write (names without '$') stays a RECORD
+    assert duckdb_to_bq_field("s", 'STRUCT("start" DATE, "end" DATE)')["type"] == "RECORD"
+    encode = row_encoder([field, {**field, "name": "t", "rangeElementType": {"type": "TIMESTAMP"}}])
+    start = dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc)
+    row = ({"$range_start": dt.date(2024, 1, 1), "$range_end": None},
+           {"$range_start": start, "$range_end": None})  # fmt: skip
+    assert encode(row) == {"f": [{"v": "[2024-01-01, UNBOUNDED)"},
+                                 {"v": "[1704067200000000, UNBOUNDED)"}]}  # fmt: skip
+    with pytest.raises(ValueError, match="rangeElementType"):
+        normalize_schema([{"name": "p", "type": "RANGE"}])
+    with pytest.raises(ValueError, match="rangeElementType"):
+        normalize_schema([{"name": "p", "type": "RANGE", "rangeElementType": {"type": "TIME"}}])

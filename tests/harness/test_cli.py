@@ -5,6 +5,7 @@ import shutil
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -31,17 +32,15 @@ def test_up_env_status_down(tmp_path):
     up = _cli("up", state_dir=tmp_path)
     exports = _exports(up.stdout)
     assert set(exports) == {
-        "PUBSUB_EMULATOR_HOST", "BIGQUERY_EMULATOR_HOST", "BIGQUERY_STORAGE_EMULATOR_HOST"
+        "PUBSUB_EMULATOR_HOST", "BIGQUERY_EMULATOR_HOST", "STORAGE_EMULATOR_HOST",
+        "BIGQUERY_STORAGE_EMULATOR_HOST",
     }
     try:
         assert _exports(_cli("env", state_dir=tmp_path).stdout) == exports
         status = _cli("status", state_dir=tmp_path)
-        assert status.stdout.count("  answering  pid ") == 2
-        endpoints = Endpoints(
-            exports["PUBSUB_EMULATOR_HOST"],
-            exports["BIGQUERY_EMULATOR_HOST"],
-            exports["BIGQUERY_STORAGE_EMULATOR_HOST"],
-        )
+        assert status.stdout.count("  answering  pid ") == 3
+        assert f"storage:  {exports['STORAGE_EMULATOR_HOST']}  answering" in status.stdout
+        endpoints = Endpoints.from_env(exports)
         # Provisioned from harness.toml, seen through the real clients.
         topics = [t.name for t in clients.publisher(endpoints).list_topics(project="projects/local-project")]
         assert "projects/local-project/topics/events" in topics
@@ -51,11 +50,13 @@ def test_up_env_status_down(tmp_path):
         # the client reads through the emulator's Storage Read API (not googleapis.com)
         sources = bigquery.list_rows("local-project.analytics.sources").to_arrow()
         assert sources.num_rows == bigquery.get_table("local-project.analytics.sources").num_rows
+        buckets = {b.name for b in clients.storage(endpoints, "local-project").list_buckets()}
+        assert {"local-project-batch", "local-project-temp", "local-project-backups"} <= buckets
         assert _cli("up", state_dir=tmp_path, check=False).returncode == 2  # already up
     finally:
         _cli("down", state_dir=tmp_path)
     pids = [int(p) for p in re.findall(r"pid (\d+)", status.stdout)]
-    assert len(pids) == 2
+    assert len(pids) == 3
     deadline = time.monotonic() + 15
     while any(Path(f"/proc/{pid}").exists() for pid in pids) and time.monotonic() < deadline:
         time.sleep(0.1)
@@ -81,13 +82,17 @@ def test_container_backends_without_docker_say_so_in_one_sentence(tmp_path, back
 
 
 def test_external_backend_takes_the_variables_as_given(monkeypatch):
+    monkeypatch.delenv("STORAGE_EMULATOR_HOST", raising=False)  # other tests' runs export it
     monkeypatch.setenv("PUBSUB_EMULATOR_HOST", "127.0.0.1:1")
     monkeypatch.setenv("BIGQUERY_EMULATOR_HOST", "127.0.0.1:2")
     monkeypatch.delenv("BIGQUERY_STORAGE_EMULATOR_HOST", raising=False)
     stack = Stack(backend="external")
     assert stack._start_external() == Endpoints("127.0.0.1:1", "http://127.0.0.1:2")
-    monkeypatch.setenv("BIGQUERY_STORAGE_EMULATOR_HOST", "127.0.0.1:3")
-    assert stack._start_external().bigquery_storage == "127.0.0.1:3"
+    monkeypatch.setenv("BIGQUERY_STORAGE_EMULATOR_HOST", "127.0.0.1:4")
+    assert stack._start_external().bigquery_storage == "127.0.0.1:4"
+    monkeypatch.setenv("STORAGE_EMULATOR_HOST", "127.0.0.1:3")
+    assert stack._start_external().storage == "http://127.0.0.1:3"
+    assert stack._start_external().env()["STORAGE_EMULATOR_HOST"] == "http://127.0.0.1:3"
     monkeypatch.delenv("BIGQUERY_EMULATOR_HOST")
     with pytest.raises(StackError, match="BIGQUERY_EMULATOR_HOST"):
         stack._start_external()
@@ -102,6 +107,29 @@ def test_provisioned_stack_has_a_project_of_its_own(provisioned_stack):
     assert subscription.dead_letter_policy.max_delivery_attempts == 10
     tables = {t.table_id for t in stack.bigquery.list_tables(f"{stack.project}.analytics")}
     assert tables == {"events", "events_dlq", "sources"}
+    buckets = {b.name for b in stack.storage.list_buckets()}
+    assert {stack.bucket("{project}-batch"), stack.bucket("{project}-temp")} <= buckets
+    temp = stack.storage.get_bucket(stack.bucket("{project}-temp"))
+    assert temp.soft_delete_policy.retention_duration_seconds == 0
+
+
+def test_harness_file_objects_are_uploaded_once(tmp_path, emulator_stack):
+    from harness.provision import HarnessConfig, provision_buckets
+
+    (tmp_path / "seed.ndjson").write_text('{"a": 1}\n')
+    (tmp_path / "h.toml").write_text(
+        'project = "seeded-objects"\n[[buckets]]\nname = "{project}-seeded"\n'
+        'objects = [{ name = "in/seed.ndjson", file = "seed.ndjson" },'
+        ' { name = "note.txt", content = "hi" }]\n'
+    )
+    config = HarnessConfig.load(tmp_path / "h.toml", project=f"p{uuid.uuid4().hex[:8]}")
+    client = clients.storage(emulator_stack, config.project)
+    provision_buckets(config, client)
+    bucket = client.bucket(config.bucket_name("{project}-seeded"))
+    bucket.blob("note.txt").upload_from_string("changed")
+    provision_buckets(config, client)  # idempotent: what exists is left as it is
+    assert bucket.blob("in/seed.ndjson").download_as_bytes() == b'{"a": 1}\n'
+    assert bucket.blob("note.txt").download_as_bytes() == b"changed"
 
 
 def test_the_old_emulators_command_still_works_and_says_it_moved(tmp_path):

@@ -88,9 +88,9 @@ def test_the_team_file_is_found_from_a_sub_directory_and_seeded(team):
     # env, from anywhere below the project; and the line that undoes it.
     assert exports(harness("env", cwd=team / "src").stdout) == exports(up.stdout)
     unset = harness("env", "--unset", cwd=team)
-    assert unset.stdout == (
-        "unset PUBSUB_EMULATOR_HOST BIGQUERY_EMULATOR_HOST BIGQUERY_STORAGE_EMULATOR_HOST\n"
-    )
+    assert unset.stdout == ("unset PUBSUB_EMULATOR_HOST BIGQUERY_EMULATOR_HOST "
+                            "BIGQUERY_STORAGE_EMULATOR_HOST STORAGE_EMULATOR_HOST INGEST_URL "
+                            "MQTT_BROKER_URL\n")
     shell = subprocess.run(
         ["bash", "-c", f'eval "$({sys.executable} -m harness env)"; '
          f'eval "$({sys.executable} -m harness env --unset)"; '

@@ -31,6 +31,9 @@ name = "shop"
 dataset = "shop"
 name = "orders"
 schema = [{ name = "id", type = "INTEGER" }]
+
+[[buckets]]
+name = "{project}-uploads"
 """
 
 
@@ -60,6 +63,12 @@ def _project(tmp_path: Path, text: str = GOOD) -> Path:
         (("project = \"team-project\"", "project = \"Team Project\""),
          "harness.toml:1: project 'Team Project' is not a valid project id"),
         (("[[datasets]]", "[[dataset]]"), "harness.toml:11: unknown key 'dataset' at the top level"),
+        (("name = \"{project}-uploads\"", "name = \"{project}_Uploads\""),
+         "harness.toml:20: '{project}_Uploads' in [[buckets]] #1 ({project}_Uploads) is not a "
+         "valid bucket name"),
+        (("name = \"{project}-uploads\"", "name = \"{project}-uploads\"\nlocaton = \"EU\""),
+         "harness.toml:21: unknown key 'locaton' in [[buckets]] #1 ({project}-uploads); did you "
+         "mean 'location'?"),
     ],
 )
 def test_a_bad_harness_file_is_one_sentence_with_file_line_and_key(tmp_path, change, expected):

@@ -10,15 +10,18 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ("emulators", "harness", "pipeline", "loadtest", "contract_tests", "parity", "ingest")
+PACKAGES = ("emulators", "harness", "pipeline", "loadtest", "contract_tests", "parity", "ingest",
+            "deploy")
 
 #: What each package must never import (its README says what it may).
 FORBIDDEN = {
     "emulators": ("pipeline", "harness", "apache_beam", "loadtest", "contract_tests", "parity",
-                  "ingest"),
-    "pipeline": ("emulators", "loadtest", "contract_tests", "parity", "ingest"),
+                  "ingest", "deploy"),
+    "pipeline": ("emulators", "loadtest", "contract_tests", "parity", "ingest", "deploy"),
     "harness": ("loadtest", "contract_tests", "parity"),
-    "ingest": ("emulators", "harness", "loadtest", "contract_tests", "parity"),
+    "ingest": ("emulators", "harness", "loadtest", "contract_tests", "parity", "deploy"),
+    # the harness provisions through deploy, so deploy must not depend on the harness
+    "deploy": ("harness", "emulators", "loadtest", "contract_tests", "parity", "ingest"),
 }
 #: ``pipeline`` may import exactly one module of the harness: the Beam-patch registry.
 ALLOWED_EXCEPTIONS = {("pipeline", "harness.beam_local")}

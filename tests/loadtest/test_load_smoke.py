@@ -12,8 +12,9 @@ pytestmark = [pytest.mark.integration, pytest.mark.e2e, pytest.mark.slow, pytest
 
 
 def test_publishers_and_the_probe_report_to_locust_and_the_chart_is_drawn(tmp_path):
+    # Two worker processes under one Locust master (issue 22): one merged report.
     done = subprocess.run(
-        [sys.executable, "-m", "loadtest", "--run-time", "5", "--users", "2",
+        [sys.executable, "-m", "loadtest", "--run-time", "5", "--users", "2", "--processes", "2",
          "--probe-interval", "0.3", "--reports", str(tmp_path)],
         capture_output=True, text=True, timeout=170,
     )
@@ -51,6 +52,16 @@ def test_publishers_and_the_probe_report_to_locust_and_the_chart_is_drawn(tmp_pa
     assert f"src='data:image/png;base64,{base64.b64encode(png).decode()}'" in page
     assert "Configuration of this run" in page and "--probe-interval" in page
     assert "events table rows" in done.stdout
+    # Both workers published, and the master's merged counts are exactly the sum of theirs; the
+    # one probe ran on one worker and every probe it reported is in the report.
+    with open(tmp_path / f"{name}_workers.csv", newline="") as handle:
+        workers = list(csv.DictReader(handle))
+    assert [row["worker"] for row in workers] == ["0", "1"]
+    assert all(int(row["events"]) > 0 for row in workers)
+    assert sum(int(row["events"]) for row in workers) == \
+        sum(int(row["Request Count"]) for row in published)
+    assert sorted(int(row["e2e"]) for row in workers) == [0, len(probes)]
+    assert re.search(r"worker 1: events +\d+", done.stdout)
 
 
 def test_rest_users_go_through_the_edge_and_report_accepted_events(tmp_path):

@@ -15,6 +15,7 @@ def test_nothing_configured_touches_nothing(monkeypatch):
 
     monkeypatch.delenv("BIGQUERY_EMULATOR_HOST", raising=False)
     monkeypatch.delenv("PUBSUB_EMULATOR_HOST", raising=False)
+    monkeypatch.delenv("STORAGE_EMULATOR_HOST", raising=False)
     before = (bigquery_v2_client.BigqueryV2.BASE_URL, bigquery_tools.gcp_bigquery)
     assert endpoints.use_emulators_from_env() is False
     assert (bigquery_v2_client.BigqueryV2.BASE_URL, bigquery_tools.gcp_bigquery) == before
@@ -46,3 +47,21 @@ def test_plain_client_through_emulator_host_env(bq_emulator, monkeypatch):
     client = bigquery.Client(project=bq_emulator.project, credentials=AnonymousCredentials())
     rows = list(client.query_and_wait("SELECT 40 + 2 AS answer"))
     assert rows[0].answer == 42
+
+
+def test_patches_come_back_after_a_reset_elsewhere(monkeypatch):
+    """Another part of the process may call beam_local.reset(); the next call puts the patches
+    back instead of trusting a cache of its own."""
+    from harness import beam_local
+
+    monkeypatch.setenv("BIGQUERY_EMULATOR_HOST", "http://127.0.0.1:9")
+    monkeypatch.setenv("STORAGE_EMULATOR_HOST", "127.0.0.1:8")
+    assert endpoints.use_emulators_from_env()
+    beam_local.reset()
+    assert endpoints.use_emulators_from_env()
+    assert {"bigquery_endpoint", "bigquery_client", "anonymous_credentials"} <= set(
+        beam_local.applied())
+    import os
+
+    assert os.environ["STORAGE_EMULATOR_HOST"] == "http://127.0.0.1:8"
+    beam_local.reset()

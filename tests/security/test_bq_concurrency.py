@@ -190,4 +190,5 @@ def test_bad_max_query_seconds_is_one_sentence(tmp_path):
         cwd=tmp_path,
     )
     assert done.returncode == 2
-    assert done.stderr.strip() == "bigquery emulator: --max-query-seconds must be positive"
+    assert done.stderr.strip() == ("error: argument --max-query-seconds: '0' must be positive "
+                                   "seconds (python -m emulators.bigquery --help)")

@@ -11,14 +11,18 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 # Tests never take the fixed default ports: other test runs share this machine.
-FREE_PORTS = {"STREAMBENCH_PUBSUB_PORT": "0", "STREAMBENCH_BIGQUERY_PORT": "0"}
+FREE_PORTS = {"STREAMBENCH_PUBSUB_PORT": "0", "STREAMBENCH_BIGQUERY_PORT": "0",
+              "STREAMBENCH_STORAGE_PORT": "0", "STREAMBENCH_REST_PORT": "0",
+              "STREAMBENCH_MQTT_PORT": "0"}
 
 
 def run(module: str, *args: str, cwd: Path | None = None, env: dict | None = None,
         timeout: float = 120, stdin: str | None = None) -> subprocess.CompletedProcess:
     """``python -m module *args`` with the emulator variables cleared unless ``env`` sets them."""
     base = {k: v for k, v in os.environ.items()
-            if k not in ("PUBSUB_EMULATOR_HOST", "BIGQUERY_EMULATOR_HOST")}
+            if k not in ("PUBSUB_EMULATOR_HOST", "BIGQUERY_EMULATOR_HOST", "STORAGE_EMULATOR_HOST",
+                         "BIGQUERY_STORAGE_EMULATOR_HOST",
+                         "INGEST_URL", "MQTT_BROKER_URL")}
     base["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), base.get("PYTHONPATH")]))
     return subprocess.run(
         [sys.executable, "-m", module, *args], capture_output=True, text=True, timeout=timeout,

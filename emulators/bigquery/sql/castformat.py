@@ -1,18 +1,21 @@
-"""CAST(... AS ... FORMAT '...') for dates and times to and from STRING, and BYTES <-> STRING.
+"""CAST(... AS ... FORMAT '...'): dates and times to and from STRING, numbers to STRING, and
+BYTES <-> STRING.
 
-BigQuery's format elements (YYYY, MON, DD, HH24, MI, SS, FF3, A.M., TZH, ...) are read here
-into strftime/strptime pieces; textual elements follow the element's case (MON -> JAN, Mon ->
-Jan). Numeric format models ('999.99', '$', 'S') are not implemented.
+Dates and times are formatted by DuckDB's strftime: BigQuery's format elements (YYYY, MON, DD,
+HH24, MI, SS, FF3, A.M., TZH, ...) are read here into strftime pieces; textual elements follow
+the element's case (MON -> JAN, Mon -> Jan). Parsing a STRING into a date/time and formatting a
+number (format models '999.99', '$', 'S', ...) call ``format_udfs.py``; the format model is
+checked here, when the query is translated.
 """
 
 from __future__ import annotations
 
-import re
-
+import sqlglot
 from sqlglot import exp
 
+from . import format_udfs
 from .bqtypes import is_type
-from .errors import unsupported
+from .errors import SqlError, unsupported
 from .nodes import cast, fn
 
 # element -> (strftime/strptime code, case-sensitive text element)
@@ -24,34 +27,12 @@ _ELEMENTS = [
     ("SSSSS", None, False), ("SS", "%S", False), ("A.M.", "%p", True), ("P.M.", "%p", True),
     ("AM", "%p", True), ("PM", "%p", True), ("TZH", "%z", False), ("TZM", "", False),
 ]  # fmt: skip
-_FRACTION = re.compile(r"FF([1-9])", re.IGNORECASE)
+_FRACTION = format_udfs.FRACTION
 
 
 def _tokens(template: str) -> list[tuple[str, str]]:
     """('element', text) and ('literal', text) pieces of a format model."""
-    pieces: list[tuple[str, str]] = []
-    i = 0
-    while i < len(template):
-        fraction = _FRACTION.match(template, i)
-        if fraction:
-            pieces.append(("element", fraction.group(0).upper()))
-            i = fraction.end()
-            continue
-        for name, _, _ in _ELEMENTS:
-            if template[i : i + len(name)].upper() == name:
-                pieces.append(("element", template[i : i + len(name)]))
-                i += len(name)
-                break
-        else:
-            if template[i] == '"':
-                end = template.find('"', i + 1)
-                end = len(template) if end < 0 else end
-                pieces.append(("literal", template[i + 1 : end]))
-                i = end + 1
-            else:
-                pieces.append(("literal", template[i]))
-                i += 1
-    return pieces
+    return format_udfs.split_model(template, [name for name, _, _ in _ELEMENTS], strict=False)
 
 
 def _code(element: str) -> tuple[str | None, bool]:
@@ -61,7 +42,21 @@ def _code(element: str) -> tuple[str | None, bool]:
     return None, False
 
 
-def _format_value(value: exp.Expr, template: str, is_time: bool) -> exp.Expr:
+def _offset_piece(offset: exp.Expr | None, element: str) -> exp.Expr:
+    """TZH (``+05``) or TZM (``30``) of an offset in seconds (0 without a time zone)."""
+    if offset is None:
+        return exp.Literal.string("+00" if element == "TZH" else "00")
+    sql = ("printf('%s%02d', CASE WHEN _o < 0 THEN '-' ELSE '+' END, abs(_o) // 3600)"
+           if element == "TZH" else "printf('%02d', abs(_o) % 3600 // 60)")  # fmt: skip
+    piece = sqlglot.parse_one(sql, read="duckdb")
+    for column in list(piece.find_all(exp.Column)):
+        if column.name == "_o":
+            column.replace(offset.copy())
+    return piece
+
+
+def _format_value(value: exp.Expr, template: str, is_time: bool,
+                  offset: exp.Expr | None = None) -> exp.Expr:  # fmt: skip
     if is_time:  # strftime needs a date part
         value = exp.Add(this=cast(exp.Literal.string("1970-01-01"), "DATE"), expression=value)
     parts: list[exp.Expr] = []
@@ -76,12 +71,13 @@ def _format_value(value: exp.Expr, template: str, is_time: bool) -> exp.Expr:
             padded = fn("rpad", micros, exp.Literal.number(9), exp.Literal.string("0"))
             parts.append(fn("left", padded, exp.Literal.number(digits)))
             continue
+        if text.upper() in ("TZH", "TZM"):
+            parts.append(_offset_piece(offset, text.upper()))
+            continue
         code, textual = _code(text)
         if code is None:
             raise unsupported(f"format element {text} in CAST ... FORMAT")
         piece: exp.Expr = fn("strftime", value, exp.Literal.string(code))
-        if code == "%z":  # +0000 -> +00 (TZM gives the minutes)
-            piece = fn("left", piece, exp.Literal.number(3))
         if textual:
             if text.isupper():
                 piece = fn("upper", piece)
@@ -95,24 +91,12 @@ def _format_value(value: exp.Expr, template: str, is_time: bool) -> exp.Expr:
     return fn("concat", *parts) if parts else exp.Literal.string("")
 
 
-def _parse_format(template: str) -> str:
-    out = ""
-    for kind, text in _tokens(template):
-        if kind == "literal":
-            out += text.replace("%", "%%")
-        elif _FRACTION.fullmatch(text):
-            out += "%f"
-        else:
-            code, _ = _code(text)
-            if code is None:
-                raise unsupported(f"format element {text} in CAST ... FORMAT")
-            out += code
-    return out
-
-
 def cast_with_format(node: exp.Expr) -> exp.Expr:
     """The DuckDB form of a CAST with a FORMAT clause."""
     fmt = node.args.get("format")
+    zone = None
+    if isinstance(fmt, exp.AtTimeZone):
+        fmt, zone = fmt.this, fmt.args.get("zone")
     template = fmt.this if isinstance(fmt, exp.Literal) and fmt.is_string else None
     target = node.to.this
     T = exp.DataType.Type
@@ -125,20 +109,49 @@ def cast_with_format(node: exp.Expr) -> exp.Expr:
     if target in (T.VARBINARY, T.BINARY, T.BLOB):
         return _string_to_bytes(value, upper)
     if target in (T.TEXT, T.VARCHAR):
-        temporal = (T.DATE, T.DATETIME, T.TIMESTAMP, T.TIMESTAMPTZ, T.TIME)
-        typed_literal = isinstance(value, exp.Cast) and value.to.this in temporal
-        if not (is_type(value, "DATE", "DATETIME", "TIMESTAMP", "TIME") or typed_literal):
-            raise unsupported("CAST ... FORMAT of a number")
-        zone = node.args.get("zone") or node.args.get("timezone")
-        if zone is not None:
-            value = exp.AtTimeZone(this=cast(value, "TIMESTAMPTZ"), zone=zone)
-        return _format_value(value, template, is_type(value, "TIME"))
-    duck = {T.DATE: "DATE", T.TIME: "TIME", T.TIMESTAMP: "TIMESTAMP",
-            T.TIMESTAMPTZ: "TIMESTAMPTZ"}.get(target)  # fmt: skip
-    if duck is None:
+        return _to_string(value, template, zone)
+    bq_target = {T.DATE: "DATE", T.TIME: "TIME", T.TIMESTAMP: "DATETIME",
+                 T.DATETIME: "DATETIME", T.TIMESTAMPTZ: "TIMESTAMP"}.get(target)  # fmt: skip
+    if bq_target is None:
         raise unsupported("CAST ... FORMAT to this type")
-    parsed = fn("strptime", value, exp.Literal.string(_parse_format(template)))
-    return cast(parsed if duck != "TIME" else cast(parsed, "TIMESTAMP"), duck)
+    try:
+        format_udfs.datetime_model(template, bq_target)
+    except ValueError as error:
+        raise SqlError(f"Invalid format string for CAST to {bq_target}: {error}") from None
+    parsed = fn("bq_parse_with_format", cast(value, "VARCHAR"), exp.Literal.string(template),
+                exp.Literal.string(bq_target),
+                cast(zone, "VARCHAR") if zone is not None else exp.Literal.string("UTC"))  # fmt: skip
+    duck = {"DATE": "DATE", "TIME": "TIME", "DATETIME": "TIMESTAMP",
+            "TIMESTAMP": "TIMESTAMPTZ"}[bq_target]  # fmt: skip
+    return cast(parsed, duck)
+
+
+_NUMBER_TYPES = ("INT64", "FLOAT64", "NUMERIC", "BIGNUMERIC")
+
+
+def _to_string(value: exp.Expr, template: str, zone: exp.Expr | None) -> exp.Expr:
+    T = exp.DataType.Type
+    temporal = (T.DATE, T.DATETIME, T.TIMESTAMP, T.TIMESTAMPTZ, T.TIME)
+    typed_literal = isinstance(value, exp.Cast) and value.to.this in temporal
+    is_temporal = is_type(value, "DATE", "DATETIME", "TIMESTAMP", "TIME") or typed_literal
+    if not is_temporal:
+        number = is_type(value, *_NUMBER_TYPES) or (isinstance(value, exp.Literal)
+                                                    and not value.is_string)  # fmt: skip
+        try:
+            format_udfs.numeric_model(template)
+        except ValueError as error:
+            if number:
+                raise SqlError(f"Invalid format string for CAST to STRING: {error}") from None
+        else:
+            return fn("bq_format_number", cast(value, "VARCHAR"), exp.Literal.string(template))
+    is_time = is_type(value, "TIME")
+    offset = None
+    if zone is not None:
+        instant = cast(value, "TIMESTAMPTZ")
+        value = exp.AtTimeZone(this=instant, zone=zone)
+        offset = cast(exp.Sub(this=fn("epoch", value.copy()),
+                              expression=fn("epoch", instant.copy())), "BIGINT")  # fmt: skip
+    return _format_value(value, template, is_time, offset)
 
 
 _BYTES_FORMATS = {"ASCII", "UTF-8", "UTF8", "BASE64", "HEX", "BASE2", "BASE8"}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
+import sqlglot
 from sqlglot import exp
 
 from .errors import unsupported
@@ -205,8 +206,53 @@ def _finish_format(formatted: exp.Expr, fmt: exp.Expr | None) -> exp.Expr:
     return formatted
 
 
+_EPOCH, _OFFSET, _COLON_OFFSET = "\x03", "\x04", "\x05"
+
+
+def _offset_text(offset: exp.Expr, colon: bool) -> exp.Expr:
+    """``+0530`` / ``+05:30`` of an offset in seconds."""
+    sql = ("printf('%s%02d" + (":" if colon else "") + "%02d', CASE WHEN _o < 0 THEN '-' ELSE '+' "
+           "END, abs(_o) // 3600, abs(_o) % 3600 // 60)")  # fmt: skip
+    text = sqlglot.parse_one(sql, read="duckdb")
+    for column in list(text.find_all(exp.Column)):
+        column.replace(offset.copy())
+    return text
+
+
+def _epoch_and_zone(node: exp.TimeToStr, fmt: exp.Expr | None) -> exp.Expr:
+    """%s (seconds since the epoch) and, with a time zone argument, %z/%Ez of that zone's
+    offset: DuckDB's strftime has no %s and formats the converted local time as UTC."""
+    text = fmt.this if isinstance(fmt, exp.Literal) else ""
+    zone = node.args.get("zone")
+    if "%s" not in text and not (zone is not None and "%z" in text):
+        return _time_to_str_plain(node, fmt)
+    value = node.this.this if isinstance(node.this, exp.TsOrDsToTimestamp) else node.this
+    instant = cast(value.copy(), "TIMESTAMPTZ")
+    text = text.replace("%s", _EPOCH)
+    if zone is not None:
+        text = text.replace(_ZONE + "%z" + _ZONE, _COLON_OFFSET).replace("%z", _OFFSET)
+    new_fmt = exp.Literal.string(text)
+    node.set("format", new_fmt)
+    formatted = _time_to_str_plain(node, new_fmt)
+    if _EPOCH in text:
+        seconds = cast(cast(fn("floor", fn("epoch", instant.copy())), "BIGINT"), "VARCHAR")
+        formatted = fn("replace", formatted, exp.Literal.string(_EPOCH), seconds)
+    if zone is not None and (_OFFSET in text or _COLON_OFFSET in text):
+        local = exp.AtTimeZone(this=instant.copy(), zone=zone.copy())
+        offset = cast(exp.Sub(this=fn("epoch", local), expression=fn("epoch", instant.copy())),
+                      "BIGINT")  # fmt: skip
+        formatted = fn("replace", formatted, exp.Literal.string(_COLON_OFFSET),
+                       _offset_text(offset, colon=True))  # fmt: skip
+        formatted = fn("replace", formatted, exp.Literal.string(_OFFSET),
+                       _offset_text(offset, colon=False))  # fmt: skip
+    return formatted
+
+
 def _time_to_str(node: exp.TimeToStr) -> exp.Expr:
-    fmt = _format_string(node.args.get("format"))
+    return _epoch_and_zone(node, _format_string(node.args.get("format")))
+
+
+def _time_to_str_plain(node: exp.TimeToStr, fmt: exp.Expr | None) -> exp.Expr:
     value = node.this
     if isinstance(value, exp.TsOrDsToTime):  # FORMAT_TIME: DuckDB's strftime needs a timestamp
         epoch = cast(exp.Literal.string("1970-01-01"), "DATE")

@@ -12,9 +12,19 @@ from collections.abc import Callable
 
 from sqlglot import exp
 
-from . import arrays, castformat, datetimes, formatting, intervals, jsonfns, scalars
+from . import (
+    arrays,
+    castformat,
+    datetimes,
+    formatting,
+    intervals,
+    jsonfns,
+    ranges,
+    scalars,
+    setops,
+)
 from .bqtypes import NEEDS_TYPES, inherit, is_type, type_of
-from .errors import unsupported
+from .errors import SqlError, unsupported
 from .nodes import cast, fn, storage_type
 
 # SESSION_USER() has no meaning locally; a fixed, documented identity keeps queries stable.
@@ -27,6 +37,8 @@ def rewrite_functions(tree: exp.Expr, sql: str | None = None) -> exp.Expr:
     """Apply every rewrite (children before parents) and return the new tree. ``sql`` (the
     query text) lets a rewrite skip a walk the text shows it has nothing to do in."""
     _reject_unknown_functions(tree)
+    if sql is None or "RESPECT" in sql.upper():
+        scalars.percentiles_respecting_nulls(tree)
     jsonfns.lift_json_literals(tree, sql)
     tree = arrays.reorder_unpivots(tree)
     tree = arrays.using_columns_first(tree)
@@ -84,7 +96,9 @@ def _reject_unknown_functions(tree: exp.Expr) -> None:
 
 
 _OWN_FUNCTIONS = {"IEEE_DIVIDE", "CURRENT_DATETIME", "NULLIFZERO", "ZEROIFNULL", "DATE_BUCKET",
-                  "DATETIME_BUCKET", "TIMESTAMP_BUCKET"}  # fmt: skip
+                  "DATETIME_BUCKET", "TIMESTAMP_BUCKET", "RANGE", "RANGE_START", "RANGE_END",
+                  "RANGE_CONTAINS", "RANGE_OVERLAPS", "RANGE_INTERSECT",
+                  "GENERATE_RANGE_ARRAY"}  # fmt: skip
 
 # --- literals and types --------------------------------------------------------------------
 
@@ -133,8 +147,17 @@ def _data_type(node: exp.DataType) -> exp.Expr:
         return exp.DataType.build(storage_type("GEOGRAPHY"), dialect="duckdb")
     if t in (T.TEXT, T.VARCHAR, T.BINARY, T.VARBINARY) and node.expressions:
         return exp.DataType(this=t)
+    if t == T.STRUCT and any(isinstance(e, exp.DataType) for e in node.expressions):
+        # STRUCT<INT64, STRING>: DuckDB needs field names; BigQuery's anonymous fields are
+        # reached by position, so any names do
+        node.set("expressions", [
+            exp.ColumnDef(this=exp.to_identifier(f"_field_{i}"), kind=e)
+            if isinstance(e, exp.DataType) else e
+            for i, e in enumerate(node.expressions, 1)
+        ])  # fmt: skip
+        return node
     if t == T.RANGE:
-        raise unsupported("RANGE type")
+        return ranges.struct_type(node)
     if t == T.INTERVAL and node.expressions:
         raise unsupported("INTERVAL type with fields")
     return node
@@ -207,6 +230,9 @@ def _anonymous(node: exp.Anonymous) -> exp.Expr:
         return exp.Nullif(this=args[0], expression=exp.Literal.number(0))
     if name == "ZEROIFNULL" and len(args) == 1:
         return exp.Coalesce(this=args[0], expressions=[exp.Literal.number(0)])
+    converted = ranges.rewrite_call(name, args)
+    if converted is not None:
+        return converted
     if name == "CURRENT_DATETIME":
         zone = args[0] if args else None
         node = exp.CurrentDatetime(this=zone) if zone is not None else exp.CurrentDatetime()
@@ -287,6 +313,10 @@ def _int32_args(*keys: str) -> Callable[[exp.Expr], exp.Expr]:
 
 
 def _like(node: exp.Like) -> exp.Expr:
+    quantified = node.expression
+    if isinstance(quantified, (exp.Any, exp.All)) and isinstance(quantified.this,
+                                                                 (exp.Subquery, exp.Unnest)):  # fmt: skip
+        return _like_quantified(node, quantified)
     # BigQuery's LIKE treats backslash as the escape character; DuckDB's has none by default.
     if is_type(node.this, "BYTES"):  # BYTES LIKE BYTES: compare their escaped text
         node.set("this", cast(node.this, "VARCHAR"))
@@ -297,6 +327,25 @@ def _like(node: exp.Like) -> exp.Expr:
     if isinstance(pattern, exp.Literal) and pattern.is_string and "\\" not in pattern.this:
         return node
     return exp.Escape(this=node, expression=exp.Literal.string("\\"))
+
+
+def _like_quantified(node: exp.Like, quantified: exp.Any | exp.All) -> exp.Expr:
+    """``x LIKE ANY|ALL (subquery)`` / ``UNNEST(array)``: the patterns as a list, each tested
+    with BigQuery's LIKE; NULL when x is NULL (DuckDB knows only pattern lists)."""
+    source = quantified.this
+    if isinstance(source, exp.Unnest):
+        patterns = source.expressions[0]
+    else:
+        patterns = exp.Array(expressions=[source.this])
+    test = _like(exp.Like(this=node.this.copy(), expression=exp.column("__bq_pattern")))
+    tested = fn("list_transform", patterns,
+                exp.Lambda(this=test, expressions=[exp.to_identifier("__bq_pattern")]))  # fmt: skip
+    combined = fn("list_bool_or" if isinstance(quantified, exp.Any) else "list_bool_and", tested)
+    empty = exp.Literal.string("FALSE" if isinstance(quantified, exp.Any) else "TRUE")
+    answer = exp.case().when(exp.EQ(this=fn("len", tested.copy()), expression=exp.Literal.number(0)),
+                             cast(empty.copy(), "BOOLEAN")).else_(combined)  # fmt: skip
+    return exp.case().when(exp.Is(this=node.this.copy(), expression=exp.null()),
+                           exp.null()).else_(answer)  # fmt: skip
 
 
 def _struct(node: exp.Struct) -> exp.Expr:
@@ -335,6 +384,12 @@ def _cast_check(node: exp.Cast) -> exp.Expr:
     interval = intervals.CAST(node)
     if interval is not None:
         return interval
+    element = ranges.element_of(node.to)
+    if element is not None:
+        source = node.this.this if isinstance(node.this, exp.Paren) else node.this
+        if ranges.element_of(node.this) is not None or isinstance(source, exp.Placeholder):
+            return node  # already a RANGE (a RANGE query parameter is bound as the STRUCT)
+        return ranges.from_string(node.this, element, safe=_is_safe(node))
     target = node.to.this
     from_string = _is_string(node.this) or is_type(node.this, "STRING")
     if from_string and target in (exp.DataType.Type.BIGINT, exp.DataType.Type.BOOLEAN):
@@ -407,10 +462,38 @@ _REWRITES.update(arrays.REWRITES)
 _REWRITES.update(scalars.REWRITES)
 _REWRITES.update(jsonfns.REWRITES)
 _REWRITES.update(intervals.REWRITES)
+_REWRITES.update(setops.REWRITES)
 
 
 def _bracket(node: exp.Bracket) -> exp.Expr:
-    return jsonfns.json_subscript(node) or arrays.REWRITES[exp.Bracket](node)
+    return (jsonfns.json_subscript(node) or _struct_subscript(node)
+            or arrays.REWRITES[exp.Bracket](node))  # fmt: skip
+
+
+def _is_struct(node: exp.Expr) -> bool:
+    if isinstance(node, exp.Struct):
+        return True
+    if isinstance(node, exp.Cast):
+        return node.to.this == exp.DataType.Type.STRUCT and ranges.element_of(node.to) is None
+    return False
+
+
+def _struct_subscript(node: exp.Bracket) -> exp.Expr | None:
+    """``s[0]`` / ``s[OFFSET(0)]`` / ``s[ORDINAL(1)]`` of a STRUCT: its field at that position
+    (BigQuery takes only constant positions there)."""
+    if not _is_struct(node.this) or len(node.expressions) != 1:
+        return None
+    index = node.expressions[0]
+    if not (isinstance(index, exp.Literal) and index.is_int):
+        raise SqlError("A STRUCT field subscript must be a constant integer")
+    position = int(index.this) + 1 - (node.args.get("offset") or 0)
+    width = len(node.this.expressions) if isinstance(node.this, exp.Struct) else len(
+        node.this.to.expressions)  # fmt: skip
+    if not 1 <= position <= width:
+        if node.args.get("safe"):
+            return exp.null()
+        raise SqlError(f"Field index {index.this} is out of bounds for a STRUCT of {width} fields")
+    return fn("struct_extract_at", node.this, exp.Literal.number(position))
 
 
 def _column(node: exp.Column) -> exp.Expr:

@@ -283,7 +283,82 @@ def json_pretty(text: str) -> str:
     return json.dumps(_load(text), indent=2, ensure_ascii=False)
 
 
+_EXACT_FLOAT_INT = 2**53  # integers a FLOAT64 holds exactly: [-2^53, 2^53]
+
+
+def json_wide_numbers(text: str, mode: str) -> str:
+    """PARSE_JSON(..., wide_number_mode => 'exact' | 'round'): 'round' turns integers no
+    FLOAT64 holds exactly into FLOAT64, 'exact' refuses them."""
+    mode = mode.strip().lower()
+    if mode not in ("exact", "round"):
+        raise ValueError(f"Invalid wide_number_mode: {mode}")
+
+    def parse_int(digits: str) -> Any:
+        number = int(digits)
+        if abs(number) <= _EXACT_FLOAT_INT:
+            return number
+        if mode == "round":
+            return float(number)
+        raise ValueError(f"Failed to parse JSON: the number {digits} cannot be stored without "
+                         "loss of precision; use wide_number_mode=>'round'")  # fmt: skip
+
+    return _dump(json.loads(text, parse_int=parse_int))
+
+
+def json_stringify_wide(text: str, stringify: bool) -> str:
+    """TO_JSON(..., stringify_wide_numbers => TRUE): integers outside [-2^53, 2^53] as strings."""
+    if not stringify:
+        return text
+
+    def walk(value: Any) -> Any:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, int) and abs(value) > _EXACT_FLOAT_INT:
+            return str(value)
+        if isinstance(value, list):
+            return [walk(v) for v in value]
+        if isinstance(value, dict):
+            return {k: walk(v) for k, v in value.items()}
+        return value
+
+    return _dump(walk(json.loads(text)))
+
+
+_PLAIN_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def json_keys(text: str, max_depth: int, mode: str) -> list[str]:
+    """JSON_KEYS: the sorted unique key paths (``b.c``) down to ``max_depth`` (-1: all);
+    arrays are looked into only in the lax modes. Keys that are not plain names are quoted."""
+    mode = mode.strip().lower()
+    if mode not in ("strict", "lax", "lax recursive"):
+        raise ValueError(f"Invalid mode for JSON_KEYS: {mode}")
+    if max_depth == 0 or max_depth < -1:
+        raise ValueError("JSON_KEYS max_depth must be positive")
+    found: set[str] = set()
+
+    def walk(value: Any, prefix: str, depth: int, in_array: bool) -> None:
+        if max_depth != -1 and depth > max_depth:
+            return
+        if isinstance(value, dict):
+            for key, child in value.items():
+                name = key if _PLAIN_KEY.fullmatch(key) else json.dumps(key, ensure_ascii=False)
+                path = f"{prefix}.{name}" if prefix else name
+                found.add(path)
+                walk(child, path, depth + 1, False)
+        elif isinstance(value, list) and mode != "strict" and (mode == "lax recursive"
+                                                              or not in_array):  # fmt: skip
+            for item in value:
+                walk(item, prefix, depth, True)
+
+    walk(_load(text), "", 1, False)
+    return sorted(found)
+
+
 FUNCTIONS = {
+    "bq_json_keys": (json_keys, ["VARCHAR", "BIGINT", "VARCHAR"], "VARCHAR[]"),
+    "bq_json_wide_numbers": (json_wide_numbers, ["VARCHAR", "VARCHAR"], "VARCHAR"),
+    "bq_json_stringify_wide": (json_stringify_wide, ["VARCHAR", "BOOLEAN"], "VARCHAR"),
     "bq_json_pretty": (json_pretty, ["VARCHAR"], "VARCHAR"),
     "bq_json_set": (json_set, ["VARCHAR", "VARCHAR[]", "VARCHAR[]", "BOOLEAN"], "VARCHAR"),
     "bq_json_remove": (json_remove, ["VARCHAR", "VARCHAR[]"], "VARCHAR"),

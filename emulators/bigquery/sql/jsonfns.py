@@ -136,6 +136,11 @@ def _parse_json(node: exp.ParseJSON) -> exp.Expr:
     inner = node.this
     if isinstance(inner, exp.Dot) and isinstance(inner.this, exp.Literal):
         return fn("json_extract", _json(inner.this), exp.Literal.string(_path([inner.name])))
+    option = node.args.get("expression")
+    if isinstance(option, exp.Kwarg) and option.this.name.lower() == "wide_number_mode":
+        node.set("expression", None)
+        mode = cast(option.expression, "VARCHAR")
+        return _json(fn("bq_json_wide_numbers", cast(inner, "VARCHAR"), mode))
     return node
 
 
@@ -196,6 +201,10 @@ def _json_format(node: exp.JSONFormat) -> exp.Expr:
     as_json = value if is_type(value, "JSON") else fn("to_json", value)
     as_json = fn("coalesce", as_json, cast(exp.Literal.string("null"), "JSON"))  # NULL -> null
     if node.args.get("to_json"):
+        option = node.args.get("options")
+        if isinstance(option, exp.Kwarg) and option.this.name.lower() == "stringify_wide_numbers":
+            wide = fn("bq_json_stringify_wide", _text(as_json), cast(option.expression, "BOOLEAN"))
+            return _json(wide)
         return as_json
     pretty = node.args.get("options")
     pretty = pretty.expression if isinstance(pretty, exp.Kwarg) else pretty
@@ -242,7 +251,19 @@ def _json_extract_array(node: exp.JSONExtractArray) -> exp.Expr:
     return node
 
 
+def _json_keys(node: exp.JSONKeysAtDepth) -> exp.Expr:
+    depth, mode = node.expression, node.args.get("mode")
+    if isinstance(depth, exp.Kwarg):  # JSON_KEYS(j, mode => 'lax')
+        depth, mode = None, depth
+    depth = depth if depth is not None else exp.Literal.number(-1)
+    mode = mode.expression if isinstance(mode, exp.Kwarg) else mode
+    text = cast(node.this, "VARCHAR")
+    return fn("bq_json_keys", text, cast(depth, "BIGINT"),
+              cast(mode, "VARCHAR") if mode is not None else exp.Literal.string("strict"))  # fmt: skip
+
+
 REWRITES: dict[type, _Rewrite] = {
+    exp.JSONKeysAtDepth: _json_keys,
     exp.JSONExtractArray: _json_extract_array,
     exp.JSONExtractScalar: _json_value,
     exp.JSONFormat: _json_format,

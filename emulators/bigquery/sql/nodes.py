@@ -6,6 +6,9 @@ import functools
 
 from sqlglot import exp
 
+# A RANGE is a DuckDB STRUCT of these two fields (see ranges.py; the core's types.py reads them).
+RANGE_START, RANGE_END = "$range_start", "$range_end"
+
 
 def fn(name: str, *args: exp.Expr) -> exp.Anonymous:
     """A DuckDB function call, rendered verbatim."""

@@ -16,7 +16,7 @@ from typing import Any
 from sqlglot import exp
 
 from .errors import SqlError
-from .nodes import storage_type
+from .nodes import RANGE_END, RANGE_START, storage_type
 
 
 def bind_parameters(
@@ -133,4 +133,11 @@ def duckdb_type(ptype: dict) -> str | None:
         return f"STRUCT({', '.join(fields)})" if fields else None
     if name in ("NUMERIC", "BIGNUMERIC", "GEOGRAPHY"):
         return storage_type(name)
+    if name == "RANGE":
+        inner = ptype.get("rangeElementType")
+        element = str(inner.get("type") or "").upper() if isinstance(inner, dict) else ""
+        if element not in ("DATE", "DATETIME", "TIMESTAMP"):
+            return None
+        duck = _SCALARS[element]
+        return f'STRUCT("{RANGE_START}" {duck}, "{RANGE_END}" {duck})'
     return _SCALARS.get(name)

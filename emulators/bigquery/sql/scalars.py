@@ -42,6 +42,50 @@ def _unicode(node: exp.Unicode) -> exp.Expr:
                            exp.Literal.number(0)).else_(fn("unicode", value))  # fmt: skip
 
 
+def _case_mapping(upper: bool) -> _Rewrite:
+    """UPPER/LOWER: BYTES map ASCII letters only; STRINGs use Unicode's full case mapping
+    (``straße`` -> ``STRASSE``), which DuckDB lacks, so non-ASCII text goes to Python."""
+
+    def rewrite(node: exp.Expr) -> exp.Expr:
+        value = node.this
+        if _bytes(value):
+            return fn("bq_bytes_upper" if upper else "bq_bytes_lower", value)
+        non_ascii = fn("regexp_matches", value.copy(), exp.Literal.string("[^\\x00-\\x7F]"))
+        full = fn("bq_upper" if upper else "bq_lower", value.copy())
+        return exp.case().when(non_ascii, full).else_(node)
+
+    return rewrite
+
+
+def _is_sparse(vector: exp.Expr) -> bool:
+    """An ARRAY<STRUCT<key, value>> vector written as tuples or STRUCTs (columns: dense)."""
+    if isinstance(vector, exp.Array) and vector.expressions:
+        return all(isinstance(e, (exp.Tuple, exp.Struct)) for e in vector.expressions)
+    return False
+
+
+def _vector_distance(kind: str) -> _Rewrite:
+    """COSINE_DISTANCE / EUCLIDEAN_DISTANCE of sparse vectors (key -> value; a missing key is
+    0): keys and values are handed to Python, since DuckDB's list distances are dense."""
+
+    def rewrite(node: exp.Expr) -> exp.Expr:
+        left, right = node.this, node.expression
+        if not (_is_sparse(left) and _is_sparse(right)):
+            return node
+        parts = []
+        for vector in (left, right):
+            element = exp.column("__bq_e")
+            keys = _lambda("__bq_e", cast(fn("struct_extract_at", element, exp.Literal.number(1)),
+                                          "VARCHAR"))  # fmt: skip
+            values = _lambda("__bq_e", cast(fn("struct_extract_at", element.copy(),
+                                               exp.Literal.number(2)), "DOUBLE"))  # fmt: skip
+            parts += [fn("list_transform", vector, keys),
+                      fn("list_transform", vector.copy(), values)]  # fmt: skip
+        return fn("bq_sparse_distance", *parts, exp.Literal.string(kind))
+
+    return rewrite
+
+
 def _chr(node: exp.Chr) -> exp.Expr:
     return fn("bq_chr", node.expressions[0])
 
@@ -70,7 +114,14 @@ def _left_right(name: str) -> _Rewrite:
     def rewrite(node: exp.Expr) -> exp.Expr:
         if _bytes(node.this):
             return fn(f"bq_bytes_{name}", node.this, node.expression)
-        return node
+        # BigQuery refuses a negative length (DuckDB counts it from the other end); bq_fail,
+        # unlike DuckDB's own errors, is caught by SAFE.
+        length = node.expression
+        if isinstance(length, exp.Literal) and not isinstance(length.parent, exp.Neg):
+            return node
+        message = exp.Literal.string(f"{name.upper()} length must be non-negative")
+        negative = exp.LT(this=length.copy(), expression=exp.Literal.number(0))
+        return exp.case().when(negative, fn("bq_fail", message)).else_(node)
 
     return rewrite
 
@@ -205,26 +256,117 @@ def _respect_nulls(node: exp.RespectNulls) -> exp.Expr:
 
 
 def _approx_quantiles(node: exp.ApproxQuantiles) -> exp.Expr:
-    buckets = node.expression
+    value, buckets = node.this, node.expression
+    distinct = isinstance(value, exp.Distinct)
+    if distinct and len(value.expressions) == 2:  # APPROX_QUANTILES(DISTINCT x, n)
+        value, buckets = value.expressions
     if not (isinstance(buckets, exp.Literal) and buckets.is_int) or int(buckets.this) <= 0:
         raise unsupported("APPROX_QUANTILES needs a positive literal number of quantiles")
     n = int(buckets.this)
     points = exp.Array(expressions=[exp.Literal.number(i / n) for i in range(n + 1)])
-    return fn("quantile_disc", node.this, points)
+    if not isinstance(node.parent, exp.RespectNulls):
+        argument = exp.Distinct(expressions=[value]) if distinct else value
+        return fn("quantile_disc", argument, points)
+    # RESPECT NULLS: NULLs rank first, then the quantiles are picked as quantile_disc does
+    collected = fn("list", exp.Distinct(expressions=[value]) if distinct else value)
+    ordered = fn("list_sort", collected, exp.Literal.string("ASC"), exp.Literal.string("NULLS FIRST"))
+    return fn("list_transform", points, _lambda("q", _nth_quantile(ordered, exp.column("q"))))
+
+
+def _nth_quantile(ordered: exp.Expr, q: exp.Expr) -> exp.Expr:
+    """The element of a sorted list at quantile q (the lower one, as quantile_disc picks)."""
+    last = exp.paren(exp.Sub(this=fn("len", ordered.copy()), expression=exp.Literal.number(1)))
+    index = cast(fn("floor", exp.Mul(this=q, expression=last)), "BIGINT")
+    return fn("list_extract", ordered, exp.Add(this=index, expression=exp.Literal.number(1)))
+
+
+def percentiles_respecting_nulls(tree: exp.Expr) -> None:
+    """Rewrite every PERCENTILE_CONT/DISC(x, q RESPECT NULLS) OVER (...) of ``tree`` (before
+    the bottom-up rewrites, which would drop RESPECT NULLS first)."""
+    for node in list(tree.find_all(exp.Window)):
+        new = _window_respect_nulls(node)
+        if new is not node:
+            node.replace(new)
+
+
+def _window_respect_nulls(node: exp.Window) -> exp.Expr:
+    """PERCENTILE_CONT/DISC(x, q RESPECT NULLS) OVER (...): NULLs rank first. Computed on the
+    window's sorted values (``list(x) OVER (...)``); a NULL neighbour of an interpolation
+    gives the other value, as BigQuery's documented results show."""
+    inner = node.this
+    if not (isinstance(inner, exp.RespectNulls)
+            and isinstance(inner.this, (exp.PercentileCont, exp.PercentileDisc))):  # fmt: skip
+        return node
+    function = inner.this
+    value, q = function.this, function.expression
+    window = node.copy()
+    window.set("this", fn("list", value))
+    ordered = fn("list_sort", window, exp.Literal.string("ASC"), exp.Literal.string("NULLS FIRST"))
+    if isinstance(function, exp.PercentileDisc):
+        return _nth_quantile(ordered, q)
+    last = exp.paren(exp.Sub(this=fn("len", ordered.copy()), expression=exp.Literal.number(1)))
+    position = exp.paren(exp.Mul(this=cast(q.copy(), "DOUBLE"), expression=last))
+    lower_index = exp.Add(this=cast(fn("floor", position.copy()), "BIGINT"), expression=exp.Literal.number(1))
+    upper_index = exp.Add(this=cast(fn("ceil", position.copy()), "BIGINT"), expression=exp.Literal.number(1))
+    lower = fn("list_extract", ordered.copy(), lower_index)
+    upper = fn("list_extract", ordered.copy(), upper_index)
+    fraction = exp.paren(exp.Sub(this=position.copy(), expression=fn("floor", position.copy())))
+    between = exp.Add(this=cast(lower.copy(), "DOUBLE"), expression=exp.Mul(
+        this=fraction, expression=exp.paren(exp.Sub(this=cast(upper.copy(), "DOUBLE"),
+                                                    expression=cast(lower.copy(), "DOUBLE")))))  # fmt: skip
+    return exp.case().when(exp.Is(this=lower.copy(), expression=exp.null()),
+                           cast(upper, "DOUBLE")).else_(between)  # fmt: skip
 
 
 def _approx_top_count(node: exp.ApproxTopK) -> exp.Expr:
-    # exact counts, most frequent first: BigQuery's answer on inputs it counts exactly
-    entries = fn("map_entries", fn("histogram", node.this))
+    # exact counts, most frequent first: BigQuery's answer on inputs it counts exactly. NULL is
+    # a value here too; DuckDB's histogram skips it, so its count is added.
+    nulls = exp.Filter(this=exp.Count(this=exp.Star()),
+                       expression=exp.Where(this=exp.Is(this=node.this.copy(), expression=exp.null())))  # fmt: skip
+    null_entry = exp.Array(expressions=[exp.Struct(expressions=[
+        exp.PropertyEQ(this=exp.to_identifier("key"), expression=exp.null()),
+        exp.PropertyEQ(this=exp.to_identifier("value"), expression=nulls.copy()),
+    ])])  # fmt: skip
+    with_null = exp.case().when(exp.GT(this=nulls, expression=exp.Literal.number(0)), null_entry)
+    entries = fn("list_concat", fn("map_entries", fn("histogram", node.this)), with_null)
     flipped = _lambda("e", exp.Struct(expressions=[
         exp.PropertyEQ(this=exp.to_identifier("c"), expression=exp.column("value", "e")),
         exp.PropertyEQ(this=exp.to_identifier("v"), expression=exp.column("key", "e")),
     ]))  # fmt: skip
     ordered = fn("list_sort", fn("list_transform", entries, flipped), exp.Literal.string("DESC"))
-    top = fn("list_slice", ordered, exp.Literal.number(1), node.expression)
+    return _top(ordered, node.expression, "count")
+
+
+def _approx_top_sum(node: exp.ApproxTopSum) -> exp.Expr:
+    # exact sums per value (NULL is a value; a sum of only NULL weights is NULL and ranks
+    # last), largest first. Written with list lambdas because the value may be of any type;
+    # the cost is (rows x distinct values) per group, fine for an emulator's data.
+    pairs = exp.ArrayAgg(this=exp.Struct(expressions=[
+        exp.PropertyEQ(this=exp.to_identifier("v"), expression=node.this),
+        exp.PropertyEQ(this=exp.to_identifier("w"), expression=node.expression),
+    ]))  # fmt: skip
+    keys = fn("list_distinct", fn("list_transform", pairs,
+                                  _lambda("e", exp.Array(expressions=[exp.column("v", "e")]))))  # fmt: skip
+    key = fn("list_extract", exp.column("k"), exp.Literal.number(1))
+    same = _lambda("e", exp.NullSafeEQ(this=exp.column("v", "e"), expression=key.copy()))
+    total = fn("list_sum", fn("list_transform", fn("list_filter", pairs.copy(), same),
+                              _lambda("e", exp.column("w", "e"))))  # fmt: skip
+    summed = _lambda("k", exp.Struct(expressions=[
+        exp.PropertyEQ(this=exp.to_identifier("n"), expression=exp.Not(this=exp.Paren(
+            this=exp.Is(this=total.copy(), expression=exp.null())))),
+        exp.PropertyEQ(this=exp.to_identifier("c"), expression=total),
+        exp.PropertyEQ(this=exp.to_identifier("v"), expression=key),
+    ]))  # fmt: skip
+    ordered = fn("list_sort", fn("list_transform", keys, summed), exp.Literal.string("DESC"))
+    return _top(ordered, node.args["count"], "sum")
+
+
+def _top(ordered: exp.Expr, count: exp.Expr, name: str) -> exp.Expr:
+    """The first ``count`` of a sorted list of {c, v} as BigQuery's STRUCT<value, NAME>."""
+    top = fn("list_slice", ordered, exp.Literal.number(1), count)
     back = _lambda("e", exp.Struct(expressions=[
         exp.PropertyEQ(this=exp.to_identifier("value"), expression=exp.column("v", "e")),
-        exp.PropertyEQ(this=exp.to_identifier("count"), expression=exp.column("c", "e")),
+        exp.PropertyEQ(this=exp.to_identifier(name), expression=exp.column("c", "e")),
     ]))  # fmt: skip
     return fn("list_transform", top, back)
 
@@ -420,12 +562,17 @@ REWRITES: dict[type, _Rewrite] = {
     exp.NetFunc: _net,
     exp.RegexpInstr: _regexp_instr,
     exp.RespectNulls: _respect_nulls,
+    exp.CosineDistance: _vector_distance("cosine"),
+    exp.EuclideanDistance: _vector_distance("euclidean"),
+    exp.Upper: _case_mapping(upper=True),
+    exp.Lower: _case_mapping(upper=False),
     exp.ApproxQuantiles: _approx_quantiles,
     exp.ApproxTopK: _approx_top_count,
+    exp.ApproxTopSum: _approx_top_sum,
     exp.ArrayConcatAgg: _array_concat_agg,
 }
 
-NEEDS_TYPES.update({exp.FarmFingerprint, exp.ToCodePoints, exp.Length, exp.Left, exp.Right,
+NEEDS_TYPES.update({exp.FarmFingerprint, exp.ToCodePoints, exp.Length, exp.Left, exp.Right, exp.Upper, exp.Lower,
                     exp.Pad, exp.Reverse, exp.Trim, exp.Split, exp.Repeat, exp.Replace,
                     exp.StrPosition, exp.BitwiseCount, exp.BitwiseAnd, exp.BitwiseOr,
                     exp.BitwiseXor, exp.BitwiseNot, exp.BitwiseLeftShift,

@@ -51,6 +51,12 @@ class Statement:
     options: dict[str, Any] = field(default_factory=dict)
     description: str | None = None
     view_columns: list[str] | None = None
+    temporary: bool = False
+    routine: dict[str, Any] | None = None
+
+
+def is_temporary(tree: exp.Expr) -> bool:
+    return isinstance(tree, exp.Create) and _has_property(tree, exp.TemporaryProperty)
 
 
 def classify(tree: exp.Expr) -> str:
@@ -67,8 +73,8 @@ def classify(tree: exp.Expr) -> str:
         return MERGE
     if isinstance(tree, exp.Create):
         kind = (tree.args.get("kind") or "").upper()
-        if _has_property(tree, exp.TemporaryProperty):
-            raise unsupported("CREATE TEMP TABLE")
+        if _has_property(tree, exp.TemporaryProperty) and kind != "TABLE":
+            raise unsupported(f"CREATE TEMP {kind or 'statement'}")
         if _has_property(tree, exp.MaterializedProperty):
             raise unsupported("CREATE MATERIALIZED VIEW")
         if kind == "TABLE":
@@ -231,6 +237,13 @@ def _type_field(name: str, dtype: exp.DataType) -> dict[str, Any]:
             else:
                 raise unsupported(f"STRUCT field {sub.sql('bigquery')}")
         return {"name": name, "type": "RECORD", "mode": "NULLABLE", "fields": subfields}
+    if dtype.this == _T.RANGE:
+        inner = dtype.expressions[0] if dtype.expressions else None
+        element = _SCALAR_NAMES.get(inner.this) if isinstance(inner, exp.DataType) else None
+        if element not in ("DATE", "DATETIME", "TIMESTAMP"):
+            raise SqlError("RANGE<T> is only supported for T = DATE, DATETIME or TIMESTAMP")
+        return {"name": name, "type": "RANGE", "mode": "NULLABLE",
+                "rangeElementType": {"type": element}}  # fmt: skip
     type_name = _SCALAR_NAMES.get(dtype.this)
     if type_name is None:
         raise unsupported(f"column type {dtype.sql('bigquery')}")
@@ -287,7 +300,7 @@ def apply_create_properties(stmt: Statement, create: exp.Create) -> None:
             stmt.cluster_by = [e.sql("bigquery") for e in prop.expressions]
         elif type(prop) is exp.Property:
             stmt.options.update(options_dict([prop]))
-        elif isinstance(prop, (exp.OnProperty, exp.SchemaCommentProperty)):
+        elif isinstance(prop, (exp.OnProperty, exp.SchemaCommentProperty, exp.TemporaryProperty)):
             continue
         else:
             raise unsupported(f"table property {prop.sql('bigquery')}")

@@ -8,6 +8,7 @@ from typing import Any
 from sqlglot import exp
 from sqlglot.dialects.bigquery import BigQuery
 from sqlglot.errors import ParseError, TokenError
+from sqlglot.tokens import TokenType
 
 from .errors import SqlError, unsupported
 
@@ -56,6 +57,21 @@ class _StrictBigQuery(BigQuery):
             name: _named(name, parse_call)
             for name, parse_call in BigQuery.Parser.FUNCTION_PARSERS.items()
         }
+
+        def _parse_cast(self, strict: bool, safe: bool | None = None) -> exp.Expr:
+            # sqlglot turns CAST(s AS <date/time type> FORMAT f) into its STR_TO_TIME with the
+            # format translated to strptime codes, losing the target type (TIME, DATETIME)
+            # and BigQuery's format elements; keep the CAST for castformat.py instead.
+            start = self._index
+            this = self._parse_assignment()
+            if self._match(TokenType.ALIAS):
+                to = self._parse_types(with_collation=True)
+                temporal = isinstance(to, exp.DataType) and to.this in exp.DataType.TEMPORAL_TYPES
+                if temporal and self._match(TokenType.FORMAT):
+                    fmt = self._parse_at_time_zone(self._parse_string())
+                    return self.build_cast(strict=strict, this=this, to=to, format=fmt, safe=safe)
+            self._retreat(start)
+            return super()._parse_cast(strict, safe)
 
 
 _DIALECT = _StrictBigQuery()

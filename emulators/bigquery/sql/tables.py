@@ -22,10 +22,17 @@ class ResolveFailure(Exception):
 class TableResolver:
     """Resolves table references against a default project/dataset and the core's catalog."""
 
-    def __init__(self, project: str, dataset: str | None, resolve: ResolveTable) -> None:
+    def __init__(
+        self,
+        project: str,
+        dataset: str | None,
+        resolve: ResolveTable,
+        is_temp_table: Callable[[str], bool] | None = None,
+    ) -> None:
         self.project = project
         self.dataset = dataset
         self.resolve = resolve
+        self.is_temp_table = is_temp_table  # a script's temporary tables hide unqualified names
 
     def resolve_all(self, tree: exp.Expr) -> None:
         """Replace every BigQuery table reference in ``tree`` by the core's DuckDB name."""
@@ -48,7 +55,7 @@ class TableResolver:
             alias = table.args.get("alias")
             if alias is not None and "." in alias.name:  # `ds.INFORMATION_SCHEMA.X` -> X
                 alias = None
-            if alias is None and not _is_insert_target(table):
+            if alias is None and not is_insert_target(table):
                 implicit = ids[2].rsplit(".", 1)[-1]
                 table.set("alias", exp.TableAlias(this=exp.to_identifier(implicit, quoted=True)))
             for part in ("catalog", "db", "this"):
@@ -84,6 +91,8 @@ class TableResolver:
             return names[0], names[1], names[2]
         if len(names) == 2:
             return self.project, names[0], names[1]
+        if self.is_temp_table is not None and self.is_temp_table(names[0]):
+            return self.project, "_SESSION", names[0]
         if self.dataset:
             return self.project, self.dataset, names[0]
         raise SqlError(f'Table "{names[0]}" must be qualified with a dataset (e.g. dataset.table).')
@@ -170,7 +179,7 @@ def _to_unnest(table: exp.Table) -> None:
     table.replace(unnest)
 
 
-def _is_insert_target(table: exp.Table) -> bool:
+def is_insert_target(table: exp.Table) -> bool:
     parent = table.parent
     if isinstance(parent, exp.Schema):
         parent = parent.parent

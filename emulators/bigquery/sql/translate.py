@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Protocol
+
 from sqlglot import exp
 from sqlglot.dialects.duckdb import DuckDB
 from sqlglot.errors import ErrorLevel
 
-from . import bqtypes
+from . import bqtypes, routines, variables
 from . import statements as st
 from .bqtypes import TableSchema
 from .dml import dml_target, normalize_dml, truncate_as_delete
@@ -16,7 +18,7 @@ from .params import bind_parameters
 from .statements import Statement
 from .surface import check_names
 from .syntax import RESERVED_KEYWORDS, parse
-from .tables import ResolveFailure, ResolveTable, TableResolver
+from .tables import ResolveFailure, ResolveTable, TableResolver, is_insert_target
 
 # sqlglot notes these while rendering but the output is still right for a UTC session.
 _BENIGN_NOTES = ("EXTRACT from TIMESTAMPTZ",)
@@ -31,6 +33,7 @@ def translate(
     params: list | dict | None = None,
     param_types: list | dict | None = None,
     table_schema: TableSchema | None = None,
+    scope: Scope | None = None,
 ) -> Statement:
     """Translate one BigQuery statement. Raises SqlError for anything it cannot translate;
     errors raised by ``resolve_table`` (e.g. the core's NotFound) propagate unchanged.
@@ -39,10 +42,12 @@ def translate(
     given, parameters keep their declared BigQuery types (typed NULLs, empty arrays, JSON).
     ``table_schema(project, dataset, table)`` is optional too: a table's REST schema fields (or
     None); with it, expressions over columns get BigQuery's typing (NUMERIC division, BYTES
-    overloads, JSON subscripts)."""
+    overloads, JSON subscripts).
+    ``scope`` is optional too: a script's variables, system variables, temporary tables and
+    the routines a statement may call (see ``Scope``)."""
     try:
         translator = _Translator(
-            default_project, default_dataset, resolve_table, param_types, table_schema
+            default_project, default_dataset, resolve_table, param_types, table_schema, scope
         )
         return translator.run(sql, params)
     except ResolveFailure as failure:
@@ -55,6 +60,13 @@ def translate(
         raise unsupported(f"{type(error).__name__}: {error}") from None
 
 
+class Scope(variables.VariableScope, routines.RoutineLookup, Protocol):
+    """What a statement can name beyond the catalog: script and system variables, routines
+    (``routine(parts, table)``, ``js_handle(routine)``) and temporary tables."""
+
+    def is_temp_table(self, name: str) -> bool: ...
+
+
 class _Translator:
     def __init__(
         self,
@@ -63,15 +75,23 @@ class _Translator:
         resolve: ResolveTable,
         param_types: list | dict | None = None,
         table_schema: TableSchema | None = None,
+        scope: Scope | None = None,
     ) -> None:
-        self.tables = TableResolver(project, dataset, resolve)
+        temp = scope.is_temp_table if scope is not None else None
+        self.tables = TableResolver(project, dataset, resolve, temp)
         self.param_types = param_types
         self.table_schema = table_schema
+        self.scope = scope
         self.sql: str | None = None
 
     def run(self, sql: str, params: list | dict | None) -> Statement:
         self.sql = sql
+        if routines.is_routine_ddl(sql):
+            return self._routine_ddl(sql)
         tree = parse(sql)
+        if self.scope is not None:
+            tree = routines.expand(tree, self.scope)
+            variables.mark(tree, self.scope, self._column_names)
         check_names(tree, sql)
         kind = st.classify(tree)
         if isinstance(tree, exp.TruncateTable):
@@ -85,10 +105,44 @@ class _Translator:
         normalize_dml(tree)
         if kind == st.SELECT:
             tree = name_output_columns(tree)
-        stmt.duckdb_params = bind_parameters(tree, params, self.param_types)
+        stmt.duckdb_params = self._bind(tree, params)
         stmt.duckdb_sql = self._render(tree)
         return stmt
 
+    def _bind(self, tree: exp.Expr, params: list | dict | None) -> list:
+        """Query parameters, then script and system variables, as ``$n`` placeholders."""
+        values = bind_parameters(tree, params, self.param_types)
+        return values + variables.bind(tree, len(values))
+
+    def _routine_ddl(self, sql: str) -> Statement:
+        ddl = routines.parse_ddl(sql, self.tables.project, self.tables.dataset)
+        stmt = Statement(kind=ddl.kind, target=ddl.target, temporary=ddl.temporary)  # type: ignore[arg-type]
+        stmt.or_replace, stmt.if_not_exists = ddl.or_replace, ddl.if_not_exists
+        stmt.if_exists, stmt.routine = ddl.if_exists, ddl.resource
+        return stmt
+
+    def _column_names(self, tree: exp.Expr) -> set[str]:
+        """Names a bare identifier of ``tree`` may mean as a column (or a table alias): they
+        take precedence over script variables of the same name."""
+        names: set[str] = set()
+        for table in tree.find_all(exp.Table):
+            if is_insert_target(table):  # INSERT's columns are not in scope of its VALUES
+                continue
+            ids = self.tables.catalog_ids(table)
+            if ids is not None and self.table_schema is not None:
+                try:
+                    names.update(f["name"] for f in self.table_schema(*ids) or [])
+                except Exception:  # noqa: BLE001 - unknown tables are reported later
+                    pass
+            if isinstance(table.this, exp.Identifier):
+                names.add(table.name)
+        for alias in tree.find_all(exp.TableAlias):
+            names.add(alias.name)
+            names.update(c.name for c in alias.columns)
+        for alias in tree.find_all(exp.Alias):
+            if alias.find_ancestor(exp.Subquery, exp.CTE) is not None:
+                names.add(alias.alias)
+        return {n for n in names if n}
     def _ddl(self, kind: str, tree: exp.Expr, params: list | dict | None) -> Statement:
         stmt = Statement(kind=kind)
         if isinstance(tree, exp.Drop):
@@ -113,7 +167,12 @@ class _Translator:
         elif isinstance(target, exp.Schema):
             stmt.schema = st.schema_from_columns(target.expressions) or None
             target = target.this
-        stmt.target = self.tables.ids(target)
+        stmt.temporary = st.is_temporary(tree)
+        stmt.target = self._temp_target(target) if stmt.temporary else self.tables.ids(target)
+        if kind in (st.CREATE_TABLE, st.CREATE_TABLE_AS_SELECT, st.CREATE_VIEW) and (
+            not stmt.temporary and stmt.target[1].upper() == "_SESSION"
+        ):
+            raise SqlError("_SESSION can only qualify temporary tables (CREATE TEMP TABLE)")
         if kind == st.CREATE_TABLE and not stmt.schema:
             raise SqlError("Syntax error: CREATE TABLE needs column definitions or AS SELECT")
         st.apply_create_properties(stmt, tree)
@@ -130,9 +189,18 @@ class _Translator:
                 columns = [exp.to_identifier(c, quoted=True) for c in view_columns]
                 renamed = exp.TableAlias(this=exp.to_identifier("_view"), columns=columns)
                 query = exp.select(exp.Star()).from_(query.subquery(renamed))
-            stmt.duckdb_params = bind_parameters(query, params, self.param_types)
+            stmt.duckdb_params = self._bind(query, params)
             stmt.query_sql = self._render(query)
         return stmt
+
+    def _temp_target(self, target: exp.Expr) -> tuple[str, str, str]:
+        parts = [p.name for p in target.parts] if isinstance(target, exp.Table) else []
+        if len(parts) == 2 and parts[0].upper() == "_SESSION":
+            parts = parts[1:]
+        if len(parts) != 1:
+            raise SqlError("A temporary table's name cannot be qualified with a project or "
+                           f"dataset: {target.sql('bigquery')}")  # fmt: skip
+        return self.tables.project, "_SESSION", parts[0]
 
     def _render(self, tree: exp.Expr) -> str:
         bqtypes.annotate(tree, self.tables.catalog_ids, self.table_schema)

@@ -16,12 +16,13 @@ import base64
 import decimal
 import hashlib
 import ipaddress
+import math
 import re
 import unicodedata
 from collections.abc import Callable
 from typing import Any
 
-from . import json_udfs
+from . import format_udfs, json_udfs, jsudf
 from .farmhash import fingerprint64
 
 _MASK = (1 << 64) - 1
@@ -681,6 +682,37 @@ def _host_name(url: str) -> str | None:
         return name or None
 
 
+def sparse_distance(keys1: list, values1: list, keys2: list, values2: list, kind: str) -> float:
+    """COSINE_DISTANCE / EUCLIDEAN_DISTANCE of two sparse vectors (a missing key is 0)."""
+    vectors = []
+    for keys, values in ((keys1, values1), (keys2, values2)):
+        if any(k is None for k in keys) or any(v is None for v in values):
+            raise ValueError(f"Cannot compute {kind} distance with a NULL element")
+        if len(set(keys)) != len(keys):
+            raise ValueError(f"Cannot compute {kind} distance with duplicate keys in a vector")
+        vectors.append(dict(zip(keys, values, strict=True)))
+    a, b = vectors
+    if kind == "euclidean":
+        return math.sqrt(sum((a.get(k, 0.0) - b.get(k, 0.0)) ** 2 for k in a.keys() | b.keys()))
+    norm_a, norm_b = math.sqrt(sum(v * v for v in a.values())), math.sqrt(sum(v * v for v in b.values()))
+    if norm_a == 0 or norm_b == 0:
+        raise ValueError("Cannot compute cosine distance against zero vector.")
+    return 1 - sum(v * b.get(k, 0.0) for k, v in a.items()) / (norm_a * norm_b)
+
+
+# --- RANGE --------------------------------------------------------------------------------------
+
+_RANGE_TEXT = re.compile(r"\[\s*([^,\[\]()]*?)\s*,\s*([^,\[\]()]*?)\s*\)")
+
+
+def range_parts(text: str) -> list[str | None]:
+    """``[start, end)`` -> [start, end] as text, UNBOUNDED and NULL bounds as None."""
+    match = _RANGE_TEXT.fullmatch(text.strip())
+    if not match or not match.group(1) or not match.group(2):
+        raise ValueError(f"Invalid RANGE literal: {text}; expected '[lower_bound, upper_bound)'")
+    return [None if b.upper() in ("UNBOUNDED", "NULL") else b for b in match.groups()]
+
+
 # --- registry -----------------------------------------------------------------------------------
 
 # Functions given NULL arguments themselves (the others return NULL for any NULL argument).
@@ -754,12 +786,20 @@ FUNCTIONS: dict[str, tuple[Callable[..., Any], list[str], str]] = {
     "bq_net_ipv4_from_int64": (ipv4_from_int64, ["BIGINT"], "BLOB"),
     "bq_net_ipv4_to_int64": (ipv4_to_int64, ["BLOB"], "BIGINT"),
     "bq_net_host": (host, ["VARCHAR"], "VARCHAR"),
+    "bq_range_parts": (range_parts, ["VARCHAR"], "VARCHAR[]"),
+    "bq_sparse_distance": (sparse_distance, ["VARCHAR[]", "DOUBLE[]", "VARCHAR[]", "DOUBLE[]",
+                                             "VARCHAR"], "DOUBLE"),  # fmt: skip
+    "bq_upper": (str.upper, ["VARCHAR"], "VARCHAR"),
+    "bq_lower": (str.lower, ["VARCHAR"], "VARCHAR"),
+    "bq_bytes_upper": (lambda v: bytes(v).upper(), ["BLOB"], "BLOB"),
+    "bq_bytes_lower": (lambda v: bytes(v).lower(), ["BLOB"], "BLOB"),
     "bq_net_public_suffix": (public_suffix, ["VARCHAR"], "VARCHAR"),
     "bq_net_reg_domain": (reg_domain, ["VARCHAR"], "VARCHAR"),
 }
 
 
 FUNCTIONS.update(json_udfs.FUNCTIONS)
+FUNCTIONS.update(format_udfs.FUNCTIONS)
 _SEE_NULLS |= json_udfs.RETURN_NULLS
 
 
@@ -771,6 +811,7 @@ def register(con: Any) -> None:
             name, _none_in_none_out(function) if nulls == "special" else function, params,
             returns, null_handling=nulls, side_effects=False,
         )  # fmt: skip
+    jsudf.register(con)  # bq_js_call: JavaScript UDFs
 
 
 def _none_in_none_out(function: Callable[[Any], Any]) -> Callable[[Any], Any]:

@@ -177,9 +177,9 @@ class ReadSessions:
         # On a connection of its own, like every query: no lock held while the rows are read.
         with service.engine.context() as ctx:
             if outcome is not None:  # the query results, as a relation of that name
-                ctx.expose(alias, source)
                 sql = f"SELECT {cols} FROM ({restricted}) AS _emulator_q"
-                return fields, _prune(ctx.fetch_arrow(sql, params)[1], fields, prune)
+                with ctx.expose(alias, source):
+                    return fields, _prune(ctx.fetch_arrow(sql, params)[1], fields, prune)
             base = f"SELECT * FROM {ident(source.storage_name)}"
             snapshot = request.snapshot_us is not None
             if snapshot:

@@ -123,6 +123,8 @@ def type_name(field: Any) -> str:
     if name == "STRUCT":
         inner = ", ".join(f"{f.name} {type_name(f)}" for f in field.fields)
         name = f"STRUCT<{inner}>"
+    if name == "RANGE" and field.range_element_type is not None:
+        name = f"RANGE<{field.range_element_type.element_type}>"
     return f"ARRAY<{name}>" if field.mode == "REPEATED" else name
 
 
@@ -140,6 +142,11 @@ def canonical(value: Any, field: Any, element: bool = False) -> Any:
     kind = _scalar_type(field)
     if kind == "STRUCT":
         return {f.name: canonical(value.get(f.name), f) for f in field.fields}
+    if kind == "RANGE":
+        bound = _range_bound_field(field)
+        shown = [canonical(value[k], bound) if value[k] is not None else "UNBOUNDED"
+                 for k in ("start", "end")]  # fmt: skip
+        return f"[{shown[0]}, {shown[1]})"
     if kind == "BYTES":
         return base64.b64encode(value).decode()
     if kind == "TIMESTAMP":
@@ -191,6 +198,8 @@ def matches(actual: Any, expected: Any, field: Any, element: bool = False) -> bo
         if not isinstance(expected, dict) or list(expected) != names:
             return False
         return all(matches(actual[f.name], expected[f.name], f) for f in field.fields)
+    if kind == "RANGE":
+        return _range_matches(actual, expected, field)
     if kind == "FLOAT64":
         printed = expected
         try:
@@ -237,6 +246,50 @@ def matches(actual: Any, expected: Any, field: Any, element: bool = False) -> bo
         if len(expected) >= 2 and expected[0] == expected[-1] and expected[0] in "\"'":
             expected = expected[1:-1]
     return shown == expected
+
+
+def _range_bound_field(field: Any) -> Any:
+    from google.cloud.bigquery import SchemaField
+
+    return SchemaField("bound", field.range_element_type.element_type)
+
+
+_TYPED_BOUND = re.compile(r"^(?:DATE|DATETIME|TIMESTAMP)\s+'(.*)'$", re.IGNORECASE)
+
+
+def _range_matches(actual: Any, expected: Any, field: Any) -> bool:
+    """A RANGE ({"start", "end"} from the client) against ``[start, end)`` as the reference
+    prints it: bounds bare or typed (``DATE '2024-01-01'``), ``UNBOUNDED`` or ``NULL``."""
+    if not (isinstance(expected, str) and expected.startswith("[") and expected.endswith(")")):
+        return False
+    bounds = split_printed(expected[1:-1])
+    if len(bounds) != 2:
+        return False
+    bound_field = _range_bound_field(field)
+    for key, text in zip(("start", "end"), bounds, strict=True):
+        typed = _TYPED_BOUND.match(text)
+        text = typed.group(1) if typed else text
+        if text.upper() in ("UNBOUNDED", "NULL"):
+            if actual[key] is not None:
+                return False
+            continue
+        if actual[key] is None:
+            return False
+        if bound_field.field_type == "TIMESTAMP":
+            wanted = dt.datetime.fromisoformat(_iso_offset(text))
+            if wanted.tzinfo is None:
+                wanted = wanted.replace(tzinfo=dt.timezone.utc)
+            if wanted != actual[key]:
+                return False
+        elif not matches(actual[key], text, bound_field):
+            return False
+    return True
+
+
+def _iso_offset(text: str) -> str:
+    """``2024-01-01 12:30:00+08`` -> ``2024-01-01 12:30:00+08:00`` (fromisoformat's shape)."""
+    match = re.search(r"([+-]\d{2})$", text)
+    return text + ":00" if match else text
 
 
 def _printed_bytes(text: str) -> bytes | None:
