@@ -180,8 +180,8 @@ class Appender:
             self._append(table, writer, self._to_arrow(writer, rows))
 
     def append_table(self, table: Table, arrow_table: Any) -> None:
-        """Append an Arrow table whose columns are the table's schema, in order (Storage Write
-        API, Parquet loads); committed before it returns. Invalid when DuckDB refuses a value
+        """Append an Arrow table whose columns are the table's schema, in order (the Storage
+        Write API); committed before it returns. Invalid when DuckDB refuses a value
         (e.g. malformed JSON text), NotFound when the table was dropped meanwhile."""
         try:
             self._append(table, self._writer(table), arrow_table)
