@@ -1,17 +1,24 @@
-"""BigQuery emulator benchmark: insertAll throughput vs PyPI peers, query overhead vs DuckDB.
+"""BigQuery emulator benchmark: ours vs bqemulator (the live rival) and raw DuckDB.
 
     python bench/bigquery_bench.py --out bench/results/bigquery.json
 
 * insertAll rows/s: batches of 500 events-like rows (event_id STRING, event_timestamp TIMESTAMP,
   data JSON, source STRING, attributes JSON, processing_time TIMESTAMP) posted over HTTP,
-  sequentially and from 4 threads, for our emulator and each peer emulator found. Peers are
-  looked for on PATH and in --peer-bin (throwaway venvs, never project dependencies); a peer
-  that is missing, cannot start offline or lacks insertAll is reported as skipped with why.
-* query latency over 1 M rows (GROUP BY + window + UNNEST): ours end to end over HTTP
-  (jobs.query, all result rows read) vs the same translated SQL run directly in DuckDB on the
-  same data in-process; the ratio is the emulator's overhead.
-* SELECT 1 while another client's 40-million-row query runs: seconds per SELECT 1 (jobs.query,
-  5 in a row), and whether the long query was still running after them (job state).
+  sequentially and from 4 threads.
+* query latency over 1 M rows (GROUP BY + window + UNNEST): end to end over HTTP (jobs.query,
+  all result rows read), and the same translated SQL run directly in DuckDB in-process.
+* Storage Read rows/s into Arrow: the 1 M-row table through google-cloud-bigquery's
+  `list_rows(...).to_arrow()` with a BigQueryReadClient on the emulator's gRPC port; DuckDB
+  direct: the same table into Arrow in-process.
+* Storage Write rows/s through `_default`: 100,000 events-like rows in proto rows of 500 per
+  AppendRows request, through the client's AppendRowsStream (rows serialized before the clock
+  starts); DuckDB direct: the same rows appended as Arrow batches of 500 in-process.
+* SELECT 1 while another client's 40-million-row query runs (ours): seconds per SELECT 1
+  (jobs.query, 5 in a row), and whether the long query was still running after them (job state).
+
+bqemulator (PyPI) is installed in a venv of its own and started offline by parity/bqemulator.py
+(the first run installs it from the package index). Other PyPI peers are looked for on PATH and
+in --peer-bin; one that is missing, cannot start or lacks insertAll is reported with why.
 """
 
 from __future__ import annotations
@@ -71,18 +78,15 @@ FROM UNNEST(GENERATE_ARRAY(1, 8000)) AS a, UNNEST(GENERATE_ARRAY(1, 5000)) AS b
 GROUP BY k ORDER BY k
 """
 
-# name -> (executables to look for, argv template)
+# name -> (executables to look for, argv template); bqemulator is managed by parity/bqemulator.py
 PEERS = {
     "crucible-emulator": (
         ["crucible"],
         ["serve", "--dialect", "bigquery", "--host", "127.0.0.1", "--port", "{port}"],
     ),
-    "bqemulator": (
-        ["bqemulator"],
-        ["start", "--rest-port", "{port}", "--grpc-port", "0", "--ephemeral"],
-    ),
     "local-bigquery": (["local-bigquery", "local_bigquery"], ["--port", "{port}"]),
 }
+WRITE_BATCHES = 200  # Storage Write: 200 requests of 500 rows
 
 
 def wait_http(url: str, process: subprocess.Popen, timeout: float = 40.0) -> str | None:
@@ -99,9 +103,10 @@ def wait_http(url: str, process: subprocess.Popen, timeout: float = 40.0) -> str
     return f"no HTTP answer within {timeout:.0f}s"
 
 
-def start_ours() -> tuple[subprocess.Popen, str]:
+def start_ours() -> tuple[subprocess.Popen, str, str]:
+    """(process, REST URL, Storage API host:port) of our emulator on free ports."""
     server = ServerProcess.emulator("bigquery", "--project", PROJECT)
-    return server.process, server.url
+    return server.process, server.url, server.storage_address
 
 
 def find_peer(executables: list[str], bin_dirs: list[str]) -> str | None:
@@ -282,35 +287,192 @@ def duckdb_baseline(rows: int):
     return run, query.duckdb_sql
 
 
-def query_latency(url: str, rows: int, repeats: int) -> dict:
-    """Ours over HTTP vs DuckDB direct, measured alternately so machine load hits both alike."""
-    session = requests.Session()
+def generate_big(session: requests.Session, url: str, rows: int) -> float:
+    """Create the `big` table of `rows` rows with CTAS; returns the seconds it took."""
     session.post(api(url, "/datasets"), json={"datasetReference": {"datasetId": DATASET}})
     start = time.perf_counter()
     run_query(session, url, GENERATE_SQL.format(project=PROJECT, dataset=DATASET, rows=rows))
-    generate_s = time.perf_counter() - start
-    duck_run, duck_sql = duckdb_baseline(rows)
+    return time.perf_counter() - start
+
+
+def query_setup(url: str, storage: str, rows: int) -> dict:
+    """The `big` table on one emulator and a warm-up run of QUERY_SQL."""
+    session = requests.Session()
+    generate_s = generate_big(session, url, rows)
     sql = QUERY_SQL.format(project=PROJECT, dataset=DATASET)
-    ours_rows = len(run_query(session, url, sql)["rows"])  # warm-up, both sides
-    duck_rows = duck_run()
-    ours_t, duck_t = [], []
-    for _ in range(repeats):
+    result_rows = len(run_query(session, url, sql)["rows"])
+    return {"session": session, "sql": sql, "generate_seconds": round(generate_s, 3),
+            "result_rows": result_rows}  # fmt: skip
+
+
+def query_once(url: str, state: dict, _round: int) -> float:
+    start = time.perf_counter()
+    run_query(state["session"], url, state["sql"])
+    return time.perf_counter() - start
+
+
+def read_setup(url: str, storage: str, _rows: int) -> dict:
+    """A client reading the `big` table through the Storage Read API, warmed up once."""
+    from emulators.bigquery.storage_api.clients import bigquery_client, read_client
+
+    client = bigquery_client(PROJECT, url, storage)
+    reader = read_client(storage)
+    table = client.get_table(f"{PROJECT}.{DATASET}.big")
+    rows = client.list_rows(table).to_arrow(bqstorage_client=reader).num_rows
+    if rows != table.num_rows:
+        raise RuntimeError(f"Storage Read returned {rows} of {table.num_rows} rows")
+    return {"client": client, "reader": reader, "table": table, "rows": rows}
+
+
+def read_once(url: str, state: dict, _round: int) -> float:
+    """One read of the whole table into Arrow, the way google-cloud-bigquery reads (a session,
+    its streams read in parallel)."""
+    start = time.perf_counter()
+    state["client"].list_rows(state["table"]).to_arrow(bqstorage_client=state["reader"])
+    return time.perf_counter() - start
+
+
+def _write_rows(batches: int) -> list[list[bytes]]:
+    """The events rows as serialized proto rows (the EVENT_PROTO message), per request."""
+    message = event_message()
+    out = []
+    for b in range(batches):
+        batch = []
+        for entry in make_rows(BATCH, b * BATCH):
+            r = entry["json"]
+            batch.append(
+                message(
+                    event_id=r["event_id"],
+                    event_timestamp=_micros(r["event_timestamp"]),
+                    data=r["data"],
+                    source=r["source"],
+                    attributes=r["attributes"],
+                    processing_time=_micros(r["processing_time"]),
+                ).SerializeToString()
+            )
+        out.append(batch)
+    return out
+
+
+def event_descriptor():
+    """The proto (proto2) of an events row, as a writer would declare it."""
+    from google.protobuf import descriptor_pb2
+
+    field = descriptor_pb2.FieldDescriptorProto
+    proto = descriptor_pb2.DescriptorProto(name="Event")
+    for number, (name, kind) in enumerate(
+        [("event_id", field.TYPE_STRING), ("event_timestamp", field.TYPE_INT64),
+         ("data", field.TYPE_STRING), ("source", field.TYPE_STRING),
+         ("attributes", field.TYPE_STRING), ("processing_time", field.TYPE_INT64)], 1
+    ):  # fmt: skip
+        proto.field.add(name=name, number=number, type=kind, label=field.LABEL_OPTIONAL)
+    return proto
+
+
+def event_message():
+    from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
+
+    file_proto = descriptor_pb2.FileDescriptorProto(name="event.proto", syntax="proto2")
+    file_proto.message_type.add().CopyFrom(event_descriptor())
+    pool = descriptor_pool.DescriptorPool()
+    pool.Add(file_proto)
+    return message_factory.GetMessageClass(pool.FindMessageTypeByName("Event"))
+
+
+def _micros(text: str) -> int:
+    moment = dt.datetime.fromisoformat(text)
+    return (moment - dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)) // dt.timedelta(
+        microseconds=1
+    )
+
+
+def storage_write_rate(url: str, storage: str, batches: int, table: str) -> dict:
+    """rows/s through `_default` with the client's AppendRowsStream. Every request names the
+    stream (allowed by the API; bqemulator needs it after the first request)."""
+    from google.cloud.bigquery_storage_v1 import types, writer
+
+    from emulators.bigquery.storage_api.clients import write_client
+
+    setup_table(requests.Session(), url, table)
+    client = write_client(storage)
+    stream_name = f"projects/{PROJECT}/datasets/{DATASET}/tables/{table}/streams/_default"
+    requests_ = []
+    for rows in _write_rows(batches):
+        request = types.AppendRowsRequest(write_stream=stream_name)
+        data = types.AppendRowsRequest.ProtoData()
+        data.rows = types.ProtoRows(serialized_rows=rows)
+        request.proto_rows = data
+        requests_.append(request)
+    template = types.AppendRowsRequest(write_stream=stream_name)
+    data = types.AppendRowsRequest.ProtoData()
+    data.writer_schema = types.ProtoSchema(proto_descriptor=event_descriptor())
+    template.proto_rows = data
+    start = time.perf_counter()
+    stream = writer.AppendRowsStream(client, template)
+    futures = [stream.send(request) for request in requests_]
+    for future in futures:
+        future.result(timeout=300)
+    stream.close()
+    elapsed = time.perf_counter() - start
+    counted = run_query(
+        requests.Session(), url, f"SELECT COUNT(*) FROM `{PROJECT}.{DATASET}.{table}`"
+    )["rows"][0]["f"][0]["v"]
+    rows = batches * BATCH
+    if int(counted) != rows:
+        raise RuntimeError(f"Storage Write stored {counted} of {rows} rows")
+    return {"rows": rows, "seconds": round(elapsed, 3), "rows_per_s": round(rows / elapsed)}
+
+
+def duckdb_storage_baselines(rows: int, batches: int, repeats: int) -> dict:
+    """DuckDB in-process: the `big` table into Arrow, and the events rows appended as Arrow
+    batches of 500 (the floors under the Storage Read and Write figures)."""
+    import duckdb
+    import pyarrow as pa
+
+    from emulators.bigquery.sql import translate
+    from emulators.bigquery.types import arrow_type, bq_to_duckdb_type
+
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    generate = translate(
+        GENERATE_SQL.format(project=PROJECT, dataset=DATASET, rows=rows),
+        default_project=PROJECT, default_dataset=None, resolve_table=lambda p, d, t: f'"{t}"',
+    )  # fmt: skip
+    con.execute(f'CREATE TABLE "big" AS {generate.query_sql}', generate.duckdb_params or None)
+    times = []
+    for _ in range(repeats + 1):
         start = time.perf_counter()
-        run_query(session, url, sql)
-        ours_t.append(time.perf_counter() - start)
-        start = time.perf_counter()
-        duck_run()
-        duck_t.append(time.perf_counter() - start)
+        relation = con.sql('SELECT * FROM "big"')
+        (getattr(relation, "to_arrow_table", None) or relation.fetch_arrow_table)()
+        times.append(time.perf_counter() - start)
+    read_s = statistics.median(times[1:])
+    schema = pa.schema([pa.field(f["name"], arrow_type(f)) for f in SCHEMA])
+    con.execute(
+        "CREATE TABLE events ("
+        + ", ".join(f'"{f["name"]}" {bq_to_duckdb_type(f)}' for f in SCHEMA)
+        + ")"
+    )
+    arrow_batches = []
+    for b in range(batches):
+        converted = []
+        for entry in make_rows(BATCH, b * BATCH):
+            r = dict(entry["json"])
+            for key in ("event_timestamp", "processing_time"):
+                r[key] = dt.datetime.fromisoformat(r[key])
+            converted.append(r)
+        arrow_batches.append(pa.Table.from_pylist(converted, schema=schema))
+    start = time.perf_counter()
+    for batch in arrow_batches:
+        con.register("incoming", batch)
+        con.execute("INSERT INTO events SELECT * FROM incoming")
+        con.unregister("incoming")
+    write_s = time.perf_counter() - start
     return {
-        "ours": {
-            "generate_seconds": round(generate_s, 3),
-            "median_ms": round(statistics.median(ours_t) * 1000, 2),
-            "result_rows": ours_rows,
-        },
-        "duckdb": {
-            "median_ms": round(statistics.median(duck_t) * 1000, 2),
-            "result_rows": duck_rows,
-            "sql": duck_sql,
+        "read": {"rows": rows, "seconds": round(read_s, 3), "rows_per_s": round(rows / read_s)},
+        "write": {
+            "rows": batches * BATCH,
+            "seconds": round(write_s, 3),
+            "rows_per_s": round(batches * BATCH / write_s),
         },
     }
 
@@ -345,6 +507,80 @@ def select_1_beside_long_query(url: str, probes: int = 5) -> dict:
         "select_1_max_seconds": round(max(timings), 4),
         "long_query_still_running_after": still_running,
     }
+
+
+def alternate(runners: dict, rounds: int) -> dict:
+    """Each runner's median seconds over `rounds`, measured in turn (ours, the rival, ...) so
+    that the load of a shared machine hits them alike. `runners`: {name: (setup() -> state,
+    once(state, round number) -> seconds)}; a runner whose setup or a round fails is reported
+    failed (a rival's gap is a finding, not a crash)."""
+    states, out = {}, {}
+    for name, (setup, _once) in runners.items():
+        try:
+            states[name] = setup()
+        except Exception as exc:  # noqa: BLE001
+            out[name] = _failed(exc)
+    times: dict[str, list[float]] = {name: [] for name in states}
+    for number in range(rounds):
+        for name in list(states):
+            try:
+                times[name].append(runners[name][1](states[name], number))
+            except Exception as exc:  # noqa: BLE001
+                out[name] = _failed(exc)
+                del states[name]
+    for name, state in states.items():
+        out[name] = {"state": state, "median_s": statistics.median(times[name])}
+    return out
+
+
+def _failed(exc: Exception) -> dict:
+    return {"status": "failed", "why": f"{type(exc).__name__}: {exc}"[:300]}
+
+
+def _rows_per_s(rows: int, seconds: float) -> dict:
+    return {"rows": rows, "seconds": round(seconds, 3), "rows_per_s": round(rows / seconds)}
+
+
+def measure(sides: dict[str, tuple[str, str]], args: argparse.Namespace, duck_run) -> dict:
+    """Every figure of every side ({name: (REST URL, Storage host:port)}) and DuckDB's query
+    time, in alternating rounds."""
+    figures: dict[str, dict] = {name: {} for name in [*sides, "duckdb"]}
+    rounds, few = max(args.repeats, 1), max(args.repeats // 3, 1)
+
+    def keep(metric: str, results: dict, shape) -> None:
+        for name, result in results.items():
+            figures[name][metric] = shape(result) if "median_s" in result else result
+
+    def each(setup, once) -> dict:
+        return {name: (lambda u=u, s=s: setup(u, s), lambda state, n, u=u: once(u, state, n))
+                for name, (u, s) in sides.items()}  # fmt: skip
+
+    query_runners = each(lambda u, s: query_setup(u, s, args.query_rows), query_once)
+    query_runners["duckdb"] = (lambda: _timed(duck_run) and None, lambda _s, _n: _timed(duck_run))
+    keep("query", alternate(query_runners, rounds), lambda r: {
+        "median_ms": round(r["median_s"] * 1000, 2),
+        **{k: v for k, v in (r["state"] or {}).items() if k in ("generate_seconds", "result_rows")},
+    })  # fmt: skip
+    read = alternate(each(lambda u, s: read_setup(u, s, args.query_rows), read_once), few)
+    keep("storage_read", read, lambda r: _rows_per_s(r["state"]["rows"], r["median_s"]))
+    inserted = alternate(each(
+        lambda u, s: None,
+        lambda u, _state, n: insert_all_rate(u, args.batches, 1, f"events_seq_{n}")["seconds"],
+    ), few)  # fmt: skip
+    keep("insert_all", inserted, lambda r: _rows_per_s(args.batches * BATCH, r["median_s"]))
+    written = alternate(each(
+        lambda u, s: s,
+        lambda u, storage, n: storage_write_rate(u, storage, args.write_batches,
+                                                 f"events_w_{n}")["seconds"],
+    ), few)  # fmt: skip
+    keep("storage_write", written, lambda r: _rows_per_s(args.write_batches * BATCH, r["median_s"]))
+    return figures
+
+
+def _timed(fn) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
 
 
 def bench_peer(name: str, executable: str, argv: list[str], args: argparse.Namespace) -> dict:
@@ -387,13 +623,17 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="bench/results/bigquery.json")
     parser.add_argument("--batches", type=int, default=60, help="insertAll batches of 500 rows")
+    parser.add_argument(
+        "--write-batches", type=int, default=WRITE_BATCHES, help="AppendRows requests of 500"
+    )
     parser.add_argument("--query-rows", type=int, default=1_000_000)
     parser.add_argument("--repeats", type=int, default=9)
+    parser.add_argument("--no-rival", action="store_true", help="skip bqemulator")
     parser.add_argument(
         "--peer-bin",
         action="append",
         default=["/tmp/bqpeers/bin", "/tmp/bqpeers2/bin"],
-        help="directory with peer executables (a throwaway venv's bin); repeatable",
+        help="directory with other peers' executables (a throwaway venv's bin); repeatable",
     )
     args = parser.parse_args()
 
@@ -401,40 +641,41 @@ def main() -> int:
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]},
         "batch_rows": BATCH,
+        "query_rows": args.query_rows,
+        "write_rows": args.write_batches * BATCH,
         "peers": {},
     }
-    process, url = start_ours()
+    duck_run, duck_sql = duckdb_baseline(args.query_rows)
+    process, url, storage = start_ours()
+    rival, results["rival"] = start_rival(args)
     try:
-        latency = query_latency(url, args.query_rows, args.repeats)
-        results["ours"] = {
-            "insert_all": insert_all_rate(url, args.batches, 1, "events_seq"),
-            "insert_all_4_threads": insert_all_rate(url, args.batches, 4, "events_par"),
-            "dml_insert": dml_insert_rate(url, max(args.batches // 4, 1)),
-            "query": latency["ours"],
-            "select_1_beside_long_query": select_1_beside_long_query(url),
-        }
-        results["duckdb"] = {"query": latency["duckdb"]}
+        sides = {"ours": (url, storage)}
+        if rival is not None:
+            sides["bqemulator"] = (rival.url, rival.storage)
+        figures = measure(sides, args, duck_run)
+        ours = figures["ours"]
+        ours["insert_all_4_threads"] = insert_all_rate(url, args.batches, 4, "events_par")
+        ours["dml_insert"] = dml_insert_rate(url, max(args.batches // 4, 1))
+        ours["select_1_beside_long_query"] = select_1_beside_long_query(url)
+        if rival is not None:
+            results["rival"].update(figures["bqemulator"])
     finally:
         stop(process)
-    ours_q = results["ours"]["query"]["median_ms"]
-    duck_q = results["duckdb"]["query"]["median_ms"]
-    results["query_overhead_ratio"] = round(ours_q / duck_q, 2) if duck_q else None
-
+        if rival is not None:
+            rival.stop()
+    duck_ms = figures["duckdb"]["query"]["median_ms"]
+    results["ours"] = ours
+    results["duckdb"] = {
+        "query": {"median_ms": duck_ms, "sql": duck_sql},
+        **duckdb_storage_baselines(args.query_rows, args.write_batches, max(args.repeats // 3, 1)),
+    }
+    results["query_overhead_ratio"] = round(ours["query"]["median_ms"] / duck_ms, 2)
     for name, (executables, argv) in PEERS.items():
         executable = find_peer(executables, args.peer_bin)
         if executable is None:
             results["peers"][name] = {"status": "skipped", "why": "not installed"}
             continue
         results["peers"][name] = bench_peer(name, executable, argv, args)
-    peer_rates = {
-        name: peer["insert_all"]["rows_per_s"]
-        for name, peer in results["peers"].items()
-        if isinstance(peer.get("insert_all"), dict) and "rows_per_s" in peer["insert_all"]
-    }
-    best = max(peer_rates.items(), key=lambda kv: kv[1]) if peer_rates else None
-    ours_rate = results["ours"]["insert_all"]["rows_per_s"]
-    results["best_peer"] = best[0] if best else None
-    results["insert_all_vs_best_peer"] = round(ours_rate / best[1], 2) if best else None
 
     out = ROOT / args.out if not os.path.isabs(args.out) else Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -443,44 +684,66 @@ def main() -> int:
     return 0
 
 
+def start_rival(args: argparse.Namespace):
+    """(the running bqemulator or None, its result entry: ran, or skipped with why)."""
+    if args.no_rival:
+        return None, {"status": "skipped", "why": "--no-rival"}
+    from parity import bqemulator
+
+    try:
+        rival = bqemulator.start(PROJECT, log=lambda text: print(text, file=sys.stderr))
+    except bqemulator.RivalError as exc:
+        return None, {"status": "skipped", "why": str(exc)}
+    return rival, {"status": "ran", "version": bqemulator.VERSION}
+
+
+def _rate(entry: dict | None, key: str = "rows_per_s") -> float | None:
+    return entry.get(key) if isinstance(entry, dict) else None
+
+
+def _cell(value: float | None, entry: dict | None = None) -> str:
+    if value is None:
+        why = (entry or {}).get("why") or (entry or {}).get("status") or "not measured"
+        return f"failed ({why.split(':')[0]})" if entry else "n/a"
+    return f"{value:,}" if isinstance(value, int) else f"{value}"
+
+
 def markdown(r: dict) -> str:
-    ours = r["ours"]
+    ours, rival, duck = r["ours"], r.get("rival", {}), r["duckdb"]
     lines = [
-        "| metric | ours | reference | ratio | goal |",
-        "| --- | --- | --- | --- | --- |",
+        "| metric | ours | bqemulator | ours/bqemulator | DuckDB direct | goal |",
+        "| --- | ---: | ---: | ---: | ---: | --- |",
     ]
-    peer = r["best_peer"]
-    peer_rate = r["peers"][peer]["insert_all"]["rows_per_s"] if peer else None
-    lines.append(
-        f"| insertAll rows/s (batches of {r['batch_rows']}, 1 sender) | "
-        f"{ours['insert_all']['rows_per_s']:,} | "
-        f"{f'{peer}: {peer_rate:,}' if peer else 'no runnable peer with insertAll'} | "
-        f"{r['insert_all_vs_best_peer'] or 'n/a'} | >= 3x best peer |"
-    )
-    lines.append(
-        f"| insertAll rows/s (4 senders) | {ours['insert_all_4_threads']['rows_per_s']:,} | | | |"
-    )
-    dml_peers = {
-        name: p["dml_insert"]["rows_per_s"]
-        for name, p in r["peers"].items()
-        if isinstance(p.get("dml_insert"), dict) and "rows_per_s" in p["dml_insert"]
-    }
-    for name, rate in dml_peers.items():
-        ratio = round(ours["insert_all"]["rows_per_s"] / rate, 2)
+    rows = [  # (label, key in results, sub key, higher is better, DuckDB figure, goal)
+        (f"insertAll rows/s (batches of {r['batch_rows']}, 1 sender)", "insert_all",
+         "rows_per_s", True, None, ">= 3x bqemulator"),
+        (f"query over {r['query_rows']:,} rows, median ms (GROUP BY + window + UNNEST)",
+         "query", "median_ms",
+         False, duck["query"]["median_ms"], "ahead of bqemulator; <= 1.5x DuckDB"),
+        (f"Storage Read rows/s into Arrow ({r['query_rows']:,} rows, to_arrow)",
+         "storage_read", "rows_per_s",
+         True, _rate(duck.get("read")), "ahead of bqemulator"),
+        (f"Storage Write rows/s through _default ({r['write_rows']:,} rows, AppendRowsStream)",
+         "storage_write", "rows_per_s", True, _rate(duck.get("write")), "ahead of bqemulator"),
+    ]  # fmt: skip
+    for label, key, sub, higher, duck_value, goal in rows:
+        mine = _rate(ours.get(key), sub)
+        theirs = _rate(rival.get(key), sub) if rival.get("status") == "ran" else None
+        ratio = "n/a"
+        if mine and theirs:
+            ratio = f"{(mine / theirs if higher else theirs / mine):.2f}x"
         lines.append(
-            f"| ours insertAll vs {name} INSERT DML (it has no insertAll), rows/s | "
-            f"{ours['insert_all']['rows_per_s']:,} | {rate:,} | {ratio} | |"
+            f"| {label} | {_cell(mine, ours.get(key))} | "
+            f"{_cell(theirs, rival.get(key)) if rival.get('status') == 'ran' else 'n/a'} | "
+            f"{ratio} | {_cell(duck_value) if duck_value else ''} | {goal} |"
         )
     lines.append(
-        f"| INSERT ... VALUES DML rows/s (500 rows/statement) | "
-        f"{ours['dml_insert']['rows_per_s']:,} | "
-        + " ".join(f"{n}: {v:,}" for n, v in dml_peers.items())
-        + " | | |"
+        f"| insertAll rows/s (4 senders) | {_cell(_rate(ours.get('insert_all_4_threads')))} "
+        "| | | | |"
     )
     lines.append(
-        f"| query over 1M rows, median ms (GROUP BY + window + UNNEST) | "
-        f"{ours['query']['median_ms']} | DuckDB direct: {r['duckdb']['query']['median_ms']} | "
-        f"{r['query_overhead_ratio']} | <= 1.5x DuckDB |"
+        f"| INSERT ... VALUES DML rows/s (500 rows/statement) | "
+        f"{_cell(_rate(ours.get('dml_insert')))} | | | | |"
     )
     beside = ours.get("select_1_beside_long_query")
     if beside:
@@ -492,6 +755,17 @@ def markdown(r: dict) -> str:
             " | | <= 1 s |"
         )
     lines.append("")
+    lines.append(
+        "- ours/bqemulator: for the query row, bqemulator's time over ours; above 1 means ours "
+        "is ahead. Both emulators ran side by side on the same data, measured in alternating "
+        "rounds (medians) so the machine's load hits both alike."
+    )
+    if rival.get("status") != "ran":
+        lines.append(f"- bqemulator: {rival.get('status')} — {rival.get('why')}")
+    else:
+        for key, entry in rival.items():
+            if isinstance(entry, dict) and entry.get("status") == "failed":
+                lines.append(f"- bqemulator {key}: {entry['why']}")
     for name, peer_result in r["peers"].items():
         detail = peer_result.get("why") or json.dumps(peer_result.get("insert_all"))
         lines.append(f"- peer {name}: {peer_result['status']} — {detail}")

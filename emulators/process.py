@@ -23,6 +23,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 READY = re.compile(r"listening on (?:(https?)://)?([\w.\-\[\]:]+):(\d+)")
+# The BigQuery emulator's second ready line, printed with the first: its Storage Read/Write API.
+STORAGE_READY = re.compile(r"storage API \(gRPC\) listening on ([\w.\-\[\]:]+:\d+)")
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -138,6 +140,14 @@ class ServerProcess:
         """``http://HOST:PORT``, as ``BIGQUERY_EMULATOR_HOST`` wants it."""
         scheme = self.match.group(1) if self.match and self.match.groups() else None
         return f"{scheme or 'http'}://{self.address}"
+
+    @property
+    def storage_address(self) -> str:
+        """``HOST:PORT`` of the BigQuery emulator's Storage Read/Write API (gRPC), from its
+        second ready line (the last one in the log: a restarted process appends to it); empty
+        for other servers."""
+        found = STORAGE_READY.findall(self.log()) if self.match else []
+        return found[-1] if found else ""
 
     @property
     def pid(self) -> int | None:

@@ -234,6 +234,7 @@ def cmd_up(args) -> int:
             "pubsub": endpoints.pubsub,
             "bigquery": endpoints.bigquery,
             "storage": endpoints.storage,
+            "bigquery_storage": endpoints.bigquery_storage,
             "pids": [p.process.pid for p in stack.processes],
             # what each pid was when we started it: `down` signals only a process that still is
             "identities": [process_identity(p.process.pid) for p in stack.processes],
@@ -322,7 +323,8 @@ def cmd_down(args) -> int:
 
 def _endpoints(state: dict) -> Endpoints:
     return Endpoints(state["pubsub"], state["bigquery"], state.get("storage", ""),
-                     ingest=state.get("ingest"), mqtt=state.get("mqtt"))
+                     state.get("bigquery_storage", ""), ingest=state.get("ingest"),
+                     mqtt=state.get("mqtt"))
 
 
 def cmd_env(args) -> int:
@@ -365,6 +367,8 @@ def cmd_status(args) -> int:
             process = f"  pid {pids[process_name]} {alive}  log {logs.get(process_name, '-')}"
         health = f"NOT ANSWERING ({silent[name]})" if name in silent else "answering"
         print(f"{name + ':':9} {where}  {health}{process}")
+    if endpoints.bigquery_storage:
+        print(f"{'':9} {endpoints.bigquery_storage}  (BigQuery Storage Read/Write API, gRPC)")
     if silent:
         for name, why in silent.items():
             where, process_name, what = shown[name]

@@ -35,7 +35,12 @@ def subscriber(endpoints: Endpoints):
 
 
 def bigquery(endpoints: Endpoints, project: str):
-    """A ``bigquery.Client`` with anonymous credentials against the emulator."""
+    """A ``bigquery.Client`` with anonymous credentials against the emulator; with a Storage
+    API endpoint, its to_dataframe()/to_arrow() read through the emulator's Storage Read API."""
+    if endpoints.bigquery_storage:
+        from emulators.bigquery.storage_api.clients import bigquery_client
+
+        return bigquery_client(project, endpoints.bigquery, endpoints.bigquery_storage)
     from google.auth.credentials import AnonymousCredentials
     from google.cloud import bigquery as bq
 

@@ -28,14 +28,18 @@ COMPOSE_FILE = Path(__file__).with_name("docker-compose.yml")
 # inside the containers; in start order: BigQuery loads from and extracts to Cloud Storage,
 # Pub/Sub's BigQuery subscriptions write to BigQuery
 PORTS = {"storage": 9023, "bigquery": 9050, "pubsub": 8085}
-PORT_VARIABLES = {name: f"STREAMBENCH_{name.upper()}_PORT" for name in PORTS}
+GRPC_PORT = 9060  # the BigQuery container's Storage Read/Write API (gRPC)
+# each published port's variable in the compose file; "bigquery_storage" is GRPC_PORT's
+PORT_VARIABLES = {name: f"STREAMBENCH_{name.upper()}_PORT" for name in [*PORTS, "bigquery_storage"]}
 LABEL = "streambench.stack"
 SERVICE_LABEL = "streambench.service"  # which emulator a testcontainers container runs
 
 
 def _endpoints(host: str, ports: dict[str, int]) -> Endpoints:
     storage = f"http://{host}:{ports['storage']}" if "storage" in ports else ""
-    return Endpoints(f"{host}:{ports['pubsub']}", f"http://{host}:{ports['bigquery']}", storage)
+    grpc = f"{host}:{ports['bigquery_storage']}" if "bigquery_storage" in ports else ""
+    return Endpoints(f"{host}:{ports['pubsub']}", f"http://{host}:{ports['bigquery']}", storage,
+                     bigquery_storage=grpc)
 
 
 def _tail(text: str, lines: int) -> str:
@@ -95,7 +99,7 @@ class Compose:
             images.build_emulators()
         else:
             self.env.update(images.google_pubsub_compose_env(images.build_google_pubsub()))
-        self.ports = {name: free_port() for name in PORTS}
+        self.ports = {name: free_port() for name in PORT_VARIABLES}
         # no --wait: Compose v1 lacks it; the stack waits for every emulator to answer
         self._run("up", "-d", *services)
         return self.endpoints()
@@ -163,7 +167,8 @@ class Testcontainers:
         # (DOCKER_HOST=tcp://docker:2375) is reached by the engine's name
         extra = ["--allow-host", name] + ([] if local else ["--allow-host", self.host])
         if name == "bigquery":  # gs:// loads, extracts and external tables
-            extra += ["--storage-endpoint", f"http://storage:{PORTS['storage']}"]
+            extra += ["--storage-endpoint", f"http://storage:{PORTS['storage']}",
+                      "--grpc-port", str(GRPC_PORT)]
         container = (
             DockerContainer(images.EMULATOR_IMAGES[name])
             .with_command(["python", "-m", f"emulators.{name}", "--host", "0.0.0.0",
@@ -178,7 +183,10 @@ class Testcontainers:
             container.with_env("BIGQUERY_EMULATOR_HOST", f"http://bigquery:{PORTS['bigquery']}")
         # with_bind_ports takes no address; docker-py's (address, port) form does: loopback only,
         # unless the engine is remote and its ports must be reachable from here
-        container.ports[f"{port}/tcp"] = ("127.0.0.1" if local else "0.0.0.0", host_port)
+        address = "127.0.0.1" if local else "0.0.0.0"
+        container.ports[f"{port}/tcp"] = (address, host_port)
+        if name == "bigquery":
+            container.ports[f"{GRPC_PORT}/tcp"] = (address, self.ports.get("bigquery_storage"))
         self.containers[name] = container
         try:
             container.start()
@@ -187,6 +195,8 @@ class Testcontainers:
                 f"the {name} container did not start; its log ends:\n{self.logs()}"
             ) from None
         self.ports[name] = int(container.get_exposed_port(port))
+        if name == "bigquery":
+            self.ports["bigquery_storage"] = int(container.get_exposed_port(GRPC_PORT))
 
     def endpoints(self) -> Endpoints:
         return _endpoints(self.host, self.ports)

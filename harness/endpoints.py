@@ -16,27 +16,45 @@ class StackError(RuntimeError):
 @dataclass(frozen=True)
 class Endpoints:
     """Where the emulators listen: ``host:port`` for Pub/Sub, URLs for BigQuery and Cloud
-    Storage (empty when a backend runs no Cloud Storage emulator); and, when the harness file
+    Storage (empty when a backend runs no Cloud Storage emulator), ``host:port`` for BigQuery's
+    Storage Read/Write API (gRPC; empty when the stack has none); and, when the harness file
     runs it, the ingestion edge: the REST edge's URL and the MQTT broker's ``mqtt://HOST:PORT``."""
 
     pubsub: str
     bigquery: str
     storage: str = ""
+    bigquery_storage: str = ""
     ingest: str | None = None
     mqtt: str | None = None
 
-    VARIABLES = ("PUBSUB_EMULATOR_HOST", "BIGQUERY_EMULATOR_HOST", "STORAGE_EMULATOR_HOST",
-                 "INGEST_URL", "MQTT_BROKER_URL")
+    VARIABLES = ("PUBSUB_EMULATOR_HOST", "BIGQUERY_EMULATOR_HOST",
+                 "BIGQUERY_STORAGE_EMULATOR_HOST", "STORAGE_EMULATOR_HOST", "INGEST_URL",
+                 "MQTT_BROKER_URL")
 
     def env(self) -> dict[str, str]:
         """The environment variables Google's clients (and our pipeline) honour, and where
-        producers send events (``INGEST_URL``, ``MQTT_BROKER_URL``) when the edge runs."""
+        producers send events (``INGEST_URL``, ``MQTT_BROKER_URL``) when the edge runs. The
+        Storage API's is read by our client helpers (``emulators.bigquery.storage_api.clients``):
+        no Google client reads one."""
         env = {"PUBSUB_EMULATOR_HOST": self.pubsub, "BIGQUERY_EMULATOR_HOST": self.bigquery}
-        for name, value in (("STORAGE_EMULATOR_HOST", self.storage), ("INGEST_URL", self.ingest),
+        for name, value in (("BIGQUERY_STORAGE_EMULATOR_HOST", self.bigquery_storage),
+                            ("STORAGE_EMULATOR_HOST", self.storage), ("INGEST_URL", self.ingest),
                             ("MQTT_BROKER_URL", self.mqtt)):
             if value:
                 env[name] = value
         return env
+
+    @classmethod
+    def from_env(cls, env: dict[str, str]) -> Endpoints:
+        """The endpoints that ``env`` (the variables of :meth:`env`) names."""
+        return cls(
+            env.get("PUBSUB_EMULATOR_HOST", ""),
+            env.get("BIGQUERY_EMULATOR_HOST", ""),
+            env.get("STORAGE_EMULATOR_HOST", ""),
+            env.get("BIGQUERY_STORAGE_EMULATOR_HOST", ""),
+            ingest=env.get("INGEST_URL"),
+            mqtt=env.get("MQTT_BROKER_URL"),
+        )
 
     def export_lines(self) -> str:
         """``export`` lines, like ``gcloud beta emulators pubsub env-init``."""

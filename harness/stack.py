@@ -4,7 +4,8 @@ Four backends:
 
 * ``embedded`` (default): our emulators as local processes, health-checked, their logs kept in
   the run directory; on free ports unless ports are given (``python -m harness up`` gives
-  8085, 9050 and 9023, and falls back to free ports when those are taken).
+  8085, 9050 and 9023, and falls back to free ports when those are taken; BigQuery's Storage
+  Read/Write API listens on 9060 next to a fixed BigQuery port, else on a free one).
 * ``docker``: ``docker compose`` (or Compose v1's ``docker-compose``) with
   ``harness/docker-compose.yml``, profile ``ours``, on images built here (:mod:`harness.images`).
 * ``testcontainers``: the same images, started from Python.
@@ -35,6 +36,7 @@ from harness.endpoints import Endpoints, StackError
 
 BACKENDS = ("embedded", "docker", "testcontainers", "external")
 ROOT = Path(__file__).resolve().parent.parent
+BIGQUERY_STORAGE_PORT = 9060  # the BigQuery emulator's gRPC port next to a fixed REST port
 
 
 def wait_healthy(endpoints: Endpoints, timeout: float = 30.0) -> None:
@@ -165,7 +167,10 @@ class Stack:
                 index = self._index(one)
                 old = self._processes[index]
                 old.stop()
-                self._processes[index] = self._start_emulator(one, old.port, *self._extra[one])
+                extra = list(self._extra[one])
+                if "--grpc-port" in extra and old.storage_address:  # the same one, not 0 again
+                    extra[extra.index("--grpc-port") + 1] = old.storage_address.rpartition(":")[2]
+                self._processes[index] = self._start_emulator(one, old.port, *extra)
             else:
                 raise StackError(f"the {self.backend} backend cannot restart its emulators")
         wait_healthy(self.endpoints)
@@ -186,11 +191,26 @@ class Stack:
         storage = self._start_emulator("storage", self.storage_port)
         self._processes.append(storage)
         bigquery = self._start_emulator("bigquery", self.bigquery_port,
-                                        "--storage-endpoint", storage.url)
+                                        "--storage-endpoint", storage.url,
+                                        "--grpc-port", str(self._bigquery_storage_port()))
         self._processes.append(bigquery)
         pubsub = self._start_emulator("pubsub", self.pubsub_port, "--bigquery-endpoint", bigquery.url)
         self._processes.append(pubsub)
-        return Endpoints(pubsub.address, bigquery.url, storage.url)
+        return Endpoints(pubsub.address, bigquery.url, storage.url,
+                         bigquery_storage=bigquery.storage_address)
+
+    def _bigquery_storage_port(self) -> int:
+        """The BigQuery Storage API's gRPC port: 9060 next to a fixed BigQuery port (a free one,
+        with a note, when 9060 is taken), else a free one."""
+        if not self.bigquery_port:
+            return 0
+        if port_taken(self.host, BIGQUERY_STORAGE_PORT):
+            self.notes.append(
+                f"port {BIGQUERY_STORAGE_PORT} is taken, so the BigQuery Storage API listens on "
+                "a free port instead (BIGQUERY_STORAGE_EMULATOR_HOST says which)"
+            )
+            return 0
+        return BIGQUERY_STORAGE_PORT
 
     def _start_emulator(self, name: str, port: int, *extra: str) -> ServerProcess:
         """``python -m emulators.<name>`` on ``port`` (a taken one: see the class docstring)."""
@@ -235,7 +255,8 @@ class Stack:
                 "the external backend needs PUBSUB_EMULATOR_HOST and BIGQUERY_EMULATOR_HOST set."
             )
         storage = os.environ.get("STORAGE_EMULATOR_HOST", "")
-        return Endpoints(pubsub, _url(bigquery), _url(storage) if storage else "")
+        return Endpoints(pubsub, _url(bigquery), _url(storage) if storage else "",
+                         bigquery_storage=os.environ.get("BIGQUERY_STORAGE_EMULATOR_HOST", ""))
 
     def _start_containers(self, backend: containers.Compose | containers.Testcontainers):
         self._containers = backend

@@ -17,10 +17,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
         prog="python -m parity",
         description="Run the same scenarios on two targets and report where they differ.",
-        epilog="targets: embedded | google-emulator | external:pubsub=HOST:PORT,bigquery=URL"
-        " | gcp:PROJECT (needs " + COST_FLAG + ")",
+        epilog="targets: embedded | google-emulator | bqemulator"
+        " | external:pubsub=HOST:PORT,bigquery=URL | gcp:PROJECT (needs " + COST_FLAG + ")",
     )
-    p.add_argument("--a", required=True, metavar="TARGET", help="the target under test")
+    p.add_argument(
+        "--a", default="embedded", metavar="TARGET", help="the target under test (embedded)"
+    )
     mode = p.add_mutually_exclusive_group(required=True)
     mode.add_argument("--b", metavar="TARGET", help="the target to compare with")
     mode.add_argument("--replay", metavar="DIR", type=Path, help="compare with recorded results")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,24 +12,51 @@ from parity.normalise import normalise_steps
 from parity.scenario import CRASH_LABEL, Context, Scenario, crash_step
 from parity.targets import Target
 
+SCENARIO_TIMEOUT_S = 180.0
 
-def run_scenario(scenario: Scenario, target: Target) -> dict:
-    """Run one scenario on a started target; the normalised result (crashes are a step too)."""
+
+class ScenarioTimeout(Exception):
+    """A scenario did not finish in time: its target stopped answering."""
+
+
+def run_scenario(scenario: Scenario, target: Target, timeout: float | None = None) -> dict:
+    """Run one scenario on a started target; the normalised result (crashes are a step too).
+
+    A target that stops answering (the clients wait, or retry for minutes) would stall the
+    whole run: past `timeout` the scenario is recorded as crashed with `hung` set, and left
+    behind on its (daemon) thread; the caller restarts the target."""
+    timeout = SCENARIO_TIMEOUT_S if timeout is None else timeout
     ctx = Context(target)
     started = time.monotonic()
-    try:
-        scenario.run(ctx)
-    except Exception as exc:  # a broken scenario or target is recorded, not fatal
-        ctx.steps.append(crash_step(exc))
-    finally:
+    failure: list[Exception] = []
+
+    def body() -> None:
+        try:
+            scenario.run(ctx)
+        except Exception as exc:  # a broken scenario or target is recorded, not fatal
+            failure.append(exc)
+
+    worker = threading.Thread(target=body, name=f"scenario-{scenario.name}", daemon=True)
+    worker.start()
+    worker.join(timeout)
+    hung = worker.is_alive()
+    steps = list(ctx.steps)
+    if hung:
+        steps.append(crash_step(ScenarioTimeout(f"no answer within {timeout:.0f} s")))
+    else:
+        if failure:
+            steps.append(crash_step(failure[0]))
         ctx.run_cleanups()
-    return {
+    result = {
         "scenario": scenario.name,
         "service": scenario.service,
         "target": target.label,
         "seconds": round(time.monotonic() - started, 2),
-        "steps": normalise_steps([s.to_dict() for s in ctx.steps], ctx.token, target.project),
+        "steps": normalise_steps([s.to_dict() for s in steps], ctx.token, target.project),
     }
+    if hung:
+        result["hung"] = True
+    return result
 
 
 class Live:
@@ -51,7 +79,13 @@ class Live:
             self._started |= missing
 
     def result(self, scenario: Scenario) -> dict | None:
-        return run_scenario(scenario, self.target) if self.serves(scenario) else None
+        if not self.serves(scenario):
+            return None
+        result = run_scenario(scenario, self.target)
+        if result.get("hung"):  # a fresh target for the scenarios after it
+            self.target.stop()
+            self.target.start(set(self._started))
+        return result
 
     def close(self) -> None:
         self.target.stop()

@@ -4,6 +4,8 @@ Target specs (``--a`` / ``--b``):
 
 * ``embedded``: our emulators, started by the runner on free ports (only the services needed);
 * ``google-emulator``: Google's Pub/Sub emulator (java jar), Pub/Sub only;
+* ``bqemulator``: bqemulator from PyPI, BigQuery only, installed in a venv of its own on first
+  use and started offline (``parity/bqemulator.py``);
 * ``external:pubsub=HOST:PORT,bigquery=URL``: endpoints already running (either or both);
 * ``gcp:PROJECT``: real Google Cloud with application-default credentials. It costs money, so
   it runs only with ``--i-know-this-costs-money``; scenarios create uniquely named resources and
@@ -172,6 +174,32 @@ class GoogleEmulator(Target):
         self._server = None
 
 
+class BqEmulator(Target):
+    """bqemulator (PyPI), the other BigQuery emulator with Storage APIs; BigQuery only."""
+
+    kind = "bqemulator"
+    services = frozenset({"bigquery"})
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._running = None
+
+    def start(self, services: set[str]) -> None:
+        from parity import bqemulator
+
+        try:
+            self._running = bqemulator.start(self.project)
+        except bqemulator.RivalError as exc:
+            raise TargetError(str(exc)) from exc
+        self.bigquery_url = self._running.url
+
+    def stop(self) -> None:
+        super().stop()
+        if self._running is not None:
+            self._running.stop()
+            self._running = None
+
+
 class External(Target):
     """Endpoints already running: ``external:pubsub=HOST:PORT,bigquery=URL``."""
 
@@ -231,6 +259,8 @@ def parse_target(spec: str, allow_cost: bool = False) -> Target:
         return Embedded()
     if kind == "google-emulator" and not rest:
         return GoogleEmulator()
+    if kind == "bqemulator" and not rest:
+        return BqEmulator()
     if kind == "external":
         fields: dict[str, str] = {}
         for part in filter(None, (p.strip() for p in rest.split(","))):
@@ -256,6 +286,6 @@ def parse_target(spec: str, allow_cost: bool = False) -> Target:
             )
         return Gcp(rest)
     raise TargetError(
-        f"unknown target {spec!r}: embedded, google-emulator, "
+        f"unknown target {spec!r}: embedded, google-emulator, bqemulator, "
         "external:pubsub=HOST:PORT,bigquery=URL or gcp:PROJECT"
     )

@@ -75,6 +75,30 @@ def bq_client(bq_emulator):
     client.close()
 
 
+@pytest.fixture(scope="session")
+def bq_storage_client(bq_emulator):
+    """A `bigquery.Client` whose to_dataframe/to_arrow read through the Storage Read API."""
+    from emulators.bigquery.storage_api.clients import bigquery_client
+
+    client = bigquery_client(bq_emulator.project, bq_emulator.url, bq_emulator.storage)
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="session")
+def read_client(bq_emulator):
+    from emulators.bigquery.storage_api.clients import read_client
+
+    return read_client(bq_emulator.storage)
+
+
+@pytest.fixture(scope="session")
+def write_client(bq_emulator):
+    from emulators.bigquery.storage_api.clients import write_client
+
+    return write_client(bq_emulator.storage)
+
+
 @pytest.fixture
 def bq_dataset(bq_client):
     """A fresh dataset id (in the client's project) for one test; deleted afterwards."""

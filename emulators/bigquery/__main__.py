@@ -19,6 +19,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--port", type=cli.port, default=9050,
                         help="HTTP port; 0 picks a free one")
     parser.add_argument(
+        "--grpc-port",
+        type=cli.port,
+        default=None,
+        metavar="PORT",
+        help="Storage Read/Write API (gRPC) port: default 9060, or a free port when --port is 0",
+    )
+    parser.add_argument(
         "--data-dir", default=None, metavar="DIR",
         help="persist data here (DuckDB file); in memory without it",
     )
@@ -101,12 +108,29 @@ def main(argv: list[str] | None = None) -> int:
     service.base_url = url
 
     def ready() -> None:
-        print(f"bigquery emulator listening on {url}", flush=True)
+        # One write, so a reader never sees the first line without the second; the first line
+        # keeps its format (harnesses parse it).
+        print(
+            f"bigquery emulator listening on {url}\n"
+            f"bigquery storage API (gRPC) listening on {grpc_host}:{grpc_port}",
+            flush=True,
+        )
 
     from .request_log import RequestLog
 
     policy = http_guard.HostPolicy(args.host, args.allow_host, args.allow_origin)
     app = RequestLog(build_app(service, policy=policy, max_query_seconds=args.max_query_seconds))
+    # After the REST app: the Storage Read API reads query results kept by its job manager.
+    from .storage_api.server import start as start_storage_api
+
+    grpc_port = args.grpc_port if args.grpc_port is not None else (9060 if args.port else 0)
+    try:
+        grpc_server, grpc_port = start_storage_api(service, args.host, grpc_port)
+    except OSError as exc:
+        print(f"bigquery emulator: cannot bind {args.host}:{grpc_port}: {exc}", file=sys.stderr)
+        service.close()
+        return 1
+    grpc_host = f"[{args.host}]" if ":" in args.host else args.host
     config = uvicorn.Config(
         app,
         log_level=args.log_level.lower(),
@@ -135,6 +159,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         server.run(sockets=[sock])
     finally:
+        grpc_server.stop(grace=1).wait()
         service.close()
     return 0
 

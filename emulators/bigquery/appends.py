@@ -1,5 +1,7 @@
 """Appends into tables: tabledata.insertAll (validation with BigQuery's per-row errors, insertId
-de-duplication) and the rows of load jobs, as Arrow batches on connections of their own."""
+de-duplication), the rows of load jobs and of the Storage Write API, as Arrow batches on
+connections of their own. Each append is recorded in the tables' append history (snapshot reads
+of the Storage Read API)."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ from typing import Any
 
 from .catalog import Catalog, Table
 from .errors import Invalid, NotFound
+from .history import AppendHistory
 from .insert import STOPPED, InsertIdCache, RowValidator, error_entries
 from .monitoring import Usage
 from .storage import Storage
@@ -36,16 +39,19 @@ class Appender:
         self.storage = storage
         self.insert_ids = InsertIdCache(insert_id_window)
         self.insert_ids.load(storage.live_insert_ids(self.insert_ids.clock()))
-        catalog.on_table_dropped = self._forget_insert_ids
+        # Row counts after streaming appends, for Storage Read API snapshot times.
+        self.history = AppendHistory(self.insert_ids.clock)
+        catalog.on_table_dropped = self._forget_table
         self._appends = 0
         self._writers: dict[tuple[str, str, str], _Writer] = {}
         self._writers_lock = threading.Lock()
         self.usage = Usage()  # rows written and refused, for /_emulator/metrics
 
-    def _forget_insert_ids(self, table_key: str) -> None:
-        """A dropped or replaced table starts with a clean de-duplication memory."""
+    def _forget_table(self, table_key: str) -> None:
+        """A dropped or replaced table starts with a clean de-duplication memory and history."""
         self.insert_ids.forget_table(table_key)
         self.storage.forget_insert_ids(table_key, self.insert_ids.clock())
+        self.history.forget(table_key)
 
     def _writer(self, table: Table) -> _Writer:
         with self._writers_lock:
@@ -162,6 +168,10 @@ class Appender:
                 )
             except duckdb.ConversionException as exc:
                 raise _BulkConversionError(str(exc)) from None
+            appended = arrow_table.num_rows
+            self.history.record(
+                current, lambda: self.storage.count_rows(table.storage_name) - appended, appended
+            )
         with self._writers_lock:
             self._appends += 1
             sweep = self._appends % 1000 == 0
@@ -175,6 +185,15 @@ class Appender:
             arrow_table = self._to_arrow(writer, rows)
             self._append(table, writer, arrow_table)
             self.usage.uploaded(table.ref, "load", len(rows), arrow_table.nbytes)
+
+    def append_table(self, table: Table, arrow_table: Any) -> None:
+        """Append an Arrow table whose columns are the table's schema, in order (the Storage
+        Write API); committed before it returns. Invalid when DuckDB refuses a value
+        (e.g. malformed JSON text), NotFound when the table was dropped meanwhile."""
+        try:
+            self._append(table, self._writer(table), arrow_table)
+        except _BulkConversionError as exc:
+            raise Invalid(f"Cannot store the rows: {exc}") from None
 
     # ------------------------------------------------------------------ tabledata.list
 

@@ -26,7 +26,7 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 def _matching(pattern: re.Pattern, noun: str, rule: str) -> Callable[[object], str]:
     def check(value: object) -> str:
         if not isinstance(value, str) or not pattern.match(value):
-            raise Invalid(f'Invalid {noun} ID "{_shown(value)}". {rule}')
+            raise Invalid(f'Invalid {noun} ID "{shown(value)}". {rule}')
         return value
 
     check.__doc__ = f"A {noun} id, or Invalid with BigQuery's message."
@@ -72,7 +72,7 @@ def table_id(value: object, *, decorator: bool = False) -> str:
         and all(unicodedata.category(c).startswith(_TABLE_CATEGORIES) for c in base)
     ):
         raise Invalid(
-            f'Invalid table ID "{_shown(value)}". Table IDs must be alphanumeric (plus '
+            f'Invalid table ID "{shown(value)}". Table IDs must be alphanumeric (plus '
             "underscores) and must be at most 1024 characters long. Also, Table decorators "
             "cannot be used."
         )
@@ -97,7 +97,7 @@ def check_path(params: dict) -> None:
             check(value)
 
 
-def _shown(value: object) -> str:
+def shown(value: object) -> str:
     text = value if isinstance(value, str) else repr(value)
     text = _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)  # NUL and friends visible
     return text if len(text) <= 200 else text[:200] + "..."

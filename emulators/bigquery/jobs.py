@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import copy
+import hashlib
 import threading
 import time
 import uuid
@@ -36,7 +37,7 @@ from .errors import (
 from .extract import run_extract
 from .gcs import CloudStorage
 from .load import run_load
-from .pages import int_param, read_page, ts_format_from
+from .pages import arrow_rows, int_param, read_page, ts_format_from
 from .query import QueryEngine, QueryOutcome, Stop
 from .storage import Storage
 
@@ -100,6 +101,8 @@ class JobManager:
         self.base_url = base_url
         self.max_query_seconds = max_query_seconds
         self._results: dict[tuple[str, str], QueryOutcome] = {}
+        # (project, dataset, table) of a query's anonymous destination -> (project, job id)
+        self._anonymous: dict[tuple[str, str, str], tuple[str, str]] = {}
         self._runs: dict[tuple[str, str], _Run] = {}
         self._lock = threading.RLock()  # jobs' state, results and runs
         self._pool = concurrent.futures.ThreadPoolExecutor(MAX_RUNNING, "bigquery-job")
@@ -160,6 +163,7 @@ class JobManager:
                         if j["statistics"].get("parentJobId") == job_id]  # fmt: skip
             for gone in (job_id, *children):
                 self._results.pop((project, gone), None)
+                self._anonymous.pop(tuple(anonymous_table(project, gone).values()), None)
         if run is not None:
             run.stop.stop(cancelled("The job was deleted"))
             self._wake.set()
@@ -275,7 +279,14 @@ class JobManager:
                 if key == "destinationTable":
                     config["query"]["destinationTable"] = value
                 elif key == "outcome":
-                    self._results[(ref["projectId"], ref["jobId"])] = value
+                    job_key = (ref["projectId"], ref["jobId"])
+                    self._results[job_key] = value
+                    if value.arrow is not None:
+                        # Like BigQuery, results land in an anonymous table, which the Storage
+                        # Read API (and so the client's to_dataframe/to_arrow) reads.
+                        anonymous = anonymous_table(*job_key)
+                        config["query"]["destinationTable"] = anonymous
+                        self._anonymous[tuple(anonymous.values())] = job_key
                     self._expire_results()
                 else:
                     statistics[key] = value
@@ -385,7 +396,15 @@ class JobManager:
         while len(self._results) > 1 and (
             len(self._results) > MAX_KEPT_RESULTS or total > MAX_KEPT_BYTES
         ):
-            total -= size(self._results.pop(next(iter(self._results))))
+            key = next(iter(self._results))
+            total -= size(self._results.pop(key))
+            self._anonymous.pop(tuple(anonymous_table(*key).values()), None)
+
+    def anonymous_result(self, project: str, dataset_id: str, table_id: str) -> QueryOutcome | None:
+        """The in-memory results behind a query's anonymous destination table, if kept."""
+        with self._lock:
+            key = self._anonymous.get((project, dataset_id, table_id))
+            return self._results.get(key) if key is not None else None
 
     def _run_copy(self, config: dict, run: _Run) -> None:
         """Copy jobs: COPY (the default), SNAPSHOT, CLONE and RESTORE (``clones.py``); a source
@@ -495,13 +514,7 @@ class JobManager:
         response["schema"] = {"fields": outcome.schema}
         storage = self.storage
         if outcome.arrow is not None:
-            arrow = outcome.arrow
-            total = arrow.num_rows
-
-            def fetch(offset: int, limit: int) -> list[tuple]:
-                part = arrow.slice(offset, limit)
-                return list(zip(*(col.to_pylist() for col in part.columns), strict=True))
-
+            total, fetch = outcome.arrow.num_rows, arrow_rows(outcome.arrow)
         else:
             name = outcome.result_name
             total = storage.count_rows(name)
@@ -670,6 +683,13 @@ def job_error(job: dict) -> BigQueryError:
         "stopped": JobStopped,
     }.get(reason, Invalid)
     return cls(error.get("message", ""), location=error.get("location"), reason=reason)
+
+
+def anonymous_table(project: str, job_id: str) -> dict:
+    """BigQuery-style anonymous destination: dataset ``_<hex>`` per project, table ``anon<hex>``."""
+    dataset = "_" + hashlib.sha1(f"anonymous:{project}".encode()).hexdigest()
+    table = "anon" + hashlib.sha1(f"{project}:{job_id}".encode()).hexdigest()
+    return {"projectId": project, "datasetId": dataset, "tableId": table}
 
 
 def _table_ref(ref: dict) -> tuple[str, str, str]:

@@ -29,6 +29,16 @@ def decode_page_token(token: str | None) -> int | None:
     raise Invalid(f"Invalid page token: {token}")
 
 
+def arrow_rows(arrow: Any) -> Callable[[int, int], list[tuple]]:
+    """A ``read_page`` fetch function over an in-memory Arrow table (query results)."""
+
+    def fetch(offset: int, limit: int) -> list[tuple]:
+        part = arrow.slice(offset, limit)
+        return list(zip(*(col.to_pylist() for col in part.columns), strict=True))
+
+    return fetch
+
+
 def ts_format_from(params: dict) -> str:
     """Timestamp wire format requested by formatOptions (the client asks for int64 micros)."""
     fmt = params.get("formatOptions.timestampOutputFormat") or ""

@@ -199,6 +199,12 @@ class QueryContext:
         self.execute(f"CREATE OR REPLACE TEMP TABLE {ident(name)} AS {select_sql}", params)
         self._temp[name] = "TABLE"
 
+    def expose(self, name: str, arrow_table: Any) -> contextlib.AbstractContextManager[None]:
+        """Make an in-memory Arrow table readable by this context's statements as ``name``
+        while the returned context manager's block runs; no statement runs."""
+        ident(name)  # the same naming rule as every name the core writes into SQL
+        return registered(self.cursor, name, arrow_table)
+
     def _temp_columns(self, name: str, columns: list[Column]) -> None:
         defs = ", ".join(c.sql() for c in columns)
         self.execute(f"CREATE OR REPLACE TEMP TABLE {ident(name)} ({defs})")

@@ -147,6 +147,8 @@ class Api:
             base_url=service.base_url,
             max_query_seconds=max_query_seconds,
         )
+        # query results behind anonymous tables, for tables.get, tabledata.list and Storage Read
+        service.anonymous_result = self.jobs.anonymous_result
         self.uploads = ResumableUploads()
 
     # ------------------------------------------------------------------ projects / datasets
@@ -294,6 +296,9 @@ class Api:
 
     def get_table(self, req: Request, raw: bytes) -> dict:
         p = req.path_params
+        anonymous = self.service.anonymous_table(p["project"], p["dataset"], p["table"])
+        if anonymous is not None:  # a query's results (the Storage Read API reads them too)
+            return anonymous
         table = self.catalog.get_table(p["project"], p["dataset"], _base_table(p["table"]))
         return self.service.table_resource(table)
 

@@ -3,13 +3,16 @@ HTTP layer only parses and encodes."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from . import resources
 from .appends import Appender
 from .catalog import Catalog, Table
 from .errors import BigQueryError, Invalid, expect_dict
 from .gcs import CloudStorage
-from .pages import read_page, ts_format_from
-from .query import QueryEngine
+from .pages import arrow_rows, read_page, ts_format_from
+from .query import QueryEngine, QueryOutcome
 from .routines import RoutineStore
 from .storage import Storage
 
@@ -33,6 +36,11 @@ class BigQueryService:
         self.engine = QueryEngine(self.catalog, self.storage, self.gcs, self.routines)
         self.appender = Appender(self.catalog, self.storage, insert_id_window)
         self.base_url = ""
+        # Query results readable as anonymous tables (tables.get, tabledata.list, the Storage
+        # Read API); the job manager, which keeps the results, answers (see jobs.py).
+        self.anonymous_result: Callable[[str, str, str], QueryOutcome | None] = (
+            lambda project, dataset_id, table_id: None
+        )
 
     def close(self) -> None:
         self.storage.close()
@@ -96,7 +104,24 @@ class BigQueryService:
         """tabledata.insertAll."""
         return self.appender.insert_all(self.catalog.get_table(project, dataset_id, table_id), body)
 
+    def anonymous_table(self, project: str, dataset_id: str, table_id: str) -> dict | None:
+        """tables.get of a query's anonymous destination table (None if it is not one)."""
+        outcome = self.anonymous_result(project, dataset_id, table_id)
+        if outcome is None:
+            return None
+        table = Table(project, dataset_id, table_id, "", schema=outcome.schema)
+        return resources.table_resource(
+            table, outcome.arrow.num_rows, outcome.arrow.nbytes, self.base_url
+        )
+
     def list_rows(self, project: str, dataset_id: str, table_id: str, params: dict) -> dict:
+        outcome = self.anonymous_result(project, dataset_id, table_id)
+        if outcome is not None:  # a query's anonymous destination table
+            arrow: Any = outcome.arrow
+            page = read_page(
+                arrow_rows(arrow), outcome.schema, arrow.num_rows, params, ts_format_from(params)
+            )
+            return {"kind": "bigquery#tableDataList", **page}
         table = self.catalog.get_table(project, dataset_id, table_id)
         if table.type not in ("TABLE", "SNAPSHOT"):
             raise Invalid(f"Cannot list a table of type {table.type}.")

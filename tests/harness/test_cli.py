@@ -33,20 +33,24 @@ def test_up_env_status_down(tmp_path):
     up = _cli("up", state_dir=tmp_path)
     exports = _exports(up.stdout)
     assert set(exports) == {
-        "PUBSUB_EMULATOR_HOST", "BIGQUERY_EMULATOR_HOST", "STORAGE_EMULATOR_HOST"
+        "PUBSUB_EMULATOR_HOST", "BIGQUERY_EMULATOR_HOST", "STORAGE_EMULATOR_HOST",
+        "BIGQUERY_STORAGE_EMULATOR_HOST",
     }
     try:
         assert _exports(_cli("env", state_dir=tmp_path).stdout) == exports
         status = _cli("status", state_dir=tmp_path)
         assert status.stdout.count("  answering  pid ") == 3
         assert f"storage:  {exports['STORAGE_EMULATOR_HOST']}  answering" in status.stdout
-        endpoints = Endpoints(exports["PUBSUB_EMULATOR_HOST"], exports["BIGQUERY_EMULATOR_HOST"],
-                              exports["STORAGE_EMULATOR_HOST"])
+        endpoints = Endpoints.from_env(exports)
         # Provisioned from harness.toml, seen through the real clients.
         topics = [t.name for t in clients.publisher(endpoints).list_topics(project="projects/local-project")]
         assert "projects/local-project/topics/events" in topics
-        tables = [t.table_id for t in clients.bigquery(endpoints, "local-project").list_tables("analytics")]
+        bigquery = clients.bigquery(endpoints, "local-project")
+        tables = [t.table_id for t in bigquery.list_tables("analytics")]
         assert {"events", "events_dlq", "sources"} <= set(tables)
+        # the client reads through the emulator's Storage Read API (not googleapis.com)
+        sources = bigquery.list_rows("local-project.analytics.sources").to_arrow()
+        assert sources.num_rows == bigquery.get_table("local-project.analytics.sources").num_rows
         buckets = {b.name for b in clients.storage(endpoints, "local-project").list_buckets()}
         assert {"local-project-batch", "local-project-temp", "local-project-backups"} <= buckets
         assert _cli("up", state_dir=tmp_path, check=False).returncode == 2  # already up
@@ -104,8 +108,11 @@ def test_external_backend_takes_the_variables_as_given(monkeypatch):
     monkeypatch.delenv("STORAGE_EMULATOR_HOST", raising=False)  # other tests' runs export it
     monkeypatch.setenv("PUBSUB_EMULATOR_HOST", "127.0.0.1:1")
     monkeypatch.setenv("BIGQUERY_EMULATOR_HOST", "127.0.0.1:2")
+    monkeypatch.delenv("BIGQUERY_STORAGE_EMULATOR_HOST", raising=False)
     stack = Stack(backend="external")
     assert stack._start_external() == Endpoints("127.0.0.1:1", "http://127.0.0.1:2")
+    monkeypatch.setenv("BIGQUERY_STORAGE_EMULATOR_HOST", "127.0.0.1:4")
+    assert stack._start_external().bigquery_storage == "127.0.0.1:4"
     monkeypatch.setenv("STORAGE_EMULATOR_HOST", "127.0.0.1:3")
     assert stack._start_external().storage == "http://127.0.0.1:3"
     assert stack._start_external().env()["STORAGE_EMULATOR_HOST"] == "http://127.0.0.1:3"

@@ -79,7 +79,7 @@ def test_the_team_file_is_found_from_a_sub_directory_and_seeded(team):
         in up.stderr
     assert "seeded team-project.shop.orders: 2 rows" in up.stderr
     assert (team / ".harness" / "state.json").exists()  # next to the harness file
-    endpoints = Endpoints(**{k.split("_")[0].lower(): v for k, v in exports(up.stdout).items()})
+    endpoints = Endpoints.from_env(exports(up.stdout))
     bq = clients.bigquery(endpoints, "team-project")
     rows = [dict(r.items()) for r in bq.query(
         "SELECT id, name, address.city AS city FROM shop.customers ORDER BY id").result()]
@@ -89,7 +89,8 @@ def test_the_team_file_is_found_from_a_sub_directory_and_seeded(team):
     assert exports(harness("env", cwd=team / "src").stdout) == exports(up.stdout)
     unset = harness("env", "--unset", cwd=team)
     assert unset.stdout == ("unset PUBSUB_EMULATOR_HOST BIGQUERY_EMULATOR_HOST "
-                            "STORAGE_EMULATOR_HOST INGEST_URL MQTT_BROKER_URL\n")
+                            "BIGQUERY_STORAGE_EMULATOR_HOST STORAGE_EMULATOR_HOST INGEST_URL "
+                            "MQTT_BROKER_URL\n")
     shell = subprocess.run(
         ["bash", "-c", f'eval "$({sys.executable} -m harness env)"; '
          f'eval "$({sys.executable} -m harness env --unset)"; '
@@ -105,7 +106,7 @@ def test_the_team_file_is_found_from_a_sub_directory_and_seeded(team):
 def test_status_lists_resources_with_backlog_and_row_counts(team):
     up = harness("up", cwd=team)
     assert up.returncode == 0, up.stderr
-    endpoints = Endpoints(**{k.split("_")[0].lower(): v for k, v in exports(up.stdout).items()})
+    endpoints = Endpoints.from_env(exports(up.stdout))
     publisher = clients.publisher(endpoints)
     for i in range(3):
         publisher.publish("projects/team-project/topics/orders", f"order {i}".encode()).result()
@@ -169,6 +170,8 @@ def test_logs_print_and_follow(team):
     try:
         first = follow.stdout.readline()
         assert first.startswith("bigquery emulator listening on")
+        second = follow.stdout.readline()  # the Storage Read/Write API's ready line
+        assert second.startswith("bigquery storage API (gRPC) listening on")
         state = json.loads((team / ".harness" / "state.json").read_text())
         log = dict(zip(state["names"], state["logs"], strict=True))["bigquery"]
         with open(log, "a") as handle:

@@ -57,6 +57,7 @@ def test_a_killed_emulator_restarts_on_its_port_and_data(tmp_path):
         assert restarted.pid != old_pid
         # its own arguments again: BigQuery still reads gs:// through the storage emulator
         assert "--storage-endpoint" in restarted.argv
+        assert after.bigquery_storage and before.bigquery_storage == after.bigquery_storage
         assert [d.dataset_id for d in clients.bigquery(after, "restart-project").list_datasets()] \
             == ["kept"]
         with pytest.raises(StackError, match="no nosuch emulator"):

@@ -151,7 +151,8 @@ def test_the_installed_cli_keeps_its_state_in_the_project(installed, tmp_path):
         assert up.returncode == 0, up.stderr
         assert f"provisioned project checkout-team from {team / 'harness.toml'}" in up.stderr
         assert set(exports(up.stdout)) == {"PUBSUB_EMULATOR_HOST", "BIGQUERY_EMULATOR_HOST",
-                                          "STORAGE_EMULATOR_HOST"}
+                                          "STORAGE_EMULATOR_HOST",
+                                          "BIGQUERY_STORAGE_EMULATOR_HOST"}
         assert (team / ".harness" / "state.json").exists()
         status = harness("status")
         assert status.returncode == 0, status.stderr

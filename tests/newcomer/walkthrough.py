@@ -234,7 +234,8 @@ def mistake_steps(session: Session, workdir: Path, tmp: Path) -> list[Outcome]:
          ("nothing answers there (connection refused); start the emulators",),
          {"PUBSUB_EMULATOR_HOST": f"127.0.0.1:{_closed_port()}"}),
         ("no emulator variables and no credentials",
-         "unset PUBSUB_EMULATOR_HOST BIGQUERY_EMULATOR_HOST\n" + PIPELINE, 2,
+         "unset PUBSUB_EMULATOR_HOST BIGQUERY_EMULATOR_HOST BIGQUERY_STORAGE_EMULATOR_HOST\n"
+         + PIPELINE, 2,
          ("error: neither PUBSUB_EMULATOR_HOST nor BIGQUERY_EMULATOR_HOST is set and there are "
           "no Google credentials",),
          {"HOME": str(tmp), "CLOUDSDK_CONFIG": str(tmp / "gcloud"), "NO_GCE_CHECK": "True",

@@ -235,3 +235,40 @@ def test_local_only_scenarios_are_unsupported_on_gcp():
     assert not gcp.serves(push)
     assert gcp.serves(discover("pubsub_seek")[0])
     assert runner.Live(parse_target("embedded")).serves(push)
+
+
+def test_a_scenario_that_hangs_its_target_is_a_crash_and_the_target_restarts(monkeypatch):
+    import threading
+
+    release = threading.Event()
+    starts: list[set] = []
+
+    class Counting(FakeTarget):
+        def start(self, services):
+            starts.append(set(services))
+
+    def run(ctx):
+        ctx.record("before", 1)
+        release.wait(30)  # a call that never answers
+
+    side = runner.Live(Counting())
+    scenario = Scenario("hangs", "pubsub", "d", run)
+    side.prepare([scenario])
+    monkeypatch.setattr(runner, "SCENARIO_TIMEOUT_S", 0.2)
+    try:
+        result = side.result(scenario)
+    finally:
+        release.set()
+    assert result["hung"] is True
+    assert [s["label"] for s in result["steps"]] == ["before", "scenario crashed"]
+    assert result["steps"][-1]["value"] == {"exception": "ScenarioTimeout"}
+    assert starts == [{"pubsub"}, {"pubsub"}]  # started, then restarted after the hang
+
+
+def test_bqemulator_target_spec():
+    from parity.targets import BqEmulator
+
+    target = parse_target("bqemulator")
+    assert isinstance(target, BqEmulator) and target.services == frozenset({"bigquery"})
+    with pytest.raises(TargetError):
+        parse_target("bqemulator:x")

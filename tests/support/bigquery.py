@@ -8,13 +8,15 @@ PROJECT = "test-project"
 
 
 class Emulator:
-    """``python -m emulators.bigquery --port 0 --project P ...`` (:class:`ServerProcess`)."""
+    """``python -m emulators.bigquery --port 0 --project P ...`` (:class:`ServerProcess`);
+    ``storage`` is where its Storage Read/Write API (gRPC) listens."""
 
     def __init__(self, server: ServerProcess, project: str):
         self.server = server
         self.process = server.process
         self.url = server.url
         self.project = project
+        self.storage = server.storage_address
 
 
 def start_emulator(*extra: str, project: str = PROJECT) -> Emulator:

@@ -21,6 +21,7 @@ def run(module: str, *args: str, cwd: Path | None = None, env: dict | None = Non
     """``python -m module *args`` with the emulator variables cleared unless ``env`` sets them."""
     base = {k: v for k, v in os.environ.items()
             if k not in ("PUBSUB_EMULATOR_HOST", "BIGQUERY_EMULATOR_HOST", "STORAGE_EMULATOR_HOST",
+                         "BIGQUERY_STORAGE_EMULATOR_HOST",
                          "INGEST_URL", "MQTT_BROKER_URL")}
     base["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), base.get("PYTHONPATH")]))
     return subprocess.run(
