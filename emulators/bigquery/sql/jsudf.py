@@ -5,8 +5,10 @@ The translator turns a call of a JavaScript UDF into ``bq_js_call(handle, json_a
 ``bq_js_call`` is registered once on the DuckDB connection (``register``) and looks the handle
 up in ``REGISTRY``, where the core put the function for the duration of one query. Each function
 gets a V8 isolate of its own, made on its first call and closed with the query, so nothing
-leaks between queries; V8 alone has no file, network or process access (no ``require``,
-``fetch`` or ``process``; dynamic ``import()`` is refused). DuckDB calls the function once per
+leaks between queries. The isolates live in V8 worker processes (``jsworker.py``, ``POOL``), not
+in the emulator: mini-racer's native code crashes when threads make isolates at once, and a crash
+there must end a worker, never the server. V8 alone has no file, network or process access
+(no ``require``, ``fetch`` or ``process``; dynamic ``import()`` is refused). DuckDB calls the function once per
 chunk of rows, and the whole chunk is one JavaScript call: the time limit is per call.
 
 Type mapping (BigQuery's "Supported JavaScript UDF data types"): INT64 arguments arrive as
