@@ -5,8 +5,10 @@ The translator turns a call of a JavaScript UDF into ``bq_js_call(handle, json_a
 ``bq_js_call`` is registered once on the DuckDB connection (``register``) and looks the handle
 up in ``REGISTRY``, where the core put the function for the duration of one query. Each function
 gets a V8 isolate of its own, made on its first call and closed with the query, so nothing
-leaks between queries; V8 alone has no file, network or process access (no ``require``,
-``fetch`` or ``process``; dynamic ``import()`` is refused). DuckDB calls the function once per
+leaks between queries. The isolates live in V8 worker processes (``jsworker.py``, ``POOL``), not
+in the emulator: mini-racer's native code crashes when threads make isolates at once, and a crash
+there must end a worker, never the server. V8 alone has no file, network or process access
+(no ``require``, ``fetch`` or ``process``; dynamic ``import()`` is refused). DuckDB calls the function once per
 chunk of rows, and the whole chunk is one JavaScript call: the time limit is per call.
 
 Type mapping (BigQuery's "Supported JavaScript UDF data types"): INT64 arguments arrive as
@@ -20,86 +22,34 @@ is awaited.
 
 from __future__ import annotations
 
+import atexit
 import base64
+import contextlib
 import datetime as dt
 import decimal
 import itertools
 import json
+import os
 import re
+import select
+import subprocess
+import sys
 import threading
+import time
+from pathlib import Path
 from typing import Any
 
 TIMEOUT_S = 60.0  # per call of a function (one chunk of rows); --js-udf-timeout-seconds
 MEMORY_BYTES = 256 << 20  # per function's V8 heap; --js-udf-memory-mb
+# V8 worker processes at most (a function's calls wait for its worker)
+WORKERS = min(4, max(2, os.cpu_count() or 2))
+DEADLINE_MARGIN_S = 10.0  # a worker silent this long past the call's time limit is killed
+_FUNCTION_IDS = itertools.count(1)
 _SAFE = 2**53
 _INT64 = (-(2**63), 2**63 - 1)
 
-# Our wrapper (JavaScript written here, never client text): the user's code is compiled by
-# ``new Function(names..., code)`` from a string value, never spliced into source.
-_WRAPPER = r"""
-var __bq = {};
-function __bq_setup(names, code, types, ret) {
-  __bq.fn = Function.apply(null, JSON.parse(names).concat([code]));
-  __bq.types = JSON.parse(types);
-  __bq.ret = JSON.parse(ret);
-}
-function __bq_in(v, t) {
-  if (v === null || v === undefined) return null;
-  switch (t.typeKind) {
-    case 'FLOAT64': return typeof v === 'string' ? Number(v) : v;
-    case 'DATE': return new Date(v + 'T00:00:00Z');
-    case 'TIMESTAMP': {
-      var ms = Math.floor(v / 1000), d = new Date(ms);
-      d.microsecond = ((v % 1000000) + 1000000) % 1000000;
-      return d;
-    }
-    case 'ARRAY': return v.map(function (x) { return __bq_in(x, t.arrayElementType); });
-    case 'STRUCT': {
-      var o = {}, fs = t.structType.fields;
-      for (var i = 0; i < fs.length; i++) o[fs[i].name] = __bq_in(v[fs[i].name], fs[i].type);
-      return o;
-    }
-    default: return v;
-  }
-}
-function __bq_out(v, t) {
-  if (v === null || v === undefined) return null;
-  if (typeof v === 'bigint') return v.toString();
-  switch (t.typeKind) {
-    case 'FLOAT64': return (typeof v === 'number' && !isFinite(v)) ? String(v) : v;
-    case 'STRING': return typeof v === 'string' ? v : String(v);
-    case 'DATE': case 'TIMESTAMP': case 'DATETIME':
-      return (v instanceof Date) ? v.toISOString() : v;
-    case 'ARRAY':
-      if (!Array.isArray(v)) throw new TypeError('Expected an array for ARRAY result');
-      return v.map(function (x) { return __bq_out(x, t.arrayElementType); });
-    case 'STRUCT': {
-      var o = {}, fs = t.structType.fields;
-      for (var i = 0; i < fs.length; i++) o[fs[i].name] = __bq_out(v[fs[i].name], fs[i].type);
-      return o;
-    }
-    case 'JSON': return v;
-    default: return v;
-  }
-}
-function __bq_run(rows) {
-  rows = JSON.parse(rows);
-  var out = new Array(rows.length), pending = false;
-  for (var r = 0; r < rows.length; r++) {
-    var args = rows[r].map(function (v, j) { return __bq_in(v, __bq.types[j]); });
-    out[r] = __bq.fn.apply(null, args);
-    if (out[r] && typeof out[r].then === 'function') pending = true;
-  }
-  var finish = function (rs) {
-    return JSON.stringify(rs.map(function (x) { return __bq_out(x, __bq.ret); }));
-  };
-  return pending ? Promise.all(out).then(finish) : finish(out);
-}
-"""
-
-
 class JsFunction:
-    """One JavaScript UDF of one query: its code, types and (lazily) its V8 isolate."""
+    """One JavaScript UDF of one query: its code, types and the V8 worker holding its isolate."""
 
     def __init__(self, name: str, arguments: list[tuple[str, dict]], return_type: dict,
                  code: str, stopped: Any = None) -> None:  # fmt: skip
@@ -111,8 +61,8 @@ class JsFunction:
         self.stopped = stopped  # () -> BaseException | None: the query was stopped
         self.timeout_s = TIMEOUT_S
         self.memory = MEMORY_BYTES
-        self._ctx: Any = None
-        self._run: Any = None
+        self._id = f"f{next(_FUNCTION_IDS)}"
+        self._worker: _Worker | None = None
         self._lock = threading.Lock()
 
     @property
@@ -121,80 +71,222 @@ class JsFunction:
 
         return f"{self.name}({', '.join(to_text(t) for t in self.types)})"
 
-    def _context(self) -> Any:
-        if self._ctx is None:
-            from py_mini_racer import MiniRacer
-
-            ctx = MiniRacer()
-            try:
-                ctx.set_hard_memory_limit(self.memory)
-                ctx.eval(_WRAPPER)
-                ctx.eval("__bq_setup")(json.dumps(self.names), self.code,
-                                       json.dumps(self.types), json.dumps(self.return_type))
-            except Exception as error:
-                ctx.close()
-                raise ValueError(self._message(error)) from None
-            self._ctx, self._run = ctx, ctx.eval("__bq_run")
-        return self._ctx
-
     def call(self, rows: list[str]) -> list[str | None]:
         """Results (text for the SQL CAST to the return type) of a chunk of argument rows (each
         the JSON text of an array of arguments)."""
-        from py_mini_racer import JSOOMException, JSPromise, JSTimeoutException
-
         reason = self.stopped() if self.stopped else None
         if reason is not None:
             raise reason
         batch = "[" + ",".join(json.dumps(self._arguments(row)) for row in rows) + "]"
         with self._lock:
-            self._context()
+            if self._worker is None:
+                self._worker = POOL.assign()
+            setup = {"names": self.names, "code": self.code, "types": self.types,
+                     "ret": self.return_type, "memory": self.memory}  # fmt: skip
             try:
-                result = self._run(batch, timeout_sec=self.timeout_s)
-                if isinstance(result, JSPromise):
-                    result = result.get(timeout=self.timeout_s)
-            except JSTimeoutException:
-                self._discard()
+                answer = self._worker.call(self._id, setup, batch, self.timeout_s, self.stopped)
+            except _WorkerLost as lost:
                 raise ValueError(f"Resources exceeded during query execution: JavaScript UDF "
-                                 f"{self.signature} timed out after {self.timeout_s:g} "
-                                 "seconds.") from None  # fmt: skip
-            except JSOOMException:
-                self._discard()
-                raise ValueError("Resources exceeded during query execution: UDF out of "
-                                 "memory.") from None  # fmt: skip
-            except Exception as error:  # noqa: BLE001 - the UDF's own error, as BigQuery shows it
-                if self._ctx is not None and self._ctx.was_hard_memory_limit_reached():
-                    self._discard()
-                    raise ValueError("Resources exceeded during query execution: UDF out of "
-                                     "memory.") from None  # fmt: skip
-                raise ValueError(self._message(error)) from None
-        if not isinstance(result, str):
+                                 f"{self.signature} failed: {lost}") from None  # fmt: skip
+        error = answer.get("error")
+        if error == "timeout":
+            raise ValueError(f"Resources exceeded during query execution: JavaScript UDF "
+                             f"{self.signature} timed out after {self.timeout_s:g} "
+                             "seconds.")  # fmt: skip
+        if error == "oom":
+            raise ValueError("Resources exceeded during query execution: UDF out of memory.")
+        if error == "result":
             raise ValueError(f"JavaScript UDF {self.signature} returned no result")
-        values = json.loads(result, parse_float=decimal.Decimal)
+        if error is not None:
+            raise ValueError(self._message(answer.get("message", "")))
+        values = json.loads(answer["result"], parse_float=decimal.Decimal)
         return [_to_sql(v, self.return_type) for v in values]
 
     def _arguments(self, row: str) -> list:
         values = json.loads(row, parse_float=decimal.Decimal)
         return [_to_js(v, t) for v, t in zip(values, self.types, strict=True)]
 
-    def _message(self, error: BaseException) -> str:
-        text = str(error).strip()
-        lines = [ln for ln in text.splitlines() if ln.strip()]
+    def _message(self, text: str) -> str:
+        lines = [ln for ln in text.strip().splitlines() if ln.strip()]
         # mini-racer: "<anonymous>:L: TypeError: ...", the source line, a caret, the stack
         head = next((ln for ln in reversed(lines) if ln.split(":", 1)[0].endswith(
             ("Error", "Exception"))), lines[0] if lines else "Error")  # fmt: skip
         head = head.split(" at ", 1)[0].strip()
         return f"{head} at {self.signature}"
 
-    def _discard(self) -> None:
-        """Drop an isolate that hit a limit (its heap may be unusable); the next call makes
-        a new one."""
-        if self._ctx is not None:
-            self._ctx.close()
-        self._ctx = self._run = None
-
     def close(self) -> None:
+        """Free the function's isolate (in its worker, at once or with the worker's next
+        request)."""
         with self._lock:
-            self._discard()
+            if self._worker is not None:
+                self._worker.drop(self._id)
+            self._worker = None
+
+
+class _WorkerLost(Exception):
+    """The worker process died or was killed during a call (the message says how)."""
+
+
+class _Worker:
+    """One V8 worker process (``jsworker.py``), started on first use and again after it died;
+    one request at a time."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()  # held for a whole request
+        self.functions = 0  # functions assigned to it (the pool's balance)
+        self._process: subprocess.Popen | None = None
+        self._held: set[str] = set()  # function ids whose isolate the process holds
+        self._drops: list[str] = []  # to free with the next request
+        self._drops_lock = threading.Lock()
+
+    @property
+    def pid(self) -> int | None:
+        process = self._process
+        return process.pid if process is not None and process.poll() is None else None
+
+    def call(self, fid: str, setup: dict, batch: str, timeout: float, stopped: Any) -> dict:
+        with self.lock:
+            request = {"op": "call", "id": fid, "timeout": timeout, "batch": batch}
+            if fid not in self._held:
+                request["setup"] = setup
+            answer = self._request(request, timeout + DEADLINE_MARGIN_S, stopped)
+            if answer.get("error") in ("timeout", "oom"):
+                self._held.discard(fid)  # the worker closed the isolate
+            else:
+                self._held.add(fid)
+            return answer
+
+    def drop(self, fid: str) -> None:
+        with self._drops_lock:
+            self._drops.append(fid)
+            self.functions -= 1
+        if self.lock.acquire(blocking=False):  # else the running request's successor does it
+            try:
+                if self._process is not None and self._process.poll() is None:
+                    self._request({"op": "drop"}, DEADLINE_MARGIN_S, None)
+            except _WorkerLost:
+                pass
+            finally:
+                self.lock.release()
+
+    def _request(self, request: dict, wait_s: float, stopped: Any) -> dict:
+        """Send one request and wait for its answer; kill the process when it does not answer
+        in time or the query was stopped."""
+        from .jsworker import frame, read_frame
+
+        with self._drops_lock:
+            request["drop"], self._drops = [d for d in self._drops if d in self._held], []
+        self._held.difference_update(request["drop"])
+        process = self._running()
+        try:
+            process.stdin.write(frame(request))
+            process.stdin.flush()
+        except OSError:
+            raise _WorkerLost(self._ended("its V8 worker process ended unexpectedly")) from None
+        deadline = time.monotonic() + wait_s
+        fd = process.stdout.fileno()
+
+        def read(size: int) -> bytes:
+            while True:
+                reason = stopped() if stopped else None
+                if reason is not None:
+                    self._kill()
+                    raise reason
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    self._kill()
+                    raise _WorkerLost(f"its V8 worker did not answer within {wait_s:g} seconds "
+                                      "and was restarted")  # fmt: skip
+                if select.select([fd], [], [], min(left, 0.2))[0]:
+                    return os.read(fd, size)
+
+        answer = read_frame(read)
+        if answer is None:
+            raise _WorkerLost(self._ended("its V8 worker process ended unexpectedly"))
+        return answer
+
+    def _running(self) -> subprocess.Popen:
+        if self._process is None or self._process.poll() is not None:
+            self._reap()
+            from py_mini_racer import __file__ as library
+
+            worker = Path(__file__).with_name("jsworker.py")
+            # -I: no environment variables, user site or working directory on sys.path; the
+            # library's directory is passed instead
+            self._process = subprocess.Popen(
+                [sys.executable, "-I", str(worker), str(Path(library).parent.parent),
+                 str(os.getpid())], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                env={"TZ": "UTC"}, cwd="/", close_fds=True)  # fmt: skip
+            self._held.clear()
+        return self._process
+
+    def _ended(self, what: str) -> str:
+        process = self._process
+        code = process.wait() if process is not None else None
+        self._reap()
+        if code is not None and code < 0:
+            return f"{what} (signal {-code}) and was restarted"
+        return f"{what} (exit status {code}) and was restarted"
+
+    def _kill(self) -> None:
+        if self._process is not None:
+            self._process.kill()
+        self._reap()
+
+    def _reap(self) -> None:
+        process, self._process = self._process, None
+        self._held.clear()
+        if process is not None:
+            for stream in (process.stdin, process.stdout):
+                with contextlib.suppress(OSError):
+                    stream.close()
+            with contextlib.suppress(OSError):
+                process.kill()
+            process.wait()
+
+    def stop(self) -> None:
+        self._kill()
+
+
+class _Pool:
+    """The V8 worker processes: up to ``WORKERS``, each function kept on the worker it was
+    first given (its isolate lives there), an idle worker preferred."""
+
+    def __init__(self) -> None:
+        self._workers: list[_Worker] = []
+        self._lock = threading.Lock()
+        self._registered = False
+
+    def assign(self) -> _Worker:
+        with self._lock:
+            if not self._registered:
+                atexit.register(self.stop)
+                self._registered = True
+            idle = [w for w in self._workers if not w.lock.locked()]
+            if idle:
+                worker = min(idle, key=lambda w: w.functions)
+            elif len(self._workers) < WORKERS:
+                worker = _Worker()
+                self._workers.append(worker)
+            else:
+                worker = min(self._workers, key=lambda w: w.functions)
+            worker.functions += 1
+            return worker
+
+    def pids(self) -> list[int]:
+        """Process ids of the running workers (for tests and diagnostics)."""
+        with self._lock:
+            return [pid for w in self._workers if (pid := w.pid) is not None]
+
+    def stop(self) -> None:
+        """Kill and reap every worker (at the emulator's exit)."""
+        with self._lock:
+            workers = list(self._workers)
+        for worker in workers:
+            worker.stop()
+
+
+POOL = _Pool()
 
 
 def _to_js(value: Any, sdt: dict, top: bool = True) -> Any:
