@@ -71,7 +71,8 @@ def test_ports_are_published_on_loopback_only(container_stack):
         for port_bindings in info["NetworkSettings"]["Ports"].values()
         for binding in port_bindings or []
     ]
-    assert len(bindings) == 3, bindings  # Pub/Sub, BigQuery, Cloud Storage
+    # Pub/Sub, BigQuery and its Storage Read/Write API (gRPC), Cloud Storage
+    assert len(bindings) == 4, bindings
     assert {b["HostIp"] for b in bindings} == {"127.0.0.1"}
 
 
