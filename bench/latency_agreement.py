@@ -1,13 +1,20 @@
-"""Do the load test and the pipeline benchmark measure the same end-to-end latency?
+"""Do two ways of measuring end-to-end latency agree at the same offered rate?
 
-    python bench/latency_agreement.py --rate 500 --seconds 40
+    python bench/latency_agreement.py --rate 500 --seconds 40 --repeat 3
+    python bench/latency_agreement.py --rate 500 --seconds 40 --repeat 3 --processes 1,2
 
-Runs, one after the other on fresh embedded stacks with the same DirectRunner tuning, the
-benchmark's latency phase (``bench/pipeline_bench.py``: paced publishing from a spawned process,
-~25 probes/s) and the Locust load test (``python -m loadtest``: publisher users sized to the same
-offered rate, one probe user) and prints both p50/p99 (publish -> row, per event) with their
-ratio. Both use ``loadtest.landing.VisibilityWatch``, so a difference is the load generator's,
-not the measurement's.
+Without ``--processes``: the benchmark's latency phase (``bench/pipeline_bench.py``: paced
+publishing from a spawned process) against the Locust load test (``python -m loadtest``:
+publisher users sized to the same offered rate, one probe user). With ``--processes A,B``: the
+load test with A worker processes against the load test with B (issue 22's question).
+
+Each side runs ``--repeat`` times, the two interleaved (A, B, A, B, ...), every run on a fresh
+embedded stack with the same DirectRunner tuning and the same probe rate (``--probes-per-s``).
+Both sides measure with ``loadtest.landing.VisibilityWatch``, so a difference is the load
+generator's, not the measurement's. Printed and written to ``--out``: each run's p50/p99
+(publish -> row, per probe) and, per side, the percentiles of all its runs' probes pooled, with
+the pooled ratio B/A. Pooling matters: on 2 cores one run's p50 moves by half between identical
+runs, so a single pair says little.
 """
 
 from __future__ import annotations
@@ -19,55 +26,112 @@ import re
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+EVENTS_PER_TASK = 5
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rate", type=float, default=500.0, help="events/s offered")
-    parser.add_argument("--seconds", type=float, default=40.0)
-    parser.add_argument("--users", type=int, default=20, help="Locust publishing users")
-    parser.add_argument("--tuning", default="tuned", choices=("stock", "pull500", "tuned"))
-    parser.add_argument("--processes", type=int, default=1,
-                        help="Locust worker processes of the load test (default: %(default)s)")
-    args = parser.parse_args(argv)
+def bench_side(args) -> list[float]:
+    """One benchmark latency phase; every probe's latency (ms)."""
+    import pipeline_bench
 
-    import pipeline_bench  # noqa: I001 - bench/ is on sys.path when run as a script
+    result = pipeline_bench.latency(pipeline_bench.VARIANTS[args.tuning], args.rate,
+                                    args.seconds, probes_per_s=args.probes_per_s, keep=True)
+    return result["latencies_ms"]
 
-    load = os.getloadavg()[0]
-    print(f"load average at the start: {load:.2f} on {os.cpu_count()} cores", flush=True)
-    bench = pipeline_bench.latency(pipeline_bench.VARIANTS[args.tuning], args.rate, args.seconds)
-    print("bench:", json.dumps(bench), flush=True)
 
-    events_per_task = 5
-    user_rate = args.rate / args.users / events_per_task
+def load_side(args, processes: int) -> list[float]:
+    """One ``python -m loadtest`` run with ``processes`` workers; every probe's latency (ms)."""
+    from loadtest.__main__ import read_landed
+
+    user_rate = args.rate / args.users / EVENTS_PER_TASK
     with tempfile.TemporaryDirectory() as reports:
         done = subprocess.run(
             [sys.executable, "-m", "loadtest", "--run-time", f"{int(args.seconds)}s",
              "--users", str(args.users), "--user-rate", f"{user_rate:.4f}",
-             "--events-per-task", str(events_per_task), "--tuning", args.tuning,
-             "--probe-interval", "0.2", "--processes", str(args.processes),
+             "--events-per-task", str(EVENTS_PER_TASK), "--tuning", args.tuning,
+             "--probe-interval", f"{1 / args.probes_per_s:.4f}", "--processes", str(processes),
              "--reports", reports, "--name", "agreement"],
             capture_output=True, text=True, cwd=ROOT,
         )
-    print(done.stdout[-1500:], flush=True)
-    found = re.search(r"publish -> row: p50 ([\d.]+) ms, p95 ([\d.]+) ms, p99 ([\d.]+) ms",
-                      done.stdout)
-    if done.returncode or not found:
-        print(done.stderr[-3000:], file=sys.stderr)
-        return 1
-    load_p50, load_p99 = float(found.group(1)), float(found.group(3))
-    bench_p50, bench_p99 = bench["p50_s"] * 1000, bench["p99_s"] * 1000
-    print(f"at {args.rate:.0f} events/s: bench p50 {bench_p50:.1f} ms, p99 {bench_p99:.1f} ms "
-          f"(±{bench['resolution_median_ms']} ms); load test p50 {load_p50:.1f} ms, p99 "
-          f"{load_p99:.1f} ms; load/bench p50 {load_p50 / bench_p50:.2f}, p99 "
-          f"{load_p99 / bench_p99:.2f}; load average now {os.getloadavg()[0]:.2f}")
+        if done.returncode or not re.search(r"publish -> row: p50", done.stdout):
+            sys.stderr.write(done.stdout[-1500:] + done.stderr[-3000:])
+            raise SystemExit(f"the load test failed (exit {done.returncode}); output above")
+        return [x.latency_s * 1000 for x in read_landed(Path(reports) / "agreement_e2e.csv")]
+
+
+def figures(latencies: list[float]) -> dict:
+    from loadtest.landing import percentile
+
+    ordered = sorted(latencies)
+    return {"probes": len(ordered), "p50_ms": round(percentile(ordered, 50), 1),
+            "p99_ms": round(percentile(ordered, 99), 1)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rate", type=float, default=500.0,
+                        help="events/s offered (default: %(default)s)")
+    parser.add_argument("--seconds", type=float, default=40.0,
+                        help="length of each run (default: %(default)s)")
+    parser.add_argument("--repeat", type=int, default=3,
+                        help="runs of each side, interleaved (default: %(default)s)")
+    parser.add_argument("--users", type=int, default=20,
+                        help="Locust publishing users (default: %(default)s)")
+    parser.add_argument("--probes-per-s", type=float, default=25.0,
+                        help="probes a second on both sides (default: %(default)s)")
+    parser.add_argument("--tuning", default="tuned", choices=("stock", "pull500", "tuned"),
+                        help="DirectRunner tuning (default: %(default)s)")
+    parser.add_argument("--processes", default=None, metavar="A,B",
+                        help="compare the load test with A and B worker processes instead of "
+                             "the bench with the load test")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="write the figures as JSON here as well")
+    args = parser.parse_args(argv)
+    if args.processes:
+        try:
+            a, b = (int(n) for n in args.processes.split(","))
+        except ValueError:
+            parser.error(f"--processes takes two counts like 1,2, not {args.processes!r}")
+        sides = {f"load test, {a} process(es)": lambda: load_side(args, a),
+                 f"load test, {b} process(es)": lambda: load_side(args, b)}
+    else:
+        sides = {"bench": lambda: bench_side(args), "load test": lambda: load_side(args, 1)}
+
+    runs: list[dict] = []
+    pooled: dict[str, list[float]] = {name: [] for name in sides}
+    for i in range(args.repeat):
+        for name, run in sides.items():
+            load = os.getloadavg()[0]
+            started = time.monotonic()
+            latencies = run()
+            pooled[name] += latencies
+            row = {"run": i + 1, "side": name, **figures(latencies),
+                   "load_average_at_start": round(load, 2),
+                   "wall_s": round(time.monotonic() - started, 1)}
+            runs.append(row)
+            print(json.dumps(row), flush=True)
+
+    (first, a_lat), (second, b_lat) = pooled.items()
+    fa, fb = figures(a_lat), figures(b_lat)
+    ratio = {q: round(fb[f"{q}_ms"] / fa[f"{q}_ms"], 2) for q in ("p50", "p99")}
+    print(f"at {args.rate:.0f} events/s, {args.repeat} run(s) each, pooled: {first} p50 "
+          f"{fa['p50_ms']} ms, p99 {fa['p99_ms']} ms ({fa['probes']} probes); {second} p50 "
+          f"{fb['p50_ms']} ms, p99 {fb['p99_ms']} ms ({fb['probes']} probes); "
+          f"{second} / {first}: p50 {ratio['p50']}, p99 {ratio['p99']}")
+    if args.out:
+        args.out.write_text(json.dumps({
+            "rate": args.rate, "seconds": args.seconds, "repeat": args.repeat,
+            "probes_per_s": args.probes_per_s, "tuning": args.tuning, "cores": os.cpu_count(),
+            "runs": runs, "pooled": {first: fa, second: fb}, "ratio": ratio,
+        }, indent=2) + "\n")
     return 0
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
     raise SystemExit(main())

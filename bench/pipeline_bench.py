@@ -167,13 +167,15 @@ def _drain_rate(series: list[tuple[float, int]], backlog: int) -> dict:
     }
 
 
-def latency(tuning: Tuning, rate: float, seconds: float, probes_per_s: float = 25.0) -> dict:
+def latency(tuning: Tuning, rate: float, seconds: float, probes_per_s: float = 25.0,
+            keep: bool = False) -> dict:
     """Publish at ``rate`` for ``seconds`` from another process; end-to-end latency of probes.
 
     The load generator and the landing watch run in a process of their own (spawned), so the
     pipeline's process spends its one busy thread on the pipeline only. Every k-th event is a
     probe (about ``probes_per_s`` a second): watching every event would make each poll return
-    thousands of rows and measure the watcher instead.
+    thousands of rows and measure the watcher instead. ``keep``: the result also lists every
+    probe's latency (``latencies_ms``), for pooling several runs.
     """
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
@@ -184,14 +186,14 @@ def latency(tuning: Tuning, rate: float, seconds: float, probes_per_s: float = 2
         spawn = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(max_workers=1, mp_context=spawn) as pool:
             result = pool.submit(
-                load_and_watch, stack.target.to_env(), rate, seconds, probes_per_s
+                load_and_watch, stack.target.to_env(), rate, seconds, probes_per_s, keep=keep
             ).result()
         result["landed_when_probes_done"] = stack.landed()[0] - 1  # less the warm-up event
     return result
 
 
 def load_and_watch(target_env: dict, rate: float, seconds: float, probes_per_s: float,
-                   settle: float = 60.0) -> dict:
+                   settle: float = 60.0, keep: bool = False) -> dict:
     """In the load process: paced publishing, probes watched until they land (or ``settle``)."""
     import queue
     import random
@@ -256,6 +258,7 @@ def load_and_watch(target_env: dict, rate: float, seconds: float, probes_per_s: 
         "resolution_median_ms": figures.get("resolution_median_ms"),
         "resolution_max_ms": figures.get("resolution_max_ms"),
         "checks": watch.checks,
+        **({"latencies_ms": [x.latency_s * 1000 for x in watch.landed]} if keep else {}),
     }
 
 

@@ -193,8 +193,25 @@ class Snapshots:
     max_backlog_age: int = 0
 
 
+class ProjectPaths:
+    """Full resource names from short ones, for anything with a ``project`` (the deploy spec, the
+    harness file)."""
+
+    project: str
+
+    def topic_path(self, name: str) -> str:
+        return f"projects/{self.project}/topics/{name}"
+
+    def subscription_path(self, name: str) -> str:
+        return f"projects/{self.project}/subscriptions/{name}"
+
+    def table_ref(self, dotted: str) -> str:
+        """``dataset.table`` -> ``project:dataset.table`` (Beam's form)."""
+        return f"{self.project}:{dotted}"
+
+
 @dataclass(frozen=True)
-class Spec:
+class Spec(ProjectPaths):
     """One environment, validated; names are short (``events``), paths come from methods."""
 
     name: str
@@ -221,16 +238,6 @@ class Spec:
     files: tuple[str, ...] = ()
 
     # -- names --
-
-    def topic_path(self, name: str) -> str:
-        return f"projects/{self.project}/topics/{name}"
-
-    def subscription_path(self, name: str) -> str:
-        return f"projects/{self.project}/subscriptions/{name}"
-
-    def table_ref(self, dotted: str) -> str:
-        """``dataset.table`` -> ``project:dataset.table`` (Beam's form)."""
-        return f"{self.project}:{dotted}"
 
     def kms_key_name(self, key: str | None) -> str | None:
         return f"{self.key_ring}/cryptoKeys/{key}" if key else None

@@ -199,45 +199,47 @@ def _storage(b: _Builder) -> None:
         })
 
 
+# Binding kinds whose member resource points at a resource of this configuration:
+# kind -> (the member's field, the attribute of google_<kind> it takes).
+_MEMBER_REFERENCES = {
+    "pubsub_topic": ("topic", "name"),
+    "pubsub_subscription": ("subscription", "name"),
+    "bigquery_dataset": ("dataset_id", "dataset_id"),
+    "storage_bucket": ("bucket", "name"),
+}
+
+
 def _iam(b: _Builder) -> None:
-    """One ``*_iam_member`` per computed binding, pointing at the resources above."""
+    """One ``google_<kind>_iam_member`` per computed binding, pointing at the resources above."""
     s = b.spec
-    topics = {s.topic_path(t.name): t.name for t in s.topics}
-    subs = {s.subscription_path(x.name): x.name for x in s.subscriptions}
-    datasets = {iam.dataset_resource(s, d.name): d.name for d in s.datasets}
-    buckets = {f"projects/_/buckets/{x.name}": x.name for x in s.buckets}
+    short = {  # kind -> full resource name -> the spec's short name (the Terraform local name)
+        "pubsub_topic": {s.topic_path(t.name): t.name for t in s.topics},
+        "pubsub_subscription": {s.subscription_path(x.name): x.name for x in s.subscriptions},
+        "bigquery_dataset": {iam.dataset_resource(s, d.name): d.name for d in s.datasets},
+        "storage_bucket": {f"projects/_/buckets/{x.name}": x.name for x in s.buckets},
+    }
     for binding in iam.bindings(s):
-        member = b.member(binding.member)
-        name = binding_name(binding.resource, binding.role, binding.member)
-        body = {"role": binding.role, "member": member}
         kind = binding.kind
-        if kind == "pubsub_topic":
-            type_, body["topic"] = "google_pubsub_topic_iam_member", \
-                f"${{google_pubsub_topic.{local_name(topics[binding.resource])}.name}}"
-        elif kind == "pubsub_subscription":
-            type_, body["subscription"] = "google_pubsub_subscription_iam_member", \
-                f"${{google_pubsub_subscription.{local_name(subs[binding.resource])}.name}}"
-        elif kind == "bigquery_dataset":
-            type_, body["dataset_id"] = "google_bigquery_dataset_iam_member", \
-                f"${{google_bigquery_dataset.{local_name(datasets[binding.resource])}.dataset_id}}"
-        elif kind == "storage_bucket":
-            type_, body["bucket"] = "google_storage_bucket_iam_member", \
-                f"${{google_storage_bucket.{local_name(buckets[binding.resource])}.name}}"
+        body = {"role": binding.role, "member": b.member(binding.member)}
+        if kind in _MEMBER_REFERENCES:
+            field_, attribute = _MEMBER_REFERENCES[kind]
+            body[field_] = (f"${{google_{kind}.{local_name(short[kind][binding.resource])}"
+                            f".{attribute}}}")
         elif kind == "project":
-            type_, body["project"] = "google_project_iam_member", s.project
+            body["project"] = s.project
             if binding.role.endswith(f"/roles/{SNAPSHOT_CREATOR_ROLE_ID}"):
                 body["role"] = "${google_project_iam_custom_role.snapshot_creator.name}"
         elif kind == "kms_crypto_key":
-            type_, body["crypto_key_id"] = "google_kms_crypto_key_iam_member", binding.resource
+            body["crypto_key_id"] = binding.resource
         elif kind == "artifact_registry_repository":
             parts = binding.resource.split("/")
-            type_ = "google_artifact_registry_repository_iam_member"
             body.update(project=parts[1], location=parts[3],
                         repository=f"${{google_artifact_registry_repository."
                                    f"{local_name(parts[5])}.name}}")
         else:
             raise ValueError(f"no Terraform resource for a {kind} binding")
-        b.add("iam.tf.json", type_, name, body)
+        name = binding_name(binding.resource, binding.role, binding.member)
+        b.add("iam.tf.json", f"google_{kind}_iam_member", name, body)
 
 
 def _security(b: _Builder) -> None:

@@ -15,6 +15,8 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from deploy.spec import ProjectPaths
+
 CONFIG_NAME = "harness.toml"
 #: The harness file shipped inside the package (used when none is found).
 DEFAULT_CONFIG = Path(__file__).resolve().parent / CONFIG_NAME
@@ -361,7 +363,7 @@ def read(path: str | Path) -> tuple[dict, str]:
 
 
 @dataclass
-class HarnessConfig:
+class HarnessConfig(ProjectPaths):
     """The parsed harness file; ``project`` can be overridden for per-test isolation."""
 
     project: str
@@ -408,16 +410,6 @@ class HarnessConfig:
         """A ``gs://`` location of the ``[pipeline]`` section (``temp_location``, ...)."""
         value = self.pipeline.get(key)
         return self.bucket_name(value) if value else None
-
-    def topic_path(self, name: str) -> str:
-        return f"projects/{self.project}/topics/{name}"
-
-    def subscription_path(self, name: str) -> str:
-        return f"projects/{self.project}/subscriptions/{name}"
-
-    def table_ref(self, dotted: str) -> str:
-        """``dataset.table`` -> ``project:dataset.table`` (Beam's form)."""
-        return f"{self.project}:{dotted}"
 
     def pipeline_args(self) -> list[str]:
         """The ``python -m pipeline`` arguments for this harness."""

@@ -57,6 +57,7 @@ class PipelineRun:
         )
         self.result = None
         self.plan = None
+        self._saved_env: dict[str, str | None] = {}
 
     def start(self) -> PipelineRun:
         """Check what the run needs (:mod:`pipeline.preflight`: a ``PreflightError`` says what
@@ -65,12 +66,20 @@ class PipelineRun:
         from pipeline.run import start
 
         # The variables must stay set while the pipeline runs: its clients are made lazily.
-        os.environ.update(self.endpoints.env())
-        self.plan = preflight.check_args(self.args)
-        beam_local.tune(self.tuning)
-        beam_local.apply("pull_gate")
-        beam_local.pull_gate.resume(self.subscription)
-        self.result = start(self.args)
+        # stop() puts back what was there, so nothing later in this process (or started by it)
+        # is pointed at emulators that are gone.
+        env = self.endpoints.env()
+        self._saved_env = {name: os.environ.get(name) for name in env}
+        os.environ.update(env)
+        try:
+            self.plan = preflight.check_args(self.args)
+            beam_local.tune(self.tuning)
+            beam_local.apply("pull_gate")
+            beam_local.pull_gate.resume(self.subscription)
+            self.result = start(self.args)
+        except BaseException:
+            self._restore_env()
+            raise
         return self
 
     def counters(self) -> dict[str, int]:
@@ -90,7 +99,27 @@ class PipelineRun:
         self.result.cancel()
         beam_local.pull_gate.resume(self.subscription)
         self.result = None
+        self._restore_env()
         return final
+
+    def cancel(self) -> dict[str, int]:
+        """Stop at once, without draining (a benchmark may leave a backlog behind); the
+        counters so far."""
+        if self.result is None:
+            return {}
+        final = self.counters()
+        self.result.cancel()
+        self.result = None
+        self._restore_env()
+        return final
+
+    def _restore_env(self) -> None:
+        for name, value in self._saved_env.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        self._saved_env = {}
 
     def __enter__(self) -> PipelineRun:
         return self.start()

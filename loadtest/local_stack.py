@@ -123,8 +123,7 @@ class LocalStack:
                 if drain:
                     final = self.run.stop(timeout=120)
                 else:
-                    final = self.run.counters()
-                    self.run.result.cancel()
+                    final = self.run.cancel()
                 self.run = None
         finally:
             if self.stack is not None:

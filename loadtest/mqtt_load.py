@@ -35,6 +35,7 @@ class Fleet:
         self.clients = {}
         self.sent: dict[tuple[str, int], float] = {}
         self.latencies: list[float] = []
+        self._early: dict[tuple[str, int], float] = {}  # PUBACK times that beat publish()
         self._lock = threading.Lock()
         for name in self.names:
             client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=name)
@@ -49,14 +50,23 @@ class Fleet:
             now = time.perf_counter()
             with self._lock:
                 sent = self.sent.pop((name, mid), None)
-                if sent is not None:
+                if sent is None:  # acknowledged before publish() returned its mid
+                    self._early[(name, mid)] = now
+                else:
                     self.latencies.append(now - sent)
         return on_publish
 
     def publish(self, name: str, payload: bytes) -> None:
-        with self._lock:  # on_publish may run before publish() returns the mid
-            info = self.clients[name].publish(f"devices/{name}/events", payload, qos=1)
-            self.sent[(name, info.mid)] = time.perf_counter()
+        # Our lock is never held while calling into paho: its network thread holds paho's
+        # locks when it calls on_publish, which takes ours (the other order would deadlock).
+        sent = time.perf_counter()
+        info = self.clients[name].publish(f"devices/{name}/events", payload, qos=1)
+        with self._lock:
+            acked = self._early.pop((name, info.mid), None)
+            if acked is None:
+                self.sent[(name, info.mid)] = sent
+            else:
+                self.latencies.append(acked - sent)
 
     def close(self, wait: float = 30.0) -> int:
         """Wait for outstanding PUBACKs (up to ``wait`` s), disconnect; -> still unacked."""

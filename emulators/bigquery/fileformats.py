@@ -55,6 +55,35 @@ def jsonable(value: Any) -> Any:
 # ----------------------------------------------------------------------------------- Avro
 
 
+# BigQuery's Avro type for each column type, logical types on (an extract's
+# use_avro_logical_types; the Storage Read API differs in a few, see storage_api.formats).
+AVRO_TYPES: dict[str, Any] = {
+    "STRING": "string",
+    "BYTES": "bytes",
+    "INTEGER": "long",
+    "FLOAT": "double",
+    "BOOLEAN": "boolean",
+    "NUMERIC": {"type": "bytes", "logicalType": "decimal", "precision": 38, "scale": 9},
+    "BIGNUMERIC": {"type": "bytes", "logicalType": "decimal", "precision": 38, "scale": 18},
+    "TIMESTAMP": {"type": "long", "logicalType": "timestamp-micros"},
+    "DATE": {"type": "int", "logicalType": "date"},
+    "TIME": {"type": "long", "logicalType": "time-micros"},
+    "DATETIME": {"type": "string", "logicalType": "datetime"},
+    "JSON": {"type": "string", "sqlType": "JSON"},
+    "GEOGRAPHY": {"type": "string", "sqlType": "GEOGRAPHY"},
+    "INTERVAL": "string",
+}
+_AVRO_WITHOUT_LOGICAL = {"DATE": "string", "TIME": "string", "DATETIME": "string"}
+
+
+def avro_with_mode(base: Any, field: dict) -> Any:
+    """The Avro type of ``field`` given that of one value: an array, itself, or nullable."""
+    mode = field.get("mode") or "NULLABLE"
+    if mode == "REPEATED":
+        return {"type": "array", "items": base}
+    return base if mode == "REQUIRED" else ["null", base]
+
+
 def _avro_type(field: dict, logical: bool, names: list[str]) -> Any:
     kind = field["type"]
     if kind == "RECORD":
@@ -68,26 +97,8 @@ def _avro_type(field: dict, logical: bool, names: list[str]) -> Any:
         }
         names.pop()
     else:
-        base = {
-            "STRING": "string",
-            "BYTES": "bytes",
-            "INTEGER": "long",
-            "FLOAT": "double",
-            "BOOLEAN": "boolean",
-            "NUMERIC": {"type": "bytes", "logicalType": "decimal", "precision": 38, "scale": 9},
-            "BIGNUMERIC": {"type": "bytes", "logicalType": "decimal", "precision": 38, "scale": 18},
-            "TIMESTAMP": {"type": "long", "logicalType": "timestamp-micros"},
-            "DATE": {"type": "int", "logicalType": "date"} if logical else "string",
-            "TIME": {"type": "long", "logicalType": "time-micros"} if logical else "string",
-            "DATETIME": {"type": "string", "logicalType": "datetime"} if logical else "string",
-            "JSON": {"type": "string", "sqlType": "JSON"},
-            "GEOGRAPHY": {"type": "string", "sqlType": "GEOGRAPHY"},
-            "INTERVAL": "string",
-        }[kind]
-    mode = field.get("mode") or "NULLABLE"
-    if mode == "REPEATED":
-        return {"type": "array", "items": base}
-    return base if mode == "REQUIRED" else ["null", base]
+        base = AVRO_TYPES[kind] if logical else _AVRO_WITHOUT_LOGICAL.get(kind, AVRO_TYPES[kind])
+    return avro_with_mode(base, field)
 
 
 def avro_schema(fields: list[dict], logical: bool) -> dict:

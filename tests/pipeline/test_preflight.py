@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 import uuid
 
 import pytest
@@ -169,6 +170,29 @@ def test_the_harness_run_pipeline_checks_first(provisioned_stack):
     args = [a.replace("events-pipeline", "missing") for a in stack.config.pipeline_args()]
     with pytest.raises(preflight.PreflightError, match="no such subscription"):
         PipelineRun(args, stack.endpoints, stack.landed).start()
+
+
+def test_a_run_puts_the_emulator_variables_back_as_it_found_them(provisioned_stack, monkeypatch):
+    """A run sets the emulators' variables for its lazily made clients; once it is stopped or
+    cancelled (or fails to start) they are what they were, so later code in the process, and
+    processes it starts, are not pointed at emulators that are gone."""
+    from harness.running import PipelineRun
+
+    stack = provisioned_stack
+    names = list(stack.endpoints.env())
+    for name in names:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("PUBSUB_EMULATOR_HOST", "127.0.0.1:1")  # a user's own setting
+    run = PipelineRun(stack.config.pipeline_args(), stack.endpoints, stack.landed).start()
+    assert os.environ["PUBSUB_EMULATOR_HOST"] == stack.endpoints.pubsub
+    run.cancel()
+    assert os.environ["PUBSUB_EMULATOR_HOST"] == "127.0.0.1:1"
+    assert [name for name in names if name in os.environ] == ["PUBSUB_EMULATOR_HOST"]
+
+    args = [a.replace("events-pipeline", "missing") for a in stack.config.pipeline_args()]
+    with pytest.raises(preflight.PreflightError):
+        PipelineRun(args, stack.endpoints, stack.landed).start()
+    assert [name for name in names if name in os.environ] == ["PUBSUB_EMULATOR_HOST"]
 
 
 def test_help_is_short_and_the_pipelines_own_options_come_first():

@@ -317,22 +317,7 @@ class _DdlParser:
                 self.fail()
             arg["name"] = self.tokens[self.i].text
             self.i += 1
-            start = self.i
-            depth = 0
-            while self.i < len(self.tokens):
-                kind = self.tokens[self.i].token_type
-                if kind in (TokenType.L_PAREN, TokenType.LT):
-                    depth += 1
-                elif kind in (TokenType.R_PAREN, TokenType.GT):
-                    if depth == 0:
-                        break
-                    depth -= 1
-                elif kind == TokenType.COMMA and depth == 0:
-                    break
-                self.i += 1
-            if self.i == start or self.i >= len(self.tokens):
-                self.fail()
-            text = self.sql[self.tokens[start].start : self.tokens[self.i - 1].end + 1]
+            text = self.type_text()
             if " ".join(text.upper().split()) == "ANY TYPE":
                 arg["argumentKind"] = "ANY_TYPE"
             else:
@@ -415,27 +400,32 @@ class _DdlParser:
         while True:
             name = self.tokens[self.i].text
             self.i += 1
-            start = self.i
-            depth = 0
-            while self.i < len(self.tokens):
-                kind = self.tokens[self.i].token_type
-                if kind in (TokenType.L_PAREN, TokenType.LT):
-                    depth += 1
-                elif kind in (TokenType.R_PAREN, TokenType.GT):
-                    if depth == 0:
-                        break
-                    depth -= 1
-                elif kind == TokenType.COMMA and depth == 0:
-                    break
-                self.i += 1
-            if self.i >= len(self.tokens) or self.i == start:
-                self.fail()
-            text = self.sql[self.tokens[start].start : self.tokens[self.i - 1].end + 1]
+            text = self.type_text()
             columns.append({"name": name, "type": types.from_text(text)})
             closing = self.tokens[self.i].token_type
             self.i += 1
             if closing == TokenType.GT:
                 return columns
+
+    def type_text(self) -> str:
+        """The type starting at the current token, up to the ``,``, ``)`` or ``>`` that ends it
+        (nested ``<...>`` and ``(...)`` skipped); the cursor is left on that token."""
+        start = self.i
+        depth = 0
+        while self.i < len(self.tokens):
+            kind = self.tokens[self.i].token_type
+            if kind in (TokenType.L_PAREN, TokenType.LT):
+                depth += 1
+            elif kind in (TokenType.R_PAREN, TokenType.GT):
+                if depth == 0:
+                    break
+                depth -= 1
+            elif kind == TokenType.COMMA and depth == 0:
+                break
+            self.i += 1
+        if self.i == start or self.i >= len(self.tokens):
+            self.fail()
+        return self.sql[self.tokens[start].start : self.tokens[self.i - 1].end + 1]
 
     def skip_body(self) -> None:
         """Past the body: up to OPTIONS (outside brackets), a ``;`` or the end."""

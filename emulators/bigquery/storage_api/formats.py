@@ -13,6 +13,7 @@ import io
 import json
 from typing import Any
 
+from ..fileformats import AVRO_TYPES, avro_with_mode
 from ..types import arrow_type
 
 
@@ -73,23 +74,13 @@ def conform(table: Any, schema: Any) -> Any:
 # ------------------------------------------------------------------ Avro
 
 
-def _avro_scalar(type_name: str) -> Any:
-    return {
-        "STRING": "string",
-        "BYTES": "bytes",
-        "INTEGER": "long",
-        "FLOAT": "double",
-        "BOOLEAN": "boolean",
-        "NUMERIC": {"type": "bytes", "logicalType": "decimal", "precision": 38, "scale": 9},
-        "BIGNUMERIC": {"type": "bytes", "logicalType": "decimal", "precision": 77, "scale": 38},
-        "TIMESTAMP": {"type": "long", "logicalType": "timestamp-micros"},
-        "DATE": {"type": "int", "logicalType": "date"},
-        "TIME": {"type": "long", "logicalType": "time-micros"},
-        "DATETIME": {"type": "string", "sqlType": "DATETIME"},
-        "JSON": {"type": "string", "sqlType": "JSON"},
-        "GEOGRAPHY": {"type": "string", "sqlType": "GEOGRAPHY"},
-        "INTERVAL": {"type": "string", "sqlType": "INTERVAL"},
-    }[type_name]
+# The Read API's Avro types: an extract's, except where its sessions say otherwise.
+_AVRO_TYPES = {
+    **AVRO_TYPES,
+    "BIGNUMERIC": {"type": "bytes", "logicalType": "decimal", "precision": 77, "scale": 38},
+    "DATETIME": {"type": "string", "sqlType": "DATETIME"},
+    "INTERVAL": {"type": "string", "sqlType": "INTERVAL"},
+}
 
 
 def _avro_field(field: dict, path: str) -> dict:
@@ -101,13 +92,8 @@ def _avro_field(field: dict, path: str) -> dict:
             "fields": [_avro_field(sub, name) for sub in field["fields"]],
         }
     else:
-        base = _avro_scalar(field["type"])
-    mode = field.get("mode") or "NULLABLE"
-    if mode == "REPEATED":
-        return {"name": field["name"], "type": {"type": "array", "items": base}}
-    if mode == "REQUIRED":
-        return {"name": field["name"], "type": base}
-    return {"name": field["name"], "type": ["null", base]}
+        base = _AVRO_TYPES[field["type"]]
+    return {"name": field["name"], "type": avro_with_mode(base, field)}
 
 
 def avro_schema(fields: list[dict]) -> dict:
