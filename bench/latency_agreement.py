@@ -8,8 +8,8 @@ publishing from a spawned process) against the Locust load test (``python -m loa
 publisher users sized to the same offered rate, one probe user). With ``--processes A,B``: the
 load test with A worker processes against the load test with B (issue 22's question).
 
-Each side runs ``--repeat`` times, the two interleaved (A, B, A, B, ...), every run on a fresh
-embedded stack with the same DirectRunner tuning and the same probe rate (``--probes-per-s``).
+Each side runs ``--repeat`` times, the two interleaved (A, B, A, B, ...), every run in a
+process of its own on a fresh embedded stack with the same DirectRunner tuning and the same probe rate (``--probes-per-s``).
 Both sides measure with ``loadtest.landing.VisibilityWatch``, so a difference is the load
 generator's, not the measurement's. Printed and written to ``--out``: each run's p50/p99
 (publish -> row, per probe) and, per side, the percentiles of all its runs' probes pooled, with
@@ -37,12 +37,25 @@ EVENTS_PER_TASK = 5
 
 
 def bench_side(args) -> list[float]:
-    """One benchmark latency phase; every probe's latency (ms)."""
+    """One benchmark latency phase, in a process of its own like the load test (a stack run in
+    this process first slowed every later run measurably); every probe's latency (ms)."""
+    done = subprocess.run(
+        [sys.executable, __file__, "--one-bench", "--rate", str(args.rate), "--seconds",
+         str(args.seconds), "--probes-per-s", str(args.probes_per_s), "--tuning", args.tuning],
+        capture_output=True, text=True, cwd=ROOT,
+    )
+    if done.returncode:
+        sys.stderr.write(done.stdout[-1500:] + done.stderr[-3000:])
+        raise SystemExit(f"the bench's latency phase failed (exit {done.returncode}); output above")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def one_bench(args) -> None:
     import pipeline_bench
 
     result = pipeline_bench.latency(pipeline_bench.VARIANTS[args.tuning], args.rate,
                                     args.seconds, probes_per_s=args.probes_per_s, keep=True)
-    return result["latencies_ms"]
+    print(json.dumps(result["latencies_ms"]), flush=True)
 
 
 def load_side(args, processes: int) -> list[float]:
@@ -92,7 +105,11 @@ def main(argv: list[str] | None = None) -> int:
                              "the bench with the load test")
     parser.add_argument("--out", type=Path, default=None,
                         help="write the figures as JSON here as well")
+    parser.add_argument("--one-bench", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.one_bench:
+        one_bench(args)
+        return 0
     if args.processes:
         try:
             a, b = (int(n) for n in args.processes.split(","))
