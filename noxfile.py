@@ -51,21 +51,22 @@ def containers(session: nox.Session) -> None:
 
     The engine found is used; where none answers and this is root with apt, Debian's docker.io
     (and docker-compose) is installed and dockerd started. Then the images (no registry needed:
-    see harness/images.py) and the tests marked `containers`. Prints the engine, image sizes,
+    see harness/images.py) and the tests marked `containers`, the Flex Template launcher's
+    included. Prints the engine, image sizes,
     build times and what the tests measured.
     """
     started = time.monotonic()
     # The engine and the base image need only the standard library: prepare them under nox's
     # own Python while the venv installs (on a clean machine both take minutes).
     prepare = subprocess.Popen([sys.executable, "-m", "harness.images"], cwd=ROOT)
-    _install(session, "dev", "containers")
+    _install(session, "dev", "containers", "deploy")
     session.install("pip")  # the images' wheels are fetched with `pip download` (uv venvs lack pip)
     if prepare.wait() != 0:
         session.error("no Docker engine or no base image (the reason is above)")
     session.log(f"venv, engine and base image ready after {time.monotonic() - started:.0f} s")
-    session.run("python", "-m", "harness", "images", "--google")
+    session.run("python", "-m", "harness", "images", "--google", "--python")
     session.run("pytest", "--run-containers", "-m", "containers", "tests/containers",
-                *session.posargs)
+                "tests/deploy/test_deploy_template.py", *session.posargs)
     session.log(f"nox -s containers took {time.monotonic() - started:.0f} s")
 
 

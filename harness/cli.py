@@ -528,6 +528,9 @@ def parser() -> argparse.ArgumentParser:
                         help="base image (default: python:3.11-slim, else a local Debian base)")
     images.add_argument("--google", action="store_true",
                         help="also Google's Pub/Sub emulator image for compose's google profile")
+    images.add_argument("--python", action="store_true",
+                        help="also streambench-python:local (the base with python and pip, as "
+                             "Google's Flex Template launcher base has them) for the template")
     images.add_argument("--setup-engine", action="store_true",
                         help="no Docker engine? install docker.io and start dockerd (root, apt)")
 
@@ -545,6 +548,10 @@ def cmd_images(args) -> int:
     report = images.build_emulators(base=args.base)
     if args.google:
         tag = images.build_google_pubsub(base=report.base, report=report)
+    if args.python:
+        python = images.build_python_base(base=report.base, report=report)
+        report.notes.append(f"python image: {python} (python -m deploy template build "
+                            f"--base-image {python})")
     print("\n".join(report.lines()))
     if args.google:
         for name, value in images.google_pubsub_compose_env(tag).items():

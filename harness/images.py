@@ -48,6 +48,7 @@ SHARED_IMAGE = "streambench-emulators:local"  # what the emulator images are bui
 EMULATOR_IMAGES = {name: f"streambench-{name}:local" for name in ("pubsub", "bigquery", "storage")}
 GOOGLE_PUBSUB_REGISTRY = "gcr.io/google.com/cloudsdktool/google-cloud-cli:emulators"
 GOOGLE_PUBSUB_LOCAL = "streambench-google-pubsub:local"
+PYTHON_IMAGE = "streambench-python:local"  # stands in for Google's Flex Template launcher base
 GOOGLE_PUBSUB_DOCKERFILE = Path(__file__).with_name("google-pubsub.Dockerfile")
 GOOGLE_PUBSUB_PACKAGE = "google-cloud-cli-pubsub-emulator"
 _SDK_EMULATOR_DIR = "usr/lib/google-cloud-sdk/platform/pubsub-emulator"
@@ -416,6 +417,47 @@ def build_google_pubsub(base: str | None = None, report: BuildReport | None = No
     report.sizes[tag] = image_size(tag)
     report.notes.append(f"google pubsub image: {tag} ({how})")
     return tag
+
+
+_PYTHON_DOCKERFILE = """\
+ARG BASE_IMAGE
+FROM ${BASE_IMAGE}
+COPY pip /tmp/pip
+RUN python3 -m venv --without-pip /opt/python \\
+ && /opt/python/bin/python /tmp/pip/$(ls /tmp/pip)/pip install --no-cache-dir --no-index \\
+      --disable-pip-version-check /tmp/pip/*.whl \\
+ && rm -rf /tmp/pip
+ENV PATH=/opt/python/bin:$PATH
+"""
+
+
+def build_python_base(base: str | None = None, report: BuildReport | None = None) -> str:
+    """``python`` and ``pip`` on the base, as Google's Flex Template launcher base has them:
+    what ``python -m deploy template build --base-image`` builds on here (a Debian base has
+    python3 only). Returns its tag."""
+    import zipfile
+
+    report = report or BuildReport()
+    base = base or choose_base()[0]
+    wheels = wheelhouse(Target.of(base), emulator_requirements())
+    pip_wheel = wheels / "pip" / "pip.whl"
+    with zipfile.ZipFile(pip_wheel) as archive:  # pip installs a wheel only by its real name
+        version = next(n.split("/")[0][4:-10] for n in archive.namelist()
+                       if n.startswith("pip-") and n.split("/")[0].endswith(".dist-info"))
+    fingerprint = hashlib.sha256(
+        f"{image_id(base)}\n{version}\n{_PYTHON_DOCKERFILE}".encode()).hexdigest()[:32]
+    label = ("--label", f"{FINGERPRINT}={fingerprint}")
+    if image_label(PYTHON_IMAGE, FINGERPRINT) == fingerprint:
+        report.notes.append(f"python image: {PYTHON_IMAGE} up to date")
+        return PYTHON_IMAGE
+    with _Timer(report, "python image"), tempfile.TemporaryDirectory() as tmp:
+        (Path(tmp) / "pip").mkdir()
+        shutil.copy(pip_wheel, Path(tmp) / "pip" / f"pip-{version}-py3-none-any.whl")
+        dockerfile = Path(tmp) / "python.Dockerfile"
+        dockerfile.write_text(_PYTHON_DOCKERFILE)
+        _build(PYTHON_IMAGE, dockerfile, Path(tmp), "--build-arg", f"BASE_IMAGE={base}", *label)
+    report.sizes[PYTHON_IMAGE] = image_size(PYTHON_IMAGE)
+    return PYTHON_IMAGE
 
 
 def google_pubsub_compose_env(tag: str) -> dict[str, str]:

@@ -110,9 +110,10 @@ def test_the_dockerfile_installs_only_from_the_host_built_wheels():
 
 
 def _base_image() -> str | None:
-    """A Python 3.11 image the engine already has (nothing is pulled here)."""
-    for candidate in filter(None, (os.environ.get("STREAMBENCH_BASE_IMAGE"),
-                                   "python:3.11-slim", "python:3.11")):
+    """A Python 3.11 image with pip the engine already has (nothing is pulled here):
+    ``python -m harness images --python`` builds streambench-python:local from a local base."""
+    for candidate in filter(None, (os.environ.get("STREAMBENCH_TEMPLATE_BASE_IMAGE"),
+                                   "python:3.11-slim", "python:3.11", "streambench-python:local")):
         found = subprocess.run(["docker", "image", "inspect", candidate], capture_output=True,
                                timeout=30, check=False)
         if found.returncode == 0:
@@ -128,7 +129,7 @@ def test_the_launcher_image_runs_the_pipeline_against_the_containerised_stack(tm
         pytest.skip("no Docker engine")
     base = _base_image()
     if base is None:
-        pytest.skip("no local Python 3.11 base image (set STREAMBENCH_BASE_IMAGE)")
+        pytest.skip("no local Python 3.11 image with pip: python -m harness images --python")
     from harness.stack import Stack
     from harness.traffic import publish, wait_for_rows
     from pipeline import samples

@@ -9,7 +9,10 @@ IAM."""
 from __future__ import annotations
 
 import json
+import os
 import re
+import shutil
+import subprocess
 
 import pytest
 
@@ -92,6 +95,25 @@ def test_files_are_terraform_json_and_every_reference_resolves(generated, tmp_pa
                 for dependency in body.get("depends_on", []):
                     type_, _, name = dependency.partition(".")
                     assert name in found[type_], dependency
+
+
+@pytest.mark.skipif(shutil.which("terraform") is None, reason="no terraform binary on PATH")
+def test_terraform_itself_reads_the_configuration(generated, tmp_path):
+    """Where a Terraform binary is installed (without the google providers: `terraform
+    validate` needs them), Terraform's own parser reads every file: block types, JSON shapes,
+    check blocks. It refuses, say, an unknown top-level property."""
+    environment, _, _, _ = generated
+    terraform.write(environment, tmp_path)
+    env = {**os.environ, "TF_CLI_CONFIG_FILE": os.devnull, "CHECKPOINT_DISABLE": "1",
+           "NO_COLOR": "1"}
+    read = subprocess.run(["terraform", "providers"], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=120, env=env)
+    assert read.returncode == 0, read.stderr
+    assert "hashicorp/google]" in read.stdout and "hashicorp/google-beta]" in read.stdout
+    (tmp_path / "broken.tf.json").write_text(json.dumps({"resource": {}, "bogus": {}}))
+    refused = subprocess.run(["terraform", "providers"], cwd=tmp_path, capture_output=True,
+                             text=True, timeout=120, env=env)
+    assert refused.returncode != 0 and "bogus" in refused.stderr
 
 
 def test_no_service_account_key_is_ever_generated(generated):
