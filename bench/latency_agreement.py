@@ -33,9 +33,6 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-EVENTS_PER_TASK = 5
-
-
 def bench_side(args) -> list[float]:
     """One benchmark latency phase, in a process of its own like the load test (a stack run in
     this process first slowed every later run measurably); every probe's latency (ms)."""
@@ -62,12 +59,12 @@ def load_side(args, processes: int) -> list[float]:
     """One ``python -m loadtest`` run with ``processes`` workers; every probe's latency (ms)."""
     from loadtest.__main__ import read_landed
 
-    user_rate = args.rate / args.users / EVENTS_PER_TASK
+    user_rate = args.rate / args.users / args.events_per_task
     with tempfile.TemporaryDirectory() as reports:
         done = subprocess.run(
             [sys.executable, "-m", "loadtest", "--run-time", f"{int(args.seconds)}s",
              "--users", str(args.users), "--user-rate", f"{user_rate:.4f}",
-             "--events-per-task", str(EVENTS_PER_TASK), "--tuning", args.tuning,
+             "--events-per-task", str(args.events_per_task), "--tuning", args.tuning,
              "--probe-interval", f"{1 / args.probes_per_s:.4f}", "--processes", str(processes),
              "--reports", reports, "--name", "agreement"],
             capture_output=True, text=True, cwd=ROOT,
@@ -96,6 +93,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="runs of each side, interleaved (default: %(default)s)")
     parser.add_argument("--users", type=int, default=20,
                         help="Locust publishing users (default: %(default)s)")
+    parser.add_argument("--events-per-task", type=int, default=5,
+                        help="events each Locust task publishes at once (default: %(default)s; "
+                             "1 is the bench's even pace)")
     parser.add_argument("--probes-per-s", type=float, default=25.0,
                         help="probes a second on both sides (default: %(default)s)")
     parser.add_argument("--tuning", default="tuned", choices=("stock", "pull500", "tuned"),
@@ -144,7 +144,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.out:
         args.out.write_text(json.dumps({
             "rate": args.rate, "seconds": args.seconds, "repeat": args.repeat,
-            "probes_per_s": args.probes_per_s, "tuning": args.tuning, "cores": os.cpu_count(),
+            "probes_per_s": args.probes_per_s, "events_per_task": args.events_per_task,
+            "tuning": args.tuning, "cores": os.cpu_count(),
             "runs": runs, "pooled": {first: fa, second: fb}, "ratio": ratio,
         }, indent=2) + "\n")
     return 0
