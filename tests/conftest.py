@@ -3,6 +3,7 @@ derandomized: the same examples on every run, so a red build means a regression 
 unlucky draw. Elsewhere each run draws new examples and keeps exploring."""
 
 import os
+import signal
 import uuid
 
 import pytest
@@ -20,6 +21,13 @@ settings.register_profile(
 )
 if os.environ.get("CI"):
     settings.load_profile("ci")
+
+# A suite started in the background (`nohup ... &`, some CI launchers) inherits SIGINT ignored,
+# and so would every process it starts: the tests that press Ctrl-C on a pipeline, a replay or
+# `harness logs -f` would wait forever. Exec keeps an ignored signal ignored but resets a
+# handled one, so handling it here gives the children Python's usual KeyboardInterrupt.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def pytest_addoption(parser):
