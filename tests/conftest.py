@@ -76,6 +76,15 @@ def bq_emulator():
     stop_emulator(emulator)
 
 
+@pytest.fixture(scope="module")
+def own_bq_emulator():
+    """A BigQuery emulator process for one test module alone: for tests that change what the
+    whole server does (injected faults, server-wide counters) or read its history."""
+    emulator = start_emulator()
+    yield emulator
+    stop_emulator(emulator)
+
+
 @pytest.fixture(scope="session")
 def bq_client(bq_emulator):
     client = make_client(bq_emulator.url, bq_emulator.project)

@@ -10,16 +10,9 @@ import requests
 
 from emulators.bigquery.monitoring import AdminClient, api_method
 from ops.samples import parse
-from tests.support.bigquery import PROJECT, make_client, start_emulator, stop_emulator
+from tests.support.bigquery import PROJECT, make_client
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-def emulator():
-    server = start_emulator()
-    yield server
-    stop_emulator(server)
 
 
 def metric(text: str, name: str, **labels) -> float:
@@ -30,17 +23,17 @@ def metric(text: str, name: str, **labels) -> float:
 
 
 @pytest.fixture
-def table(emulator):
+def table(own_bq_emulator):
     from google.cloud import bigquery
 
-    client = make_client(emulator.url)
+    client = make_client(own_bq_emulator.url)
     client.create_dataset("metered", exists_ok=True)
     ref = f"{PROJECT}.metered.t_{uuid.uuid4().hex[:8]}"
     client.create_table(bigquery.Table(ref, schema=[bigquery.SchemaField("n", "INTEGER")]))
     return client, ref
 
 
-def test_rows_errors_and_requests_are_counted(emulator, table):
+def test_rows_errors_and_requests_are_counted(own_bq_emulator, table):
     client, ref = table
     table_id = ref.rsplit(".", 1)[1]
     assert client.insert_rows_json(ref, [{"n": 1}, {"n": 2}], row_ids=["a", "b"]) == []
@@ -48,7 +41,7 @@ def test_rows_errors_and_requests_are_counted(emulator, table):
     errors = client.insert_rows_json(ref, [{"n": "x"}, {"n": 3}], skip_invalid_rows=True)
     assert len(errors) == 1
 
-    text = AdminClient(emulator.url).metrics()
+    text = AdminClient(own_bq_emulator.url).metrics()
     rows = metric(text, "bigquery_googleapis_com:storage_uploaded_row_count", table=table_id,
                   api="streaming")
     assert rows == 3  # two, the duplicate dropped, then the valid one of two
@@ -60,12 +53,12 @@ def test_rows_errors_and_requests_are_counted(emulator, table):
                   dataset_id=ref.split(".")[1]) >= 1
 
 
-def test_a_fault_answers_bigquery_errors_then_clears(emulator, table):
+def test_a_fault_answers_bigquery_errors_then_clears(own_bq_emulator, table):
     client, ref = table
     _, dataset, table_id = ref.split(".")
-    admin = AdminClient(emulator.url)
+    admin = AdminClient(own_bq_emulator.url)
     admin.fail("tabledata.insertAll", times=2)
-    url = (f"{emulator.url}/bigquery/v2/projects/{PROJECT}/datasets/{dataset}/tables/"
+    url = (f"{own_bq_emulator.url}/bigquery/v2/projects/{PROJECT}/datasets/{dataset}/tables/"
            f"{table_id}/insertAll")
     for _ in range(2):
         response = requests.post(url, json={"rows": [{"json": {"n": 7}}]}, timeout=10)
@@ -83,9 +76,9 @@ def test_a_fault_answers_bigquery_errors_then_clears(emulator, table):
     assert list(client.query("SELECT 1 AS x").result())[0]["x"] == 1
 
 
-def test_the_client_retries_through_a_timed_fault(emulator, table):
+def test_the_client_retries_through_a_timed_fault(own_bq_emulator, table):
     client, ref = table
-    admin = AdminClient(emulator.url)
+    admin = AdminClient(own_bq_emulator.url)
     admin.fail("tabledata.insertAll", seconds=1.5)
     assert admin.faults()["faults"][0]["method"] == "tabledata.insertAll"
     # the library retries 503 backendError with backoff until the fault has passed
@@ -94,8 +87,8 @@ def test_the_client_retries_through_a_timed_fault(emulator, table):
     assert len(rows) == 1
 
 
-def test_bad_admin_requests_get_bigquery_errors(emulator):
-    base = f"{emulator.url}/_emulator"
+def test_bad_admin_requests_get_bigquery_errors(own_bq_emulator):
+    base = f"{own_bq_emulator.url}/_emulator"
     bad = requests.post(base + "/faults:fail", json={"method": "tables.explode"}, timeout=10)
     assert bad.status_code == 400 and "Unknown method" in bad.json()["error"]["message"]
     bad = requests.post(base + "/faults:fail", data=b"{not json", timeout=10)

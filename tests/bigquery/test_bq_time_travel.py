@@ -1,4 +1,4 @@
-"""Point-in-time recovery in the BigQuery emulator, with the real client: FOR SYSTEM_TIME AS OF,
+"""Point-in-time recovery in the BigQuery own_bq_emulator, with the real client: FOR SYSTEM_TIME AS OF,
 table snapshots and clones, restoring a deleted table with ``tableId@<millis>``, BigQuery's
 errors past the window, and all of it after ``kill -9`` with ``--data-dir``."""
 
@@ -17,13 +17,6 @@ from emulators.bigquery.service import BigQueryService
 from tests.support.bigquery import PROJECT, make_client, start_emulator, stop_emulator
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-def emulator():
-    server = start_emulator()
-    yield server
-    stop_emulator(server)
 
 
 def moment() -> datetime:
@@ -45,9 +38,9 @@ def ids(client, sql: str, **params) -> list[int]:
 
 
 @pytest.fixture
-def history(emulator):
+def history(own_bq_emulator):
     """A table with a past: two appends, a DELETE and an UPDATE, and the moments between."""
-    client = make_client(emulator.url)
+    client = make_client(own_bq_emulator.url)
     dataset = f"tt_{uuid.uuid4().hex[:8]}"
     client.create_dataset(dataset)
     ref = f"{PROJECT}.{dataset}.events"
@@ -175,13 +168,13 @@ def test_a_deleted_table_comes_back_with_a_decorated_copy(history):
     assert client.get_table(f"{PROJECT}.{dataset}.again").table_type == "TABLE"
 
 
-def test_the_window_is_the_datasets(emulator):
-    client = make_client(emulator.url)
+def test_the_window_is_the_datasets(own_bq_emulator):
+    client = make_client(own_bq_emulator.url)
     name = f"tt_window_{uuid.uuid4().hex[:6]}"
     # the client checks multiples of 24 itself; the emulator checks the rest of the range too
     for bad in ("100", "24", "192", "soon"):
         response = requests.post(
-            f"{emulator.url}/bigquery/v2/projects/{PROJECT}/datasets",
+            f"{own_bq_emulator.url}/bigquery/v2/projects/{PROJECT}/datasets",
             json={"datasetReference": {"datasetId": name}, "maxTimeTravelHours": bad}, timeout=10)
         assert response.status_code == 400 and "maxTimeTravelHours" in response.text
     dataset = bigquery.Dataset(f"{PROJECT}.{name}")
