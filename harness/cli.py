@@ -549,9 +549,7 @@ def cmd_images(args) -> int:
     if args.google:
         tag = images.build_google_pubsub(base=report.base, report=report)
     if args.python:
-        python = images.build_python_base(base=report.base, report=report)
-        report.notes.append(f"python image: {python} (python -m deploy template build "
-                            f"--base-image {python})")
+        images.build_python_base(base=report.base, report=report)
     print("\n".join(report.lines()))
     if args.google:
         for name, value in images.google_pubsub_compose_env(tag).items():

@@ -447,16 +447,18 @@ def build_python_base(base: str | None = None, report: BuildReport | None = None
     fingerprint = hashlib.sha256(
         f"{image_id(base)}\n{version}\n{_PYTHON_DOCKERFILE}".encode()).hexdigest()[:32]
     label = ("--label", f"{FINGERPRINT}={fingerprint}")
-    if image_label(PYTHON_IMAGE, FINGERPRINT) == fingerprint:
-        report.notes.append(f"python image: {PYTHON_IMAGE} up to date")
-        return PYTHON_IMAGE
-    with _Timer(report, "python image"), tempfile.TemporaryDirectory() as tmp:
-        (Path(tmp) / "pip").mkdir()
-        shutil.copy(pip_wheel, Path(tmp) / "pip" / f"pip-{version}-py3-none-any.whl")
-        dockerfile = Path(tmp) / "python.Dockerfile"
-        dockerfile.write_text(_PYTHON_DOCKERFILE)
-        _build(PYTHON_IMAGE, dockerfile, Path(tmp), "--build-arg", f"BASE_IMAGE={base}", *label)
-    report.sizes[PYTHON_IMAGE] = image_size(PYTHON_IMAGE)
+    fresh = image_label(PYTHON_IMAGE, FINGERPRINT) == fingerprint
+    if not fresh:
+        with _Timer(report, "python image"), tempfile.TemporaryDirectory() as tmp:
+            (Path(tmp) / "pip").mkdir()
+            shutil.copy(pip_wheel, Path(tmp) / "pip" / f"pip-{version}-py3-none-any.whl")
+            dockerfile = Path(tmp) / "python.Dockerfile"
+            dockerfile.write_text(_PYTHON_DOCKERFILE)
+            _build(PYTHON_IMAGE, dockerfile, Path(tmp), "--build-arg", f"BASE_IMAGE={base}",
+                   *label)
+        report.sizes[PYTHON_IMAGE] = image_size(PYTHON_IMAGE)
+    report.notes.append(f"python image: {PYTHON_IMAGE} ({'up to date' if fresh else 'built'}; "
+                        f"python -m deploy template build --base-image {PYTHON_IMAGE})")
     return PYTHON_IMAGE
 
 
