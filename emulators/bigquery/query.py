@@ -436,8 +436,7 @@ class QueryEngine:
     def fill(self, ctx: QueryContext, table: Table, select_sql: str) -> None:
         """Append a SELECT's rows to a table the engine just made (clones, snapshots)."""
         cols = column_list(f["name"] for f in table.schema)
-        with self.storage.write_lock(table.storage_name), \
-                self.storage.append_lock(table.storage_name):
+        with self.storage.rewrite_lock(table.storage_name):
             ctx.execute(f"INSERT INTO {ident(table.storage_name)} ({cols}) "
                         f"SELECT * FROM ({select_sql}) AS _emulator_q")
             self.catalog.history.recount(table, ctx.cursor)
@@ -677,13 +676,11 @@ class QueryEngine:
         if ctx.in_transaction:
             # Inside a script's transaction the history is not told: a ROLLBACK would undo
             # the statement but not the history's own record (a known difference).
-            with self.storage.write_lock(table.storage_name), \
-                    self.storage.append_lock(table.storage_name):
+            with self.storage.rewrite_lock(table.storage_name):
                 yield
             return
         history = self.catalog.history
-        with self.storage.write_lock(table.storage_name), \
-                self.storage.append_lock(table.storage_name):
+        with self.storage.rewrite_lock(table.storage_name):
             ctx.execute("BEGIN TRANSACTION")
             try:
                 if kind == "INSERT":
@@ -761,8 +758,7 @@ class QueryEngine:
                 f"Invalid schema update. Field {extra[0]} is not in the destination table."
             )
         cols = column_list(f["name"] for f in schema)
-        with self.storage.write_lock(table.storage_name), \
-                self.storage.append_lock(table.storage_name):
+        with self.storage.rewrite_lock(table.storage_name):
             ctx.execute(
                 f"INSERT INTO {ident(table.storage_name)} ({cols}) "
                 f"SELECT * FROM ({sql}) AS _emulator_q",

@@ -183,6 +183,14 @@ class Storage:
         return self._table_lock("write", name)
 
     @contextlib.contextmanager
+    def rewrite_lock(self, name: str) -> Iterator[None]:
+        """What DML, INSERT ... SELECT and a clone's fill hold on their table while they run:
+        its write lock, then its append lock (always in this order), so no append lands
+        between the statement and the time-travel history's record of it."""
+        with self.write_lock(name), self.append_lock(name):
+            yield
+
+    @contextlib.contextmanager
     def transaction(self) -> Iterator[Any]:
         """Run statements atomically on the main connection; commits before the block returns."""
         with self.lock:
