@@ -33,6 +33,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
+from emulators.cli import positive_int  # noqa: E402
+
+
 def bench_side(args) -> list[float]:
     """One benchmark latency phase, in a process of its own like the load test (a stack run in
     this process first slowed every later run measurably); every probe's latency (ms)."""
@@ -89,11 +92,11 @@ def main(argv: list[str] | None = None) -> int:
                         help="events/s offered (default: %(default)s)")
     parser.add_argument("--seconds", type=float, default=40.0,
                         help="length of each run (default: %(default)s)")
-    parser.add_argument("--repeat", type=int, default=3,
+    parser.add_argument("--repeat", type=positive_int, default=3,
                         help="runs of each side, interleaved (default: %(default)s)")
-    parser.add_argument("--users", type=int, default=20,
+    parser.add_argument("--users", type=positive_int, default=20,
                         help="Locust publishing users (default: %(default)s)")
-    parser.add_argument("--events-per-task", type=int, default=5,
+    parser.add_argument("--events-per-task", type=positive_int, default=5,
                         help="events each Locust task publishes at once (default: %(default)s; "
                              "1 is the bench's even pace)")
     parser.add_argument("--probes-per-s", type=float, default=25.0,
@@ -107,13 +110,16 @@ def main(argv: list[str] | None = None) -> int:
                         help="write the figures as JSON here as well")
     parser.add_argument("--one-bench", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    for flag in ("rate", "seconds", "probes_per_s"):
+        if getattr(args, flag) <= 0:
+            parser.error(f"--{flag.replace('_', '-')} must be above zero, not {getattr(args, flag)}")
     if args.one_bench:
         one_bench(args)
         return 0
     if args.processes:
         try:
-            a, b = (int(n) for n in args.processes.split(","))
-        except ValueError:
+            a, b = (positive_int(n) for n in args.processes.split(","))
+        except (ValueError, argparse.ArgumentTypeError):
             parser.error(f"--processes takes two counts like 1,2, not {args.processes!r}")
         sides = {f"load test, {a} process(es)": lambda: load_side(args, a),
                  f"load test, {b} process(es)": lambda: load_side(args, b)}
